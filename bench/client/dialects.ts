@@ -1,0 +1,113 @@
+/**
+ * @module bench/client/dialects
+ * How the load generator speaks to each peer — raw text frames over the `ws` package, no client
+ * library, so every server pays the same client cost. A dialect is created per connection (it
+ * owns that connection's ref or ack counter) and covers: the join handshake, the publish frame,
+ * the ping frame, and control frames the client must answer to stay connected.
+ *
+ * | peer | join | publish | ping (reply carries the body back) | keep-alive |
+ * | --- | --- | --- | --- | --- |
+ * | starling | `["1","1","bench:fanout","phx_join",{}]` → `phx_reply` ok | `["1",ref,"bench:fanout","publish",BODY]` | `["1",ref,"bench:fanout","ping",BODY]` | heartbeat every 30 s, as phoenix.js |
+ * | socketio | server `0{…}` → `40` → `40{"sid"…}` → `420["join","bench:fanout"]` → `430[]` | `42["publish",BODY]` | `42<id>["ping",BODY]` → `43<id>[BODY]` | answer Engine.IO ping `2` with `3` |
+ * | bare-ws | `J` → `J` | `P` + BODY | `R` + BODY | none |
+ */
+import type { PeerName } from '../lib/options.ts';
+
+/** The topic (Socket.IO: room) every benchmark socket joins. */
+export const TOPIC = 'bench:fanout';
+
+/** What to do with a frame received during the handshake. */
+export interface HandshakeStep {
+  /** A frame to send in answer, if any. */
+  readonly send: string | null;
+  /** True once the socket has joined. */
+  readonly joined: boolean;
+  /** Set when the peer refused. */
+  readonly failure: string | null;
+}
+
+/** One connection's view of a peer's wire protocol. */
+export interface Dialect {
+  /** Path and query appended to `ws://host:port`. */
+  readonly path: string;
+  /** The first frame to send once the WebSocket is open, if the client speaks first. */
+  opening(): string | null;
+  /** Handles one handshake frame. */
+  handshake(text: string): HandshakeStep;
+  publish(body: string): string;
+  ping(body: string): string;
+  /** The answer to a control frame that carries no body (e.g. Engine.IO ping), or null. */
+  control(frame: Buffer): string | null;
+  /** A keep-alive frame the client sends periodically, or null if the peer needs none. */
+  keepAlive(): string | null;
+}
+
+/** Interval of {@link Dialect.keepAlive} frames: phoenix.js's default heartbeat. */
+export const KEEP_ALIVE_MS = 30_000;
+
+const STEP_WAIT: HandshakeStep = { send: null, joined: false, failure: null };
+
+function starling(): Dialect {
+  let ref = 1;
+  const joinFrame = JSON.stringify(['1', '1', TOPIC, 'phx_join', {}]);
+  return {
+    path: '/socket/websocket?vsn=2.0.0',
+    opening: () => joinFrame,
+    handshake(text) {
+      const frame = JSON.parse(text) as unknown[];
+      if (frame[1] !== '1' || frame[3] !== 'phx_reply') return STEP_WAIT;
+      const status = (frame[4] as { status?: unknown } | null)?.status;
+      return status === 'ok' ? { send: null, joined: true, failure: null } : { send: null, joined: false, failure: `join refused: ${text}` };
+    },
+    publish: (body) => `["1","${++ref}","${TOPIC}","publish",${body}]`,
+    ping: (body) => `["1","${++ref}","${TOPIC}","ping",${body}]`,
+    control: () => null,
+    keepAlive: () => `[null,"${++ref}","phoenix","heartbeat",{}]`,
+  };
+}
+
+const ENGINE_PING = 0x32; // '2'
+
+function socketio(): Dialect {
+  let ackId = 1;
+  return {
+    path: '/socket.io/?EIO=4&transport=websocket',
+    opening: () => null,
+    handshake(text) {
+      if (text === '2') return { send: '3', joined: false, failure: null };
+      if (text.startsWith('0{')) return { send: '40', joined: false, failure: null };
+      if (text.startsWith('40')) return { send: `420${JSON.stringify(['join', TOPIC])}`, joined: false, failure: null };
+      if (text.startsWith('430')) return { send: null, joined: true, failure: null };
+      if (text.startsWith('44')) return { send: null, joined: false, failure: `connect refused: ${text}` };
+      return STEP_WAIT;
+    },
+    publish: (body) => `42["publish",${body}]`,
+    ping: (body) => `42${++ackId}["ping",${body}]`,
+    control: (frame) => (frame.length === 1 && frame[0] === ENGINE_PING ? '3' : null),
+    keepAlive: () => null,
+  };
+}
+
+function bareWs(): Dialect {
+  return {
+    path: '/',
+    opening: () => 'J',
+    handshake: (text) => (text === 'J' ? { send: null, joined: true, failure: null } : STEP_WAIT),
+    publish: (body) => `P${body}`,
+    ping: (body) => `R${body}`,
+    control: () => null,
+    keepAlive: () => null,
+  };
+}
+
+/** A fresh dialect for one connection to `peer`. */
+export function dialectFor(peer: PeerName): Dialect {
+  switch (peer) {
+    case 'starling':
+      return starling();
+    case 'socketio':
+      return socketio();
+    case 'bare-ws':
+      return bareWs();
+  }
+}

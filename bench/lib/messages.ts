@@ -1,0 +1,138 @@
+/**
+ * @module bench/messages
+ * The IPC vocabulary between the harness (`run.ts`), the peer servers (`servers/*.ts`) and the
+ * load-generator workers (`client/worker.ts`). Everything travels over Node's IPC channel as
+ * JSON, so only plain data here.
+ */
+import type { HistogramData } from './histogram.ts';
+import type { PeerName } from './options.ts';
+
+// --- harness ↔ server ------------------------------------------------------------------------
+
+/** Harness → server. */
+export type ToServer =
+  | { readonly type: 'gc' }
+  | { readonly type: 'stop' }
+  /** Starts V8's CPU profiler in the server (the measured phase only). */
+  | { readonly type: 'profile-start' }
+  /** Stops it and writes the `.cpuprofile` to `file`. */
+  | { readonly type: 'profile-stop'; readonly file: string };
+
+/** Memory of a server after a forced full GC. */
+export interface ServerMemory {
+  readonly type: 'mem';
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly external: number;
+}
+
+/** Server → harness. */
+export type FromServer =
+  | { readonly type: 'ready'; readonly port: number }
+  | ServerMemory
+  | { readonly type: 'profiled'; readonly file: string | null };
+
+// --- harness ↔ worker ------------------------------------------------------------------------
+
+/** Opens `count` sockets to `url` and joins `bench:fanout` on each. */
+export interface ConnectCommand {
+  readonly type: 'connect';
+  readonly peer: PeerName;
+  /** `ws://127.0.0.1:PORT`; the peer's dialect adds the path. */
+  readonly url: string;
+  readonly count: number;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+}
+
+/** Prepares loss/order/latency bookkeeping for seq 0 … total-1; latency counts from `measureFrom`. */
+export interface FanoutInit {
+  readonly type: 'fanout-init';
+  readonly total: number;
+  readonly measureFrom: number;
+  /** True when this worker alone holds every socket, so its own progress drives the publisher. */
+  readonly solo: boolean;
+}
+
+/** Publishes seq `from` … `to`-1 from the worker's first socket. */
+export interface PublishCommand {
+  readonly type: 'publish';
+  readonly mode: 'burst' | 'rate';
+  readonly from: number;
+  readonly to: number;
+  readonly burst: number;
+  /** Burst mode: messages allowed in flight (not yet delivered to every subscriber). */
+  readonly windowMessages: number;
+  readonly burstIntervalMs: number;
+  /** Rate mode: messages per second. */
+  readonly rate: number;
+  /** Stop publishing after this long, whatever was reached. */
+  readonly deadlineMs: number;
+}
+
+/** Asks for fan-out stats; `published` is how many seq numbers were published in the end. */
+export interface FanoutReport {
+  readonly type: 'fanout-report';
+  readonly published: number;
+}
+
+export type ToWorker =
+  | ConnectCommand
+  | FanoutInit
+  | PublishCommand
+  | { readonly type: 'progress'; readonly done: number }
+  | FanoutReport
+  | { readonly type: 'rr-start' }
+  | { readonly type: 'rr-measure' }
+  | { readonly type: 'rr-stop' }
+  | { readonly type: 'close' };
+
+export interface Connected {
+  readonly type: 'connected';
+  readonly opened: number;
+  readonly failed: number;
+  readonly firstError: string | null;
+}
+
+export interface Published {
+  readonly type: 'published';
+  readonly from: number;
+  /** One past the last seq actually published (less than asked when the deadline hit). */
+  readonly to: number;
+  readonly startMicros: number;
+  readonly endMicros: number;
+}
+
+export interface FanoutStats {
+  readonly type: 'fanout-stats';
+  readonly sockets: number;
+  /** Bodies received, every seq. */
+  readonly received: number;
+  /** Bodies received with seq ≥ measureFrom. */
+  readonly measuredReceived: number;
+  /** Received seq not greater than the previous one on the same socket (reordered or duplicated). */
+  readonly outOfOrder: number;
+  /** Seq numbers published (as told by the harness) that some socket never got, summed over sockets. */
+  readonly lost: number;
+  /** Arrival time of the last measured body. */
+  readonly lastDeliveryMicros: number;
+  readonly latency: HistogramData;
+  /** Sockets closed by the server during the run. */
+  readonly closed: number;
+}
+
+export interface RoundTripStats {
+  readonly type: 'rr-stats';
+  readonly roundTrips: number;
+  readonly latency: HistogramData;
+  readonly closed: number;
+}
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | Connected
+  | Published
+  | FanoutStats
+  | RoundTripStats
+  | { readonly type: 'progress'; readonly done: number }
+  | { readonly type: 'error'; readonly message: string };

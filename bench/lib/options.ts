@@ -1,0 +1,240 @@
+/**
+ * @module bench/options
+ * The benchmark's knobs: every option can be given as a CLI flag (`--subscribers 500` or
+ * `--subscribers=500`) or as an environment variable (`BENCH_SUBSCRIBERS=500`); the flag wins.
+ * `BENCH_QUICK=1` (or `--quick`) swaps in small defaults for a smoke run under 30 s.
+ *
+ * @example
+ * npm run bench -- --scenario fanout-burst --peers starling,bare-ws --rounds 5
+ * BENCH_QUICK=1 npm run bench
+ */
+
+/** The scenarios, in the order they run. */
+export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'connections', 'request-reply'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** The peers, in the order they run inside a round (A B C A B C …). */
+export const PEERS = ['starling', 'socketio', 'bare-ws'] as const;
+export type PeerName = (typeof PEERS)[number];
+
+/** Shorthands accepted by `--scenario`. */
+const SCENARIO_ALIASES: Readonly<Record<string, readonly ScenarioName[]>> = {
+  all: SCENARIOS,
+  fanout: ['fanout-burst', 'fanout-rate'],
+  burst: ['fanout-burst'],
+  rate: ['fanout-rate'],
+  conn: ['connections'],
+  rr: ['request-reply'],
+  ping: ['request-reply'],
+};
+
+/** Everything a run is configured by. */
+export interface BenchOptions {
+  readonly scenarios: readonly ScenarioName[];
+  readonly peers: readonly PeerName[];
+  /** Before each run, wait up to this many seconds for the box to be quiet (others' work below 0.25 core). */
+  readonly quietWait: number;
+  /** Rounds of A B C; medians are taken over them. */
+  readonly rounds: number;
+  /** Fan-out: subscribed sockets (C), the publisher included. */
+  readonly subscribers: number;
+  /** Fan-out burst: measured messages (M). */
+  readonly messages: number;
+  /** Fan-out: messages published before measuring (JIT warm-up; also checked for loss/order). */
+  readonly warmup: number;
+  /** Fan-out burst: messages per burst (written in one TCP write by the publisher). */
+  readonly burst: number;
+  /** Fan-out burst: bursts allowed in flight (published but not yet delivered to every subscriber). */
+  readonly window: number;
+  /** Fan-out burst: minimum gap between two bursts in ms (0: as soon as the window allows). */
+  readonly burstIntervalMs: number;
+  /** Fan-out rate: messages per second. */
+  readonly rate: number;
+  /** Seconds measured by fan-out rate and request/reply; also scales the burst time cap. */
+  readonly duration: number;
+  /** Connections: idle joined sockets (C). */
+  readonly connections: number;
+  /** Request/reply: clients (P), each with one ping in flight. */
+  readonly clients: number;
+  /** Load-generator processes (all pinned to the client core). */
+  readonly workers: number;
+  /** Handshakes in flight per worker while connecting. */
+  readonly concurrency: number;
+  /** Pin the server to core 0 and the clients to core 1 with `taskset`, when available. */
+  readonly pin: boolean;
+  /** CPU-profile every server's measured phase (V8 profiler) and summarise the hottest functions. */
+  readonly profile: boolean;
+  /** Also append each JSON line to this file. */
+  readonly out: string | null;
+  readonly quick: boolean;
+}
+
+interface Bound {
+  readonly min: number;
+  readonly max: number;
+}
+
+type Sizes = Readonly<Record<'quietWait' | 'rounds' | 'subscribers' | 'messages' | 'warmup' | 'burst' | 'window' | 'burstIntervalMs' | 'rate' | 'duration' | 'connections' | 'clients' | 'workers' | 'concurrency', number>>;
+
+const FULL: Sizes = {
+  quietWait: 10,
+  rounds: 3,
+  subscribers: 1000,
+  messages: 1000,
+  warmup: 200,
+  burst: 10,
+  window: 8,
+  burstIntervalMs: 0,
+  rate: 50,
+  duration: 4,
+  connections: 4000,
+  clients: 50,
+  workers: 1,
+  concurrency: 100,
+};
+
+const QUICK: Sizes = {
+  quietWait: 0,
+  rounds: 1,
+  subscribers: 200,
+  messages: 150,
+  warmup: 30,
+  burst: 10,
+  window: 8,
+  burstIntervalMs: 0,
+  rate: 50,
+  duration: 0.6,
+  connections: 300,
+  clients: 20,
+  workers: 1,
+  concurrency: 100,
+};
+
+// Upper bounds keep every loop of the harness bounded whatever is passed in; 15,000 sockets stay
+// under a 20,000 open-file limit with room for the server's own descriptors.
+const BOUNDS: Readonly<Record<keyof Sizes, Bound>> = {
+  quietWait: { min: 0, max: 600 },
+  rounds: { min: 1, max: 20 },
+  subscribers: { min: 2, max: 15_000 },
+  messages: { min: 1, max: 1_000_000 },
+  warmup: { min: 0, max: 100_000 },
+  burst: { min: 1, max: 1_000 },
+  window: { min: 1, max: 1_000 },
+  burstIntervalMs: { min: 0, max: 1_000 },
+  rate: { min: 1, max: 100_000 },
+  duration: { min: 0.2, max: 120 },
+  connections: { min: 1, max: 15_000 },
+  clients: { min: 1, max: 5_000 },
+  workers: { min: 1, max: 8 },
+  concurrency: { min: 1, max: 1_000 },
+};
+
+/** `burstIntervalMs` ↔ `--burst-interval-ms` ↔ `BENCH_BURST_INTERVAL_MS`. */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function envName(name: string): string {
+  return `BENCH_${kebab(name).replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** Parses `--name value`, `--name=value` and bare `--flag` into a map (last one wins). */
+function parseArgv(argv: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg} (options are --name value)`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      flags.set(arg.slice(2), next);
+      i++;
+    } else {
+      flags.set(arg.slice(2), 'true');
+    }
+  }
+  return flags;
+}
+
+function truthy(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  return !['0', 'false', 'no', 'off', ''].includes(value.toLowerCase());
+}
+
+/** Reads the options from `argv` (without node and script) and `env`. */
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const flags = parseArgv(argv);
+  const known = new Set(['scenario', 'peers', 'quick', 'pin', 'no-pin', 'profile', 'out', 'help', ...Object.keys(FULL).map(kebab)]);
+  for (const flag of flags.keys()) if (!known.has(flag)) throw new Error(`unknown option --${flag} (see bench/README.md)`);
+  const raw = (name: string): string | undefined => flags.get(kebab(name)) ?? env[envName(name)];
+
+  const quick = truthy(raw('quick')) ?? false;
+  const base = quick ? QUICK : FULL;
+  const numbers = {} as Record<keyof Sizes, number>;
+  for (const key of Object.keys(FULL) as Array<keyof Sizes>) {
+    const text = raw(key);
+    const value = text === undefined ? base[key] : Number(text);
+    const { min, max } = BOUNDS[key];
+    if (!Number.isFinite(value) || value < min || value > max) {
+      throw new Error(`--${kebab(key)} must be a number in [${min}, ${max}], got ${text}`);
+    }
+    numbers[key] = key === 'duration' ? value : Math.floor(value);
+  }
+
+  const scenarios = listOption(raw('scenario') ?? 'all', (name) => {
+    const expanded = SCENARIO_ALIASES[name] ?? (SCENARIOS.includes(name as ScenarioName) ? [name as ScenarioName] : null);
+    if (expanded === null) throw new Error(`unknown scenario ${name}; one of ${[...SCENARIOS, ...Object.keys(SCENARIO_ALIASES)].join(', ')}`);
+    return expanded;
+  });
+  const peers = listOption(raw('peers') ?? PEERS.join(','), (name) => {
+    const alias = name === 'socket.io' ? 'socketio' : name === 'ws' || name === 'bare' ? 'bare-ws' : name;
+    if (!PEERS.includes(alias as PeerName)) throw new Error(`unknown peer ${name}; one of ${PEERS.join(', ')}`);
+    return [alias as PeerName];
+  });
+
+  return {
+    ...numbers,
+    scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
+    peers: PEERS.filter((p) => peers.includes(p)),
+    pin: !(truthy(flags.get('no-pin')) ?? false) && (truthy(raw('pin')) ?? true),
+    profile: truthy(raw('profile')) ?? false,
+    out: raw('out') ?? null,
+    quick,
+  };
+}
+
+function listOption<T>(text: string, expand: (name: string) => readonly T[]): T[] {
+  const out: T[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '') out.push(...expand(name));
+  }
+  return out;
+}
+
+/** The usage text of `--help`. */
+export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<NAME> in the environment)
+  --scenario LIST      all | fanout | fanout-burst | fanout-rate | connections | request-reply (comma list)
+  --peers LIST         starling,socketio,bare-ws
+  --rounds N           rounds of A B C (default ${FULL.rounds})
+  --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
+  --subscribers C      fan-out sockets, publisher included (default ${FULL.subscribers})
+  --messages M         fan-out burst: measured messages (default ${FULL.messages})
+  --warmup N           fan-out: messages before measuring (default ${FULL.warmup})
+  --burst N            fan-out burst: messages per burst (default ${FULL.burst})
+  --window N           fan-out burst: bursts in flight (default ${FULL.window})
+  --burst-interval-ms  fan-out burst: minimum gap between bursts (default ${FULL.burstIntervalMs})
+  --rate R             fan-out rate: messages/s (default ${FULL.rate})
+  --duration S         seconds measured by fan-out rate and request/reply (default ${FULL.duration})
+  --connections C      idle joined sockets (default ${FULL.connections})
+  --clients P          request/reply clients (default ${FULL.clients})
+  --workers K          load-generator processes (default ${FULL.workers})
+  --concurrency N      handshakes in flight per worker (default ${FULL.concurrency})
+  --no-pin             do not pin with taskset
+  --profile            CPU-profile each server's measured phase, print the hottest functions
+  --out FILE           also append the JSON lines to FILE
+  --quick              small sizes, one round (BENCH_QUICK=1)`;

@@ -1,0 +1,230 @@
+/**
+ * @module bench/report
+ * Turns per-round samples into what the harness prints: medians per peer, peer ratios, one JSON
+ * line and one Markdown table per scenario, and the pass/fail of the team's targets.
+ *
+ * A ratio column is the **median over rounds of the per-round ratio** (Starling ÷ bare-ws in the
+ * same round), not the ratio of medians: peers of one round run back to back, so pairing them
+ * cancels drift between rounds (thermal, noisy neighbours).
+ */
+import type { PeerName, ScenarioName } from './options.ts';
+
+/** How a number is shown and which way is better. */
+export interface Metric {
+  readonly key: string;
+  readonly label: string;
+  /** Printed value = raw value × scale. */
+  readonly scale?: number;
+  readonly digits: number;
+  readonly better: 'higher' | 'lower' | 'none';
+}
+
+/** One peer's numbers in one round, keyed by {@link Metric.key}. */
+export type Sample = Readonly<Record<string, number>>;
+
+export interface PeerRound {
+  readonly peer: PeerName;
+  readonly round: number;
+  readonly sample: Sample;
+}
+
+/** A ratio between two peers, e.g. starling over bare-ws. */
+export interface RatioSpec {
+  readonly of: PeerName;
+  readonly over: PeerName;
+}
+
+export const RATIOS: readonly RatioSpec[] = [
+  { of: 'starling', over: 'bare-ws' },
+  { of: 'socketio', over: 'bare-ws' },
+  { of: 'starling', over: 'socketio' },
+];
+
+export interface ScenarioResult {
+  readonly scenario: ScenarioName;
+  readonly params: Readonly<Record<string, number | string>>;
+  readonly metrics: readonly Metric[];
+  readonly runs: readonly PeerRound[];
+}
+
+export function median(values: readonly number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (finite.length === 0) return Number.NaN;
+  const mid = finite.length >> 1;
+  return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2;
+}
+
+/** Median of `key` over the rounds of `peer`. */
+export function peerMedian(result: ScenarioResult, peer: PeerName, key: string): number {
+  return median(result.runs.filter((r) => r.peer === peer).map((r) => r.sample[key] ?? Number.NaN));
+}
+
+/** Median over rounds of `of[key] / over[key]` in the same round; NaN when not measurable. */
+export function pairedRatio(result: ScenarioResult, spec: RatioSpec, key: string): number {
+  const ratios: number[] = [];
+  const rounds = new Set(result.runs.map((r) => r.round));
+  for (const round of rounds) {
+    const a = result.runs.find((r) => r.round === round && r.peer === spec.of)?.sample[key];
+    const b = result.runs.find((r) => r.round === round && r.peer === spec.over)?.sample[key];
+    if (a !== undefined && b !== undefined && b !== 0) ratios.push(a / b);
+  }
+  return median(ratios);
+}
+
+function peersOf(result: ScenarioResult): PeerName[] {
+  return [...new Set(result.runs.map((r) => r.peer))];
+}
+
+function format(value: number, digits: number): string {
+  if (!Number.isFinite(value)) return '–';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** The scenario as one JSON object: params, every round, medians and ratios. */
+export function toJson(result: ScenarioResult, extra: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const peers = peersOf(result);
+  const medians: Record<string, Record<string, number>> = {};
+  for (const peer of peers) {
+    medians[peer] = {};
+    for (const metric of result.metrics) medians[peer][metric.key] = peerMedian(result, peer, metric.key);
+  }
+  const ratios: Record<string, Record<string, number>> = {};
+  for (const spec of RATIOS) {
+    if (!peers.includes(spec.of) || !peers.includes(spec.over)) continue;
+    const name = `${spec.of}/${spec.over}`;
+    ratios[name] = {};
+    for (const metric of result.metrics) ratios[name][metric.key] = pairedRatio(result, spec, metric.key);
+  }
+  return {
+    scenario: result.scenario,
+    params: result.params,
+    ...extra,
+    medians,
+    ratios,
+    rounds: result.runs.map((r) => ({ peer: r.peer, round: r.round, ...r.sample })),
+  };
+}
+
+/** The scenario as a Markdown table: medians per peer and paired ratios. */
+export function toTable(result: ScenarioResult): string {
+  const peers = peersOf(result);
+  const ratios = RATIOS.filter((s) => peers.includes(s.of) && peers.includes(s.over));
+  const rounds = new Set(result.runs.map((r) => r.round)).size;
+  const params = Object.entries(result.params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  const header = ['metric', ...peers.map((p) => `${p}`), ...ratios.map((s) => `${s.of}/${s.over}`)];
+  const rows = result.metrics.map((metric) => [
+    metric.label,
+    ...peers.map((peer) => format(peerMedian(result, peer, metric.key) * (metric.scale ?? 1), metric.digits)),
+    ...ratios.map((spec) => {
+      const ratio = pairedRatio(result, spec, metric.key);
+      return metric.better === 'none' ? '' : Number.isFinite(ratio) ? `${format(ratio, 2)}×` : '–';
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [
+    `### ${result.scenario} (${params}; median of ${rounds} round${rounds === 1 ? '' : 's'})`,
+    '',
+    line(header),
+    `|${widths.map((w, i) => (i === 0 ? ':' : '-') + '-'.repeat(w) + (i === 0 ? '-' : ':')).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
+}
+
+/** One of the team's targets, checked against this run. */
+export interface TargetResult {
+  readonly target: string;
+  readonly measured: string;
+  readonly pass: boolean | null;
+  readonly note: string;
+}
+
+function find(results: readonly ScenarioResult[], name: ScenarioName): ScenarioResult | undefined {
+  return results.find((r) => r.scenario === name);
+}
+
+function has(result: ScenarioResult | undefined, ...peers: PeerName[]): result is ScenarioResult {
+  return result !== undefined && peers.every((p) => result.runs.some((r) => r.peer === p));
+}
+
+/** Other load (cores) above which a run is called disturbed. */
+export const DISTURBED_CORES = 0.25;
+
+/** " (2 of 9 runs disturbed)" when other work on the box ran during some runs, else "". */
+function disturbance(result: ScenarioResult | undefined): string {
+  if (result === undefined) return '';
+  const disturbed = result.runs.filter((r) => (r.sample.otherCores ?? 0) > DISTURBED_CORES).length;
+  return disturbed === 0 ? '' : ` (${disturbed} of ${result.runs.length} runs disturbed by other load)`;
+}
+
+/** Checks the targets of issue #5 against the measured medians and paired ratios. */
+export function checkTargets(results: readonly ScenarioResult[]): TargetResult[] {
+  const out: TargetResult[] = [];
+  const notMeasured = (target: string, why: string): void => void out.push({ target, measured: '–', pass: null, note: why });
+
+  const burst = find(results, 'fanout-burst');
+  const target1 = 'fan-out deliveries/s ≥ 0.8× bare-ws';
+  if (has(burst, 'starling', 'bare-ws')) {
+    const ratio = pairedRatio(burst, { of: 'starling', over: 'bare-ws' }, 'deliveriesPerSec');
+    const cpuRatio = pairedRatio(burst, { of: 'starling', over: 'bare-ws' }, 'serverCpuPerDelivery');
+    const ceilingClient = peerMedian(burst, 'bare-ws', 'clientCores');
+    // A ceiling limited by the load generator's core understates the real ceiling, so the ratio
+    // overstates Starling: then only a FAIL is conclusive, and CPU per delivery is the better guide.
+    const bound = ceilingClient >= 0.9 ? `; bare-ws was client-bound (client core ${format(ceilingClient, 2)} busy): ratio is an upper bound` : '';
+    out.push({ target: target1, measured: `${format(ratio, 2)}×`, pass: ratio >= 0.8, note: `fanout-burst; server CPU/delivery ${format(cpuRatio, 2)}× bare-ws${bound}${disturbance(burst)}` });
+  } else notMeasured(target1, 'needs fanout-burst with starling and bare-ws');
+
+  const target2 = 'server CPU per delivery ≤ 2 µs';
+  if (has(burst, 'starling')) {
+    const cpu = peerMedian(burst, 'starling', 'serverCpuPerDelivery');
+    out.push({ target: target2, measured: `${format(cpu, 2)} µs`, pass: cpu <= 2, note: `fanout-burst, Starling median${disturbance(burst)}` });
+  } else notMeasured(target2, 'needs fanout-burst with starling');
+
+  const rate = find(results, 'fanout-rate');
+  const target3 = 'p99 at fixed 50k deliveries/s ≤ 1.2× bare-ws';
+  if (has(rate, 'starling', 'bare-ws')) {
+    const ratio = pairedRatio(rate, { of: 'starling', over: 'bare-ws' }, 'p99');
+    const offered = Number(rate.params.subscribers) * Number(rate.params.rate);
+    const note = (offered === 50_000 ? 'fanout-rate' : `fanout-rate at ${offered} deliveries/s offered, not 50k`) + disturbance(rate);
+    out.push({ target: target3, measured: `${format(ratio, 2)}×`, pass: ratio <= 1.2, note });
+  } else notMeasured(target3, 'needs fanout-rate with starling and bare-ws');
+
+  const rr = find(results, 'request-reply');
+  const target4 = 'request/reply CPU per round trip ≤ 1.2× bare-ws';
+  if (has(rr, 'starling', 'bare-ws')) {
+    const ratio = pairedRatio(rr, { of: 'starling', over: 'bare-ws' }, 'serverCpuPerRoundTrip');
+    out.push({ target: target4, measured: `${format(ratio, 2)}×`, pass: ratio <= 1.2, note: `request-reply${disturbance(rr)}` });
+  } else notMeasured(target4, 'needs request-reply with starling and bare-ws');
+
+  const conn = find(results, 'connections');
+  const target5 = 'RSS per idle joined connection ≤ 8 KB';
+  if (has(conn, 'starling')) {
+    const rss = peerMedian(conn, 'starling', 'rssPerConnection');
+    out.push({ target: target5, measured: `${format(rss / 1024, 1)} KB`, pass: rss <= 8 * 1024, note: `connections, Starling median${disturbance(conn)}` });
+  } else notMeasured(target5, 'needs connections with starling');
+
+  const target6 = 'no lost or reordered deliveries';
+  const fanoutRuns = [burst, rate].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling') ?? []);
+  if (fanoutRuns.length > 0) {
+    const lost = fanoutRuns.reduce((s, r) => s + (r.sample.lost ?? 0), 0);
+    const reordered = fanoutRuns.reduce((s, r) => s + (r.sample.outOfOrder ?? 0), 0);
+    out.push({
+      target: target6,
+      measured: `${lost} lost, ${reordered} reordered`,
+      pass: lost === 0 && reordered === 0,
+      note: `Starling, all ${fanoutRuns.length} fan-out runs`,
+    });
+  } else notMeasured(target6, 'needs a fan-out scenario with starling');
+  return out;
+}
+
+/** The targets as a Markdown table. */
+export function targetsTable(targets: readonly TargetResult[]): string {
+  const rows = targets.map((t) => [t.target, t.measured, t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'FAIL', t.note]);
+  const header = ['target', 'measured', 'result', 'from'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return ['### targets', '', line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,176 @@
+/**
+ * @module bench/session
+ * One measured run of one peer: a fresh server process (pinned to the server core) and fresh
+ * load-generator workers (pinned to the client core), torn down afterwards so that no run
+ * inherits another's heap, JIT state or sockets.
+ *
+ * Cross-node hook: a session talks to one server today. To measure two nodes over Redis, start
+ * a second server here (same peer file, `BENCH_PUBSUB=redis`), give the publisher's worker the
+ * first URL and the subscribers' workers the second: workers already take their URL per
+ * `connect` command.
+ *
+ * @example
+ * const session = await openSession('starling', context);
+ * await session.connect(1000);
+ * // … drive the workers …
+ * await session.close();
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startChild, type Child } from './children.ts';
+import type { FromServer, FromWorker, ServerMemory, ToServer, ToWorker } from './messages.ts';
+import type { PeerName } from './options.ts';
+import { cpuMicros, machineBusyMicros } from './proc.ts';
+import { nowMicros } from './body.ts';
+
+/** Where and how children run. */
+export interface SessionContext {
+  readonly pin: boolean;
+  readonly workers: number;
+  readonly concurrency: number;
+  /** When set, the server's CPU profile of the measured phase is written here as `<name>.cpuprofile`. */
+  readonly profile: { readonly dir: string; readonly name: string } | null;
+}
+
+export type ServerChild = Child<ToServer, FromServer>;
+export type WorkerChild = Child<ToWorker, FromWorker>;
+
+const SERVER_CORE = 0;
+const CLIENT_CORE = 1;
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+function serverFile(peer: PeerName): string {
+  return fileURLToPath(new URL(`../servers/${peer}.ts`, import.meta.url));
+}
+
+const WORKER_FILE = fileURLToPath(new URL('../client/worker.ts', import.meta.url));
+
+/** A running server and its workers. */
+export class Session {
+  constructor(
+    readonly peer: PeerName,
+    readonly server: ServerChild,
+    readonly workers: readonly WorkerChild[],
+    readonly url: string,
+    private readonly context: SessionContext,
+  ) {}
+
+  /** The worker whose first socket publishes. */
+  get publisher(): WorkerChild {
+    return this.workers[0]!;
+  }
+
+  /** Opens and joins `count` more sockets, spread over the workers; resolves when all settled. */
+  async connect(count: number): Promise<{ opened: number; failed: number; firstError: string | null }> {
+    const { workers } = this;
+    const share = Math.floor(count / workers.length);
+    const results = await Promise.all(
+      workers.map((worker, i) => {
+        const mine = share + (i < count % workers.length ? 1 : 0);
+        if (mine === 0) return { opened: 0, failed: 0, firstError: null };
+        worker.send({ type: 'connect', peer: this.peer, url: this.url, count: mine, concurrency: this.context.concurrency, timeoutMs: HANDSHAKE_TIMEOUT_MS });
+        // Every handshake settles within its timeout, so this bound is generous but finite.
+        return worker.next('connected', HANDSHAKE_TIMEOUT_MS + (mine / this.context.concurrency) * HANDSHAKE_TIMEOUT_MS);
+      }),
+    );
+    return {
+      opened: results.reduce((sum, r) => sum + r.opened, 0),
+      failed: results.reduce((sum, r) => sum + r.failed, 0),
+      firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
+    };
+  }
+
+  /** Server CPU time so far, µs. */
+  serverCpu(): number {
+    return cpuMicros(this.server.pid);
+  }
+
+  /** CPU time of every worker so far, µs. */
+  clientCpu(): number {
+    return this.workers.reduce((sum, worker) => sum + cpuMicros(worker.pid), 0);
+  }
+
+  /**
+   * Starts a CPU measurement of server, clients and everything else on the machine, and the
+   * server's CPU profile when profiling.
+   */
+  async cpuWindow(): Promise<CpuWindow> {
+    if (this.context.profile !== null) this.server.send({ type: 'profile-start' });
+    return new CpuWindow(this, this.context.profile);
+  }
+
+  /** Forces a full GC in the server and returns its memory. */
+  async serverMemory(): Promise<ServerMemory> {
+    this.server.send({ type: 'gc' });
+    return this.server.next('mem', 10_000);
+  }
+
+  /** Stops workers first (they close their sockets), then the server. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.stop({ type: 'close' })));
+    await this.server.stop({ type: 'stop' }, 5_000);
+  }
+}
+
+/** CPU used between its creation and {@link CpuWindow.end}, split by who used it. */
+export class CpuWindow {
+  readonly #server0: number;
+  readonly #client0: number;
+  readonly #machine0: number;
+  readonly #wall0: number;
+
+  constructor(
+    private readonly session: Session,
+    private readonly profile: SessionContext['profile'],
+  ) {
+    this.#server0 = session.serverCpu();
+    this.#client0 = session.clientCpu();
+    this.#machine0 = machineBusyMicros();
+    this.#wall0 = nowMicros();
+  }
+
+  /**
+   * µs of CPU used by the server, the clients and anything else, and the wall time, so far; when
+   * profiling, then writes the server's profile (after reading the counters, so writing it is
+   * not measured).
+   */
+  async end(): Promise<{ server: number; client: number; other: number; wall: number }> {
+    const server = this.session.serverCpu() - this.#server0;
+    const client = this.session.clientCpu() - this.#client0;
+    const machine = machineBusyMicros() - this.#machine0;
+    const wall = nowMicros() - this.#wall0;
+    if (this.profile !== null) {
+      this.session.server.send({ type: 'profile-stop', file: join(this.profile.dir, `${this.profile.name}.cpuprofile`) });
+      await this.session.server.next('profiled', 30_000);
+    }
+    return { server, client, other: Math.max(0, machine - server - client), wall };
+  }
+}
+
+/** Starts the server of `peer` and the workers, and waits until the server listens. */
+export async function openSession(peer: PeerName, context: SessionContext): Promise<Session> {
+  if (context.profile !== null) mkdirSync(context.profile.dir, { recursive: true });
+  const server: ServerChild = startChild({
+    name: `server:${peer}`,
+    file: serverFile(peer),
+    core: context.pin ? SERVER_CORE : null,
+    nodeArgs: ['--expose-gc'],
+  });
+  const workers: WorkerChild[] = [];
+  for (let i = 0; i < context.workers; i++) {
+    workers.push(startChild({ name: `worker${i}`, file: WORKER_FILE, core: context.pin ? CLIENT_CORE : null }));
+  }
+  try {
+    const [{ port }] = await Promise.all([server.next('ready', 30_000), ...workers.map((w) => w.next('ready', 30_000))]);
+    return new Session(peer, server, workers, `ws://127.0.0.1:${port}`, context);
+  } catch (err) {
+    await Promise.all([...workers.map((w) => w.stop(null, 0)), server.stop(null, 0)]);
+    throw err;
+  }
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

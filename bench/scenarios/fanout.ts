@@ -1,0 +1,168 @@
+/**
+ * @module bench/scenarios/fanout
+ * Fan-out: C sockets joined to `bench:fanout`, one of them also publishing; each message is
+ * broadcast to all C (the publisher included). Two modes:
+ *
+ * - **burst** (throughput): the publisher sends bursts of `burst` messages in one TCP write and
+ *   keeps at most `window` bursts *in flight* — published but not yet received by every
+ *   subscriber. The window closes the loop end to end, so the server always has
+ *   `window × burst × C` deliveries queued (delivery is the bottleneck, not publishing) while
+ *   nothing queues without bound. Latency here is latency under saturation.
+ * - **rate** (latency): `rate` messages/s, evenly spaced, for `duration` s, whatever the
+ *   deliveries; shows latency at a load every peer sustains.
+ *
+ * Numbers: deliveries/s = measured bodies received ÷ (last measured arrival − first measured
+ * publish); latency = arrival − body `t`; server CPU per delivery = server utime+stime over the
+ * measured phase ÷ deliveries; lost = Σ over sockets of published seqs never received; reordered
+ * = bodies whose seq was not above the last one on that socket.
+ */
+import { Histogram } from '../lib/histogram.ts';
+import type { Published } from '../lib/messages.ts';
+import type { BenchOptions, PeerName } from '../lib/options.ts';
+import type { Metric, Sample } from '../lib/report.ts';
+import { openSession, type Session, type SessionContext } from '../lib/session.ts';
+import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
+
+/** No progress for this long ends a phase: what is missing by then counts as lost. */
+const STALL_MS = 3_000;
+
+const METRICS: readonly Metric[] = [
+  { key: 'deliveriesPerSec', label: 'deliveries/s', digits: 0, better: 'higher' },
+  ...LATENCY_METRICS,
+  { key: 'serverCpuPerDelivery', label: 'server CPU per delivery (µs)', digits: 3, better: 'lower' },
+  ...LOAD_METRICS,
+  { key: 'lost', label: 'lost deliveries', digits: 0, better: 'lower' },
+  { key: 'outOfOrder', label: 'reordered deliveries', digits: 0, better: 'lower' },
+  { key: 'failed', label: 'failed joins', digits: 0, better: 'none' },
+];
+
+/** Tracks the slowest worker's progress (every subscriber has seq < done) and forwards it. */
+class Progress {
+  readonly #done: number[];
+  #global = 0;
+  #lastChange = Date.now();
+  #waiter: (() => void) | null = null;
+
+  constructor(session: Session) {
+    const { workers } = session;
+    this.#done = workers.map(() => 0);
+    workers.forEach((worker, i) => {
+      worker.on('progress', ({ done }) => {
+        this.#done[i] = done;
+        const global = Math.min(...this.#done);
+        if (global <= this.#global) return;
+        this.#global = global;
+        this.#lastChange = Date.now();
+        // With one worker the publisher already sees its own progress; otherwise relay it.
+        if (workers.length > 1) session.publisher.send({ type: 'progress', done: global });
+        this.#waiter?.();
+      });
+    });
+  }
+
+  /** Resolves with the progress once it reaches `target`, stalls for {@link STALL_MS}, or `capMs` passes. */
+  async until(target: number, capMs: number): Promise<number> {
+    const deadline = Date.now() + capMs;
+    this.#lastChange = Date.now();
+    while (this.#global < target && Date.now() < deadline && Date.now() - this.#lastChange < STALL_MS) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#waiter = null;
+    }
+    return this.#global;
+  }
+}
+
+function createFanout(mode: 'burst' | 'rate'): Scenario {
+  const measuredMessages = (o: BenchOptions): number => (mode === 'burst' ? o.messages : Math.max(1, Math.round(o.rate * o.duration)));
+  return {
+    name: mode === 'burst' ? 'fanout-burst' : 'fanout-rate',
+    metrics: METRICS,
+    params: (o): Record<string, number | string> =>
+      mode === 'burst'
+        ? { subscribers: o.subscribers, messages: o.messages, warmup: o.warmup, burst: o.burst, window: o.window, burstIntervalMs: o.burstIntervalMs, workers: o.workers }
+        : { subscribers: o.subscribers, rate: o.rate, duration: o.duration, messages: measuredMessages(o), warmup: o.warmup, workers: o.workers },
+
+    async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {
+      const session = await openSession(peer, context);
+      try {
+        const joined = await session.connect(o.subscribers);
+        if (joined.opened < 2) throw new Error(`${peer}: only ${joined.opened} sockets joined (${joined.firstError})`);
+        const measured = measuredMessages(o);
+        const total = o.warmup + measured;
+        for (const worker of session.workers) {
+          worker.send({ type: 'fanout-init', total, measureFrom: o.warmup, solo: session.workers.length === 1 });
+        }
+        const progress = new Progress(session);
+        const publish = (from: number, to: number, phaseMode: 'burst' | 'rate', deadlineMs: number): Promise<Published> => {
+          session.publisher.send({
+            type: 'publish',
+            mode: phaseMode,
+            from,
+            to,
+            burst: o.burst,
+            windowMessages: o.window * o.burst,
+            burstIntervalMs: o.burstIntervalMs,
+            rate: o.rate,
+            deadlineMs,
+          });
+          return session.publisher.next('published', deadlineMs + 5_000);
+        };
+
+        // Warm-up (always in bursts): JIT, socket buffers; checked for loss and order like the rest.
+        if (o.warmup > 0) {
+          await publish(0, o.warmup, 'burst', 30_000);
+          await progress.until(o.warmup, 30_000);
+        }
+
+        // Burst: a slow peer publishes for at most 2.5 × duration (10 s by default) and is measured on
+        // what it delivered by then; the rest of M is simply not published (not counted as lost).
+        const capMs = mode === 'burst' ? Math.max(5_000, o.duration * 2_500) : o.duration * 1000 + 2_000;
+        const meter = await session.cpuWindow();
+        const published = await publish(o.warmup, total, mode, capMs);
+        await progress.until(published.to, mode === 'burst' ? capMs : STALL_MS + 1_000);
+        const cpu = await meter.end();
+
+        const stats = await Promise.all(
+          session.workers.map((worker) => {
+            worker.send({ type: 'fanout-report', published: published.to });
+            return worker.next('fanout-stats', 10_000);
+          }),
+        );
+        const latency = new Histogram();
+        for (const s of stats) latency.merge(s.latency);
+        const deliveries = stats.reduce((sum, s) => sum + s.measuredReceived, 0);
+        const lastArrival = Math.max(...stats.map((s) => s.lastDeliveryMicros));
+        const elapsed = Math.max(1, lastArrival - published.startMicros);
+        return {
+          deliveriesPerSec: (deliveries * 1e6) / elapsed,
+          p50: latency.percentile(50),
+          p95: latency.percentile(95),
+          p99: latency.percentile(99),
+          max: latency.max,
+          serverCpuPerDelivery: deliveries > 0 ? cpu.server / deliveries : Number.NaN,
+          serverCores: cpu.server / cpu.wall,
+          clientCores: cpu.client / cpu.wall,
+          otherCores: cpu.other / cpu.wall,
+          lost: stats.reduce((sum, s) => sum + s.lost, 0),
+          outOfOrder: stats.reduce((sum, s) => sum + s.outOfOrder, 0),
+          failed: joined.failed,
+          closedByServer: stats.reduce((sum, s) => sum + s.closed, 0),
+          published: published.to - published.from,
+          deliveries,
+          sockets: joined.opened,
+        };
+      } finally {
+        await session.close();
+      }
+    },
+  };
+}
+
+export const fanoutBurst: Scenario = createFanout('burst');
+export const fanoutRate: Scenario = createFanout('rate');

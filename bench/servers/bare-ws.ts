@@ -1,0 +1,96 @@
+/**
+ * @module bench/servers/bare-ws
+ * The ceiling: a `ws` server with no framework. Its wire protocol is the smallest that does the
+ * same job (text frames, first byte says what):
+ *
+ * | client sends | server does |
+ * | --- | --- |
+ * | `J` | subscribes the socket, answers `J` |
+ * | `P<body>` | broadcasts `<body>` to every subscriber, the publisher included |
+ * | `R<json>` | answers the JSON re-serialised (`JSON.parse` + `JSON.stringify`, as any app must read a request) |
+ *
+ * A broadcast builds the WebSocket frame bytes once (`Sender.frame`, unmasked), and each socket
+ * is corked once per event-loop turn: every broadcast of the turn is a `write` into the corked
+ * stream, and one `uncork` per socket in `setImmediate` sends them in a single `writev`.
+ */
+import { createServer } from 'node:http';
+import type { Socket as NetSocket } from 'node:net';
+import * as wsModule from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { serve } from './serve.ts';
+
+interface FrameOptions {
+  readonly fin: boolean;
+  readonly opcode: number;
+  readonly mask: boolean;
+  readonly readOnly: boolean;
+  readonly rsv1: boolean;
+}
+
+/** ws's framing function: `Sender.frame` is public API (ws.md) but missing from @types/ws. */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
+const buildFrame = (data: Buffer, options: FrameOptions): Buffer[] => Sender.frame(data, options);
+
+const TEXT_FRAME: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
+const JOINED = 'J'.charCodeAt(0);
+const PUBLISH = 'P'.charCodeAt(0);
+const REQUEST = 'R'.charCodeAt(0);
+
+function rawSocket(ws: WebSocket): NetSocket {
+  return (ws as unknown as { _socket: NetSocket })._socket;
+}
+
+await serve(async () => {
+  const server = createServer((_req, res) => void res.writeHead(404).end());
+  const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
+  const subscribers = new Set<NetSocket>();
+  const corked: NetSocket[] = [];
+
+  const uncorkAll = (): void => {
+    for (const socket of corked) socket.uncork();
+    corked.length = 0;
+  };
+
+  const broadcast = (payload: Buffer): void => {
+    const [header, data] = buildFrame(payload, TEXT_FRAME);
+    const bytes = data === undefined ? header! : Buffer.concat([header!, data]);
+    if (corked.length === 0) {
+      for (const socket of subscribers) {
+        socket.cork();
+        corked.push(socket);
+      }
+      setImmediate(uncorkAll);
+    }
+    for (const socket of subscribers) socket.write(bytes);
+  };
+
+  wss.on('connection', (ws) => {
+    const socket = rawSocket(ws);
+    ws.on('message', (data: Buffer) => {
+      switch (data[0]) {
+        case PUBLISH:
+          broadcast(data.subarray(1));
+          return;
+        case REQUEST:
+          ws.send(JSON.stringify(JSON.parse(data.toString('utf8', 1))));
+          return;
+        case JOINED:
+          subscribers.add(socket);
+          ws.send('J');
+          return;
+      }
+    });
+    ws.on('close', () => subscribers.delete(socket));
+    ws.on('error', () => ws.terminate());
+  });
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of subscribers) socket.destroy();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+});

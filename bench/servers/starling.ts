@@ -1,0 +1,58 @@
+/**
+ * @module bench/servers/starling
+ * The benchmark app on Starling, through its public API only: sockets at `/socket`, topic
+ * `bench:fanout` routed to a channel where `publish` broadcasts the payload as `msg` to every
+ * subscriber (the publisher included, no reply) and `ping` replies `ok` with the same payload.
+ *
+ * Cross-node hook: the PubSub comes from {@link createPubSub} (`BENCH_PUBSUB=memory|redis`); a
+ * cross-node run starts two of these servers on one Redis and hands the harness both ports (see
+ * bench/README.md, "Cross-node").
+ */
+import { createServer } from 'node:http';
+import { pino, type Logger } from 'pino';
+import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type OutPayload } from '../../src/index.ts';
+import { serve } from './serve.ts';
+
+/**
+ * The PubSub of this node — the cross-node hook. `memory` (default): in-process, one node.
+ * `redis`: the Redis adapter at `BENCH_REDIS_URL`, so that two of these servers form a cluster;
+ * the two-node fan-out scenario that uses it is still to be written (bench/README.md).
+ */
+async function createPubSub(logger: Logger): Promise<PubSub> {
+  const kind = process.env.BENCH_PUBSUB ?? 'memory';
+  if (kind === 'memory') return new PubSub();
+  if (kind === 'redis') {
+    // Loaded only when asked for: the memory runs must not pay for the Redis client.
+    const { RedisPubSubAdapter } = await import('../../src/adapters/redis/index.ts');
+    return new PubSub({ adapter: new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, logger }) });
+  }
+  throw new Error(`BENCH_PUBSUB=${kind}: expected memory or redis`);
+}
+
+const BenchChannel = {
+  join: () => ok(),
+  handleIn(event, payload, socket) {
+    switch (event) {
+      case 'publish':
+        socket.broadcast('msg', payload as OutPayload);
+        return noreply();
+      case 'ping':
+        return reply('ok', payload);
+      default:
+        return reply('error', { reason: 'unknown event' });
+    }
+  },
+} satisfies Channel;
+
+await serve(async () => {
+  const logger = pino({ level: 'silent' });
+  const endpoint = new Endpoint({ logger, pubsub: await createPubSub(logger) });
+  // The load generator is trusted and pushes far beyond a browser's pace: no inbound rate limit.
+  endpoint.socket('/socket', new Socket().channel('bench:*', BenchChannel), { rateLimit: false });
+  await endpoint.pubsub.start();
+  const server = createServer((req, res) => {
+    if (!endpoint.handleRequest(req, res)) res.writeHead(404).end();
+  });
+  endpoint.attach(server);
+  return { server, close: () => endpoint.close({ intervalMs: 0 }) };
+});

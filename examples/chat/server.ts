@@ -1,0 +1,108 @@
+/**
+ * `npm start`: runs the chat on http://127.0.0.1:4000. Configuration comes from the environment
+ * (see README): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, WORKERS, SECRET_KEY_BASE,
+ * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, LOG_LEVEL. SIGTERM and SIGINT drain sockets with close
+ * code 1012 and exit 0.
+ *
+ * `WORKERS=N` (or `auto`: one per core) runs N processes sharing the port (node:cluster). They
+ * need a PubSub that crosses processes, so WORKERS > 1 requires REDIS_URL: without it the server
+ * refuses to start rather than run workers that cannot see each other's messages.
+ */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { pino } from 'pino';
+import { startChat } from './app.ts';
+import { loadSecretKeyBase } from './secret.ts';
+
+function seconds(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive number of seconds`);
+  return parsed;
+}
+
+function workerCount(): number {
+  const value = process.env.WORKERS;
+  if (value === undefined || value === '') return 1;
+  if (value === 'auto') return availableParallelism();
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error('WORKERS must be a positive integer or "auto"');
+  return parsed;
+}
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+const host = process.env.HOST ?? '127.0.0.1';
+const dataDir = process.env.DATA_DIR || undefined;
+const workers = workerCount();
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'draining');
+      stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+if (workers > 1 && cluster.isPrimary) {
+  if (!process.env.REDIS_URL) {
+    logger.fatal('WORKERS > 1 needs REDIS_URL: worker processes share broadcasts, presence and LongPoll sessions through Redis');
+    process.exit(1);
+  }
+  // One secret for every worker, decided before they start (generating it in each would race).
+  const secret = loadSecretKeyBase(process.env.SECRET_KEY_BASE, dataDir ?? './data', logger);
+  let stopping = false;
+  const fork = (): void => void cluster.fork({ SECRET_KEY_BASE: secret });
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+    fork();
+  });
+  logger.info({ workers, url: `http://${host}:${process.env.PORT ?? 4000}` }, 'chat primary started');
+  onSignals(async () => {
+    stopping = true;
+    const alive = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    await Promise.all(
+      alive.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            worker.once('exit', () => resolve());
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+} else {
+  const chat = await startChat({
+    port: Number(process.env.PORT ?? 4000),
+    host,
+    dataDir,
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    redisUrl: process.env.REDIS_URL || undefined,
+    secretKeyBase: process.env.SECRET_KEY_BASE,
+    userTokenMaxAge: seconds('USER_TOKEN_MAX_AGE'),
+    inviteMaxAge: seconds('INVITE_MAX_AGE'),
+    logger,
+  });
+  logger.info(
+    {
+      url: `http://${host}:${chat.port}`,
+      storage: process.env.DATABASE_URL ? 'postgresql' : 'sqlite',
+      pubsub: process.env.REDIS_URL ? 'redis' : 'in-process',
+      worker: cluster.isWorker ? cluster.worker?.id : undefined,
+    },
+    'chat listening',
+  );
+  onSignals(() => chat.close());
+}

@@ -1,0 +1,222 @@
+/**
+ * @module sqlite-message-store
+ * A {@link MessageStore} in one SQLite file, for a chat running as a single node. Opening creates
+ * the file, its directory and the schema when missing; reopening an existing file keeps its data.
+ * Several processes may open the same file (SQLite's WAL allows one writer and many readers).
+ *
+ * better-sqlite3 is synchronous: each call runs to completion on the event loop. That is what
+ * makes a commit cheap here (no round trip, no fsync — see {@link SqliteMessageStore.open}), and
+ * it also means a call waiting on another process's write lock blocks the loop for up to
+ * `busy_timeout`.
+ *
+ * @example
+ * const store = SqliteMessageStore.open('./data/chat.sqlite3');
+ * await store.append('lobby', 'alice', 'hi');
+ * await store.close();
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  assertStorableText,
+  historyQuery,
+  isStorableText,
+  newRoomId,
+  StoreError,
+  StoreErrorCodes,
+  type HistoryOptions,
+  type MessageStore,
+  type Room,
+  type StoredMessage,
+} from './message-store.ts';
+
+// `seq` orders rooms by creation (ids are random); AUTOINCREMENT keeps both sequences from ever
+// reusing a number. Members are keyed by user first: `roomsOf` and `isMember` both start there.
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    author TEXT NOT NULL,
+    body TEXT NOT NULL,
+    inserted_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);
+  CREATE TABLE IF NOT EXISTS rooms (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS room_members (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL REFERENCES rooms (id),
+    PRIMARY KEY (user_id, room_id)
+  ) WITHOUT ROWID;
+`;
+
+const MESSAGE_COLUMNS = 'id, room, author, body, inserted_at AS insertedAt';
+const ROOM_COLUMNS = 'r.id, r.name, r.owner_id AS ownerId, r.created_at AS createdAt';
+
+/** How long a call waits for another process's write lock before failing as unavailable. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** The prepared statements, compiled once per connection. */
+function prepare(db: Database.Database) {
+  return {
+    insertMessage: db.prepare<[string, string, string, string]>(
+      'INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)',
+    ),
+    newest: db.prepare<[string, number], StoredMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?`,
+    ),
+    newestBefore: db.prepare<[string, number, number], StoredMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+    ),
+    insertRoom: db.prepare<[string, string, string, string]>(
+      'INSERT INTO rooms (id, name, owner_id, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    getRoom: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.id = ?`),
+    // OR IGNORE covers the primary key only; a missing room still fails the foreign key.
+    insertMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO room_members (user_id, room_id) VALUES (?, ?)'),
+    isMember: db.prepare<[string, string], 1>('SELECT 1 FROM room_members WHERE user_id = ? AND room_id = ?').pluck(),
+    roomsOf: db.prepare<[string], Room>(
+      `SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`,
+    ),
+  };
+}
+
+/** SQLite result codes that describe a passing condition (contention, a full or failing disk). */
+const TRANSIENT = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'];
+
+function toStoreError(err: unknown, doing: string): StoreError {
+  if (err instanceof StoreError) return err;
+  if (err instanceof Database.SqliteError) {
+    const code = err.code;
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      return new StoreError(StoreErrorCodes.unknownRoom, `${doing}: no such room`, { cause: err });
+    }
+    if (TRANSIENT.some((prefix) => code.startsWith(prefix))) {
+      return new StoreError(StoreErrorCodes.unavailable, `${doing}: SQLite is unavailable (${code})`, { cause: err });
+    }
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new StoreError(StoreErrorCodes.failed, `${doing}: ${reason}`, { cause: err });
+}
+
+/** A {@link MessageStore} on a local SQLite file through better-sqlite3. */
+export class SqliteMessageStore implements MessageStore {
+  readonly #db: Database.Database;
+  readonly #statements: ReturnType<typeof prepare>;
+  readonly #createRoom: (room: Room) => void;
+  #closed = false;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    this.#statements = prepare(db);
+    const { insertRoom, insertMember } = this.#statements;
+    this.#createRoom = db.transaction((room: Room) => {
+      insertRoom.run(room.id, room.name, room.ownerId, room.createdAt);
+      insertMember.run(room.ownerId, room.id);
+    });
+  }
+
+  /**
+   * Opens (creating when missing) the database at `file`, with its parent directory and schema.
+   * Throws a {@link StoreError} if the file cannot be opened.
+   *
+   * Durability: WAL journal with `synchronous = NORMAL`. A commit is appended to the WAL file with
+   * write(2) before the call returns, so it sits in the operating system's page cache and survives
+   * the process being killed at any moment — which is what the contract promises. What NORMAL gives
+   * up is the fsync per commit: an OS crash or power cut may lose the last commits (never corrupt the
+   * file). FULL would fsync the WAL on every `append`, blocking the event loop for a disk flush per
+   * chat message; deployments that need power-loss durability should use PostgreSQL.
+   */
+  static open(file: string): SqliteMessageStore {
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      const opened = (db = new Database(file, { timeout: BUSY_TIMEOUT_MS }));
+      opened.pragma('journal_mode = WAL');
+      opened.pragma('synchronous = NORMAL');
+      opened.pragma('foreign_keys = ON');
+      // One write transaction, so that processes opening a new file at once don't interleave.
+      opened.transaction(() => opened.exec(SCHEMA)).immediate();
+      return new SqliteMessageStore(opened);
+    } catch (err) {
+      db?.close();
+      throw toStoreError(err, `opening ${file}`);
+    }
+  }
+
+  append(room: string, author: string, body: string): Promise<StoredMessage> {
+    return this.#call('append', () => {
+      assertStorableText({ room, author, body });
+      const insertedAt = new Date().toISOString();
+      const { lastInsertRowid } = this.#statements.insertMessage.run(room, author, body, insertedAt);
+      return { id: Number(lastInsertRowid), room, author, body, insertedAt };
+    });
+  }
+
+  history(room: string, options?: HistoryOptions): Promise<StoredMessage[]> {
+    return this.#call('history', () => {
+      const { before, limit } = historyQuery(options);
+      if (!isStorableText(room)) return [];
+      const newestFirst =
+        before === null
+          ? this.#statements.newest.all(room, limit)
+          : this.#statements.newestBefore.all(room, before, limit);
+      return newestFirst.reverse();
+    });
+  }
+
+  createRoom(ownerId: string, name: string): Promise<Room> {
+    return this.#call('createRoom', () => {
+      assertStorableText({ ownerId, name });
+      const room: Room = { id: newRoomId(), name, ownerId, createdAt: new Date().toISOString() };
+      this.#createRoom(room);
+      return room;
+    });
+  }
+
+  getRoom(id: string): Promise<Room | null> {
+    return this.#call('getRoom', () => (isStorableText(id) ? (this.#statements.getRoom.get(id) ?? null) : null));
+  }
+
+  addMember(roomId: string, userId: string): Promise<void> {
+    return this.#call('addMember', () => {
+      assertStorableText({ userId });
+      if (!isStorableText(roomId)) throw new StoreError(StoreErrorCodes.unknownRoom, 'addMember: no such room');
+      this.#statements.insertMember.run(userId, roomId);
+    });
+  }
+
+  isMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#call(
+      'isMember',
+      () => isStorableText(roomId) && isStorableText(userId) && this.#statements.isMember.get(userId, roomId) !== undefined,
+    );
+  }
+
+  roomsOf(userId: string): Promise<Room[]> {
+    return this.#call('roomsOf', () => (isStorableText(userId) ? this.#statements.roomsOf.all(userId) : []));
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      // Calls are synchronous, so none is in flight; closing also checkpoints the WAL.
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+
+  async #call<T>(doing: string, work: () => T): Promise<T> {
+    if (this.#closed) throw new StoreError(StoreErrorCodes.closed, `${doing}: the store is closed`);
+    try {
+      return work();
+    } catch (err) {
+      throw toStoreError(err, doing);
+    }
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The chat page: the official `phoenix` client (Socket, Channel, Presence), no framework. Every
+ * user-supplied string is rendered with textContent, never as HTML.
+ *
+ * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
+ * it is open), `/?invite=<token>` accepts an invite link and opens its room.
+ */
+import { Presence, Socket, type Channel } from 'phoenix';
+
+interface ChatMessage {
+  id: number;
+  author: string;
+  body: string;
+  inserted_at: string;
+}
+
+interface RoomInfo {
+  id: string;
+  name: string;
+}
+
+interface Identity {
+  userId: string;
+  token: string;
+}
+
+const LOBBY: RoomInfo = { id: 'lobby', name: 'lobby' };
+const NAME_KEY = 'starling:name';
+const TOKEN_KEY = 'starling:token';
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`#${id} missing`);
+  return found as T;
+}
+
+const ui = {
+  status: element<HTMLParagraphElement>('status'),
+  nameForm: element<HTMLFormElement>('name-form'),
+  nameInput: element<HTMLInputElement>('name-input'),
+  rooms: element<HTMLUListElement>('rooms'),
+  newRoom: element<HTMLButtonElement>('new-room'),
+  invite: element<HTMLDivElement>('invite'),
+  inviteLink: element<HTMLInputElement>('invite-link'),
+  online: element<HTMLUListElement>('online'),
+  roomTitle: element<HTMLHeadingElement>('room-title'),
+  roomError: element<HTMLParagraphElement>('room-error'),
+  older: element<HTMLButtonElement>('older'),
+  messages: element<HTMLOListElement>('messages'),
+  messageForm: element<HTMLFormElement>('message-form'),
+  messageInput: element<HTMLInputElement>('message-input'),
+};
+
+const state = {
+  name: localStorage.getItem(NAME_KEY) ?? `guest-${Math.random().toString(36).slice(2, 6)}`,
+  identity: null as Identity | null,
+  rooms: [LOBBY] as RoomInfo[],
+  room: LOBBY,
+  channel: null as Channel | null,
+  messages: new Map<number, ChatMessage>(),
+  wasOnline: false,
+  /** Whether the message list follows the newest message: true unless the reader scrolled up. */
+  pinned: true,
+};
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (state.identity) headers.authorization = `Bearer ${state.identity.token}`;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = (await response.json()) as T & { error?: string };
+  if (!response.ok) throw new Error(json.error ?? `HTTP ${response.status}`);
+  return json;
+}
+
+/** Gets (or renews) this browser's signed user token. */
+async function identify(): Promise<Identity> {
+  const identity = await api<Identity>('POST', '/api/identity', { token: localStorage.getItem(TOKEN_KEY) });
+  localStorage.setItem(TOKEN_KEY, identity.token);
+  return identity;
+}
+
+function setStatus(value: 'connecting' | 'online' | 'reconnecting'): void {
+  ui.status.dataset.state = value;
+  ui.status.textContent = value;
+}
+
+/**
+ * Shows `text` in the room's error line until another room is opened. A join error also goes away
+ * when a later rejoin succeeds; others (a refused invite, an unsent message) stay.
+ */
+function showRoomError(text: string, kind: 'join' | 'other'): void {
+  ui.roomError.textContent = text;
+  ui.roomError.dataset.kind = kind;
+  ui.roomError.hidden = false;
+}
+
+function renderRooms(): void {
+  ui.rooms.replaceChildren(
+    ...state.rooms.map((room) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = `# ${room.name}`;
+      button.dataset.room = room.id;
+      if (room.id === state.room.id) button.setAttribute('aria-current', 'true');
+      button.addEventListener('click', () => openRoom(room));
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+function renderMessages(): void {
+  const sorted = [...state.messages.values()].sort((a, b) => a.id - b.id);
+  ui.messages.replaceChildren(
+    ...sorted.map((message) => {
+      const item = document.createElement('li');
+      item.dataset.id = String(message.id);
+      const time = document.createElement('time');
+      time.dateTime = message.inserted_at;
+      time.textContent = new Date(message.inserted_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const author = document.createElement('span');
+      author.className = 'author';
+      author.textContent = message.author;
+      const body = document.createElement('span');
+      body.className = 'body';
+      body.textContent = message.body;
+      item.append(time, author, body);
+      return item;
+    }),
+  );
+  if (state.pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
+}
+
+// Only a move up unpins: a scroll event can arrive after the list has shrunk under it.
+let lastScrollTop = 0;
+ui.messages.addEventListener('scroll', () => {
+  const top = ui.messages.scrollTop;
+  if (top + ui.messages.clientHeight >= ui.messages.scrollHeight - 8) state.pinned = true;
+  else if (top < lastScrollTop) state.pinned = false;
+  lastScrollTop = top;
+});
+// The list also shrinks after a render (the "older" button appears, the online list grows on a
+// phone): a pinned list stays on the newest message.
+new ResizeObserver(() => {
+  if (state.pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
+}).observe(ui.messages);
+
+function addMessages(messages: ChatMessage[]): void {
+  for (const message of messages) state.messages.set(message.id, message);
+  renderMessages();
+}
+
+function firstId(): number | undefined {
+  let first: number | undefined;
+  for (const id of state.messages.keys()) if (first === undefined || id < first) first = id;
+  return first;
+}
+
+function renderOnline(presence: Presence): void {
+  const names = presence.list((name: string) => name).sort((a: string, b: string) => a.localeCompare(b));
+  ui.online.replaceChildren(
+    ...names.map((name: string) => {
+      const item = document.createElement('li');
+      item.textContent = name;
+      return item;
+    }),
+  );
+}
+
+const socket = new Socket('/socket', { params: () => (state.identity ? { token: state.identity.token } : {}) });
+socket.onOpen(() => {
+  state.wasOnline = true;
+  setStatus('online');
+});
+socket.onError(() => setStatus(state.wasOnline ? 'reconnecting' : 'connecting'));
+socket.onClose(() => setStatus(state.wasOnline ? 'reconnecting' : 'connecting'));
+
+function openRoom(room: RoomInfo): void {
+  state.channel?.leave();
+  // Rejoining the same room (a new name) keeps what is shown; the join reply merges by id.
+  if (room.id !== state.room.id || state.channel === null) {
+    state.messages.clear();
+    state.pinned = true;
+    renderMessages();
+  }
+  state.room = room;
+  renderRooms();
+  ui.roomTitle.textContent = `# ${room.name}`;
+  ui.roomError.hidden = true;
+  // The address names the open room (never the invite, which is spent): a reload comes back here
+  // and the link can be shared with members.
+  history.replaceState(null, '', room.id === LOBBY.id ? '/' : `/?room=${encodeURIComponent(room.id)}`);
+  ui.older.hidden = true;
+
+  // Every (re)join replies with the latest page; messages are merged by id, so a page that was
+  // offline shows what it missed.
+  const channel = socket.channel(`rooms:${room.id}`, () => ({ user: state.name }));
+  const presence = new Presence(channel);
+  // A room left a moment ago may still answer (its join reply was on the way): only the open
+  // room's channel may touch the page.
+  const current = (): boolean => state.channel === channel;
+  presence.onSync(() => current() && renderOnline(presence));
+  channel.on('new_msg', (message: ChatMessage) => current() && addMessages([message]));
+  channel
+    .join()
+    .receive('ok', (reply: { messages?: ChatMessage[]; more?: boolean }) => {
+      if (!current()) return;
+      if (ui.roomError.dataset.kind === 'join') ui.roomError.hidden = true;
+      addMessages(reply.messages ?? []);
+      ui.older.hidden = reply.more !== true;
+    })
+    .receive('error', (reply: { reason?: string }) => {
+      if (!current()) return;
+      showRoomError(
+        reply.reason === 'unauthorized' ? 'You are not a member of this room: ask for an invite link.' : `Could not join: ${reply.reason ?? 'unknown error'}`,
+        'join',
+      );
+      // A refused join would otherwise be retried by the client forever.
+      if (reply.reason === 'unauthorized') channel.leave();
+    });
+  state.channel = channel;
+  ui.online.replaceChildren();
+}
+
+ui.older.addEventListener('click', () => {
+  const channel = state.channel;
+  channel?.push('history', { before: firstId() }).receive('ok', (reply: { messages: ChatMessage[]; more?: boolean }) => {
+    if (state.channel !== channel) return;
+    addMessages(reply.messages);
+    ui.older.hidden = reply.more !== true;
+  });
+});
+
+ui.messageForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const body = ui.messageInput.value.trim();
+  if (body === '' || state.channel === null) return;
+  state.channel
+    .push('new_msg', { body })
+    .receive('error', (reply: { reason?: string }) => {
+      showRoomError(`Not sent: ${reply.reason ?? 'error'}`, 'other');
+    });
+  // new_msg has no reply: its broadcast, which carries the stored id, is the acknowledgement.
+  ui.messageInput.value = '';
+});
+
+ui.nameForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = ui.nameInput.value.trim();
+  if (name === '' || name.length > 32) return;
+  state.name = name;
+  localStorage.setItem(NAME_KEY, name);
+  openRoom(state.room); // rejoin so that presence shows the new name
+});
+
+ui.newRoom.addEventListener('click', () => {
+  void api<{ room: RoomInfo; invite: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(({ room, invite }) => {
+    state.rooms.push(room);
+    ui.inviteLink.value = invite;
+    ui.invite.hidden = false;
+    openRoom(room);
+  });
+});
+
+async function main(): Promise<void> {
+  ui.nameInput.value = state.name;
+  state.identity = await identify();
+  const query = new URLSearchParams(location.search);
+  const invite = query.get('invite');
+  const linked = query.get('room');
+  let start = linked === null || linked === LOBBY.id ? LOBBY : { id: linked, name: 'private room' };
+  let inviteError: string | null = null;
+  if (invite !== null) {
+    try {
+      const { room } = await api<{ room: RoomInfo }>('POST', '/api/invites/accept', { invite });
+      start = room;
+    } catch (err) {
+      inviteError = `Invite not accepted: ${(err as Error).message}`;
+    }
+  }
+  const { rooms } = await api<{ rooms: RoomInfo[] }>('GET', '/api/rooms');
+  state.rooms = [LOBBY, ...rooms];
+  // A room link of a room this user is not in is still tried: the join answers "unauthorized" and the page says so.
+  if (start !== LOBBY && !state.rooms.some((room) => room.id === start.id)) state.rooms.push(start);
+  socket.connect();
+  openRoom(state.rooms.find((room) => room.id === start.id) ?? LOBBY);
+  // After openRoom, which clears the previous room's error.
+  if (inviteError !== null) showRoomError(inviteError, 'other');
+}
+
+void main();

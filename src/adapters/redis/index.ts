@@ -1,0 +1,24 @@
+/**
+ * @module adapters/redis
+ * Starling's Redis adapters: {@link RedisPubSubAdapter} spreads broadcasts over several nodes.
+ * The envelope format is exported for tools that speak it (and for nodes of a newer format that
+ * must recognise this one); its functions are pure.
+ *
+ * @example
+ * import { RedisPubSubAdapter } from 'starling/adapters/redis';
+ * const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: 'redis://redis:6379', prefix: 'chat' }) });
+ */
+export {
+  RedisPubSubAdapter,
+  type RedisPubSubAdapterOptions,
+  type RedisPubSubStats,
+} from './redis-pubsub-adapter.ts';
+export {
+  ENVELOPE_VERSION,
+  MAX_ORIGIN_BYTES,
+  PayloadKinds,
+  decodeEnvelope,
+  encodeEnvelope,
+  envelopeHeader,
+  type Envelope,
+} from './envelope.ts';

@@ -1,0 +1,67 @@
+/**
+ * @module channel-context
+ * Internal: the `socket` argument of channel callbacks — a view of one {@link ChannelServer}
+ * (its topic, join ref and assigns) plus the calls a channel makes: push, broadcast, presence.
+ */
+import type { Assigns, ChannelSocket, OutPayload, SocketRef } from './channel.ts';
+import type { ChannelHost, ChannelServer } from './channel-server.ts';
+import type { Ref } from './protocol.ts';
+import type { PresenceList, PresenceMeta } from './presence/presence-state.ts';
+
+/** The `socket` argument of channel callbacks: a view of one ChannelServer. */
+export class ChannelContext implements ChannelSocket {
+  constructor(
+    private readonly server: ChannelServer,
+    private readonly host: ChannelHost,
+    readonly assigns: Assigns,
+  ) {}
+
+  get topic(): string {
+    return this.server.topic;
+  }
+  get joinRef(): Ref {
+    return this.server.joinRef;
+  }
+  get id(): string | null {
+    return this.host.socketId;
+  }
+  get transport(): string {
+    return this.host.transportName;
+  }
+  assign(patch: Partial<Assigns>): void {
+    Object.assign(this.assigns, patch);
+  }
+  push(event: string, payload: OutPayload): void {
+    this.server.push(event, payload);
+  }
+  broadcast(event: string, payload: OutPayload): void {
+    this.server.broadcast(event, payload, false);
+  }
+  broadcastFrom(event: string, payload: OutPayload): void {
+    this.server.broadcast(event, payload, true);
+  }
+  socketRef(): SocketRef {
+    return this.server.socketRef();
+  }
+  sendInfo(message: unknown, delayMs?: number): void {
+    this.server.info(message, delayMs);
+  }
+  subscribe(topic: string): void {
+    this.server.subscribeInfo(topic);
+  }
+  unsubscribe(topic: string): void {
+    this.server.unsubscribeInfo(topic);
+  }
+  track(key: string, meta: PresenceMeta = {}): void {
+    this.host.presence.track(this.server, this.server.topic, key, meta);
+  }
+  untrack(key: string): void {
+    this.host.presence.untrack(this.server, this.server.topic, key);
+  }
+  updatePresence(key: string, meta: PresenceMeta): void {
+    this.host.presence.update(this.server, this.server.topic, key, meta);
+  }
+  listPresence(): PresenceList {
+    return this.host.presence.list(this.server.topic);
+  }
+}

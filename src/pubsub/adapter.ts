@@ -1,0 +1,39 @@
+/**
+ * @module pubsub/adapter
+ * The PubSub adapter contract: the only part of PubSub that differs per backend. It carries
+ * broadcasts to the *other* nodes of a cluster. Local subscribers, encode-once fan-out and
+ * self-filtering live once in {@link PubSub}; an adapter never sees a subscriber.
+ */
+import type { BroadcastMessage } from '../protocol.ts';
+
+/** What an adapter knows about the node it serves. */
+export interface PubSubNode {
+  /** A cluster-unique id of this node (includes a boot id, so a restarted node is a new one). */
+  readonly id: string;
+  /** Hands a broadcast published by another node to this node's local subscribers. */
+  deliver(message: BroadcastMessage): void;
+}
+
+/**
+ * Carries broadcasts between nodes.
+ *
+ * Guarantees every adapter gives (checked by the shared conformance suite):
+ * - **no echo**: a node never receives its own `publish` back through `deliver`;
+ * - **order per publisher**: two publishes of one node reach another node in publish order;
+ * - **interest**: after `subscribe(topic)` resolves, broadcasts for `topic` published by other
+ *   nodes are delivered; after `unsubscribe(topic)` they may stop;
+ * - **at-most-once, best effort**: nothing is persisted or retried; what is published while the
+ *   backend is unreachable may be lost (the local node still delivers its own broadcasts).
+ */
+export interface PubSubAdapter {
+  /** Connects; `node` is where remote broadcasts go. Resolves when ready. */
+  start(node: PubSubNode): Promise<void>;
+  /** This node gained its first local subscriber of `topic`. */
+  subscribe(topic: string): Promise<void>;
+  /** This node lost its last local subscriber of `topic`. */
+  unsubscribe(topic: string): Promise<void>;
+  /** Sends `message` to the other nodes that subscribe to its topic. Never throws. */
+  publish(message: BroadcastMessage): void;
+  /** Disconnects. Resolves once nothing more will be delivered. */
+  close(): Promise<void>;
+}

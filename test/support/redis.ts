@@ -1,0 +1,157 @@
+/**
+ * Redis for tests. {@link ensureRedis} makes sure the machine's shared Redis (`TEST_REDIS_URL`,
+ * default `redis://127.0.0.1:6379`) answers, starting it when it is down, and otherwise fails with
+ * a message saying so — tests never skip. {@link startThrowawayRedis} runs a private
+ * `redis-server` as a child process on a free port, for tests that kill and restart it (never do
+ * that to the shared one).
+ *
+ * @example
+ * const redis = await startThrowawayRedis();
+ * await redis.stop();    // SIGKILL: an outage
+ * await redis.restart(); // same port, empty
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+
+/** The shared Redis the tests use. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const START_REDIS =
+  'mkdir -p /var/lib/redis /var/log/redis && redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 ' +
+  '--save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';
+
+/** One PING with a short timeout and no reconnecting; rejects if Redis does not answer PONG. */
+export async function pingRedis(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  // connect() rejects with a bare "Connection is closed"; the cause (ECONNREFUSED…) comes as an event.
+  let cause: unknown;
+  client.on('error', (err: unknown) => (cause ??= err));
+  try {
+    await client.connect();
+    const reply = await client.ping();
+    if (reply !== 'PONG') throw new Error(`PING answered ${reply}`);
+  } catch (err) {
+    throw cause ?? err;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function waitForRedis(url: string, timeoutMs: number): Promise<unknown> {
+  let lastError: unknown;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    try {
+      await pingRedis(url);
+      return null;
+    } catch (err) {
+      lastError = err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return lastError ?? new Error('timed out');
+}
+
+let ensured: Promise<string> | null = null;
+
+/**
+ * Resolves with {@link TEST_REDIS_URL} once Redis answers there, starting the local server if it
+ * is down (only when `TEST_REDIS_URL` is not set); throws if it can't.
+ */
+export function ensureRedis(): Promise<string> {
+  ensured ??= (async () => {
+    try {
+      await pingRedis(TEST_REDIS_URL);
+      return TEST_REDIS_URL;
+    } catch {
+      if (process.env.TEST_REDIS_URL === undefined) {
+        await promisify(execFile)('sh', ['-c', START_REDIS], { timeout: 10_000 }).catch(() => undefined);
+      }
+    }
+    const lastError = await waitForRedis(TEST_REDIS_URL, 5000);
+    if (lastError !== null) {
+      // Stays rejected: every test of the run fails at once with this message.
+      throw new Error(
+        `Redis is required by these tests but is not reachable at ${TEST_REDIS_URL}` +
+          (process.env.TEST_REDIS_URL === undefined ? `, even after running \`${START_REDIS}\`` : '') +
+          `. Start it or point TEST_REDIS_URL at one. Last error: ${String(lastError)}`,
+      );
+    }
+    return TEST_REDIS_URL;
+  })();
+  return ensured;
+}
+
+/** A private redis-server child process. */
+export interface ThrowawayRedis {
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  /** Kills the server (SIGKILL, as a crash) and resolves once it has exited. Idempotent. */
+  stop(): Promise<void>;
+  /** Starts a fresh, empty server on the same port (stopping the running one first). */
+  restart(): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  // A crashed test run must not leave servers behind.
+  for (const child of children) child.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Spawns `redis-server` on a free port of 127.0.0.1 and resolves once it answers. */
+export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | null = null;
+
+  const spawnServer = async (): Promise<void> => {
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    started.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<Error>((resolve) => {
+      started.once('error', resolve);
+      started.once('exit', (code, signal) => resolve(new Error(`redis-server exited (${code ?? signal}): ${stderr}`)));
+    });
+    children.add(started);
+    started.once('exit', () => children.delete(started));
+    child = started;
+    const failure = await Promise.race([waitForRedis(url, 5000), exited]);
+    if (failure !== null) {
+      started.kill('SIGKILL');
+      throw new Error(`could not start a throwaway redis-server on port ${port}: ${String(failure)}`);
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = null;
+    if (running === null || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGKILL');
+    await exited;
+  };
+
+  await spawnServer();
+  return {
+    url,
+    port,
+    stop,
+    async restart() {
+      await stop();
+      await spawnServer();
+    },
+  };
+}
