@@ -429,6 +429,36 @@ describe('the page on a phone and from the keyboard', () => {
     await eventually(async () => expect(await onScreen(newest(), phone.locator('#messages'))).toBe(true));
   });
 
+  it('leaves a reader who scrolled up where they are when a message arrives, and follows new messages again once back at the bottom', async () => {
+    const { chat, url } = await startChat();
+    await postAsBot(chat, 60);
+    const page = await visit(url, { viewport: { width: 800, height: 600 } });
+    await eventually(async () => expect(await messages(page)).toHaveLength(50), 5000);
+    const list = page.locator('#messages');
+    const newest = () => page.locator('#messages li').last();
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+
+    // The reader scrolls up with the wheel to read older messages.
+    const box = (await list.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -400);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(false));
+    const readingAt = await list.evaluate((element) => element.scrollTop);
+
+    await postAsBot(chat, 1);
+    await eventually(async () => expect((await messages(page)).at(-1)).toBe('bot: message 1'), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await list.evaluate((element) => element.scrollTop), 'the reader was not moved').toBe(readingAt);
+    expect(await onScreen(newest(), list)).toBe(false);
+
+    // Back at the bottom, the list follows the conversation again.
+    await page.mouse.wheel(0, 100_000);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+    await postAsBot(chat, 1);
+    await eventually(async () => expect(await page.locator('#messages li').count()).toBe(52), 5000);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+  });
+
   it('can be used with the keyboard alone: Tab reaches the name input, the buttons and the message input', async () => {
     const { url } = await startChat();
     const page = await visit(url);

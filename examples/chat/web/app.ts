@@ -129,22 +129,28 @@ function renderMessages(): void {
       return item;
     }),
   );
-  if (state.pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
+  stickToBottom();
 }
 
-// Only a move up unpins: a scroll event can arrive after the list has shrunk under it.
-let lastScrollTop = 0;
+// Only the reader unpins the list. A scroll event also comes from layout (the list clamped while
+// it was briefly taller, the online list filling in on a phone); such a move must not leave the
+// newest message hidden, so a scroll shortly after wheel, touch or keys is the only one that unpins.
+let readerScrolledAt = -Infinity;
+for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown'] as const) {
+  ui.messages.addEventListener(type, () => (readerScrolledAt = performance.now()), { passive: true });
+}
+const atBottom = (): boolean => ui.messages.scrollTop + ui.messages.clientHeight >= ui.messages.scrollHeight - 8;
+function stickToBottom(): void {
+  if (state.pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
+}
 ui.messages.addEventListener('scroll', () => {
-  const top = ui.messages.scrollTop;
-  if (top + ui.messages.clientHeight >= ui.messages.scrollHeight - 8) state.pinned = true;
-  else if (top < lastScrollTop) state.pinned = false;
-  lastScrollTop = top;
+  if (atBottom()) state.pinned = true;
+  else if (performance.now() - readerScrolledAt < 1000) state.pinned = false;
+  else stickToBottom();
 });
 // The list also shrinks after a render (the "older" button appears, the online list grows on a
 // phone): a pinned list stays on the newest message.
-new ResizeObserver(() => {
-  if (state.pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
-}).observe(ui.messages);
+new ResizeObserver(stickToBottom).observe(ui.messages);
 
 function addMessages(messages: ChatMessage[]): void {
   for (const message of messages) state.messages.set(message.id, message);
