@@ -19,13 +19,14 @@ import { canPin, loadAverage, machineInfo, waitForQuiet, type MachineInfo } from
 import { checkTargets, targetsTable, toJson, toTable, type PeerRound, type ScenarioResult } from './lib/report.ts';
 import { summarizeProfile } from './profile-summary.ts';
 import { connections } from './scenarios/connections.ts';
-import { fanoutBurst, fanoutRate } from './scenarios/fanout.ts';
+import { fanoutBurst, fanoutCluster, fanoutRate } from './scenarios/fanout.ts';
 import { requestReply } from './scenarios/request-reply.ts';
 import type { Scenario } from './scenarios/scenario.ts';
 
 const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   'fanout-burst': fanoutBurst,
   'fanout-rate': fanoutRate,
+  'fanout-cluster': fanoutCluster,
   connections,
   'request-reply': requestReply,
 };

@@ -10,7 +10,7 @@
  */
 
 /** The scenarios, in the order they run. */
-export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'connections', 'request-reply'] as const;
+export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'fanout-cluster', 'connections', 'request-reply'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The peers, in the order they run inside a round (A B C A B C …). */
@@ -23,6 +23,8 @@ const SCENARIO_ALIASES: Readonly<Record<string, readonly ScenarioName[]>> = {
   fanout: ['fanout-burst', 'fanout-rate'],
   burst: ['fanout-burst'],
   rate: ['fanout-rate'],
+  cluster: ['fanout-cluster'],
+  'cross-node': ['fanout-cluster'],
   conn: ['connections'],
   rr: ['request-reply'],
   ping: ['request-reply'],
@@ -218,7 +220,7 @@ function listOption<T>(text: string, expand: (name: string) => readonly T[]): T[
 
 /** The usage text of `--help`. */
 export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<NAME> in the environment)
-  --scenario LIST      all | fanout | fanout-burst | fanout-rate | connections | request-reply (comma list)
+  --scenario LIST      all | fanout | fanout-burst | fanout-rate | fanout-cluster | connections | request-reply (comma list)
   --peers LIST         starling,socketio,bare-ws
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
@@ -237,4 +239,5 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
   --no-pin             do not pin with taskset
   --profile            CPU-profile each server's measured phase, print the hottest functions
   --out FILE           also append the JSON lines to FILE
-  --quick              small sizes, one round (BENCH_QUICK=1)`;
+  --quick              small sizes, one round (BENCH_QUICK=1)
+fanout-cluster runs two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;

@@ -205,8 +205,16 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
     out.push({ target: target5, measured: `${format(rss / 1024, 1)} KB`, pass: rss <= 8 * 1024, note: `connections, Starling median${disturbance(conn)}` });
   } else notMeasured(target5, 'needs connections with starling');
 
+  const cluster = find(results, 'fanout-cluster');
+  const target7 = 'cross-node fan-out (no number set): deliveries/s vs bare-ws over Redis';
+  if (has(cluster, 'starling', 'bare-ws')) {
+    const ratio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'deliveriesPerSec');
+    const cpuRatio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'serverCpuPerDelivery');
+    out.push({ target: target7, measured: `${format(ratio, 2)}×`, pass: null, note: `fanout-cluster; server CPU/delivery (both nodes) ${format(cpuRatio, 2)}× bare-ws${disturbance(cluster)}` });
+  }
+
   const target6 = 'no lost or reordered deliveries';
-  const fanoutRuns = [burst, rate].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling') ?? []);
+  const fanoutRuns = [burst, rate, cluster].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling') ?? []);
   if (fanoutRuns.length > 0) {
     const lost = fanoutRuns.reduce((s, r) => s + (r.sample.lost ?? 0), 0);
     const reordered = fanoutRuns.reduce((s, r) => s + (r.sample.outOfOrder ?? 0), 0);

@@ -4,10 +4,9 @@
  * load-generator workers (pinned to the client core), torn down afterwards so that no run
  * inherits another's heap, JIT state or sockets.
  *
- * Cross-node hook: a session talks to one server today. To measure two nodes over Redis, start
- * a second server here (same peer file, `BENCH_PUBSUB=redis`), give the publisher's worker the
- * first URL and the subscribers' workers the second: workers already take their URL per
- * `connect` command.
+ * Cross-node: `openSession(peer, context, { nodes: 2 })` starts two servers of the peer on one
+ * Redis (`BENCH_PUBSUB=redis`, `BENCH_REDIS_URL`), both pinned to the server core; `connect`
+ * takes the node to connect to, and the server CPU counts every node.
  *
  * @example
  * const session = await openSession('starling', context);
@@ -46,30 +45,46 @@ function serverFile(peer: PeerName): string {
 
 const WORKER_FILE = fileURLToPath(new URL('../client/worker.ts', import.meta.url));
 
-/** A running server and its workers. */
+/** How many servers a session runs. */
+export interface SessionShape {
+  /** Servers of the peer; more than one form a cluster over Redis. Default 1. */
+  readonly nodes?: number;
+}
+
+/** A running server (or cluster of servers) and its workers. */
 export class Session {
   constructor(
     readonly peer: PeerName,
-    readonly server: ServerChild,
+    readonly servers: readonly ServerChild[],
     readonly workers: readonly WorkerChild[],
-    readonly url: string,
+    readonly urls: readonly string[],
     private readonly context: SessionContext,
   ) {}
+
+  /** The first node: the one memory and profiles are taken from. */
+  get server(): ServerChild {
+    return this.servers[0]!;
+  }
 
   /** The worker whose first socket publishes. */
   get publisher(): WorkerChild {
     return this.workers[0]!;
   }
 
-  /** Opens and joins `count` more sockets, spread over the workers; resolves when all settled. */
-  async connect(count: number): Promise<{ opened: number; failed: number; firstError: string | null }> {
+  /**
+   * Opens and joins `count` more sockets to node `node`, spread over the workers; resolves when
+   * all settled. A worker appends them to its sockets, so the first ever opened stays its first.
+   */
+  async connect(count: number, node = 0): Promise<{ opened: number; failed: number; firstError: string | null }> {
     const { workers } = this;
+    const url = this.urls[node];
+    if (url === undefined) throw new Error(`no node ${node} in a session of ${this.urls.length}`);
     const share = Math.floor(count / workers.length);
     const results = await Promise.all(
       workers.map((worker, i) => {
         const mine = share + (i < count % workers.length ? 1 : 0);
         if (mine === 0) return { opened: 0, failed: 0, firstError: null };
-        worker.send({ type: 'connect', peer: this.peer, url: this.url, count: mine, concurrency: this.context.concurrency, timeoutMs: HANDSHAKE_TIMEOUT_MS });
+        worker.send({ type: 'connect', peer: this.peer, url, count: mine, concurrency: this.context.concurrency, timeoutMs: HANDSHAKE_TIMEOUT_MS });
         // Every handshake settles within its timeout, so this bound is generous but finite.
         return worker.next('connected', HANDSHAKE_TIMEOUT_MS + (mine / this.context.concurrency) * HANDSHAKE_TIMEOUT_MS);
       }),
@@ -81,9 +96,9 @@ export class Session {
     };
   }
 
-  /** Server CPU time so far, µs. */
+  /** Server CPU time so far, every node, µs. */
   serverCpu(): number {
-    return cpuMicros(this.server.pid);
+    return this.servers.reduce((sum, server) => sum + cpuMicros(server.pid), 0);
   }
 
   /** CPU time of every worker so far, µs. */
@@ -106,10 +121,10 @@ export class Session {
     return this.server.next('mem', 10_000);
   }
 
-  /** Stops workers first (they close their sockets), then the server. */
+  /** Stops workers first (they close their sockets), then the servers. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.stop({ type: 'close' })));
-    await this.server.stop({ type: 'stop' }, 5_000);
+    await Promise.all(this.servers.map((server) => server.stop({ type: 'stop' }, 5_000)));
   }
 }
 
@@ -148,24 +163,32 @@ export class CpuWindow {
   }
 }
 
-/** Starts the server of `peer` and the workers, and waits until the server listens. */
-export async function openSession(peer: PeerName, context: SessionContext): Promise<Session> {
+/** Starts the server(s) of `peer` and the workers, and waits until every server listens. */
+export async function openSession(peer: PeerName, context: SessionContext, shape: SessionShape = {}): Promise<Session> {
   if (context.profile !== null) mkdirSync(context.profile.dir, { recursive: true });
-  const server: ServerChild = startChild({
-    name: `server:${peer}`,
-    file: serverFile(peer),
-    core: context.pin ? SERVER_CORE : null,
-    nodeArgs: ['--expose-gc'],
-  });
+  const nodes = shape.nodes ?? 1;
+  const servers: ServerChild[] = [];
+  for (let i = 0; i < nodes; i++) {
+    servers.push(
+      startChild({
+        name: nodes === 1 ? `server:${peer}` : `server:${peer}#${i}`,
+        file: serverFile(peer),
+        core: context.pin ? SERVER_CORE : null,
+        nodeArgs: ['--expose-gc'],
+        env: nodes === 1 ? {} : { BENCH_PUBSUB: 'redis' },
+      }),
+    );
+  }
   const workers: WorkerChild[] = [];
   for (let i = 0; i < context.workers; i++) {
     workers.push(startChild({ name: `worker${i}`, file: WORKER_FILE, core: context.pin ? CLIENT_CORE : null }));
   }
   try {
-    const [{ port }] = await Promise.all([server.next('ready', 30_000), ...workers.map((w) => w.next('ready', 30_000))]);
-    return new Session(peer, server, workers, `ws://127.0.0.1:${port}`, context);
+    const [ready] = await Promise.all([Promise.all(servers.map((s) => s.next('ready', 30_000))), ...workers.map((w) => w.next('ready', 30_000))]);
+    const urls = ready.map(({ port }) => `ws://127.0.0.1:${port}`);
+    return new Session(peer, servers, workers, urls, context);
   } catch (err) {
-    await Promise.all([...workers.map((w) => w.stop(null, 0)), server.stop(null, 0)]);
+    await Promise.all([...workers.map((w) => w.stop(null, 0)), ...servers.map((s) => s.stop(null, 0))]);
     throw err;
   }
 }

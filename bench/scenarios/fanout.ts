@@ -10,6 +10,10 @@
  *   nothing queues without bound. Latency here is latency under saturation.
  * - **rate** (latency): `rate` messages/s, evenly spaced, for `duration` s, whatever the
  *   deliveries; shows latency at a load every peer sustains.
+ * - **cluster** (cross-node): bursts as above, but two servers of the peer joined by Redis
+ *   (`BENCH_REDIS_URL`): the publisher's socket is on node A, the other C−1 subscribers on node B,
+ *   so every delivery but the publisher's own crosses Redis. Server CPU counts both nodes; Redis's
+ *   own CPU is reported beside it.
  *
  * Numbers: deliveries/s = measured bodies received ÷ (last measured arrival − first measured
  * publish); latency = arrival − body `t`; server CPU per delivery = server utime+stime over the
@@ -20,6 +24,8 @@ import { Histogram } from '../lib/histogram.ts';
 import type { Published } from '../lib/messages.ts';
 import type { BenchOptions, PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
+import { cpuMicros } from '../lib/proc.ts';
+import { redisServerPid } from '../lib/redis.ts';
 import { openSession, type Session, type SessionContext } from '../lib/session.ts';
 import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
 
@@ -31,6 +37,7 @@ const METRICS: readonly Metric[] = [
   ...LATENCY_METRICS,
   { key: 'serverCpuPerDelivery', label: 'server CPU per delivery (µs)', digits: 3, better: 'lower' },
   ...LOAD_METRICS,
+  { key: 'redisCores', label: 'Redis CPU (cores busy)', digits: 2, better: 'none' },
   { key: 'lost', label: 'lost deliveries', digits: 0, better: 'lower' },
   { key: 'outOfOrder', label: 'reordered deliveries', digits: 0, better: 'lower' },
   { key: 'failed', label: 'failed joins', digits: 0, better: 'none' },
@@ -78,20 +85,24 @@ class Progress {
   }
 }
 
-function createFanout(mode: 'burst' | 'rate'): Scenario {
+function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
+  const mode = variant === 'rate' ? 'rate' : 'burst';
+  const nodes = variant === 'cluster' ? 2 : 1;
   const measuredMessages = (o: BenchOptions): number => (mode === 'burst' ? o.messages : Math.max(1, Math.round(o.rate * o.duration)));
   return {
-    name: mode === 'burst' ? 'fanout-burst' : 'fanout-rate',
-    metrics: METRICS,
+    name: `fanout-${variant}`,
+    metrics: nodes === 1 ? METRICS.filter((m) => m.key !== 'redisCores') : METRICS,
     params: (o): Record<string, number | string> =>
       mode === 'burst'
-        ? { subscribers: o.subscribers, messages: o.messages, warmup: o.warmup, burst: o.burst, window: o.window, burstIntervalMs: o.burstIntervalMs, workers: o.workers }
+        ? { subscribers: o.subscribers, messages: o.messages, warmup: o.warmup, burst: o.burst, window: o.window, burstIntervalMs: o.burstIntervalMs, workers: o.workers, nodes }
         : { subscribers: o.subscribers, rate: o.rate, duration: o.duration, messages: measuredMessages(o), warmup: o.warmup, workers: o.workers },
 
     async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {
-      const session = await openSession(peer, context);
+      const redisPid = nodes > 1 ? await redisServerPid() : null;
+      const session = await openSession(peer, context, { nodes });
       try {
-        const joined = await session.connect(o.subscribers);
+        // On a cluster the first socket (the publisher) goes to node A, every other one to node B.
+        const joined = nodes === 1 ? await session.connect(o.subscribers) : sum(await session.connect(1, 0), await session.connect(o.subscribers - 1, 1));
         if (joined.opened < 2) throw new Error(`${peer}: only ${joined.opened} sockets joined (${joined.firstError})`);
         const measured = measuredMessages(o);
         const total = o.warmup + measured;
@@ -124,8 +135,10 @@ function createFanout(mode: 'burst' | 'rate'): Scenario {
         // what it delivered by then; the rest of M is simply not published (not counted as lost).
         const capMs = mode === 'burst' ? Math.max(5_000, o.duration * 2_500) : o.duration * 1000 + 2_000;
         const meter = await session.cpuWindow();
+        const redis0 = redisPid === null ? 0 : cpuMicros(redisPid);
         const published = await publish(o.warmup, total, mode, capMs);
         await progress.until(published.to, mode === 'burst' ? capMs : STALL_MS + 1_000);
+        const redisCpu = redisPid === null ? Number.NaN : cpuMicros(redisPid) - redis0;
         const cpu = await meter.end();
 
         const stats = await Promise.all(
@@ -148,7 +161,8 @@ function createFanout(mode: 'burst' | 'rate'): Scenario {
           serverCpuPerDelivery: deliveries > 0 ? cpu.server / deliveries : Number.NaN,
           serverCores: cpu.server / cpu.wall,
           clientCores: cpu.client / cpu.wall,
-          otherCores: cpu.other / cpu.wall,
+          otherCores: Math.max(0, cpu.other - (Number.isNaN(redisCpu) ? 0 : redisCpu)) / cpu.wall,
+          ...(nodes > 1 ? { redisCores: redisCpu / cpu.wall } : {}),
           lost: stats.reduce((sum, s) => sum + s.lost, 0),
           outOfOrder: stats.reduce((sum, s) => sum + s.outOfOrder, 0),
           failed: joined.failed,
@@ -164,5 +178,15 @@ function createFanout(mode: 'burst' | 'rate'): Scenario {
   };
 }
 
+function sum(...results: Array<{ opened: number; failed: number; firstError: string | null }>): { opened: number; failed: number; firstError: string | null } {
+  return {
+    opened: results.reduce((total, r) => total + r.opened, 0),
+    failed: results.reduce((total, r) => total + r.failed, 0),
+    firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
+  };
+}
+
 export const fanoutBurst: Scenario = createFanout('burst');
 export const fanoutRate: Scenario = createFanout('rate');
+/** Fan-out across two nodes joined by Redis. */
+export const fanoutCluster: Scenario = createFanout('cluster');

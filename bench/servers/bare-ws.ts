@@ -12,10 +12,15 @@
  * A broadcast builds the WebSocket frame bytes once (`Sender.frame`, unmasked), and each socket
  * is corked once per event-loop turn: every broadcast of the turn is a `write` into the corked
  * stream, and one `uncork` per socket in `setImmediate` sends them in a single `writev`.
+ *
+ * With `BENCH_PUBSUB=redis` (the cross-node ceiling) a publish also goes, as the raw body behind a
+ * four-byte node id (the pid), to one Redis channel at `BENCH_REDIS_URL`; every node broadcasts what another
+ * node published there (its own comes back too and is skipped: it was broadcast locally).
  */
 import { createServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import * as wsModule from 'ws';
+import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { serve } from './serve.ts';
 
@@ -40,6 +45,27 @@ function rawSocket(ws: WebSocket): NetSocket {
   return (ws as unknown as { _socket: NetSocket })._socket;
 }
 
+const CHANNEL = 'bench:bare-ws';
+
+/** The cross-node relay: publishes local broadcasts, broadcasts the other nodes' ones. */
+async function redisRelay(broadcastHere: (payload: Buffer) => void): Promise<{ publish(payload: Buffer): void; close(): void }> {
+  const pub = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const sub = pub.duplicate();
+  const node = Buffer.alloc(4);
+  node.writeUInt32BE(process.pid);
+  await sub.subscribe(CHANNEL);
+  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+    if (!message.subarray(0, 4).equals(node)) broadcastHere(message.subarray(4));
+  });
+  return {
+    publish: (payload) => void pub.publish(CHANNEL, Buffer.concat([node, payload])),
+    close: () => {
+      pub.disconnect();
+      sub.disconnect();
+    },
+  };
+}
+
 await serve(async () => {
   const server = createServer((_req, res) => void res.writeHead(404).end());
   const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
@@ -51,7 +77,7 @@ await serve(async () => {
     corked.length = 0;
   };
 
-  const broadcast = (payload: Buffer): void => {
+  const broadcastHere = (payload: Buffer): void => {
     const [header, data] = buildFrame(payload, TEXT_FRAME);
     const bytes = data === undefined ? header! : Buffer.concat([header!, data]);
     if (corked.length === 0) {
@@ -64,12 +90,15 @@ await serve(async () => {
     for (const socket of subscribers) socket.write(bytes);
   };
 
+  const relay = process.env.BENCH_PUBSUB === 'redis' ? await redisRelay(broadcastHere) : null;
+
   wss.on('connection', (ws) => {
     const socket = rawSocket(ws);
     ws.on('message', (data: Buffer) => {
       switch (data[0]) {
         case PUBLISH:
-          broadcast(data.subarray(1));
+          broadcastHere(data.subarray(1));
+          relay?.publish(data.subarray(1));
           return;
         case REQUEST:
           ws.send(JSON.stringify(JSON.parse(data.toString('utf8', 1))));
@@ -89,6 +118,7 @@ await serve(async () => {
       new Promise<void>((resolve) => {
         for (const socket of subscribers) socket.destroy();
         wss.close();
+        relay?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

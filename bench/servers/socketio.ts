@@ -3,8 +3,13 @@
  * The benchmark app on Socket.IO 4.8, WebSocket transport only (no polling, no compression):
  * `join` (with ack) puts the socket in room `bench:fanout`, `publish` re-emits the data as `msg`
  * to the room (`io.to(room).emit`, the publisher included), `ping` acks with the same data.
+ * With `BENCH_PUBSUB=redis` it uses Socket.IO's own Redis adapter (`@socket.io/redis-adapter`)
+ * at `BENCH_REDIS_URL`, so that two of these servers form a cluster.
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { serve } from './serve.ts';
 
@@ -13,6 +18,14 @@ const ROOM = 'bench:fanout';
 await serve(async () => {
   const server = createServer();
   const io = new Server(server, { transports: ['websocket'], serveClient: false, perMessageDeflate: false });
+  const redis: Redis[] = [];
+  if (process.env.BENCH_PUBSUB === 'redis') {
+    const pub = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const sub = pub.duplicate();
+    redis.push(pub, sub);
+    await Promise.all(redis.map((client) => once(client, 'ready')));
+    io.adapter(createAdapter(pub, sub));
+  }
   io.on('connection', (socket) => {
     socket.on('join', (room: unknown, ack?: () => void) => {
       if (room === ROOM) void socket.join(ROOM);
@@ -27,6 +40,10 @@ await serve(async () => {
   });
   return {
     server,
-    close: () => new Promise<void>((resolve) => void io.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        io.close(() => resolve());
+        for (const client of redis) client.disconnect();
+      }),
   };
 });

@@ -4,9 +4,8 @@
  * `bench:fanout` routed to a channel where `publish` broadcasts the payload as `msg` to every
  * subscriber (the publisher included, no reply) and `ping` replies `ok` with the same payload.
  *
- * Cross-node hook: the PubSub comes from {@link createPubSub} (`BENCH_PUBSUB=memory|redis`); a
- * cross-node run starts two of these servers on one Redis and hands the harness both ports (see
- * bench/README.md, "Cross-node").
+ * Cross-node: the PubSub comes from {@link createPubSub} (`BENCH_PUBSUB=memory|redis`); the
+ * `fanout-cluster` scenario starts two of these servers on one Redis.
  */
 import { createServer } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -15,8 +14,7 @@ import { serve } from './serve.ts';
 
 /**
  * The PubSub of this node — the cross-node hook. `memory` (default): in-process, one node.
- * `redis`: the Redis adapter at `BENCH_REDIS_URL`, so that two of these servers form a cluster;
- * the two-node fan-out scenario that uses it is still to be written (bench/README.md).
+ * `redis`: the Redis adapter at `BENCH_REDIS_URL`, so that two of these servers form a cluster.
  */
 async function createPubSub(logger: Logger): Promise<PubSub> {
   const kind = process.env.BENCH_PUBSUB ?? 'memory';
