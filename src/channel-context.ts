@@ -10,11 +10,29 @@ import type { PresenceList, PresenceMeta } from './presence/presence-state.ts';
 
 /** The `socket` argument of channel callbacks: a view of one ChannelServer. */
 export class ChannelContext implements ChannelSocket {
+  #assigns: Assigns;
+  #ownAssigns = false;
+
+  /** @param assigns the socket's assigns: shared until this channel first uses them, then copied. */
   constructor(
     private readonly server: ChannelServer,
     private readonly host: ChannelHost,
-    readonly assigns: Assigns,
-  ) {}
+    assigns: Assigns,
+  ) {
+    this.#assigns = assigns;
+  }
+
+  /**
+   * This channel's own copy of the socket's assigns. The copy is made on first use: a channel
+   * that never reads them (most of thousands of idle ones) holds no copy of its own.
+   */
+  get assigns(): Assigns {
+    if (!this.#ownAssigns) {
+      this.#assigns = { ...this.#assigns };
+      this.#ownAssigns = true;
+    }
+    return this.#assigns;
+  }
 
   get topic(): string {
     return this.server.topic;

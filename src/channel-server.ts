@@ -84,7 +84,7 @@ export class ChannelServer implements Subscriber {
   ) {
     this.joinRef = joinRef;
     this.#intercepts = interceptsOf(channel);
-    this.#socket = new ChannelContext(this, host, { ...assigns });
+    this.#socket = new ChannelContext(this, host, assigns);
   }
 
   /** True once the join was accepted and until the channel ends. */

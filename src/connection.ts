@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Assigns, TerminateReason } from './channel.ts';
 import { ChannelServer, type ChannelHost, type JoinOutcome } from './channel-server.ts';
+import { ChannelTable } from './channel-table.ts';
 import type { EndpointStats } from './endpoint-stats.ts';
 import type { Frame } from './frame.ts';
 import { checkMessage, checkNesting, type InputLimits } from './limits.ts';
@@ -40,13 +41,12 @@ export interface ConnectionLimits extends InputLimits {
   readonly rateLimit: RateLimit | null;
 }
 
-/** Everything a connection is built from. */
-export interface ConnectionOptions {
+/**
+ * What every connection of one mounted socket shares: built once per mount and transport, so that
+ * each of thousands of idle connections holds one reference instead of its own copy.
+ */
+export interface ConnectionShared {
   readonly socket: Socket;
-  readonly serializer: Serializer;
-  readonly transport: TransportHandle;
-  readonly assigns: Assigns;
-  readonly id: string | null;
   readonly pubsub: PubSub;
   readonly presence: Presence;
   readonly logger: Logger;
@@ -61,34 +61,43 @@ interface PendingJoin {
 
 /** One connected socket. */
 export class Connection implements ChannelHost, Subscriber {
+  readonly #shared: ConnectionShared;
   readonly serializer: Serializer;
   readonly socketId: string | null;
-  readonly pubsub: PubSub;
-  readonly presence: Presence;
-  readonly logger: Logger;
-  /** The endpoint's counters. */
-  readonly stats: EndpointStats;
-  readonly #options: ConnectionOptions;
-  readonly #channels = new Map<string, ChannelServer>();
+  readonly #transport: TransportHandle;
+  readonly #assigns: Assigns;
+  readonly #channels = new ChannelTable();
   /** Topics whose join is being decided; created on the first async join. */
   #joining: Map<string, PendingJoin> | null = null;
   readonly #rate: RateLimiter | null;
   #closed = false;
 
-  constructor(options: ConnectionOptions) {
-    this.#options = options;
-    this.serializer = options.serializer;
-    this.socketId = options.id;
-    this.pubsub = options.pubsub;
-    this.presence = options.presence;
-    this.logger = options.logger;
-    this.stats = options.stats;
-    this.#rate = options.limits.rateLimit === null ? null : new RateLimiter(options.limits.rateLimit, performance.now());
-    if (this.socketId !== null) void this.pubsub.subscribe(this.socketId, this);
+  constructor(shared: ConnectionShared, serializer: Serializer, transport: TransportHandle, assigns: Assigns, id: string | null) {
+    this.#shared = shared;
+    this.serializer = serializer;
+    this.#transport = transport;
+    this.#assigns = assigns;
+    this.socketId = id;
+    this.#rate = shared.limits.rateLimit === null ? null : new RateLimiter(shared.limits.rateLimit, performance.now());
+    if (id !== null) void shared.pubsub.subscribe(id, this);
+  }
+
+  get pubsub(): PubSub {
+    return this.#shared.pubsub;
+  }
+  get presence(): Presence {
+    return this.#shared.presence;
+  }
+  get logger(): Logger {
+    return this.#shared.logger;
+  }
+  /** The endpoint's counters. */
+  get stats(): EndpointStats {
+    return this.#shared.stats;
   }
 
   get transportName(): string {
-    return this.#options.transport.name;
+    return this.#transport.name;
   }
 
   /** Number of joined channels. */
@@ -105,7 +114,7 @@ export class Connection implements ChannelHost, Subscriber {
     if (this.#closed) return;
     this.stats.messagesOut++;
     this.stats.bytesOut += frame.data.length;
-    this.#options.transport.send(frame);
+    this.#transport.send(frame);
   }
 
   /**
@@ -116,7 +125,7 @@ export class Connection implements ChannelHost, Subscriber {
    */
   handleFrame(data: Buffer, binary: boolean): Promise<void> | void {
     // Before decoding: a deeply nested frame must never reach JSON.parse or anything recursive.
-    if (!binary) checkNesting(data, this.#options.limits.maxPayloadDepth);
+    if (!binary) checkNesting(data, this.#shared.limits.maxPayloadDepth);
     return this.handleMessage(this.serializer.decode(data, binary));
   }
 
@@ -139,7 +148,8 @@ export class Connection implements ChannelHost, Subscriber {
    * for "unmatched topic" — and is not handled; past `closeAfterMs` over budget the socket closes.
    */
   #admit(message: Message): boolean {
-    const { stats, limits, transport } = this.#options;
+    const { stats, limits } = this.#shared;
+    const transport = this.#transport;
     const admission = this.#rate?.admit(performance.now()) ?? Admissions.admit;
     if (admission !== Admissions.admit) {
       stats.rateLimited++;
@@ -180,11 +190,11 @@ export class Connection implements ChannelHost, Subscriber {
   deliver(message: BroadcastMessage, _encoded: EncodedBroadcast): void {
     if (message.event !== Events.disconnect) return;
     this.close({ shutdown: 'disconnected' });
-    this.#options.transport.close(CloseCodes.goingAway, 'disconnected');
+    this.#transport.close(CloseCodes.goingAway, 'disconnected');
   }
 
   channelEnded(server: ChannelServer): void {
-    if (this.#channels.get(server.topic) === server) this.#channels.delete(server.topic);
+    this.#channels.delete(server);
   }
 
   /** Ends every channel with `reason` and leaves the id topic. Sends nothing; idempotent. */
@@ -202,24 +212,24 @@ export class Connection implements ChannelHost, Subscriber {
 
   #join(message: Message): Promise<void> | void {
     const { topic, ref } = message;
-    const route = this.#options.socket.route(topic);
+    const route = this.#shared.socket.route(topic);
     if (route === null) {
       this.#reply(null, ref, topic, 'error', { reason: Reasons.unmatchedTopic });
       return;
     }
     const previous = this.#channels.get(topic);
-    if (previous === undefined && this.#channels.size + (this.#joining?.size ?? 0) >= this.#options.limits.maxChannels) {
+    if (previous === undefined && this.#channels.size + (this.#joining?.size ?? 0) >= this.#shared.limits.maxChannels) {
       this.#reply(message.joinRef, ref, topic, 'error', { reason: Reasons.tooManyChannels });
       return;
     }
     if (previous !== undefined) {
       // Duplicate join: the old channel goes without terminate; its phx_close follows the new reply.
-      this.#channels.delete(topic);
+      this.#channels.delete(previous);
       previous.shutdown({ shutdown: 'duplicate_join' }, false);
     }
-    const assigns = route.assigns ? { ...this.#options.assigns, ...route.assigns } : this.#options.assigns;
+    const assigns = route.assigns ? { ...this.#assigns, ...route.assigns } : this.#assigns;
     const server = new ChannelServer(this, route.channel, topic, message.joinRef ?? ref, assigns);
-    const outcome = server.join(message.payload, ref, message.joinRef, this.#options.limits.joinTimeoutMs);
+    const outcome = server.join(message.payload, ref, message.joinRef, this.#shared.limits.joinTimeoutMs);
     if (typeof outcome === 'string') {
       this.#joined(server, outcome, previous);
       return;
@@ -238,7 +248,7 @@ export class Connection implements ChannelHost, Subscriber {
   }
 
   #joined(server: ChannelServer, outcome: JoinOutcome, previous: ChannelServer | undefined): void {
-    if (outcome === 'ok') this.#channels.set(server.topic, server);
+    if (outcome === 'ok') this.#channels.add(server);
     previous?.sendClose();
   }
 
@@ -264,7 +274,7 @@ export class Connection implements ChannelHost, Subscriber {
       return;
     }
     if (message.joinRef !== null && message.joinRef !== server.joinRef) return;
-    this.#channels.delete(message.topic);
+    this.#channels.delete(server);
     server.leave(message.ref);
   }
 

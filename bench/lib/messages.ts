@@ -23,6 +23,9 @@ export interface ServerMemory {
   readonly type: 'mem';
   readonly rss: number;
   readonly heapUsed: number;
+  /** V8 heap reserved (used or not): what the heap holds of the RSS. */
+  readonly heapTotal: number;
+  /** Memory outside the V8 heap held by JS objects (Buffers, ArrayBuffers). */
   readonly external: number;
 }
 

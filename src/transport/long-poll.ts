@@ -12,11 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConnectionShared } from '../connection.ts';
 import { CountedErrors } from '../endpoint-stats.ts';
 import { MalformedFrameError } from '../errors.ts';
 import { LongPollForwarder } from './long-poll-forwarding.ts';
 import { LongPollSession, type LongPollBody, type PollResponder, type SessionBound } from './long-poll-session.ts';
 import {
+  connectionShared,
   handshake,
   logRefusal,
   openConnection,
@@ -110,6 +112,7 @@ export class LongPollTransport implements Transport {
   readonly #maxBodyBytes: number;
   readonly #forwarder: LongPollForwarder;
   readonly #bound: SessionBound;
+  readonly #shared: ConnectionShared;
 
   constructor(
     private readonly mount: MountedSocket,
@@ -119,6 +122,7 @@ export class LongPollTransport implements Transport {
     this.#windowMs = options.windowMs ?? 10_000;
     this.#maxBodyBytes = options.maxBodyBytes ?? 8_000_000;
     this.#bound = { maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024, stats: services.stats, logger: services.logger };
+    this.#shared = connectionShared(mount, services);
     this.#forwarder = new LongPollForwarder(
       services.pubsub,
       mount.path,
@@ -246,7 +250,7 @@ export class LongPollTransport implements Transport {
       },
       this.#bound,
     );
-    session.connection = openConnection(this.mount, this.services, result, session);
+    session.connection = openConnection(this.#shared, result, session);
     this.services.live.add(session);
     this.#sessions.set(id, session);
     this.services.logger.debug({ socketId: result.id, transport: this.name, peer }, 'session opened');

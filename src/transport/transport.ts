@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Assigns } from '../channel.ts';
-import { Connection, type ConnectionLimits, type TransportHandle } from '../connection.ts';
+import { Connection, type ConnectionLimits, type ConnectionShared, type TransportHandle } from '../connection.ts';
 import type { EndpointStats } from '../endpoint-stats.ts';
 import type { Presence } from '../presence/presence.ts';
 import type { PubSub } from '../pubsub/pubsub.ts';
@@ -83,28 +83,27 @@ export function logRefusal(logger: Logger, req: IncomingMessage, transport: stri
   logger.info({ code, reason, transport, peer: peerOf(req) }, 'connect refused');
 }
 
+// Without a `connect`, every socket shares one empty assigns object; channels copy before writing.
+const ACCEPT_WITHOUT_ASSIGNS = Object.freeze({ ok: true as const, assigns: Object.freeze({}) });
+
 // Params the transports consume themselves; the app's connect never sees them.
 const TRANSPORT_PARAMS = new Set(['vsn', '_csrf_token']);
 
-/** Creates the connection of an accepted handshake over `transport`. */
-export function openConnection(
-  mount: MountedSocket,
-  services: EndpointServices,
-  accepted: Extract<HandshakeResult, { ok: true }>,
-  transport: TransportHandle,
-): Connection {
-  return new Connection({
+/** What every connection of `mount` shares; a transport builds it once. */
+export function connectionShared(mount: MountedSocket, services: EndpointServices): ConnectionShared {
+  return {
     socket: mount.socket,
-    serializer: accepted.serializer,
-    transport,
-    assigns: accepted.assigns,
-    id: accepted.id,
     pubsub: services.pubsub,
     presence: services.presence,
     logger: services.logger,
     limits: mount.limits,
     stats: services.stats,
-  });
+  };
+}
+
+/** Creates the connection of an accepted handshake over `transport`. */
+export function openConnection(shared: ConnectionShared, accepted: Extract<HandshakeResult, { ok: true }>, transport: TransportHandle): Connection {
+  return new Connection(shared, accepted.serializer, transport, accepted.assigns, accepted.id);
 }
 
 /** Runs origin check, serializer negotiation, `connect` and `id`, in Phoenix's order (§1.3). */
@@ -122,7 +121,10 @@ export async function handshake(
   const params: Params = parseParams(appParams(url.searchParams), TRANSPORT_PARAMS);
   const info: ConnectInfo = {
     transport,
-    peer: { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
+    // Read on demand: asking a TCP socket for its peer makes it keep the address for its whole life.
+    get peer() {
+      return { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 };
+    },
     uri: url,
     origin,
     userAgent: req.headers['user-agent'],
@@ -130,7 +132,7 @@ export async function handshake(
     authToken,
   };
   const options = mount.socket.options;
-  const result = options.connect ? await options.connect(params, info) : { ok: true as const, assigns: {} };
+  const result = options.connect ? await options.connect(params, info) : ACCEPT_WITHOUT_ASSIGNS;
   if (!result.ok) return { ok: false, status: result.status, reason: 'connect' };
   const id = options.id ? options.id(result.assigns) : null;
   if (id !== null && typeof id !== 'string') return { ok: false, status: 403, reason: 'id' };

@@ -1,0 +1,164 @@
+/**
+ * @module transport/websocket-handle
+ * Internal: one WebSocket connection as the runtime sees it — the frames it receives, the frames
+ * it is sent (batched per turn, with the slow-reader bound) and its close. An idle server holds
+ * thousands of these, so nothing here is allocated per socket beyond the handle itself: `ws`
+ * emits events on a WebSocket subclass that carries its handle, and module-level listeners
+ * forward them (a closure per event per socket would keep a scope alive for the socket's life).
+ */
+import type { Socket as NetSocket } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import type { Connection, TransportHandle } from '../connection.ts';
+import { CountedErrors, type EndpointStats } from '../endpoint-stats.ts';
+import { MalformedFrameError } from '../errors.ts';
+import type { Frame } from '../frame.ts';
+import { CloseCodes } from '../protocol.ts';
+import type { IdleSweeper, IdleWatched } from './idle-sweeper.ts';
+import type { LiveConnection } from './transport.ts';
+import { batchedWrite } from './write-batch.ts';
+
+/** What every handle of one transport shares, in one object so that each handle stays small. */
+export interface WebSocketShared {
+  /** Bytes a socket may leave unsent from one turn to the next before it is a slow reader. */
+  readonly maxQueuedBytes: number;
+  /** Frames go through ws (and its deflater) instead of straight to the TCP socket. */
+  readonly compress: boolean;
+  readonly stats: EndpointStats;
+  readonly logger: Logger;
+  /** The endpoint's open connections, for draining. */
+  readonly live: Set<LiveConnection>;
+  readonly idle: IdleSweeper<WebSocketHandle>;
+}
+
+/** ws's WebSocket with a slot for its handle (the server is told to create these). */
+export class StarlingWebSocket extends WebSocket {
+  handle: WebSocketHandle | null = null;
+}
+
+// ws calls listeners with `this` set to the socket: one function serves every socket.
+const handleOf = (ws: WebSocket): WebSocketHandle | null => (ws as StarlingWebSocket).handle;
+
+function onMessage(this: WebSocket, data: Buffer, binary: boolean): void {
+  handleOf(this)?.receive(data, binary);
+}
+
+// ws reports protocol violations (oversized frame → 1009, invalid UTF-8 → 1007) here, then closes.
+function onError(this: WebSocket, err: Error): void {
+  handleOf(this)?.logger.debug({ err: err.message }, 'websocket error');
+}
+
+function onClose(this: WebSocket, code: number): void {
+  handleOf(this)?.closed(code);
+}
+
+/** One WebSocket connection: the transport side of a {@link Connection}. */
+export class WebSocketHandle implements TransportHandle, LiveConnection, IdleWatched {
+  connection!: Connection;
+  idleBytes = 0;
+  idleSweep = 0;
+  // ws keeps the TCP socket private; writing our pre-built frames to it directly (in order with
+  // ws's own writes, which are synchronous without compression) is what makes fan-out write the
+  // same bytes to every subscriber.
+  readonly #tcp: NetSocket;
+
+  constructor(
+    readonly ws: StarlingWebSocket,
+    private readonly shared: WebSocketShared,
+  ) {
+    this.#tcp = (ws as unknown as { _socket: NetSocket })._socket;
+  }
+
+  get name(): string {
+    return 'websocket';
+  }
+
+  get transport(): TransportHandle {
+    return this;
+  }
+
+  get logger(): Logger {
+    return this.shared.logger;
+  }
+
+  /** Starts receiving: events, the idle sweep and the endpoint's drain list. */
+  open(connection: Connection): void {
+    this.connection = connection;
+    this.ws.handle = this;
+    this.ws.on('message', onMessage);
+    this.ws.on('error', onError);
+    this.ws.on('close', onClose);
+    this.shared.live.add(this);
+    this.shared.idle.add(this);
+  }
+
+  bytesRead(): number {
+    return this.#tcp.bytesRead;
+  }
+
+  /** Hands one inbound frame to the connection; an undecodable one closes the socket with 1007. */
+  receive(data: Buffer, binary: boolean): void {
+    const { connection, shared } = this;
+    try {
+      void connection.handleFrame(data, binary);
+    } catch (err) {
+      connection.close({ shutdown: 'closed' });
+      if (err instanceof MalformedFrameError) {
+        shared.stats.errors[CountedErrors.malformedFrame]++;
+        shared.logger.warn({ err: err.message, code: err.code, socketId: connection.socketId, peer: this.#peer() }, 'malformed frame; closing socket');
+        this.ws.close(CloseCodes.invalidPayload, 'malformed frame');
+      } else {
+        shared.stats.errors[CountedErrors.socketCrash]++;
+        shared.logger.error({ err, code: CountedErrors.socketCrash, socketId: connection.socketId, peer: this.#peer() }, 'socket crashed');
+        this.ws.close(CloseCodes.internalError, 'internal error');
+      }
+    }
+  }
+
+  /** The socket closed (either side, any reason): end its channels and stop watching it. */
+  closed(code: number): void {
+    const { shared } = this;
+    shared.logger.debug({ code, socketId: this.connection.socketId, transport: this.name, peer: this.#peer() }, 'socket closed');
+    shared.idle.delete(this);
+    shared.live.delete(this);
+    this.connection.close({ shutdown: 'closed' });
+  }
+
+  /**
+   * Writes `frame`, unless the socket is a slow reader: more than `maxQueuedBytes` left unsent by
+   * earlier event-loop turns. Only the backlog counts, not this turn's batch: every socket, fast
+   * or slow, holds the current turn's frames (corked, or as one large frame) until the kernel takes
+   * them, so a socket's queue stays within `maxQueuedBytes` plus one turn's frames for it.
+   */
+  send(frame: Frame): void {
+    const { ws, shared } = this;
+    if (ws.readyState !== ws.OPEN) return;
+    const tcp = this.#tcp;
+    const backlog = shared.compress ? ws.bufferedAmount : tcp.writableCorked === 0 ? tcp.writableLength : 0;
+    if (backlog > shared.maxQueuedBytes) return this.#closeSlowReader(backlog);
+    if (shared.compress) ws.send(frame.data, { binary: frame.binary });
+    else batchedWrite(tcp, frame.websocketBytes);
+  }
+
+  /**
+   * Closes with 1008 and destroys the TCP connection at once: waiting for the close handshake
+   * would keep the queue (and keep it growing) for a client that does not read. The close frame
+   * sits behind the unread bytes and is discarded with them, so the client usually sees 1006.
+   * Further frames are dropped: the socket is no longer OPEN.
+   */
+  #closeSlowReader(backlog: number): void {
+    const { stats, logger } = this.shared;
+    stats.slowReaderCloses++;
+    logger.warn({ code: CloseCodes.slowReader, backlog, socketId: this.connection.socketId }, 'slow reader; closing socket');
+    this.ws.close(CloseCodes.slowReader, 'slow reader');
+    this.ws.terminate();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  #peer(): string {
+    return `${this.#tcp.remoteAddress ?? ''}:${this.#tcp.remotePort ?? 0}`;
+  }
+}
