@@ -89,7 +89,7 @@ const FULL: Sizes = {
   burstIntervalMs: 0,
   rate: 50,
   duration: 4,
-  connections: 4000,
+  connections: 10_000,
   clients: 50,
   workers: 1,
   concurrency: 100,

@@ -2,13 +2,21 @@
  * @module bench/scenarios/connections
  * Connections: C idle sockets, each opened and joined to `bench:fanout` (Socket.IO: Engine.IO
  * open + namespace connect + room join; bare ws: upgrade + `J`), `concurrency` handshakes in
- * flight per worker.
+ * flight per worker, opened in two halves.
  *
- * Numbers: connect+join rate = C ÷ wall time from the first handshake to the last join reply;
- * RSS per connection = (VmRSS after − VmRSS before) ÷ C, both read from `/proc/<pid>/status`
- * right after a forced full GC in the server, with a few warm-up sockets already open before
- * "before" (so code and pools the first connection allocates are not charged to the rest);
- * heap per connection is the same delta of V8's `heapUsed`.
+ * Numbers: connect+join rate = C ÷ the wall time of the two connect phases; memory is read from
+ * `/proc/<pid>/status` (VmRSS) and V8 right after a forced full GC in the server, three times:
+ * with a few warm-up sockets open (so code and pools the first connection allocates are not
+ * charged to the rest), after C/2 more, and after all C.
+ *
+ * - **RSS per connection** = (VmRSS after C − VmRSS with the warm-up sockets) ÷ C: everything
+ *   the C sockets cost, including what the connect burst grows once — V8's young generation goes
+ *   to its cap (+16 MiB here, whatever the server) and the old generation grows in steps, and V8
+ *   keeps those pages. Divided by C that one-time cost reads as kilobytes per connection at small
+ *   C, so measure at C ≥ 10,000 (the default).
+ * - **Marginal**: (VmRSS after C − VmRSS after C/2) ÷ (C/2), what one more socket costs once the
+ *   heap has grown; still quantised by V8's growth steps, so it moves from run to run.
+ * - Heap numbers are marginal deltas of V8's `heapUsed` and `heapTotal`.
  */
 import type { BenchOptions, PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
@@ -19,7 +27,8 @@ import { LOAD_METRICS, type Scenario } from './scenario.ts';
 const METRICS: readonly Metric[] = [
   { key: 'connectsPerSec', label: 'connect+join per s', digits: 0, better: 'higher' },
   { key: 'rssPerConnection', label: 'RSS per connection (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
-  { key: 'heapPerConnection', label: 'JS heap per connection (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
+  { key: 'rssPerConnectionMarginal', label: 'RSS per connection, marginal: 2nd half (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
+  { key: 'heapPerConnection', label: 'JS heap used per connection (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
   { key: 'heapTotalPerConnection', label: 'V8 heap reserved per connection (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
   { key: 'externalPerConnection', label: 'external (Buffers) per connection (KB)', scale: 1 / 1024, digits: 2, better: 'lower' },
   { key: 'serverCpuPerConnect', label: 'server CPU per connect+join (µs)', digits: 1, better: 'lower' },
@@ -42,31 +51,43 @@ export const connections: Scenario = {
     try {
       await session.connect(warmSockets(o.connections));
       await sleep(200);
-      const before = await session.serverMemory();
-      const rss0 = rssBytes(session.server.pid);
-      const meter = await session.cpuWindow();
-      const joined = await session.connect(o.connections);
-      const cpu = await meter.end();
-      if (joined.opened === 0) throw new Error(`${peer}: no socket joined (${joined.firstError})`);
-      // Let per-connection timers and lazily allocated buffers settle before measuring (1 s by
-      // default; shorter in quick mode, whose duration is short).
-      await sleep(Math.min(1_000, o.duration * 250));
-      const after = await session.serverMemory();
-      const rss1 = rssBytes(session.server.pid);
+      const measure = async (): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number }> => {
+        // Let per-connection timers and lazily allocated buffers settle first (1 s by default;
+        // shorter in quick mode, whose duration is short).
+        await sleep(Math.min(1_000, o.duration * 250));
+        const memory = await session.serverMemory();
+        return { ...memory, rss: rssBytes(session.server.pid) };
+      };
+      const connectPhase = async (count: number): Promise<{ opened: number; failed: number; firstError: string | null; cpu: { server: number; client: number; other: number; wall: number } }> => {
+        const meter = await session.cpuWindow();
+        const joined = await session.connect(count);
+        return { ...joined, cpu: await meter.end() };
+      };
+      const base = await measure();
+      const first = await connectPhase(Math.floor(o.connections / 2));
+      const half = await measure();
+      const second = await connectPhase(o.connections - Math.floor(o.connections / 2));
+      const full = await measure();
+      const opened = first.opened + second.opened;
+      if (second.opened === 0) throw new Error(`${peer}: no socket joined (${second.firstError ?? first.firstError})`);
+      const wall = first.cpu.wall + second.cpu.wall;
+      const per = (key: 'rss' | 'heapUsed' | 'heapTotal' | 'external'): number => (full[key] - half[key]) / second.opened;
       return {
-        connectsPerSec: (joined.opened * 1e6) / cpu.wall,
-        rssPerConnection: (rss1 - rss0) / joined.opened,
-        heapPerConnection: (after.heapUsed - before.heapUsed) / joined.opened,
-        heapTotalPerConnection: (after.heapTotal - before.heapTotal) / joined.opened,
-        externalPerConnection: (after.external - before.external) / joined.opened,
-        serverCpuPerConnect: cpu.server / joined.opened,
-        serverCores: cpu.server / cpu.wall,
-        clientCores: cpu.client / cpu.wall,
-        otherCores: cpu.other / cpu.wall,
-        failed: joined.failed,
-        opened: joined.opened,
-        rssBefore: rss0,
-        rssAfter: rss1,
+        connectsPerSec: (opened * 1e6) / wall,
+        rssPerConnection: (full.rss - base.rss) / opened,
+        rssPerConnectionMarginal: per('rss'),
+        heapPerConnection: per('heapUsed'),
+        heapTotalPerConnection: per('heapTotal'),
+        externalPerConnection: per('external'),
+        serverCpuPerConnect: (first.cpu.server + second.cpu.server) / opened,
+        serverCores: (first.cpu.server + second.cpu.server) / wall,
+        clientCores: (first.cpu.client + second.cpu.client) / wall,
+        otherCores: (first.cpu.other + second.cpu.other) / wall,
+        failed: first.failed + second.failed,
+        opened,
+        rssBase: base.rss,
+        rssHalf: half.rss,
+        rssFull: full.rss,
       };
     } finally {
       await session.close();

@@ -14,7 +14,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import { getHeapSpaceStatistics } from 'node:v8';
 import type { FromServer, ToServer } from '../lib/messages.ts';
 
 /** A started peer server. */
@@ -88,7 +87,6 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
     if (message.type === 'gc') {
       collect();
       const memory = process.memoryUsage();
-      if (process.env.BENCH_SPACES) process.stderr.write(JSON.stringify(getHeapSpaceStatistics().map((x) => [x.space_name, Math.round(x.space_size / 1024), Math.round(x.space_used_size / 1024)])) + ` rss ${Math.round(memory.rss / 1024)}\n`);
       send({ type: 'mem', rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external });
     }
   });
