@@ -16,7 +16,9 @@ import type { Frame } from '../frame.ts';
 import { CloseCodes } from '../protocol.ts';
 import type { IdleSweeper, IdleWatched } from './idle-sweeper.ts';
 import type { LiveConnection } from './transport.ts';
-import { batchedWrite } from './write-batch.ts';
+import { corkForTurn } from './write-batch.ts';
+
+const OPEN = WebSocket.OPEN;
 
 /** What every handle of one transport shares, in one object so that each handle stays small. */
 export interface WebSocketShared {
@@ -132,12 +134,20 @@ export class WebSocketHandle implements TransportHandle, LiveConnection, IdleWat
    */
   send(frame: Frame): void {
     const { ws, shared } = this;
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== OPEN) return;
+    if (shared.compress) {
+      if (ws.bufferedAmount > shared.maxQueuedBytes) return this.#closeSlowReader(ws.bufferedAmount);
+      return ws.send(frame.data, { binary: frame.binary });
+    }
+    // This is the fan-out path, once per subscriber per broadcast: the backlog is only looked at
+    // by the first write of a turn, which also corks the socket for the rest of the turn.
     const tcp = this.#tcp;
-    const backlog = shared.compress ? ws.bufferedAmount : tcp.writableCorked === 0 ? tcp.writableLength : 0;
-    if (backlog > shared.maxQueuedBytes) return this.#closeSlowReader(backlog);
-    if (shared.compress) ws.send(frame.data, { binary: frame.binary });
-    else batchedWrite(tcp, frame.websocketBytes);
+    if (tcp.writableCorked === 0) {
+      const backlog = tcp.writableLength;
+      if (backlog > shared.maxQueuedBytes) return this.#closeSlowReader(backlog);
+      corkForTurn(tcp);
+    }
+    tcp.write(frame.websocketBytes);
   }
 
   /**

@@ -17,15 +17,15 @@ function uncorkAll(): void {
   for (const socket of batch) socket.uncork();
 }
 
-/** Writes `bytes` to `socket`, batched with its other writes of this event-loop turn. */
-export function batchedWrite(socket: Socket, bytes: Buffer): void {
-  if (socket.writableCorked === 0) {
-    socket.cork();
-    corked.push(socket);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(uncorkAll);
-    }
+/**
+ * Corks `socket` until the end of this event-loop turn, when every socket corked in the turn is
+ * uncorked. Call only while `socket.writableCorked` is 0; then write as usual.
+ */
+export function corkForTurn(socket: Socket): void {
+  socket.cork();
+  corked.push(socket);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(uncorkAll);
   }
-  socket.write(bytes);
 }
