@@ -25,13 +25,9 @@ export class ChannelTable {
   /** Holds `server` under its topic, replacing whatever was there. */
   add(server: ChannelServer): void {
     const { topic } = server;
-    if (this.#first === null || this.#first.topic === topic) {
-      // The first slot may only take `topic` if no later slot already holds it.
-      if (this.#first === null && this.#rest?.has(topic)) this.#rest.set(topic, server);
-      else this.#first = server;
-      return;
-    }
-    (this.#rest ??= new Map()).set(topic, server);
+    if (this.#rest?.has(topic)) this.#rest.set(topic, server);
+    else if (this.#first === null || this.#first.topic === topic) this.#first = server;
+    else (this.#rest ??= new Map()).set(topic, server);
   }
 
   /** Forgets `server` if it is the one held for its topic (a newer join of the topic stays). */

@@ -45,6 +45,31 @@ function serverFile(peer: PeerName): string {
 
 const WORKER_FILE = fileURLToPath(new URL('../client/worker.ts', import.meta.url));
 
+/** The outcome of opening and joining sockets. */
+export interface Joined {
+  readonly opened: number;
+  readonly failed: number;
+  /** The first failure's message, for the error a scenario throws. */
+  readonly firstError: string | null;
+}
+
+/** Adds up several {@link Joined}. */
+export function mergeJoined(...results: readonly Joined[]): Joined {
+  return {
+    opened: results.reduce((sum, r) => sum + r.opened, 0),
+    failed: results.reduce((sum, r) => sum + r.failed, 0),
+    firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
+  };
+}
+
+/** CPU used during a measurement, µs, split by who used it, and its wall time. */
+export interface CpuUsage {
+  readonly server: number;
+  readonly client: number;
+  readonly other: number;
+  readonly wall: number;
+}
+
 /** How many servers a session runs. */
 export interface SessionShape {
   /** Servers of the peer; more than one form a cluster over Redis. Default 1. */
@@ -75,7 +100,7 @@ export class Session {
    * Opens and joins `count` more sockets to node `node`, spread over the workers; resolves when
    * all settled. A worker appends them to its sockets, so the first ever opened stays its first.
    */
-  async connect(count: number, node = 0): Promise<{ opened: number; failed: number; firstError: string | null }> {
+  async connect(count: number, node = 0): Promise<Joined> {
     const { workers } = this;
     const url = this.urls[node];
     if (url === undefined) throw new Error(`no node ${node} in a session of ${this.urls.length}`);
@@ -89,11 +114,7 @@ export class Session {
         return worker.next('connected', HANDSHAKE_TIMEOUT_MS + (mine / this.context.concurrency) * HANDSHAKE_TIMEOUT_MS);
       }),
     );
-    return {
-      opened: results.reduce((sum, r) => sum + r.opened, 0),
-      failed: results.reduce((sum, r) => sum + r.failed, 0),
-      firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
-    };
+    return mergeJoined(...results);
   }
 
   /** Server CPU time so far, every node, µs. */
@@ -150,7 +171,7 @@ export class CpuWindow {
    * profiling, then writes the server's profile (after reading the counters, so writing it is
    * not measured).
    */
-  async end(): Promise<{ server: number; client: number; other: number; wall: number }> {
+  async end(): Promise<CpuUsage> {
     const server = this.session.serverCpu() - this.#server0;
     const client = this.session.clientCpu() - this.#client0;
     const machine = machineBusyMicros() - this.#machine0;

@@ -21,7 +21,7 @@
 import type { BenchOptions, PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
 import { rssBytes } from '../lib/proc.ts';
-import { openSession, sleep, type SessionContext } from '../lib/session.ts';
+import { openSession, sleep, type CpuUsage, type Joined, type SessionContext } from '../lib/session.ts';
 import { LOAD_METRICS, type Scenario } from './scenario.ts';
 
 const METRICS: readonly Metric[] = [
@@ -58,7 +58,7 @@ export const connections: Scenario = {
         const memory = await session.serverMemory();
         return { ...memory, rss: rssBytes(session.server.pid) };
       };
-      const connectPhase = async (count: number): Promise<{ opened: number; failed: number; firstError: string | null; cpu: { server: number; client: number; other: number; wall: number } }> => {
+      const connectPhase = async (count: number): Promise<Joined & { cpu: CpuUsage }> => {
         const meter = await session.cpuWindow();
         const joined = await session.connect(count);
         return { ...joined, cpu: await meter.end() };

@@ -26,7 +26,7 @@ import type { BenchOptions, PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
 import { cpuMicros } from '../lib/proc.ts';
 import { redisServerPid } from '../lib/redis.ts';
-import { openSession, type Session, type SessionContext } from '../lib/session.ts';
+import { mergeJoined, openSession, type Session, type SessionContext } from '../lib/session.ts';
 import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
 
 /** No progress for this long ends a phase: what is missing by then counts as lost. */
@@ -102,7 +102,7 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
       const session = await openSession(peer, context, { nodes });
       try {
         // On a cluster the first socket (the publisher) goes to node A, every other one to node B.
-        const joined = nodes === 1 ? await session.connect(o.subscribers) : sum(await session.connect(1, 0), await session.connect(o.subscribers - 1, 1));
+        const joined = nodes === 1 ? await session.connect(o.subscribers) : mergeJoined(await session.connect(1, 0), await session.connect(o.subscribers - 1, 1));
         if (joined.opened < 2) throw new Error(`${peer}: only ${joined.opened} sockets joined (${joined.firstError})`);
         const measured = measuredMessages(o);
         const total = o.warmup + measured;
@@ -175,14 +175,6 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
         await session.close();
       }
     },
-  };
-}
-
-function sum(...results: Array<{ opened: number; failed: number; firstError: string | null }>): { opened: number; failed: number; firstError: string | null } {
-  return {
-    opened: results.reduce((total, r) => total + r.opened, 0),
-    failed: results.reduce((total, r) => total + r.failed, 0),
-    firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
   };
 }
 

@@ -120,7 +120,9 @@ export class WebSocketHandle implements TransportHandle, LiveConnection, IdleWat
   /** The socket closed (either side, any reason): end its channels and stop watching it. */
   closed(code: number): void {
     const { shared } = this;
-    shared.logger.debug({ code, socketId: this.connection.socketId, transport: this.name, peer: this.#peer() }, 'socket closed');
+    if (shared.logger.isLevelEnabled('debug')) {
+      shared.logger.debug({ code, socketId: this.connection.socketId, transport: this.name, peer: this.#peer() }, 'socket closed');
+    }
     shared.idle.delete(this);
     shared.live.delete(this);
     this.connection.close({ shutdown: 'closed' });
