@@ -1,11 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Every workspace's tests in one run (`npm test`); each workspace also runs its own with `npm test -w <name>`.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 30_000,
-    pool: 'forks',
+    projects: ['packages/starling', 'apps/chat'],
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });

@@ -66,10 +66,9 @@ export class Child<In extends TypedMessage, Out extends TypedMessage> {
   readonly #exited: Promise<void>;
   #exitReason: string | null = null;
 
-  constructor(
-    readonly name: string,
-    child: ChildProcess,
-  ) {
+  readonly name: string;
+  constructor(name: string, child: ChildProcess) {
+    this.name = name;
     this.#process = child;
     child.on('message', (message: Out) => this.#receive(message));
     this.#exited = new Promise((resolve) => {

@@ -78,13 +78,18 @@ export interface SessionShape {
 
 /** A running server (or cluster of servers) and its workers. */
 export class Session {
-  constructor(
-    readonly peer: PeerName,
-    readonly servers: readonly ServerChild[],
-    readonly workers: readonly WorkerChild[],
-    readonly urls: readonly string[],
-    private readonly context: SessionContext,
-  ) {}
+  readonly peer: PeerName;
+  readonly servers: readonly ServerChild[];
+  readonly workers: readonly WorkerChild[];
+  readonly urls: readonly string[];
+  private readonly context: SessionContext;
+  constructor(peer: PeerName, servers: readonly ServerChild[], workers: readonly WorkerChild[], urls: readonly string[], context: SessionContext) {
+    this.peer = peer;
+    this.servers = servers;
+    this.workers = workers;
+    this.urls = urls;
+    this.context = context;
+  }
 
   /** The first node: the one memory and profiles are taken from. */
   get server(): ServerChild {
@@ -156,10 +161,11 @@ export class CpuWindow {
   readonly #machine0: number;
   readonly #wall0: number;
 
-  constructor(
-    private readonly session: Session,
-    private readonly profile: SessionContext['profile'],
-  ) {
+  private readonly session: Session;
+  private readonly profile: SessionContext['profile'];
+  constructor(session: Session, profile: SessionContext['profile']) {
+    this.session = session;
+    this.profile = profile;
     this.#server0 = session.serverCpu();
     this.#client0 = session.clientCpu();
     this.#machine0 = machineBusyMicros();

@@ -9,7 +9,7 @@
  */
 import { createServer } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type OutPayload } from '../../src/index.ts';
+import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type OutPayload } from 'starling';
 import { serve } from './serve.ts';
 
 /**
@@ -21,7 +21,7 @@ async function createPubSub(logger: Logger): Promise<PubSub> {
   if (kind === 'memory') return new PubSub();
   if (kind === 'redis') {
     // Loaded only when asked for: the memory runs must not pay for the Redis client.
-    const { RedisPubSubAdapter } = await import('../../src/adapters/redis/index.ts');
+    const { RedisPubSubAdapter } = await import('starling/redis');
     return new PubSub({ adapter: new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, logger }) });
   }
   throw new Error(`BENCH_PUBSUB=${kind}: expected memory or redis`);

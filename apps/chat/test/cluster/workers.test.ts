@@ -1,0 +1,69 @@
+/**
+ * One process per core (`WORKERS`): the chat's primary forks N workers on one port; they share
+ * broadcasts and presence through Redis. Without `REDIS_URL` the server refuses to start rather
+ * than run workers that cannot see each other.
+ */
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChatProcess } from '../support/chat-process.ts';
+import { eventually } from '@starling/test-support/eventually';
+import { ClientPool, inboxOf, joined, phoenix18Client, freePort } from '@starling/test-support/official-client';
+import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
+
+const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
+
+let chat: ChatProcess | undefined;
+let redis: ThrowawayRedis | undefined;
+let pool: ClientPool | undefined;
+let dataDir: string | undefined;
+
+afterEach(async () => {
+  await pool?.close();
+  await chat?.kill('SIGTERM');
+  await redis?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  chat = redis = pool = dataDir = undefined;
+});
+
+/** Pids of the direct children of `pid` (the workers of a cluster primary). */
+function childrenOf(pid: number): number[] {
+  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout;
+  return out.split('\n').filter(Boolean).map(Number);
+}
+
+describe('WORKERS', () => {
+  it('refuses WORKERS > 1 without REDIS_URL, saying why', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: tmpdir() },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/WORKERS > 1 needs REDIS_URL/);
+  });
+
+  it('runs N workers on one port whose clients see each other through Redis', async () => {
+    redis = await startThrowawayRedis();
+    dataDir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
+    const port = await freePort();
+    chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir }, 30_000);
+    await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
+
+    pool = new ClientPool(phoenix18Client);
+    const endpoint = `ws://127.0.0.1:${port}/socket`;
+    // Connections are spread over the workers round-robin: with 4 clients both workers serve some.
+    const channels = [0, 1, 2, 3].map((i) => pool!.socket(endpoint).channel('rooms:lobby', { user: `user${i}` }));
+    const inboxes = channels.map((channel) => inboxOf(channel, 'new_msg'));
+    await Promise.all(channels.map((channel) => joined(channel)));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // Redis subscriptions confirmed
+    channels[0]!.push('new_msg', { body: 'from 0' });
+    channels[3]!.push('new_msg', { body: 'from 3' });
+    for (const inbox of inboxes) {
+      await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 3']), 5000);
+    }
+  });
+});

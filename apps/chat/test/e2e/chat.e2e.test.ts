@@ -1,0 +1,497 @@
+/**
+ * The chat page (`examples/chat/web/`) in real Chromium against the chat running in-process:
+ * chatting between pages, history on reload and after a lost connection, presence, the
+ * connection state, user text rendered as text under a CSP without inline script, private rooms
+ * with invite links, and use on a phone-sized screen and from the keyboard.
+ *
+ * Each test opens pages in fresh browser contexts (a context is one visitor: its own
+ * localStorage, hence its own identity and name). Chromium comes from `test/support/browser.ts`;
+ * without it the file fails and says how to install it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '@starling/test-support/browser';
+import { sendAll, tampered, useChats, type TestChat } from '../support/chat.ts';
+import { eventually, sleep } from '@starling/test-support/eventually';
+import { joined, joinOutcome } from '@starling/test-support/official-client';
+import { TcpProxy } from '@starling/test-support/tcp-proxy';
+
+const chats = useChats();
+
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const proxies: TcpProxy[] = [];
+/** Uncaught errors and dialogs (alert, confirm…) of every page a test opened. */
+let pageErrors: string[] = [];
+let dialogs: string[] = [];
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  const seen = { pageErrors, dialogs };
+  pageErrors = [];
+  dialogs = [];
+  expect(seen, 'no page may throw or open a dialog').toEqual({ pageErrors: [], dialogs: [] });
+});
+
+/** A new visitor (fresh context: no stored token or name) with a blank page. */
+async function newVisitor(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 }, ...options });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('dialog', (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return page;
+}
+
+/** A new visitor with one page open at `url`. */
+async function visit(url: string, options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+  const page = await newVisitor(options);
+  await page.goto(url);
+  return page;
+}
+
+/** Records the topic of every `phx_join` the page sends, across reconnects. */
+function joinsSentBy(page: Page): string[] {
+  const topics: string[] = [];
+  page.on('websocket', (socket) =>
+    socket.on('framesent', ({ payload }) => {
+      const frame = JSON.parse(String(payload)) as unknown[]; // V2: [join_ref, ref, topic, event, payload]
+      if (frame[3] === 'phx_join') topics.push(String(frame[2]));
+    }),
+  );
+  return topics;
+}
+
+async function waitForStatus(page: Page, state: 'connecting' | 'online' | 'reconnecting', timeoutMs = 5000): Promise<void> {
+  await page.locator(`#status[data-state="${state}"]`).waitFor({ timeout: timeoutMs });
+  expect(await page.locator('#status').textContent()).toBe(state);
+}
+
+/** Saves `name` as the page's display name, then waits until the page is back in its room under that name. */
+async function setName(page: Page, name: string): Promise<void> {
+  await page.locator('#name-input').fill(name);
+  await page.locator('#name-input').press('Enter');
+  await eventually(async () => expect(await online(page)).toContain(name), 5000);
+}
+
+/** Types `body` into the message input and presses Enter. */
+async function say(page: Page, body: string): Promise<void> {
+  await page.locator('#message-input').fill(body);
+  await page.locator('#message-input').press('Enter');
+}
+
+/** The names in the page's who's-online list. */
+const online = (page: Page): Promise<string[]> => page.locator('#online li').allTextContents();
+
+/** The page's message list as "author: body". */
+async function messages(page: Page): Promise<string[]> {
+  return page.locator('#messages li').evaluateAll((items) =>
+    items.map((item) => `${item.querySelector('.author')?.textContent}: ${item.querySelector('.body')?.textContent}`),
+  );
+}
+
+async function waitForMessages(page: Page, expected: string[], timeoutMs = 5000): Promise<void> {
+  await eventually(async () => expect(await messages(page)).toEqual(expected), timeoutMs);
+}
+
+/** Presses Tab until `selector` has the focus; fails after 20 presses. */
+async function tabTo(page: Page, selector: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.locator(selector).evaluate((element) => element.matches(':focus'))) return;
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+/**
+ * Whether `target` is entirely on screen as the page is now, without scrolling: inside the
+ * viewport and, when given, inside `within` (a scrolling container clips what it does not show).
+ */
+async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
+  const viewport = target.page().viewportSize();
+  const box = await target.boundingBox();
+  const frame = within === undefined ? null : await within.boundingBox();
+  if (viewport === null || box === null || (within !== undefined && frame === null)) return false;
+  const contains = (outer: { x: number; y: number; width: number; height: number }): boolean =>
+    box.x >= outer.x - 0.5 &&
+    box.y >= outer.y - 0.5 &&
+    box.x + box.width <= outer.x + outer.width + 0.5 &&
+    box.y + box.height <= outer.y + outer.height + 0.5;
+  return contains({ x: 0, y: 0, ...viewport }) && (frame === null || contains(frame));
+}
+
+/** Posts `count` lobby messages "message 1"… as "bot" through the official client. */
+async function postAsBot(chat: TestChat, count: number): Promise<void> {
+  const writer = chats.socket(chat).channel('rooms:lobby', { user: 'bot' });
+  await joined(writer);
+  await sendAll(writer, Array.from({ length: count }, (_, i) => `message ${i + 1}`));
+  writer.leave();
+}
+
+/** A chat and the URL of its page. */
+async function startChat(): Promise<{ chat: TestChat; url: string }> {
+  const chat = await chats.start();
+  return { chat, url: `${chat.baseUrl}/` };
+}
+
+/** Saves side-by-side screenshots of `pages` as one PNG under test-results/. */
+async function screenshotSideBySide(pages: Page[], file: string): Promise<void> {
+  const shots = await Promise.all(pages.map((page) => page.screenshot()));
+  const context = await browser.newContext({ viewport: { width: 1800, height: 640 } });
+  contexts.push(context);
+  const canvas = await context.newPage();
+  await canvas.setContent(
+    `<body style="margin:0;display:flex;gap:8px;background:#444">${shots
+      .map((shot) => `<img src="data:image/png;base64,${shot.toString('base64')}">`)
+      .join('')}</body>`,
+  );
+  const dir = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  await canvas.screenshot({ path: join(dir, file), fullPage: true });
+}
+
+describe('the chat page', () => {
+  it('lets two people chat both ways: Enter sends, both pages show author and text', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    const bob = await visit(url);
+    await setName(alice, 'alice');
+    await setName(bob, 'bob');
+
+    await say(alice, 'hi bob');
+    await waitForMessages(bob, ['alice: hi bob']);
+    await say(bob, 'hello alice');
+
+    await waitForMessages(alice, ['alice: hi bob', 'bob: hello alice']);
+    await waitForMessages(bob, ['alice: hi bob', 'bob: hello alice']);
+    expect(await alice.locator('#message-input').inputValue()).toBe('');
+    const time = alice.locator('#messages li time').first();
+    expect(await time.getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(await time.textContent()).toMatch(/\d/);
+    await screenshotSideBySide([alice, bob], 'chat-two-pages.png');
+  });
+
+  it('shows the history after a reload and remembers the display name', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    await setName(alice, 'alice');
+    await say(alice, 'first');
+    await say(alice, 'second');
+    await waitForMessages(alice, ['alice: first', 'alice: second']);
+
+    await alice.reload();
+
+    await waitForMessages(alice, ['alice: first', 'alice: second']);
+    expect(await alice.locator('#name-input').inputValue()).toBe('alice');
+    await eventually(async () => expect(await online(alice)).toEqual(['alice']), 5000);
+  });
+
+  it('offers older messages beyond the last 50 and loads them on request; the newest and the input stay on screen', async () => {
+    const { chat, url } = await startChat();
+    await postAsBot(chat, 60);
+    const reader = await visit(url);
+
+    await eventually(async () => expect(await messages(reader)).toHaveLength(50), 5000);
+    expect((await messages(reader))[0]).toBe('bot: message 11');
+    expect(await onScreen(reader.locator('#messages li').last(), reader.locator('#messages'))).toBe(true);
+    expect(await onScreen(reader.locator('#message-input'))).toBe(true);
+    await reader.locator('#older').click();
+
+    await eventually(async () => expect(await messages(reader)).toHaveLength(60), 5000);
+    expect((await messages(reader))[0]).toBe('bot: message 1');
+    expect(await reader.locator('#older').isHidden()).toBe(true);
+  });
+
+  it('shows a page that lost its connection as reconnecting, then what it missed once it is back', async () => {
+    const { chat, url } = await startChat();
+    const proxy = await TcpProxy.start(chat.chat.port);
+    proxies.push(proxy);
+    const alice = await visit(url);
+    const bob = await visit(`http://127.0.0.1:${proxy.port}/`);
+    await setName(alice, 'alice');
+    await setName(bob, 'bob');
+    await say(alice, 'before');
+    await waitForMessages(bob, ['alice: before']);
+
+    proxy.cut();
+    await waitForStatus(bob, 'reconnecting');
+    await say(alice, 'while you were away');
+    await say(alice, 'and this too');
+    await waitForMessages(alice, ['alice: before', 'alice: while you were away', 'alice: and this too']);
+    expect(await messages(bob)).toEqual(['alice: before']);
+
+    proxy.restore();
+
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, ['alice: before', 'alice: while you were away', 'alice: and this too']);
+  });
+
+  it('shows who is online from Presence and drops a person when their page closes', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    const bob = await visit(url);
+    await setName(alice, 'alice');
+    await setName(bob, 'bob');
+
+    await eventually(async () => expect(await online(alice)).toEqual(['alice', 'bob']), 5000);
+
+    await bob.close();
+
+    await eventually(async () => expect(await online(alice)).toEqual(['alice']), 5000);
+  });
+
+  it('shows the connection state: online, reconnecting while the server is gone, online once it is back', async () => {
+    const { chat, url } = await startChat();
+    const alice = await visit(url);
+    await waitForStatus(alice, 'online');
+    await setName(alice, 'alice');
+    await say(alice, 'before the restart');
+    await waitForMessages(alice, ['alice: before the restart']);
+
+    await chat.close();
+    await waitForStatus(alice, 'reconnecting');
+    await chats.start({ port: chat.chat.port, dataDir: chat.dataDir });
+
+    await waitForStatus(alice, 'online', 10_000);
+    await say(alice, 'after the restart');
+    await waitForMessages(alice, ['alice: before the restart', 'alice: after the restart']);
+  });
+
+  it('renders message text as text: markup shows literally and runs nothing', async () => {
+    const { url } = await startChat();
+    const mallory = await visit(url);
+    const alice = await visit(url);
+    await setName(mallory, '<b>mallory</b>');
+    await setName(alice, 'alice');
+    const attack = '<img src=x onerror=alert(1)><script>alert(2)</script>';
+
+    await say(mallory, attack);
+
+    await waitForMessages(alice, [`<b>mallory</b>: ${attack}`]);
+    expect(await alice.locator('#messages img, #messages script, #messages b, #online b').count()).toBe(0);
+    expect(await online(alice)).toContain('<b>mallory</b>');
+    await sleep(200); // an onerror handler would have run by now
+    expect(dialogs).toEqual([]);
+  });
+
+  it('is served with a Content-Security-Policy that forbids inline script, and Chromium enforces it', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    const response = await alice.request.get(url);
+    const csp = response.headers()['content-security-policy'] ?? '';
+    const scriptSrc = csp.split(';').map((directive) => directive.trim()).find((directive) => directive.startsWith('script-src'));
+
+    expect(scriptSrc).toBe("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
+
+    // What an injected inline script would do. (In-page code is a string: the test project has no DOM types.)
+    const outcome = await alice.evaluate<{ ran: boolean; violated: string | null }>(`new Promise((resolve) => {
+      let violated = null;
+      document.addEventListener('securitypolicyviolation', (event) => (violated = event.effectiveDirective));
+      const script = document.createElement('script');
+      script.textContent = 'window.inlineScriptRan = true';
+      document.body.append(script);
+      setTimeout(() => resolve({ ran: window.inlineScriptRan === true, violated }), 100);
+    })`);
+    expect(outcome).toEqual({ ran: false, violated: 'script-src-elem' });
+  });
+});
+
+describe('private rooms in the page', () => {
+  it('creates a room with an invite link; whoever opens the link joins and can chat there; others are refused', async () => {
+    const { chat, url } = await startChat();
+    const alice = await visit(url);
+    await setName(alice, 'alice');
+
+    await alice.locator('#new-room').click();
+    await alice.locator('#invite').waitFor({ state: 'visible', timeout: 5000 });
+    const invite = await alice.locator('#invite-link').inputValue();
+    const roomId = await alice.locator('#rooms button[aria-current="true"]').getAttribute('data-room');
+    expect(invite.startsWith(`${url}?invite=`), invite).toBe(true);
+    expect(roomId).not.toBe('lobby');
+    expect(await alice.locator('#room-title').textContent()).toBe("# alice's room");
+
+    const bob = await visit(invite);
+    await setName(bob, 'bob');
+    expect(await bob.locator('#room-title').textContent()).toBe("# alice's room");
+    expect(await bob.locator('#rooms button').allTextContents()).toEqual(['# lobby', "# alice's room"]);
+    expect(bob.url()).toBe(`${url}?room=${roomId}`);
+    await eventually(async () => expect(await online(alice)).toEqual(['alice', 'bob']), 5000);
+    await say(bob, 'thanks for the invite');
+    await waitForMessages(alice, ['bob: thanks for the invite']);
+    await say(alice, 'welcome');
+    await waitForMessages(bob, ['bob: thanks for the invite', 'alice: welcome']);
+
+    // The room's address brings a member back to it, history included.
+    await bob.reload();
+    await eventually(async () => expect(await bob.locator('#room-title').textContent()).toBe("# alice's room"), 5000);
+    await waitForMessages(bob, ['bob: thanks for the invite', 'alice: welcome']);
+
+    // A third person with an identity of their own, but no invite, is refused the room.
+    const carol = await chat.newUser();
+    expect(await joinOutcome(chats.socket(chat, { token: carol.token }).channel(`rooms:${roomId}`))).toEqual({
+      status: 'error',
+      response: { reason: 'unauthorized' },
+    });
+  });
+
+  it('says so when an invite link is not valid, asks the server only once, and stays in the lobby', async () => {
+    const { chat } = await startChat();
+    const owner = await chat.newUser();
+    const { invite } = await chat.createRoom(owner, 'Book club');
+    const forged = new URL(invite);
+    forged.searchParams.set('invite', tampered(forged.searchParams.get('invite') ?? ''));
+    const page = await newVisitor();
+    const accepts: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/api/invites/accept')) accepts.push(request.url());
+    });
+
+    await page.goto(forged.toString());
+
+    const error = page.locator('#room-error');
+    await error.waitFor({ state: 'visible', timeout: 5000 });
+    expect(await error.textContent()).toBe('Invite not accepted: this invite is invalid or has expired');
+    // Still there once the page has joined the lobby (a successful join clears join errors only).
+    await eventually(async () => expect(await online(page)).toHaveLength(1), 5000);
+    expect(await error.isVisible()).toBe(true);
+    expect(accepts).toHaveLength(1);
+    expect(await page.locator('#room-title').textContent()).toBe('# lobby');
+    expect(await page.locator('#rooms button').allTextContents()).toEqual(['# lobby']);
+  });
+
+  it('tells a visitor who is not a member that the room needs an invite, once, without retrying the join', async () => {
+    const { chat, url } = await startChat();
+    const owner = await chat.newUser();
+    const { room } = await chat.createRoom(owner, 'Book club');
+    const stranger = await newVisitor();
+    const joins = joinsSentBy(stranger);
+
+    await stranger.goto(`${url}?room=${room.id}`);
+
+    const error = stranger.locator('#room-error');
+    await error.waitFor({ state: 'visible', timeout: 5000 });
+    expect(await error.textContent()).toBe('You are not a member of this room: ask for an invite link.');
+    // phoenix.js would rejoin a refused channel after 1 s, then 2 s, 5 s… for ever.
+    await sleep(1500);
+    expect(joins.filter((topic) => topic === `rooms:${room.id}`)).toHaveLength(1);
+    expect(await error.isVisible()).toBe(true);
+    expect(await stranger.locator('#messages li').count()).toBe(0);
+
+    // The lobby still works.
+    await stranger.locator('#rooms button[data-room="lobby"]').click();
+    await say(stranger, 'hello, anyone?');
+    await eventually(async () => expect(await messages(stranger)).toHaveLength(1), 5000);
+    expect(await error.isHidden()).toBe(true);
+  });
+});
+
+describe('the page on a phone and from the keyboard', () => {
+  it('fits a 375×667 phone screen: with a long history, the newest message, the input and the send button are on screen', async () => {
+    const { chat, url } = await startChat();
+    await postAsBot(chat, 60);
+    const phone = await visit(url, { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true });
+    await setName(phone, 'pocket');
+    await eventually(async () => expect(await messages(phone)).toHaveLength(50), 5000);
+    const input = phone.locator('#message-input');
+    const send = phone.locator('#message-form button[type="submit"]');
+    const newest = () => phone.locator('#messages li').last();
+
+    expect(await phone.evaluate<number>('document.documentElement.scrollWidth'), 'no sideways scrolling').toBeLessThanOrEqual(375);
+    expect(await onScreen(input)).toBe(true);
+    expect(await onScreen(send)).toBe(true);
+    await eventually(async () => expect(await onScreen(newest(), phone.locator('#messages'))).toBe(true));
+    // Big enough to hit with a thumb.
+    expect((await input.boundingBox())!.width).toBeGreaterThan(150);
+    expect((await send.boundingBox())!.height).toBeGreaterThanOrEqual(30);
+
+    await input.tap();
+    await input.fill('sent from a phone');
+    await send.tap();
+
+    await eventually(async () => expect((await messages(phone)).at(-1)).toBe('pocket: sent from a phone'), 5000);
+    await eventually(async () => expect(await onScreen(newest(), phone.locator('#messages'))).toBe(true));
+  });
+
+  it('leaves a reader who scrolled up where they are when a message arrives, and follows new messages again once back at the bottom', async () => {
+    const { chat, url } = await startChat();
+    await postAsBot(chat, 60);
+    const page = await visit(url, { viewport: { width: 800, height: 600 } });
+    await eventually(async () => expect(await messages(page)).toHaveLength(50), 5000);
+    const list = page.locator('#messages');
+    const newest = () => page.locator('#messages li').last();
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+
+    // The reader scrolls up with the wheel to read older messages.
+    const box = (await list.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -400);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(false));
+    const readingAt = await list.evaluate((element) => element.scrollTop);
+
+    await postAsBot(chat, 1);
+    await eventually(async () => expect((await messages(page)).at(-1)).toBe('bot: message 1'), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await list.evaluate((element) => element.scrollTop), 'the reader was not moved').toBe(readingAt);
+    expect(await onScreen(newest(), list)).toBe(false);
+
+    // Back at the bottom, the list follows the conversation again.
+    await page.mouse.wheel(0, 100_000);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+    await postAsBot(chat, 1);
+    await eventually(async () => expect(await page.locator('#messages li').count()).toBe(52), 5000);
+    await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
+  });
+
+  it('can be used with the keyboard alone: Tab reaches the name input, the buttons and the message input', async () => {
+    const { url } = await startChat();
+    const page = await visit(url);
+    await waitForStatus(page, 'online');
+    const reached: string[] = [];
+
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      // "#id", or "tag:text" for an element without an id.
+      reached.push(
+        await page.evaluate<string>(`(() => {
+          const active = document.activeElement;
+          return active.id ? '#' + active.id : active.tagName.toLowerCase() + ':' + active.textContent.trim();
+        })()`),
+      );
+    }
+
+    expect(reached).toEqual(
+      expect.arrayContaining(['#name-input', 'button:Save', 'button:# lobby', '#new-room', '#message-input', 'button:Send']),
+    );
+    // Tab order follows the page: name, rooms, then the message box.
+    expect(reached.indexOf('#name-input')).toBeLessThan(reached.indexOf('#new-room'));
+    expect(reached.indexOf('#new-room')).toBeLessThan(reached.indexOf('#message-input'));
+
+    // Type a name and a message without the mouse.
+    await tabTo(page, '#name-input');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type('keys');
+    await page.keyboard.press('Enter');
+    await eventually(async () => expect(await online(page)).toEqual(['keys']), 5000);
+    await tabTo(page, '#message-input');
+    await page.keyboard.type('typed, not clicked');
+    await page.keyboard.press('Enter');
+    await waitForMessages(page, ['keys: typed, not clicked']);
+  });
+});

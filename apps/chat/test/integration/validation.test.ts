@@ -1,0 +1,93 @@
+/**
+ * What the room channel accepts from clients (official client, phoenix 1.8.16): a message body is
+ * 1 to 2000 characters once trimmed, a display name 1 to 32; anything else is answered with an
+ * error reply that says why, and nothing is stored or broadcast.
+ */
+import type { Channel } from 'phoenix';
+import { describe, expect, it } from 'vitest';
+import { sendAll, useChats, type HistoryPage } from '../support/chat.ts';
+import { inboxOf, joined, joinOutcome, pushOutcome } from '@starling/test-support/official-client';
+
+const chats = useChats();
+
+async function lobby(params: Record<string, unknown> = {}): Promise<{ channel: Channel; history: () => Promise<HistoryPage> }> {
+  const chat = await chats.start();
+  const channel = chats.socket(chat).channel('rooms:lobby', params);
+  await joined(channel);
+  return { channel, history: async () => (await joined(chats.socket(chat).channel('rooms:lobby'))) as HistoryPage };
+}
+
+describe('message bodies', () => {
+  it.each([
+    ['empty', ''],
+    ['whitespace only', ' \t\n  '],
+    ['2001 characters', 'x'.repeat(2001)],
+    ['2001 characters once trimmed', ` ${'x'.repeat(2001)} `],
+    ['not a string', 42],
+  ])('refuses a body that is %s with error {reason: "invalid message"}, storing and broadcasting nothing', async (_, body) => {
+    const { channel, history } = await lobby();
+    const heard = inboxOf(channel, 'new_msg');
+
+    expect(await pushOutcome(channel, 'new_msg', { body })).toEqual({ status: 'error', response: { reason: 'invalid message' } });
+
+    // A valid message sent after the refused one is the first thing heard and stored.
+    await sendAll(channel, ['next']);
+    expect(heard.items.map((message) => (message as { body: string }).body)).toEqual(['next']);
+    expect((await history()).messages.map((message) => message.body)).toEqual(['next']);
+  });
+
+  it('accepts a body of exactly 2000 characters', async () => {
+    const { channel } = await lobby();
+
+    const [message] = await sendAll(channel, ['x'.repeat(2000)]);
+
+    expect(message?.body).toHaveLength(2000);
+  });
+
+  it('counts characters, not UTF-16 units: 2000 emoji are accepted, 2001 are not', async () => {
+    const { channel } = await lobby();
+
+    const [message] = await sendAll(channel, ['🐦'.repeat(2000)]);
+    expect(message?.body).toBe('🐦'.repeat(2000));
+    expect(await pushOutcome(channel, 'new_msg', { body: '🐦'.repeat(2001) })).toEqual({ status: 'error', response: { reason: 'invalid message' } });
+  });
+
+  it('stores and broadcasts the body trimmed', async () => {
+    const { channel, history } = await lobby();
+    const heard = inboxOf(channel, 'new_msg');
+
+    channel.push('new_msg', { body: '  hello  \n' });
+
+    expect(await heard.next()).toMatchObject({ body: 'hello' });
+    expect((await history()).messages.map((message) => message.body)).toEqual(['hello']);
+  });
+});
+
+describe('display names', () => {
+  it.each([
+    ['33 characters', 'n'.repeat(33)],
+    ['empty', ''],
+    ['whitespace only', '   '],
+    ['not a string', 7],
+  ])('refuses a join whose name is %s with error {reason: "invalid name"}', async (_, user) => {
+    const chat = await chats.start();
+
+    expect(await joinOutcome(chats.socket(chat).channel('rooms:lobby', { user }))).toEqual({ status: 'error', response: { reason: 'invalid name' } });
+  });
+
+  it('accepts a name of exactly 32 characters and signs messages with it', async () => {
+    const { channel } = await lobby({ user: 'n'.repeat(32) });
+
+    const [message] = await sendAll(channel, ['hi']);
+
+    expect(message?.author).toBe('n'.repeat(32));
+  });
+
+  it('signs the messages of a socket that joined without a name as "guest"', async () => {
+    const { channel } = await lobby();
+
+    const [message] = await sendAll(channel, ['hi']);
+
+    expect(message?.author).toBe('guest');
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Runs the MessageStore conformance suite on SqliteMessageStore with a real file in a fresh
+ * temporary directory per test, plus what only SQLite has: creating the file and its directory,
+ * the WAL journal, and durability when the writing process is SIGKILLed.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreError, StoreErrorCodes, type MessageStore, type StoredMessage } from '../../src/store/message-store.ts';
+import { SqliteMessageStore } from '../../src/store/sqlite-message-store.ts';
+import { messageStoreSuite } from './message-store.suite.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const WRITER = fileURLToPath(new URL('../support/sqlite-writer.ts', import.meta.url));
+
+/** Temporary directories made by the current test, removed after it. */
+let dirs: string[] = [];
+let stores: MessageStore[] = [];
+
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'starling-sqlite-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function open(file: string): SqliteMessageStore {
+  const store = SqliteMessageStore.open(file);
+  stores.push(store);
+  return store;
+}
+
+async function cleanup(): Promise<void> {
+  await Promise.all(stores.map((store) => store.close()));
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  stores = [];
+  dirs = [];
+}
+
+let file: string | undefined;
+
+messageStoreSuite('SQLite', {
+  async open() {
+    file ??= join(await freshDir(), 'chat.sqlite3');
+    return open(file);
+  },
+  async cleanup() {
+    file = undefined;
+    await cleanup();
+  },
+});
+
+/** Every message of `room`, paging backwards through history. */
+async function everything(store: MessageStore, room: string): Promise<StoredMessage[]> {
+  const all: StoredMessage[] = [];
+  for (let page = await store.history(room, { limit: 200 }); page.length > 0; ) {
+    all.unshift(...page);
+    page = await store.history(room, { limit: 200, before: page[0]!.id });
+  }
+  return all;
+}
+
+describe('SqliteMessageStore', () => {
+  afterEach(cleanup);
+
+  it('creates the file and its missing directories on first open', async () => {
+    const nested = join(await freshDir(), 'data', 'chat', 'store.sqlite3');
+    expect(existsSync(nested)).toBe(false);
+    const store = open(nested);
+    await store.append('lobby', 'alice', 'first');
+    expect(existsSync(nested)).toBe(true);
+  });
+
+  it('journals with WAL, which persists in the file', async () => {
+    const path = join(await freshDir(), 'chat.sqlite3');
+    await open(path).close();
+    const inspector = new Database(path, { readonly: true });
+    try {
+      expect(inspector.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      inspector.close();
+    }
+  });
+
+  it('throws a StoreError, not a driver error, when the file cannot be created', async () => {
+    const blocker = join(await freshDir(), 'not-a-directory');
+    await writeFile(blocker, '');
+    let thrown: unknown;
+    try {
+      open(join(blocker, 'chat.sqlite3'));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(StoreError);
+    expect(thrown).toMatchObject({ code: StoreErrorCodes.failed });
+  });
+
+  it('keeps every message whose append resolved when the writing process is SIGKILLed', async () => {
+    const path = join(await freshDir(), 'chat.sqlite3');
+    const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, path, 'lobby'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(writer, 'exit');
+    let stderr = '';
+    writer.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const printed: number[] = [];
+    let partial = '';
+    writer.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      printed.push(...lines.map(Number));
+      // Killed the moment a resolved append has been reported, while it keeps appending.
+      if (printed.length >= 20) writer.kill('SIGKILL');
+    });
+    const [code, signal] = await exited;
+    expect({ code, signal, stderr }).toEqual({ code: null, signal: 'SIGKILL', stderr: '' });
+    expect(printed.length).toBeGreaterThanOrEqual(20);
+
+    const stored = idsOf(await everything(open(path), 'lobby'));
+    expect(stored).toEqual(expect.arrayContaining(printed));
+    expect(stored.slice(0, printed.length)).toEqual(printed);
+  });
+});
+
+const idsOf = (messages: StoredMessage[]): number[] => messages.map((m) => m.id);

@@ -1,0 +1,298 @@
+/**
+ * @module endpoint
+ * The endpoint mounts sockets at path prefixes on a `node:http` server and owns what they share:
+ * the PubSub, Presence, the token signer and shutdown. `/socket` mounted here serves
+ * `/socket/websocket` and `/socket/longpoll`.
+ *
+ * @example
+ * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
+ * endpoint.socket('/socket', userSocket);
+ * const server = await endpoint.listen({ port: 4000, host: '127.0.0.1' });
+ * endpoint.broadcast('rooms:lobby', 'new_msg', { body: 'from anywhere' });
+ * await endpoint.close(); // drains sockets with close code 1012
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { OutPayload } from './channel.ts';
+import { consoleLogger, type Logger } from './logger.ts';
+import { Presence } from './presence/presence.ts';
+import type { PresenceClusterOptions } from './presence/presence-cluster.ts';
+import { CloseCodes } from './protocol.ts';
+import { PubSub, type Subscriber } from './pubsub/pubsub.ts';
+import { createEndpointStats, type EndpointStats } from './runtime/endpoint-stats.ts';
+import { resolveInputLimits } from './runtime/limits.ts';
+import { resolveRateLimit, type RateLimitOptions } from './runtime/rate-limiter.ts';
+import type { Mount, Services } from './runtime/services.ts';
+import type { Socket } from './socket.ts';
+import { TokenSigner } from './token/token.ts';
+import { ConnectionsPerIp } from './transport/connections-per-ip.ts';
+import { LongPollTransport, type LongPollOptions } from './transport/long-poll/long-poll-transport.ts';
+import { compileOriginCheck, type CheckOrigin } from './transport/origin.ts';
+import type { LiveConnection, Transport } from './transport/transport.ts';
+import { WebSocketTransport, type WebSocketOptions } from './transport/websocket/websocket-transport.ts';
+
+/** Options of an {@link Endpoint}. */
+export interface EndpointOptions {
+  /** Secret for signed tokens (at least 64 characters recommended). Default: random per process. */
+  secretKeyBase?: string;
+  /** The PubSub; default: in-process. Pass one with a Redis adapter to run several nodes. */
+  pubsub?: PubSub;
+  /** Origin check for every socket (§7.1). Default `true`: the origin's host must equal {@link host} or the request's. */
+  checkOrigin?: CheckOrigin;
+  /** The public host name compared by `checkOrigin: true`; default: the request's `Host` header. */
+  host?: string;
+  /**
+   * Where the endpoint logs (a pino logger fits as it is). Default: {@link consoleLogger} at
+   * `"warn"` — crashes, malformed frames and limits that fire, on stderr.
+   */
+  logger?: Logger;
+  /** Presence replication timing (heartbeat, how long a silent node stays listed). */
+  presence?: PresenceClusterOptions;
+}
+
+/** Options of one mounted socket. */
+export interface SocketMountOptions {
+  /** WebSocket transport options, or false to disable it. */
+  websocket?: boolean | WebSocketOptions;
+  /** LongPoll transport options, or false to disable it. */
+  longpoll?: boolean | LongPollOptions;
+  /** Overrides the endpoint's `checkOrigin` for this socket. */
+  checkOrigin?: CheckOrigin;
+  /** Channels per socket (§7.4). Default 100. */
+  maxChannels?: number;
+  /** Join time bound; a slower join is answered `{reason: "join timeout"}`. Default 10 s. */
+  joinTimeoutMs?: number;
+  /**
+   * Per-socket inbound rate limit (a token bucket; heartbeats are never limited). A message over
+   * budget is answered `{reason: "rate limited"}` and not handled; a socket over budget
+   * continuously for `closeAfterMs` is closed with 1008. Default `{messagesPerSecond: 100,
+   * burst: 200, closeAfterMs: 5000}`; `false` disables it.
+   */
+  rateLimit?: RateLimitOptions | false;
+  /** Open connections (both transports) per client IP; more are refused (WebSocket HTTP 429, LongPoll 403). Default unlimited. */
+  maxConnectionsPerIp?: number;
+  /** Longest topic in UTF-8 bytes; longer is answered `{reason: "topic too long"}`. Default 255. */
+  maxTopicLength?: number;
+  /** Longest event name in UTF-8 bytes; longer is answered `{reason: "event too long"}`. Default 255. */
+  maxEventLength?: number;
+  /** Largest join payload as JSON bytes; larger is refused `{reason: "join params too large"}`. Default 64 KiB. */
+  maxJoinParamsBytes?: number;
+  /** Deepest nesting of a payload; a deeper frame is malformed (close 1007). Default 32. */
+  maxPayloadDepth?: number;
+}
+
+/** Options of {@link Endpoint.close}. */
+export interface DrainOptions {
+  /** Sockets closed per batch. Default 10,000. */
+  batchSize?: number;
+  /** Pause between batches. Default 2,000 ms. */
+  intervalMs?: number;
+}
+
+/** Options of {@link Endpoint.listen}. */
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  /** Handles every request that is not a socket's (pages, `/health`); default 404. */
+  fallback?: RequestListener;
+}
+
+function perIpCounter(max: number | undefined): ConnectionsPerIp | null {
+  return max === undefined || max === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(max);
+}
+
+/** Mounts sockets and owns PubSub, Presence, tokens and shutdown. */
+export class Endpoint {
+  /** The PubSub every channel broadcasts through. */
+  readonly pubsub: PubSub;
+  /** Presence tracking for every topic. */
+  readonly presence: Presence;
+  /** Signs and verifies Phoenix.Token-format tokens with the endpoint's secret. */
+  readonly tokens: TokenSigner;
+  /** The endpoint's logger. */
+  readonly logger: Logger;
+  /** Counters of the protective limits: slow readers closed, messages rate limited, … */
+  readonly stats: EndpointStats = createEndpointStats();
+  readonly #options: EndpointOptions;
+  readonly #routes = new Map<string, Transport>();
+  readonly #services: Services;
+  readonly #live = new Set<LiveConnection>();
+  #server: Server | null = null;
+  #accepting = true;
+  #started: Promise<void> | null = null;
+
+  constructor(options: EndpointOptions = {}) {
+    this.#options = options;
+    this.logger = options.logger ?? consoleLogger();
+    this.pubsub = options.pubsub ?? new PubSub();
+    this.presence = new Presence(this.pubsub, options.presence);
+    this.tokens = new TokenSigner(options.secretKeyBase ?? randomBytes(48).toString('base64'));
+    this.#services = {
+      pubsub: this.pubsub,
+      presence: this.presence,
+      logger: this.logger,
+      tokens: this.tokens,
+      live: this.#live,
+      stats: this.stats,
+    };
+  }
+
+  /** Mounts `socket` at `path` (e.g. `/socket`), serving `<path>/websocket` and `<path>/longpoll`. */
+  socket(path: string, socket: Socket, options: SocketMountOptions = {}): this {
+    const prefix = path.replace(/\/+$/, '');
+    const mount: Mount = {
+      path: prefix,
+      socket,
+      services: this.#services,
+      limits: {
+        maxChannels: options.maxChannels ?? 100,
+        joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
+        rateLimit: resolveRateLimit(options.rateLimit),
+        ...resolveInputLimits(options),
+      },
+      connectionsPerIp: perIpCounter(options.maxConnectionsPerIp),
+      originAllowed: compileOriginCheck(options.checkOrigin ?? this.#options.checkOrigin ?? true),
+      configuredHost: this.#options.host,
+    };
+    if (options.websocket !== false) {
+      const wsOptions = typeof options.websocket === 'object' ? options.websocket : {};
+      this.#routes.set(`${prefix}/websocket`, new WebSocketTransport(mount, wsOptions));
+    }
+    if (options.longpoll !== false) {
+      const lpOptions = typeof options.longpoll === 'object' ? options.longpoll : {};
+      this.#routes.set(`${prefix}/longpoll`, new LongPollTransport(mount, lpOptions));
+    }
+    return this;
+  }
+
+  /** Number of open socket connections (WebSocket and LongPoll). */
+  get connectionCount(): number {
+    return this.#live.size;
+  }
+
+  /** Number of channels joined on this node's open sockets; counted on each call (for metrics, not hot paths). */
+  get channelCount(): number {
+    let count = 0;
+    for (const { connection } of this.#live) count += connection.channelCount;
+    return count;
+  }
+
+  /**
+   * Handles `req` if it targets a mounted transport.
+   * @returns false when the request is not a socket's, so the caller can serve it
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = this.#url(req);
+    const transport = this.#routes.get(url.pathname);
+    if (transport === undefined) return false;
+    if (!this.#accepting) {
+      res.writeHead(503).end();
+      return true;
+    }
+    transport.handleRequest(req, res, url);
+    return true;
+  }
+
+  /** Handles a WebSocket upgrade; returns false when no mounted socket serves its path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = this.#url(req);
+    const transport = this.#routes.get(url.pathname);
+    if (transport?.handleUpgrade === undefined || !this.#accepting) return false;
+    transport.handleUpgrade(req, socket, head, url);
+    return true;
+  }
+
+  /**
+   * Connects the PubSub and joins the presence cluster. `listen` calls it; call it yourself
+   * before serving when you `attach` to your own server. Idempotent.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.pubsub.start().then(async () => {
+      await this.presence.start();
+      for (const transport of this.#routes.values()) await transport.start?.();
+    });
+    return this.#started;
+  }
+
+  /** Serves the endpoint's sockets on an existing HTTP server (its other requests stay the caller's). */
+  attach(server: Server): void {
+    this.#server = server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.handleUpgrade(req, socket, head)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      }
+    });
+  }
+
+  /** Creates an HTTP server, attaches the endpoint and listens. Resolves once sockets are accepted. */
+  async listen(options: ListenOptions = {}): Promise<Server> {
+    await this.start();
+    const fallback: RequestListener = options.fallback ?? ((_req, res) => void res.writeHead(404).end());
+    const server = createServer((req, res) => {
+      if (!this.handleRequest(req, res)) fallback(req, res);
+    });
+    this.attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  }
+
+  /** Broadcasts `event` to every subscriber of `topic` on every node (not tied to a channel). */
+  broadcast(topic: string, event: string, payload: OutPayload): void {
+    this.pubsub.broadcast(topic, event, payload);
+  }
+
+  /** Broadcasts to the subscribers of `topic` on this node only. */
+  localBroadcast(topic: string, event: string, payload: OutPayload): void {
+    this.pubsub.localBroadcast(topic, event, payload);
+  }
+
+  /**
+   * Subscribes a function to `topic` (exact match), e.g. for app-level listeners.
+   * @returns a function that unsubscribes
+   */
+  subscribe(topic: string, handler: (event: string, payload: unknown) => void): () => void {
+    const subscriber: Subscriber = { deliver: (message) => handler(message.event, message.payload) };
+    void this.pubsub.subscribe(topic, subscriber);
+    return () => this.pubsub.unsubscribe(topic, subscriber);
+  }
+
+  /**
+   * Shuts down: stops accepting sockets, closes open sockets with 1012 in batches (Phoenix's
+   * drainer, §1.7) so that clients reconnect — ideally elsewhere — without a thundering herd,
+   * then closes the HTTP server and the PubSub.
+   */
+  async close(options: DrainOptions = {}): Promise<void> {
+    this.#accepting = false;
+    const batchSize = options.batchSize ?? 10_000;
+    const intervalMs = options.intervalMs ?? 2_000;
+    const live = [...this.#live];
+    for (let start = 0; start < live.length; start += batchSize) {
+      if (start > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      for (const { connection, transport } of live.slice(start, start + batchSize)) {
+        connection.close({ shutdown: 'draining' });
+        transport.close(CloseCodes.serviceRestart, 'server shutting down');
+      }
+    }
+    for (const transport of this.#routes.values()) transport.close?.();
+    this.presence.stop();
+    const server = this.#server;
+    if (server !== null) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
+    await this.pubsub.close();
+  }
+
+  #url(req: IncomingMessage): URL {
+    return new URL(req.url ?? '/', 'http://localhost');
+  }
+}

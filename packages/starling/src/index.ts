@@ -1,0 +1,68 @@
+/**
+ * @module starling
+ * Phoenix-style real-time Channels for Node.js, wire-compatible with the official `phoenix`
+ * client: an {@link Endpoint} mounts a {@link Socket}, which routes topics to {@link Channel}s.
+ *
+ * @example
+ * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling';
+ *
+ * const RoomChannel = {
+ *   join: (topic) => (topic === 'rooms:lobby' ? ok() : error({ reason: 'unauthorized' })),
+ *   handleIn(event, payload, socket) {
+ *     if (event === 'new_msg') socket.broadcast('new_msg', { body: String((payload as { body?: unknown }).body) });
+ *     return noreply();
+ *   },
+ * } satisfies Channel;
+ *
+ * const endpoint = new Endpoint().socket('/socket', new Socket().channel('rooms:*', RoomChannel));
+ * await endpoint.listen({ port: 4000 });
+ *
+ * Subpaths: `starling/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
+ * `starling/metrics` (Prometheus metrics; needs `prom-client`).
+ */
+export { Endpoint, type EndpointOptions, type SocketMountOptions, type DrainOptions, type ListenOptions } from './endpoint.ts';
+export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
+export type { RateLimitOptions } from './runtime/rate-limiter.ts';
+export { Socket, accept, refuse, type SocketOptions, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
+export {
+  ok,
+  error,
+  noreply,
+  reply,
+  stop,
+  type Assigns,
+  type Channel,
+  type ChannelSocket,
+  type HandleInResult,
+  type HandleResult,
+  type InfoBroadcast,
+  type JoinResult,
+  type MaybePromise,
+  type OutPayload,
+  type Reply,
+  type SocketRef,
+  type StopReason,
+  type TerminateReason,
+} from './channel.ts';
+export { TopicPattern } from './topic.ts';
+export { Events, Reasons, CloseCodes, PHOENIX_TOPIC, isBinaryPayload, type BinaryPayload, type BroadcastMessage, type Ref } from './protocol.ts';
+export { StarlingError, MalformedFrameError, ErrorCodes, type ErrorCode } from './errors.ts';
+export { consoleLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './logger.ts';
+export { PubSub, type PubSubOptions, type PubSubStats, type Subscriber } from './pubsub/pubsub.ts';
+export type { PubSubAdapter, PubSubNode } from './pubsub/adapter.ts';
+export { MemoryPubSubAdapter, MemoryBus } from './pubsub/memory-adapter.ts';
+export { Presence } from './presence/presence.ts';
+export type { PresenceClusterOptions } from './presence/presence-cluster.ts';
+export {
+  groupByKey,
+  presenceDiff,
+  type PresenceDiff,
+  type PresenceEntry,
+  type PresenceList,
+  type PresenceMeta,
+  type TrackedMeta,
+} from './presence/presence-state.ts';
+export { TokenSigner, signToken, verifyToken } from './token/token.ts';
+export type { CheckOrigin } from './transport/origin.ts';
+export type { WebSocketOptions } from './transport/websocket/websocket-transport.ts';
+export type { LongPollOptions } from './transport/long-poll/long-poll-transport.ts';

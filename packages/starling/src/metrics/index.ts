@@ -1,0 +1,104 @@
+/**
+ * @module starling/metrics
+ * Prometheus metrics of an {@link Endpoint}, on `prom-client` (an optional peer dependency:
+ * install it to use this subpath). Every value is read from the
+ * endpoint's own counters (`endpoint.stats`, `endpoint.pubsub.stats`) and gauges when the registry
+ * is scraped, so serving sockets costs nothing beyond the plain `++` those counters already pay.
+ * Counts are this node's; sum them across nodes in Prometheus.
+ *
+ * @example
+ * import { createMetrics } from 'starling/metrics';
+ * import { collectDefaultMetrics } from 'prom-client';
+ * const metrics = createMetrics(endpoint);
+ * collectDefaultMetrics({ register: metrics.registry }); // optional: process metrics too
+ * // in the HTTP fallback:
+ * if (path === '/metrics') res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.render());
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Endpoint } from '../endpoint.ts';
+import type { CountedError } from '../runtime/endpoint-stats.ts';
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Where the metrics are registered; default a new registry (not prom-client's global one). */
+  registry?: Registry;
+  /** Prepended to every metric name. Default `"starling_"`. */
+  prefix?: string;
+}
+
+/** An endpoint's metrics, ready to be served. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** The `content-type` of {@link render}'s text (Prometheus text exposition format). */
+  readonly contentType: string;
+  /** Every metric of {@link registry} in the Prometheus text format. */
+  render(): Promise<string>;
+}
+
+/** The part of an endpoint the metrics read. */
+type MetricsSource = Pick<Endpoint, 'connectionCount' | 'channelCount' | 'stats' | 'pubsub'>;
+
+/**
+ * Registers the endpoint's metrics on a registry (names are {@link MetricsOptions.prefix} + the
+ * names below):
+ * - gauges `sockets`, `channels_joined`
+ * - counters `messages_in_total`, `messages_out_total`, `bytes_out_total`, `broadcasts_total`,
+ *   `broadcast_encodes_total`, `slow_reader_closes_total`, `rate_limited_total`,
+ *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `errors_total{code}`
+ */
+export function createMetrics(endpoint: MetricsSource, options: MetricsOptions = {}): Metrics {
+  const registry = options.registry ?? new Registry();
+  const prefix = options.prefix ?? 'starling_';
+  const registers = [registry];
+
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({
+      name: prefix + name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  // The endpoint's counters only grow; a prom-client Counter has no `set`, so each scrape
+  // restarts it at the current value.
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name: prefix + name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+
+  const { stats } = endpoint;
+  const pubsub = endpoint.pubsub.stats;
+  gauge('sockets', 'Open socket connections (WebSocket and LongPoll).', () => endpoint.connectionCount);
+  gauge('channels_joined', 'Channels joined on open sockets.', () => endpoint.channelCount);
+  counter('messages_in_total', 'Inbound messages decoded on open sockets.', () => stats.messagesIn);
+  counter('messages_out_total', 'Frames written to sockets.', () => stats.messagesOut);
+  counter('bytes_out_total', 'Encoded bytes of the frames written to sockets.', () => stats.bytesOut);
+  counter('broadcasts_total', 'Broadcasts delivered by this node (local and from other nodes).', () => pubsub.broadcasts);
+  counter('broadcast_encodes_total', 'Broadcast encodings (once per serializer per broadcast).', () => stats.broadcastEncodes);
+  counter('pubsub_subscribe_failures_total', 'Adapter subscribes that failed (remote delivery waits for the adapter to recover).', () => pubsub.subscribeFailures);
+  counter('slow_reader_closes_total', 'Sockets closed or sessions ended as slow readers.', () => stats.slowReaderCloses);
+  counter('rate_limited_total', 'Inbound messages refused by the rate limit.', () => stats.rateLimited);
+  counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);
+  counter('connections_per_ip_refused_total', 'Connections refused by maxConnectionsPerIp.', () => stats.connectionsPerIpRefused);
+  new Counter({
+    name: `${prefix}errors_total`,
+    help: 'Faults by code (see docs/errors.md).',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [code, count] of Object.entries(stats.errors) as Array<[CountedError, number]>) this.inc({ code }, count);
+    },
+  });
+
+  return { registry, contentType: registry.contentType, render: () => registry.metrics() };
+}

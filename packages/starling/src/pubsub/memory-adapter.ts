@@ -1,0 +1,60 @@
+/**
+ * @module pubsub/memory-adapter
+ * The in-process adapter: the default. Alone it is a single-node cluster (publishing goes
+ * nowhere). Several {@link PubSub}s given the same {@link MemoryBus} behave as nodes of one
+ * cluster inside one process — which is how the shared adapter conformance suite exercises it.
+ *
+ * @example
+ * const bus = new MemoryBus();
+ * const a = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
+ * const b = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
+ */
+import type { BroadcastMessage } from '../protocol.ts';
+import type { PubSubAdapter, PubSubNode } from './adapter.ts';
+
+/** An in-process "network" joining several {@link MemoryPubSubAdapter}s. */
+export class MemoryBus {
+  readonly adapters = new Set<MemoryPubSubAdapter>();
+}
+
+/** Delivers broadcasts to the other nodes on the same {@link MemoryBus}. */
+export class MemoryPubSubAdapter implements PubSubAdapter {
+  #node: PubSubNode | null = null;
+  readonly #topics = new Set<string>();
+
+  /** @param bus the bus shared with the other nodes; a private one (single node) by default */
+  private readonly bus: MemoryBus;
+  constructor(bus: MemoryBus = new MemoryBus()) {
+    this.bus = bus;
+  }
+
+  async start(node: PubSubNode): Promise<void> {
+    this.#node = node;
+    this.bus.adapters.add(this);
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    this.#topics.add(topic);
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    this.#topics.delete(topic);
+  }
+
+  publish(message: BroadcastMessage): void {
+    if (this.#node === null) return; // closed (or not started): cut off the bus
+    for (const peer of this.bus.adapters) {
+      if (peer === this || !peer.#topics.has(message.topic)) continue;
+      // A copy per node, delivered on a later microtask, so that nodes share no objects and a
+      // publisher never re-enters a remote dispatch synchronously — as over a real network.
+      const copy = structuredClone(message);
+      queueMicrotask(() => peer.#node?.deliver(copy));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.bus.adapters.delete(this);
+    this.#node = null;
+    this.#topics.clear();
+  }
+}

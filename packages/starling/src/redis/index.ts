@@ -1,0 +1,25 @@
+/**
+ * @module starling/redis
+ * Starling's Redis adapters: {@link RedisPubSubAdapter} spreads broadcasts over several nodes.
+ * Needs `ioredis` (an optional peer dependency: install it to use this subpath).
+ * The envelope format is exported for tools that speak it (and for nodes of a newer format that
+ * must recognise this one); its functions are pure.
+ *
+ * @example
+ * import { RedisPubSubAdapter } from 'starling/redis';
+ * const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: 'redis://redis:6379', prefix: 'chat' }) });
+ */
+export {
+  RedisPubSubAdapter,
+  type RedisPubSubAdapterOptions,
+  type RedisPubSubStats,
+} from './redis-pubsub-adapter.ts';
+export {
+  ENVELOPE_VERSION,
+  MAX_ORIGIN_BYTES,
+  PayloadKinds,
+  decodeEnvelope,
+  encodeEnvelope,
+  envelopeHeader,
+  type Envelope,
+} from './envelope.ts';

@@ -1,0 +1,422 @@
+/**
+ * @module runtime/channel-server
+ * Internal: the runtime of one joined topic on one socket (Phoenix's channel process). It runs the
+ * channel's callbacks one at a time through a mailbox — sync callbacks run inline, async ones hold
+ * the mailbox until they settle — and turns their results into frames. A thrown error or rejected
+ * promise ends this channel with `phx_error`; the socket and its other channels carry on.
+ */
+import {
+  isGracefulStop,
+  type Assigns,
+  type Channel,
+  type ChannelSocket,
+  type HandleInResult,
+  type HandleResult,
+  type InfoBroadcast,
+  type OutPayload,
+  type Reply,
+  type SocketRef,
+  type StopReason,
+  type TerminateReason,
+} from '../channel.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
+import { Events, isBinaryPayload, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
+import type { Subscriber } from '../pubsub/pubsub.ts';
+import type { Frame } from '../serializer/frame.ts';
+import { broadcastFrame } from './broadcast-frames.ts';
+import { ChannelContext } from './channel-context.ts';
+import type { Connection } from './connection.ts';
+import { CountedErrors } from './endpoint-stats.ts';
+import type { Services } from './services.ts';
+
+/** How a join was decided. */
+export type JoinOutcome = 'ok' | 'error';
+
+type Task =
+  | { readonly kind: 'in'; readonly message: Message }
+  | { readonly kind: 'out'; readonly event: string; readonly payload: unknown }
+  | { readonly kind: 'info'; readonly message: unknown }
+  | { readonly kind: 'leave'; readonly ref: Ref };
+
+type State = 'joining' | 'joined' | 'closed';
+
+function isPromise<T>(value: unknown): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** The runtime of one joined topic. */
+export class ChannelServer implements Subscriber {
+  readonly topic: string;
+  readonly joinRef: Ref;
+  /** The socket connection this channel runs on. */
+  readonly connection: Connection;
+  readonly #channel: Channel;
+  #state: State = 'joining';
+  // Created on first use: most channels never need them, and thousands of idle sockets each hold one.
+  #mailbox: Task[] | null = null;
+  #busy = false;
+  /** Ref of the client push being handled, for `socketRef()`. */
+  #currentRef: Ref = null;
+  #pendingPushes: Frame[] | null = null;
+  readonly #intercepts: ReadonlySet<string> | null;
+  #infoSubscriptions: Map<string, Subscriber> | null = null;
+  #timers: Set<NodeJS.Timeout> | null = null;
+  readonly #socket: ChannelSocket;
+
+  constructor(connection: Connection, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
+    this.connection = connection;
+    this.#channel = channel;
+    this.topic = topic;
+    this.joinRef = joinRef;
+    this.#intercepts = interceptsOf(channel);
+    this.#socket = new ChannelContext(this, assigns);
+  }
+
+  get #services(): Services {
+    return this.connection.mount.services;
+  }
+
+  /** True once the join was accepted and until the channel ends. */
+  get joined(): boolean {
+    return this.#state === 'joined';
+  }
+
+  /**
+   * Runs the channel's `join` and writes its reply. Sync joins are decided before this returns.
+   * @param replyJoinRef the join_ref exactly as the client sent it (the reply echoes it)
+   */
+  join(payload: unknown, ref: Ref, replyJoinRef: Ref, timeoutMs: number): JoinOutcome | Promise<JoinOutcome> {
+    let result;
+    try {
+      result = this.#channel.join(this.topic, payload, this.#socket);
+    } catch (err) {
+      return this.#joinCrashed(err, ref, replyJoinRef);
+    }
+    if (!isPromise(result)) return this.#decideJoin(result, ref, replyJoinRef);
+    return new Promise<JoinOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
+        this.#close();
+        resolve('error');
+      }, timeoutMs);
+      result.then(
+        (decided) => {
+          clearTimeout(timer);
+          if (this.#state === 'joining') resolve(this.#decideJoin(decided, ref, replyJoinRef));
+          else resolve('error');
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (this.#state === 'joining') resolve(this.#joinCrashed(err, ref, replyJoinRef));
+          else resolve('error');
+        },
+      );
+    });
+  }
+
+  #decideJoin(result: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+    const decided = result as { kind?: unknown; response?: unknown } | null;
+    if (decided?.kind === 'ok') {
+      // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
+      this.#state = 'joined';
+      void this.#services.pubsub.subscribe(this.topic, this);
+      this.#writeReply(replyJoinRef, ref, 'ok', decided.response ?? {});
+      const pushes = this.#pendingPushes;
+      this.#pendingPushes = null;
+      if (pushes) for (const frame of pushes) this.connection.send(frame);
+      this.#drain();
+      return 'ok';
+    }
+    if (decided?.kind === 'error') {
+      this.#writeReply(replyJoinRef, ref, 'error', decided.response ?? {});
+      this.#close();
+      return 'error';
+    }
+    return this.#joinCrashed(
+      new StarlingError(ErrorCodes.invalidCallbackResult, `join returned ${String(result)}; use ok() or error()`),
+      ref,
+      replyJoinRef,
+    );
+  }
+
+  #joinCrashed(err: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+    this.#services.stats.errors[CountedErrors.joinCrash]++;
+    this.#services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
+    this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
+    this.#close();
+    return 'error';
+  }
+
+  /** Queues a client event for `handleIn`. */
+  handleIn(message: Message): void {
+    this.#enqueue({ kind: 'in', message });
+  }
+
+  /** Queues the client's `phx_leave`: reply ok, `phx_close`, then `terminate({shutdown: "left"})`. */
+  leave(ref: Ref): void {
+    this.#enqueue({ kind: 'leave', ref });
+  }
+
+  /** Queues an in-process message for `handleInfo`. */
+  info(message: unknown, delayMs?: number): void {
+    if (delayMs === undefined || delayMs <= 0) {
+      this.#enqueue({ kind: 'info', message });
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers?.delete(timer);
+      this.#enqueue({ kind: 'info', message });
+    }, delayMs);
+    (this.#timers ??= new Set()).add(timer);
+  }
+
+  /** Fastlane: called by PubSub for every broadcast on the topic. */
+  deliver(message: BroadcastMessage): void {
+    if (this.#state !== 'joined') return;
+    if (this.#intercepts?.has(message.event)) {
+      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload });
+      return;
+    }
+    const { connection } = this;
+    const frame = broadcastFrame(message, connection.serializer, connection.mount.services.stats);
+    if (frame !== null) connection.send(frame);
+  }
+
+  /**
+   * Ends the channel because of its socket (closed, disconnected, draining) or a duplicate join.
+   * No frame is sent; `terminate` runs unless `runTerminate` is false.
+   */
+  shutdown(reason: TerminateReason, runTerminate = true): void {
+    if (this.#state === 'closed') return;
+    this.#close();
+    if (runTerminate) this.#terminate(reason);
+  }
+
+  /** Writes this channel's `phx_close` (used after a duplicate join replaced it). */
+  sendClose(): void {
+    this.#sendControl(Events.close, {});
+  }
+
+  // --- used by ChannelContext -------------------------------------------------------------
+
+  /** Sends a push to this channel's client. */
+  push(event: string, payload: OutPayload): void {
+    assertOutPayload(payload);
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event, payload });
+    if (frame === null) {
+      this.#services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
+      return;
+    }
+    if (this.#state === 'joining') (this.#pendingPushes ??= []).push(frame);
+    else this.connection.send(frame);
+  }
+
+  /** Broadcasts on the topic; `fromSelf` excludes this channel. */
+  broadcast(event: string, payload: OutPayload, fromSelf: boolean): void {
+    assertOutPayload(payload);
+    this.#services.pubsub.broadcast(this.topic, event, payload, fromSelf ? this : null);
+  }
+
+  /** A handle to answer the push being handled later. */
+  socketRef(): SocketRef {
+    const ref = this.#currentRef;
+    const server = this;
+    return {
+      topic: this.topic,
+      joinRef: this.joinRef,
+      ref,
+      reply(status: string, response: unknown = {}) {
+        server.#writeReply(server.joinRef, ref, status, response);
+      },
+    };
+  }
+
+  /** Subscribes to another topic; broadcasts arrive in `handleInfo`. */
+  subscribeInfo(topic: string): void {
+    if (this.#state === 'closed' || this.#infoSubscriptions?.has(topic)) return;
+    const subscriber: Subscriber = {
+      deliver: (message) => {
+        const info: InfoBroadcast = { kind: 'broadcast', ...message };
+        this.#enqueue({ kind: 'info', message: info });
+      },
+    };
+    (this.#infoSubscriptions ??= new Map()).set(topic, subscriber);
+    void this.#services.pubsub.subscribe(topic, subscriber);
+  }
+
+  /** Undoes {@link subscribeInfo}. */
+  unsubscribeInfo(topic: string): void {
+    const subscriber = this.#infoSubscriptions?.get(topic);
+    if (subscriber === undefined) return;
+    this.#infoSubscriptions?.delete(topic);
+    this.#services.pubsub.unsubscribe(topic, subscriber);
+  }
+
+  // --- mailbox ------------------------------------------------------------------------------
+
+  #enqueue(task: Task): void {
+    if (this.#state === 'closed') return;
+    (this.#mailbox ??= []).push(task);
+    if (this.#state === 'joined' && !this.#busy) this.#drain();
+  }
+
+  #drain(): void {
+    this.#busy = true;
+    while (this.#state === 'joined' && this.#mailbox !== null && this.#mailbox.length > 0) {
+      const task = this.#mailbox.shift() as Task;
+      let result: unknown;
+      try {
+        result = this.#run(task);
+      } catch (err) {
+        this.#crash(err);
+        break;
+      }
+      if (isPromise(result)) {
+        result.then(
+          (settled) => {
+            this.#finish(task, settled);
+            this.#drain();
+          },
+          (err: unknown) => {
+            this.#crash(err);
+            this.#busy = false;
+          },
+        );
+        return;
+      }
+      this.#finish(task, result);
+    }
+    this.#busy = false;
+  }
+
+  #run(task: Task): unknown {
+    switch (task.kind) {
+      case 'in':
+        this.#currentRef = task.message.ref;
+        if (this.#channel.handleIn === undefined) {
+          throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
+        }
+        return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
+      case 'out':
+        this.#currentRef = null;
+        if (this.#channel.handleOut === undefined) {
+          // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
+          this.push(task.event, task.payload as OutPayload);
+          return undefined;
+        }
+        return this.#channel.handleOut(task.event, task.payload, this.#socket);
+      case 'info':
+        this.#currentRef = null;
+        if (this.#channel.handleInfo === undefined) {
+          this.#services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
+          return undefined;
+        }
+        return this.#channel.handleInfo(task.message, this.#socket);
+      case 'leave':
+        return undefined;
+    }
+  }
+
+  #finish(task: Task, result: unknown): void {
+    if (this.#state !== 'joined') return;
+    if (task.kind === 'leave') {
+      this.#writeReply(this.joinRef, task.ref, 'ok', {});
+      this.#sendControl(Events.close, {});
+      this.#close();
+      this.#terminate({ shutdown: 'left' });
+      return;
+    }
+    if (result === undefined) return;
+    const outcome = result as HandleInResult | HandleResult;
+    switch (outcome.kind) {
+      case 'noreply':
+        return;
+      case 'reply':
+        if (task.kind !== 'in') {
+          this.#crash(new StarlingError(ErrorCodes.invalidCallbackResult, 'only handleIn can reply'));
+          return;
+        }
+        this.#writeReply(this.joinRef, task.message.ref, outcome.status, outcome.response);
+        return;
+      case 'stop':
+        this.#stop(outcome.reason, task.kind === 'in' ? task.message.ref : null, 'reply' in outcome ? outcome.reply : undefined);
+        return;
+      default:
+        this.#crash(new StarlingError(ErrorCodes.invalidCallbackResult, `invalid callback result ${JSON.stringify(result)}`));
+    }
+  }
+
+  #stop(reason: StopReason, ref: Ref, replyWith: Reply | undefined): void {
+    if (replyWith !== undefined) this.#writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
+    if (isGracefulStop(reason)) this.#sendControl(Events.close, {});
+    else this.#sendControl(Events.error, { reason: Reasons.channelCrash });
+    this.#close();
+    this.connection.channelEnded(this);
+    this.#terminate(reason);
+  }
+
+  #crash(err: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#services.stats.errors[CountedErrors.channelCrash]++;
+    this.#services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
+    this.#sendControl(Events.error, { reason: Reasons.channelCrash });
+    this.#close();
+    this.connection.channelEnded(this);
+  }
+
+  /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. */
+  #close(): void {
+    this.#state = 'closed';
+    this.#mailbox = null;
+    this.#pendingPushes = null;
+    this.#services.pubsub.unsubscribe(this.topic, this);
+    if (this.#infoSubscriptions !== null) {
+      for (const [topic, subscriber] of this.#infoSubscriptions) this.#services.pubsub.unsubscribe(topic, subscriber);
+      this.#infoSubscriptions = null;
+    }
+    if (this.#timers !== null) {
+      for (const timer of this.#timers) clearTimeout(timer);
+      this.#timers = null;
+    }
+    this.#services.presence.untrackAll(this);
+  }
+
+  #terminate(reason: TerminateReason): void {
+    if (this.#channel.terminate === undefined) return;
+    try {
+      const done = this.#channel.terminate(reason, this.#socket);
+      if (isPromise(done)) done.catch((err: unknown) => this.#services.logger.error({ err, topic: this.topic }, 'terminate failed'));
+    } catch (err) {
+      this.#services.logger.error({ err, topic: this.topic }, 'terminate failed');
+    }
+  }
+
+  #writeReply(joinRef: Ref, ref: Ref, status: string, response: unknown): void {
+    const frame = this.connection.serializer.encodeReply({ joinRef, ref, topic: this.topic, status, response });
+    if (frame !== null) this.connection.send(frame);
+  }
+
+  #sendControl(event: string, payload: object): void {
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.joinRef, topic: this.topic, event, payload });
+    if (frame !== null) this.connection.send(frame);
+  }
+}
+
+const interceptCache = new WeakMap<Channel, ReadonlySet<string> | null>();
+
+/** The channel's intercepted events as a set, shared by all its servers. */
+function interceptsOf(channel: Channel): ReadonlySet<string> | null {
+  let intercepts = interceptCache.get(channel);
+  if (intercepts === undefined) {
+    intercepts = channel.intercept?.length ? new Set(channel.intercept) : null;
+    interceptCache.set(channel, intercepts);
+  }
+  return intercepts;
+}
+
+function assertOutPayload(payload: unknown): void {
+  if (isBinaryPayload(payload)) return;
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new StarlingError(ErrorCodes.invalidPayload, 'push and broadcast payloads must be objects or {binary}');
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * @module transport/handshake
+ * Internal: the connect pipeline both transports run before a client gets a connection, in
+ * Phoenix's order (§1.3) so that a refused client sees the same status on each: origin check →
+ * serializer from `vsn` → the socket's `connect` → its `id`. Also what transports log about a
+ * request (peer, refusals) and the one quirk of phoenix.js's query params (`token` twice).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Assigns } from '../channel.ts';
+import type { Logger } from '../logger.ts';
+import { Connection } from '../runtime/connection.ts';
+import type { Mount } from '../runtime/services.ts';
+import type { Serializer } from '../serializer/serializer.ts';
+import { serializerForVsn } from '../serializer/index.ts';
+import type { ConnectInfo, Params } from '../socket.ts';
+import type { OriginContext } from './origin.ts';
+import { parseParams } from './params.ts';
+import type { TransportHandle } from './transport.ts';
+
+/** The outcome of the connect pipeline. */
+export type HandshakeResult =
+  | { readonly ok: true; readonly serializer: Serializer; readonly assigns: Assigns; readonly id: string | null }
+  | { readonly ok: false; readonly status: number; readonly reason: RefusalReason };
+
+/** A handshake that accepted the client. */
+export type AcceptedHandshake = Extract<HandshakeResult, { ok: true }>;
+
+/** Which step refused a client: origin check, `vsn`, `connect`, `id`, or the per-IP cap before them. */
+export type RefusalReason = 'origin' | 'vsn' | 'connect' | 'id' | 'per-ip';
+
+/** The TCP peer of a request, as logged. */
+export function peerOf(req: IncomingMessage): string {
+  return `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`;
+}
+
+/** Logs a refused connect at info (an expected outcome, but one an operator wants to see). */
+export function logRefusal(logger: Logger, req: IncomingMessage, transport: string, code: number, reason: RefusalReason): void {
+  logger.info({ code, reason, transport, peer: peerOf(req) }, 'connect refused');
+}
+
+// Without a `connect`, every socket shares one empty assigns object; channels copy before writing.
+const ACCEPT_WITHOUT_ASSIGNS = Object.freeze({ ok: true as const, assigns: Object.freeze({}) });
+
+// Params the transports consume themselves; the app's connect never sees them.
+const TRANSPORT_PARAMS = new Set(['vsn', '_csrf_token']);
+
+/** Creates the connection of an accepted handshake over `transport`. */
+export function openConnection(mount: Mount, accepted: AcceptedHandshake, transport: TransportHandle): Connection {
+  return new Connection(mount, accepted.serializer, transport, accepted.assigns, accepted.id);
+}
+
+/** Runs origin check, serializer negotiation, `connect` and `id`, in Phoenix's order (§1.3). */
+export async function handshake(mount: Mount, req: IncomingMessage, url: URL, transport: string, authToken: string | undefined): Promise<HandshakeResult> {
+  const origin = req.headers.origin;
+  if (!originAllowed(mount, req)) return { ok: false, status: 403, reason: 'origin' };
+  const serializer = serializerForVsn(url.searchParams.get('vsn'));
+  if (serializer === null) return { ok: false, status: 403, reason: 'vsn' };
+  const params: Params = parseParams(appParams(url.searchParams), TRANSPORT_PARAMS);
+  const info: ConnectInfo = {
+    transport,
+    // Read on demand: asking a TCP socket for its peer makes it keep the address for its whole life.
+    get peer() {
+      return { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 };
+    },
+    uri: url,
+    origin,
+    userAgent: req.headers['user-agent'],
+    xHeaders: xHeadersOf(req),
+    authToken,
+  };
+  const options = mount.socket.options;
+  const result = options.connect ? await options.connect(params, info) : ACCEPT_WITHOUT_ASSIGNS;
+  if (!result.ok) return { ok: false, status: result.status, reason: 'connect' };
+  const id = options.id ? options.id(result.assigns) : null;
+  if (id !== null && typeof id !== 'string') return { ok: false, status: 403, reason: 'id' };
+  return { ok: true, serializer, assigns: result.assigns, id };
+}
+
+/**
+ * The query without LongPoll's session token. phoenix.js appends the session `token` after the
+ * app's params, so an app param also named `token` (the guide's `params: {token: userToken}`)
+ * comes first and the session's last: the app keeps the first.
+ */
+function appParams(search: URLSearchParams): URLSearchParams {
+  const tokens = search.getAll('token');
+  if (tokens.length < 2) return search;
+  const copy = new URLSearchParams(search);
+  copy.set('token', tokens[0]!);
+  return copy;
+}
+
+/** The LongPoll session token of a request: the last `token` param (see {@link appParams}). */
+export function sessionTokenParam(search: URLSearchParams): string | null {
+  return search.getAll('token').at(-1) ?? null;
+}
+
+/** Applies the mount's `checkOrigin` to a request (§7.1). */
+export function originAllowed(mount: Mount, req: IncomingMessage): boolean {
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const context: OriginContext = {
+    requestHost: req.headers.host,
+    requestScheme: encrypted ? 'https' : 'http',
+    configuredHost: mount.configuredHost,
+  };
+  return mount.originAllowed(req.headers.origin, context);
+}
+
+function xHeadersOf(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith('x-') && typeof value === 'string') headers[name] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,71 @@
+/**
+ * @module transport/websocket/idle-sweeper
+ * Internal: closes WebSocket connections that sent nothing for `timeoutMs` (code 1002). One timer
+ * sweeps every socket of a transport, instead of a timer per socket refreshed on every frame, and
+ * activity is read from the TCP socket's `bytesRead` — any inbound frame, pings included, moves it —
+ * so nothing is recorded per message.
+ */
+import { CloseCodes } from '../../protocol.ts';
+
+/** Sweeps per timeout: a connection is closed between 1 and 1.125 × `timeoutMs` after its last byte. */
+const SWEEPS_PER_TIMEOUT = 8;
+
+/**
+ * A connection the sweeper watches. The two `idle*` fields are the sweeper's bookkeeping, kept on
+ * the connection (small integers, no object per connection) rather than in a side table.
+ */
+export interface IdleWatched {
+  /** Bytes read from the peer so far. */
+  bytesRead(): number;
+  /** Closes the connection with `code`. */
+  close(code: number, reason: string): void;
+  /** `bytesRead()` at the last sweep that saw it change. */
+  idleBytes: number;
+  /** The last sweep before the latest activity seen (a byte read, or being added). */
+  idleSweep: number;
+}
+
+/** Closes the connections it watches once they have been idle for `timeoutMs`. */
+export class IdleSweeper<T extends IdleWatched> {
+  readonly #watched = new Set<T>();
+  #timer: NodeJS.Timeout | null = null;
+  #sweeps = 0;
+
+  private readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+  }
+
+  add(connection: T): void {
+    connection.idleBytes = connection.bytesRead();
+    connection.idleSweep = this.#sweeps;
+    this.#watched.add(connection);
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => this.#sweep(), Math.max(1, Math.floor(this.timeoutMs / SWEEPS_PER_TIMEOUT)));
+      this.#timer.unref();
+    }
+  }
+
+  delete(connection: T): void {
+    this.#watched.delete(connection);
+    if (this.#watched.size === 0 && this.#timer !== null) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #sweep(): void {
+    const sweep = ++this.#sweeps;
+    for (const connection of this.#watched) {
+      const bytes = connection.bytesRead();
+      if (bytes !== connection.idleBytes) {
+        // The bytes arrived after the previous sweep.
+        connection.idleBytes = bytes;
+        connection.idleSweep = sweep - 1;
+      } else if (sweep - connection.idleSweep > SWEEPS_PER_TIMEOUT) {
+        this.delete(connection);
+        connection.close(CloseCodes.idleTimeout, 'idle timeout');
+      }
+    }
+  }
+}

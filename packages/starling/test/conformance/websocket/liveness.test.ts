@@ -1,0 +1,132 @@
+/**
+ * Raw-frame conformance for connection liveness and server-initiated closes (docs/protocol.md §1.6–1.8,
+ * §5.2, §0.1; checklist §11 items 35–37): the idle timeout (1002), the `disconnect` broadcast on a
+ * socket id (1001) and batched draining on shutdown (1012). None of them may close with 1000,
+ * after which phoenix.js ≤ 1.8.15 would not reconnect.
+ */
+import { describe, expect, it } from 'vitest';
+import { eventually, sleep } from '@starling/test-support/eventually';
+import { replyPayload, useFixtures, V1, V2 } from '../../support/wire-client.ts';
+
+const { start, connect } = useFixtures();
+
+const OK = replyPayload('ok');
+
+describe('idle timeout (§5.2, item 35)', () => {
+  const idle = { socket: { websocket: { idleTimeoutMs: 200 } } };
+
+  it('closes a socket that sent nothing for idleTimeoutMs with 1002 (never 1000), ending its channels', async () => {
+    const fixture = await start(idle);
+    const client = await connect(fixture, V2);
+    await client.join('test:room', '1');
+    const quietSince = Date.now();
+    const { code } = await client.closed;
+    expect(code).toBe(1002);
+    expect(Date.now() - quietSince).toBeGreaterThanOrEqual(150);
+    await eventually(() => expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:room', reason: { shutdown: 'closed' } }]));
+    expect(fixture.endpoint.pubsub.subscriberCount('test:room')).toBe(0);
+  });
+
+  it('keeps a socket that heartbeats every 100 ms open, and closes it 1002 once the heartbeats stop', async () => {
+    const fixture = await start(idle);
+    const client = await connect(fixture, V2);
+    for (let i = 1; i <= 6; i++) {
+      client.send([null, `${i}`, 'phoenix', 'heartbeat', {}]);
+      await sleep(100);
+    }
+    expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
+    for (let i = 1; i <= 6; i++) expect(await client.reply(`${i}`)).toEqual([null, `${i}`, 'phoenix', 'phx_reply', OK]);
+    expect((await client.closed).code).toBe(1002);
+  });
+
+  it('counts any inbound frame, not only heartbeats: channel events and WebSocket pings keep the socket open', async () => {
+    const fixture = await start(idle);
+    const events = await connect(fixture, V1);
+    await events.join('test:room', '1');
+    const pings = await connect(fixture, V2);
+    for (let i = 2; i <= 7; i++) {
+      events.send(['1', `${i}`, 'test:room', 'noreply', {}]);
+      pings.raw.ws.ping();
+      await sleep(100);
+    }
+    expect(events.raw.ws.readyState).toBe(events.raw.ws.OPEN);
+    expect(pings.raw.ws.readyState).toBe(pings.raw.ws.OPEN);
+    expect((await events.closed).code).toBe(1002);
+    expect((await pings.closed).code).toBe(1002);
+  });
+});
+
+describe('disconnect broadcast on the socket id (§1.6, item 36)', () => {
+  it('closes every socket with that id with 1001 and terminates their channels; other users stay', async () => {
+    const fixture = await start();
+    const first = await connect(fixture, V2, { user_id: '7' });
+    const second = await connect(fixture, V1, { user_id: '7' });
+    const other = await connect(fixture, V2, { user_id: '8' });
+    await first.join('test:a', '1');
+    await second.join('test:b', '1');
+    await other.join('test:a', '1');
+
+    fixture.endpoint.broadcast('users_socket:7', 'disconnect', {});
+    expect((await first.closed).code).toBe(1001);
+    expect((await second.closed).code).toBe(1001);
+    const terminated = fixture.calls.filter((c) => c.callback === 'terminate');
+    expect(terminated).toEqual(
+      expect.arrayContaining([
+        { callback: 'terminate', topic: 'test:a', reason: { shutdown: 'disconnected' } },
+        { callback: 'terminate', topic: 'test:b', reason: { shutdown: 'disconnected' } },
+      ]),
+    );
+    expect(terminated).toHaveLength(2);
+    expect(fixture.endpoint.pubsub.subscriberCount('test:b')).toBe(0);
+
+    expect(await other.push(['1', '2', 'test:a', 'reply_ok', {}])).toEqual(['1', '2', 'test:a', 'phx_reply', OK]);
+    expect(fixture.endpoint.pubsub.subscriberCount('test:a')).toBe(1);
+  });
+
+  it('ignores any other event on the socket id topic: no close, no frame', async () => {
+    const fixture = await start();
+    const client = await connect(fixture, V2, { user_id: '7' });
+    fixture.endpoint.broadcast('users_socket:7', 'something_else', {});
+    expect(await client.framesBeforeHeartbeat('1')).toEqual([]);
+    expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
+  });
+
+  it('closes a socket with the id even when it has no channel joined', async () => {
+    const fixture = await start();
+    const client = await connect(fixture, V2, { user_id: '9' });
+    fixture.endpoint.broadcast('users_socket:9', 'disconnect', {});
+    expect((await client.closed).code).toBe(1001);
+  });
+});
+
+describe('graceful shutdown drains in batches (§1.7, item 37)', () => {
+  it('closes every socket with 1012, batchSize at a time, intervalMs apart, and terminates channels with "draining"', async () => {
+    const fixture = await start();
+    const clients = [];
+    for (let i = 1; i <= 5; i++) {
+      const client = await connect(fixture, V2);
+      await client.join(`test:${i}`, '1');
+      clients.push(client);
+    }
+    const closedAt: number[] = [];
+    const closes = clients.map((client) =>
+      client.closed.then(({ code }) => {
+        closedAt.push(Date.now());
+        return code;
+      }),
+    );
+
+    await fixture.endpoint.close({ batchSize: 2, intervalMs: 250 });
+    expect(await Promise.all(closes)).toEqual([1012, 1012, 1012, 1012, 1012]);
+
+    // Three batches, 2 + 2 + 1: short gaps within a batch, about intervalMs between batches.
+    const gaps = closedAt
+      .sort((a, b) => a - b)
+      .slice(1)
+      .map((t, i) => t - closedAt[i]!);
+    expect(gaps.map((gap) => (gap >= 150 ? 'between batches' : 'same batch'))).toEqual(['same batch', 'between batches', 'same batch', 'between batches']);
+
+    const reasons = fixture.calls.filter((c) => c.callback === 'terminate').map((c) => c.reason);
+    expect(reasons).toEqual(Array(5).fill({ shutdown: 'draining' }));
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * `maxConnectionsPerIp`: open connections of one mount per client IP, WebSocket and LongPoll
+ * together. One more is refused before `connect` runs — WebSocket with HTTP 429, LongPoll with
+ * `{"status":403}` (phoenix.js's LongPoll knows no 429) — and a slot is given back when a
+ * connection ends or its handshake fails.
+ */
+import { describe, expect, it } from 'vitest';
+import { eventually } from '@starling/test-support/eventually';
+import { LongPollClient, longPollRequest } from '@starling/test-support/long-poll-client';
+import { socketUrl, useFixtures, V2 } from '../support/wire-client.ts';
+import { tryUpgrade } from '@starling/test-support/raw-client';
+
+const { start, connect } = useFixtures();
+
+describe('maxConnectionsPerIp', () => {
+  it('accepts exactly the limit; one more WebSocket gets HTTP 429 without running connect', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: 2 } });
+    await connect(fixture);
+    await connect(fixture);
+
+    const refused = await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'));
+
+    expect(refused.status).toBe(429);
+    expect(fixture.connects).toHaveLength(2);
+    expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(1);
+  });
+
+  it('gives the slot back when a socket closes', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: 1 } });
+    const first = await connect(fixture);
+    expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(429);
+
+    first.close();
+
+    await eventually(async () => expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(101));
+  });
+
+  it('gives the slot back when connect refuses the handshake', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: 1 } });
+    for (let i = 0; i < 3; i++) {
+      expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0', { refuse: '1' }))).status).toBe(403);
+    }
+
+    await eventually(async () => expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(101));
+  });
+
+  it('counts LongPoll sessions with WebSockets; a refused LongPoll session gets {"status":403}', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: 1, longpoll: { windowMs: 200 } } });
+    const ws = await connect(fixture, V2);
+
+    expect((await longPollRequest(fixture.longPollUrl, { query: { vsn: '2.0.0' } })).body).toEqual({ status: 403 });
+
+    ws.close();
+    await eventually(() => expect(fixture.endpoint.connectionCount).toBe(0));
+    const session = await LongPollClient.open(fixture.longPollUrl);
+    expect(session.token).toEqual(expect.any(String));
+    expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(429);
+    expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(2);
+  });
+
+  it('gives a LongPoll slot back when its session ends', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: 1, longpoll: { windowMs: 100 } } });
+    await LongPollClient.open(fixture.longPollUrl);
+    expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(429);
+
+    // Not polled for 1.5 × windowMs, the session ends.
+    await eventually(async () => expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(101), 2_000, 50);
+  });
+
+  it('is unlimited by default', async () => {
+    const fixture = await start();
+    for (let i = 0; i < 20; i++) await connect(fixture);
+
+    expect(fixture.endpoint.connectionCount).toBe(20);
+    expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(0);
+  });
+});

@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { IdleSweeper, type IdleWatched } from '../../../src/transport/websocket/idle-sweeper.ts';
+
+/** A watched connection whose inbound byte count the test moves by hand. */
+function watched(): IdleWatched & { bytes: number; closedWith: number | null } {
+  return {
+    bytes: 0,
+    closedWith: null,
+    idleBytes: 0,
+    idleSweep: 0,
+    bytesRead() {
+      return this.bytes;
+    },
+    close(code) {
+      this.closedWith = code;
+    },
+  };
+}
+
+describe('IdleSweeper', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('closes a connection that read nothing with 1002 between 1 and 1.125 × the timeout', () => {
+    vi.useFakeTimers();
+    const sweeper = new IdleSweeper(800);
+    const quiet = watched();
+    sweeper.add(quiet);
+    vi.advanceTimersByTime(799);
+    expect(quiet.closedWith).toBeNull();
+    vi.advanceTimersByTime(101); // 900 ms = 1.125 × 800
+    expect(quiet.closedWith).toBe(1002);
+  });
+
+  it('counts any byte read as activity, and closes once the bytes stop', () => {
+    vi.useFakeTimers();
+    const sweeper = new IdleSweeper(800);
+    const busy = watched();
+    sweeper.add(busy);
+    for (let i = 0; i < 20; i++) {
+      busy.bytes += 6;
+      vi.advanceTimersByTime(300);
+    }
+    // The last bytes came 300 ms ago.
+    expect(busy.closedWith).toBeNull();
+    vi.advanceTimersByTime(499);
+    expect(busy.closedWith, '799 ms after the last byte').toBeNull();
+    vi.advanceTimersByTime(101);
+    expect(busy.closedWith, '900 ms after the last byte').toBe(1002);
+  });
+
+  it('forgets a deleted connection: it is never closed', () => {
+    vi.useFakeTimers();
+    const sweeper = new IdleSweeper(800);
+    const gone = watched();
+    sweeper.add(gone);
+    sweeper.delete(gone);
+    vi.advanceTimersByTime(5_000);
+    expect(gone.closedWith).toBeNull();
+  });
+});
