@@ -119,7 +119,19 @@ async function main(): Promise<void> {
 }
 
 function summary(sample: Readonly<Record<string, number>>): string {
-  const pick = ['deliveriesPerSec', 'roundTripsPerSec', 'connectsPerSec', 'p99', 'serverCpuPerDelivery', 'serverCpuPerRoundTrip', 'rssPerConnection', 'serverCores', 'clientCores', 'lost', 'outOfOrder'];
+  const pick = [
+    'deliveriesPerSec',
+    'roundTripsPerSec',
+    'connectsPerSec',
+    'p99',
+    'serverCpuPerDelivery',
+    'serverCpuPerRoundTrip',
+    'rssPerConnection',
+    'serverCores',
+    'clientCores',
+    'lost',
+    'outOfOrder',
+  ];
   return pick
     .filter((k) => sample[k] !== undefined)
     .map((k) => `${k}=${Number(sample[k]!.toPrecision(4))}`)

@@ -264,10 +264,13 @@ class Publisher {
       if (wait > 0) {
         if (!this.#waiting) {
           this.#waiting = true;
-          setTimeout(() => {
-            this.#waiting = false;
-            this.#pump();
-          }, Math.ceil(wait / 1000));
+          setTimeout(
+            () => {
+              this.#waiting = false;
+              this.#pump();
+            },
+            Math.ceil(wait / 1000),
+          );
         }
         return;
       }

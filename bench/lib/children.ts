@@ -157,8 +157,7 @@ export class Child<In extends TypedMessage, Out extends TypedMessage> {
 export function startChild<In extends TypedMessage, Out extends TypedMessage>(spec: ChildSpec): Child<In, Out> {
   installCleanup();
   const nodeArgv = [...(spec.nodeArgs ?? []), '--import', TSX_LOADER, spec.file];
-  const [command, args] =
-    spec.core === null ? [process.execPath, nodeArgv] : ['taskset', ['-c', String(spec.core), process.execPath, ...nodeArgv]];
+  const [command, args] = spec.core === null ? [process.execPath, nodeArgv] : ['taskset', ['-c', String(spec.core), process.execPath, ...nodeArgv]];
   const child = spawn(command, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...spec.env },

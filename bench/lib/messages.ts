@@ -30,10 +30,7 @@ export interface ServerMemory {
 }
 
 /** Server → harness. */
-export type FromServer =
-  | { readonly type: 'ready'; readonly port: number }
-  | ServerMemory
-  | { readonly type: 'profiled'; readonly file: string | null };
+export type FromServer = { readonly type: 'ready'; readonly port: number } | ServerMemory | { readonly type: 'profiled'; readonly file: string | null };
 
 // --- harness ↔ worker ------------------------------------------------------------------------
 

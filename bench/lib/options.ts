@@ -76,7 +76,25 @@ interface Bound {
   readonly max: number;
 }
 
-type Sizes = Readonly<Record<'quietWait' | 'rounds' | 'subscribers' | 'messages' | 'warmup' | 'burst' | 'window' | 'burstIntervalMs' | 'rate' | 'duration' | 'connections' | 'clients' | 'workers' | 'concurrency', number>>;
+type Sizes = Readonly<
+  Record<
+    | 'quietWait'
+    | 'rounds'
+    | 'subscribers'
+    | 'messages'
+    | 'warmup'
+    | 'burst'
+    | 'window'
+    | 'burstIntervalMs'
+    | 'rate'
+    | 'duration'
+    | 'connections'
+    | 'clients'
+    | 'workers'
+    | 'concurrency',
+    number
+  >
+>;
 
 const FULL: Sizes = {
   quietWait: 10,

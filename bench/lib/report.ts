@@ -173,7 +173,12 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
     // A ceiling limited by the load generator's core understates the real ceiling, so the ratio
     // overstates Starling: then only a FAIL is conclusive, and CPU per delivery is the better guide.
     const bound = ceilingClient >= 0.9 ? `; bare-ws was client-bound (client core ${format(ceilingClient, 2)} busy): ratio is an upper bound` : '';
-    out.push({ target: target1, measured: `${format(ratio, 2)}×`, pass: ratio >= 0.8, note: `fanout-burst; server CPU/delivery ${format(cpuRatio, 2)}× bare-ws${bound}${disturbance(burst)}` });
+    out.push({
+      target: target1,
+      measured: `${format(ratio, 2)}×`,
+      pass: ratio >= 0.8,
+      note: `fanout-burst; server CPU/delivery ${format(cpuRatio, 2)}× bare-ws${bound}${disturbance(burst)}`,
+    });
   } else notMeasured(target1, 'needs fanout-burst with starling and bare-ws');
 
   const target2 = 'server CPU per delivery ≤ 2 µs';
@@ -210,7 +215,12 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
   if (has(cluster, 'starling', 'bare-ws')) {
     const ratio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'deliveriesPerSec');
     const cpuRatio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'serverCpuPerDelivery');
-    out.push({ target: target7, measured: `${format(ratio, 2)}×`, pass: null, note: `fanout-cluster; server CPU/delivery (both nodes) ${format(cpuRatio, 2)}× bare-ws${disturbance(cluster)}` });
+    out.push({
+      target: target7,
+      measured: `${format(ratio, 2)}×`,
+      pass: null,
+      note: `fanout-cluster; server CPU/delivery (both nodes) ${format(cpuRatio, 2)}× bare-ws${disturbance(cluster)}`,
+    });
   }
 
   const target6 = 'no lost or reordered deliveries';

@@ -113,7 +113,7 @@ export class Session {
     const results = await Promise.all(
       workers.map((worker, i) => {
         const mine = share + (i < count % workers.length ? 1 : 0);
-        if (mine === 0) return { opened: 0, failed: 0, firstError: null };
+        if (mine === 0) return Promise.resolve({ opened: 0, failed: 0, firstError: null });
         worker.send({ type: 'connect', peer: this.peer, url, count: mine, concurrency: this.context.concurrency, timeoutMs: HANDSHAKE_TIMEOUT_MS });
         // Every handshake settles within its timeout, so this bound is generous but finite.
         return worker.next('connected', HANDSHAKE_TIMEOUT_MS + (mine / this.context.concurrency) * HANDSHAKE_TIMEOUT_MS);

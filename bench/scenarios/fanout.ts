@@ -94,7 +94,16 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
     metrics: nodes === 1 ? METRICS.filter((m) => m.key !== 'redisCores') : METRICS,
     params: (o): Record<string, number | string> =>
       mode === 'burst'
-        ? { subscribers: o.subscribers, messages: o.messages, warmup: o.warmup, burst: o.burst, window: o.window, burstIntervalMs: o.burstIntervalMs, workers: o.workers, nodes }
+        ? {
+            subscribers: o.subscribers,
+            messages: o.messages,
+            warmup: o.warmup,
+            burst: o.burst,
+            window: o.window,
+            burstIntervalMs: o.burstIntervalMs,
+            workers: o.workers,
+            nodes,
+          }
         : { subscribers: o.subscribers, rate: o.rate, duration: o.duration, messages: measuredMessages(o), warmup: o.warmup, workers: o.workers },
 
     async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {
@@ -102,7 +111,8 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
       const session = await openSession(peer, context, { nodes });
       try {
         // On a cluster the first socket (the publisher) goes to node A, every other one to node B.
-        const joined = nodes === 1 ? await session.connect(o.subscribers) : mergeJoined(await session.connect(1, 0), await session.connect(o.subscribers - 1, 1));
+        const joined =
+          nodes === 1 ? await session.connect(o.subscribers) : mergeJoined(await session.connect(1, 0), await session.connect(o.subscribers - 1, 1));
         if (joined.opened < 2) throw new Error(`${peer}: only ${joined.opened} sockets joined (${joined.firstError})`);
         const measured = measuredMessages(o);
         const total = o.warmup + measured;

@@ -69,7 +69,7 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
     stopping = true;
     // Bounded: a close that hangs on some socket must not keep the process (and its profile) alive.
     const timer = setTimeout(() => process.exit(0), 1_000);
-    peer.close().finally(() => {
+    void peer.close().finally(() => {
       clearTimeout(timer);
       process.exit(0);
     });

@@ -42,7 +42,7 @@ await serve(async () => {
     server,
     close: () =>
       new Promise<void>((resolve) => {
-        io.close(() => resolve());
+        void io.close(() => resolve());
         for (const client of redis) client.disconnect();
       }),
   };

@@ -54,10 +54,7 @@ export interface Chat {
 export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const dataDir = options.dataDir ?? './data';
-  const [assets, store] = await Promise.all([
-    buildAssets(),
-    openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') }),
-  ]);
+  const [assets, store] = await Promise.all([buildAssets(), openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
   const pubsub = options.redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }) }) : undefined;
   const endpoint = new Endpoint({ secretKeyBase, logger, pubsub });

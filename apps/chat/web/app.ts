@@ -242,11 +242,9 @@ ui.messageForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const body = ui.messageInput.value.trim();
   if (body === '' || state.channel === null) return;
-  state.channel
-    .push('new_msg', { body })
-    .receive('error', (reply: { reason?: string }) => {
-      showRoomError(`Not sent: ${reply.reason ?? 'error'}`, 'other');
-    });
+  state.channel.push('new_msg', { body }).receive('error', (reply: { reason?: string }) => {
+    showRoomError(`Not sent: ${reply.reason ?? 'error'}`, 'other');
+  });
   // new_msg has no reply: its broadcast, which carries the stored id, is the acknowledgement.
   ui.messageInput.value = '';
 });

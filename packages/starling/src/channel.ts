@@ -35,14 +35,10 @@ export type OutPayload = Readonly<Record<string, unknown>> | BinaryPayload;
 export type StopReason = string | { readonly shutdown: string } | Error;
 
 /** The reason `terminate` receives. */
-export type TerminateReason =
-  | { readonly shutdown: 'left' | 'closed' | 'duplicate_join' | 'disconnected' | 'draining' | 'inactive' }
-  | StopReason;
+export type TerminateReason = { readonly shutdown: 'left' | 'closed' | 'duplicate_join' | 'disconnected' | 'draining' | 'inactive' } | StopReason;
 
 /** Result of `join`: accepted (with an optional reply) or refused with a reply. */
-export type JoinResult =
-  | { readonly kind: 'ok'; readonly response: unknown }
-  | { readonly kind: 'error'; readonly response: unknown };
+export type JoinResult = { readonly kind: 'ok'; readonly response: unknown } | { readonly kind: 'error'; readonly response: unknown };
 
 /** A reply to one client push. */
 export interface Reply {
@@ -52,9 +48,7 @@ export interface Reply {
 
 /** Result of `handleIn`. Returning nothing (`undefined`) means `noreply()`. */
 export type HandleInResult =
-  | { readonly kind: 'noreply' }
-  | ({ readonly kind: 'reply' } & Reply)
-  | { readonly kind: 'stop'; readonly reason: StopReason; readonly reply?: Reply };
+  { readonly kind: 'noreply' } | ({ readonly kind: 'reply' } & Reply) | { readonly kind: 'stop'; readonly reason: StopReason; readonly reply?: Reply };
 
 /** Result of `handleOut` and `handleInfo`. Returning nothing means `noreply()`. */
 export type HandleResult = { readonly kind: 'noreply' } | { readonly kind: 'stop'; readonly reason: StopReason };

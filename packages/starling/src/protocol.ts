@@ -72,11 +72,7 @@ export interface BinaryPayload {
 
 /** True when `payload` carries raw bytes rather than JSON. */
 export function isBinaryPayload(payload: unknown): payload is BinaryPayload {
-  return (
-    typeof payload === 'object' &&
-    payload !== null &&
-    (payload as { binary?: unknown }).binary instanceof Uint8Array
-  );
+  return typeof payload === 'object' && payload !== null && (payload as { binary?: unknown }).binary instanceof Uint8Array;
 }
 
 /** One decoded frame, in either direction: the five fields of the Phoenix message model. */

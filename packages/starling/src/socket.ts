@@ -41,9 +41,7 @@ export interface ConnectInfo {
 }
 
 /** The outcome of `connect`. */
-export type ConnectResult<A extends Assigns> =
-  | { readonly ok: true; readonly assigns: A }
-  | { readonly ok: false; readonly status: number };
+export type ConnectResult<A extends Assigns> = { readonly ok: true; readonly assigns: A } | { readonly ok: false; readonly status: number };
 
 /** Accepts a connection with `assigns`, which every channel of the socket inherits. */
 export function accept<A extends Assigns>(assigns: A): ConnectResult<A> {

@@ -30,10 +30,7 @@ export class TopicPattern {
     const star = pattern.indexOf('*');
     if (star === -1) return new TopicPattern(pattern, pattern, false);
     if (star !== pattern.length - 1) {
-      throw new StarlingError(
-        ErrorCodes.invalidPattern,
-        `topic pattern ${JSON.stringify(pattern)}: "*" is only allowed as the last character`,
-      );
+      throw new StarlingError(ErrorCodes.invalidPattern, `topic pattern ${JSON.stringify(pattern)}: "*" is only allowed as the last character`);
     }
     return new TopicPattern(pattern, pattern.slice(0, -1), true);
   }

@@ -42,7 +42,7 @@ export async function ensurePostgres(): Promise<void> {
     await promisify(execFile)('sh', ['-c', START_CLUSTER], { timeout: 15_000 }).catch(() => undefined);
   }
   let lastError: unknown;
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
     try {
       return await ping();
     } catch (err) {

@@ -32,7 +32,9 @@ export class RawClient {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on('message', (data: Buffer, binary: boolean) => {
-      this.frames.push(binary ? { binary: true, bytes: Buffer.from(data) } : { binary: false, json: JSON.parse(data.toString('utf8')), text: data.toString('utf8') });
+      this.frames.push(
+        binary ? { binary: true, bytes: Buffer.from(data) } : { binary: false, json: JSON.parse(data.toString('utf8')), text: data.toString('utf8') },
+      );
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const wake of waiters) wake();

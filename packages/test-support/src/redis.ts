@@ -42,7 +42,7 @@ export async function pingRedis(url: string): Promise<void> {
 
 async function waitForRedis(url: string, timeoutMs: number): Promise<unknown> {
   let lastError: unknown;
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     try {
       await pingRedis(url);
       return null;

@@ -163,18 +163,13 @@ export function historyQuery(options: HistoryOptions = {}): HistoryQuery {
   const { before, limit } = options;
   return {
     // Integral so that a bigint column accepts it: `id < 10.5` selects what `id < 11` does.
-    before:
-      typeof before === 'number' && !Number.isNaN(before) && before <= Number.MAX_SAFE_INTEGER
-        ? Math.max(0, Math.ceil(before))
-        : null,
-    limit:
-      typeof limit === 'number' && !Number.isNaN(limit)
-        ? Math.min(HISTORY_MAX_LIMIT, Math.max(1, Math.floor(limit)))
-        : HISTORY_DEFAULT_LIMIT,
+    before: typeof before === 'number' && !Number.isNaN(before) && before <= Number.MAX_SAFE_INTEGER ? Math.max(0, Math.ceil(before)) : null,
+    limit: typeof limit === 'number' && !Number.isNaN(limit) ? Math.min(HISTORY_MAX_LIMIT, Math.max(1, Math.floor(limit))) : HISTORY_DEFAULT_LIMIT,
   };
 }
 
 // A lone surrogate is a "Cs" code point under the `u` flag; a valid pair is one astral code point.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what PostgreSQL cannot store
 const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /**

@@ -218,10 +218,10 @@ export class PostgresMessageStore implements MessageStore {
    * EXISTS` can both pass the check and one fails on the catalog's unique index.
    */
   async #migrate(): Promise<void> {
-    const present = await this.#pool.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)',
-      [this.#schema, TABLES],
-    );
+    const present = await this.#pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)', [
+      this.#schema,
+      TABLES,
+    ]);
     if (present.rows[0]?.n === TABLES.length) return;
     const client: PoolClient = await this.#pool.connect();
     // The pool listens for errors only on idle clients; a checked-out one that loses its connection

@@ -64,25 +64,17 @@ const BUSY_TIMEOUT_MS = 5000;
 /** The prepared statements, compiled once per connection. */
 function prepare(db: Database.Database) {
   return {
-    insertMessage: db.prepare<[string, string, string, string]>(
-      'INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)',
-    ),
-    newest: db.prepare<[string, number], StoredMessage>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?`,
-    ),
+    insertMessage: db.prepare<[string, string, string, string]>('INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)'),
+    newest: db.prepare<[string, number], StoredMessage>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?`),
     newestBefore: db.prepare<[string, number, number], StoredMessage>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
     ),
-    insertRoom: db.prepare<[string, string, string, string]>(
-      'INSERT INTO rooms (id, name, owner_id, created_at) VALUES (?, ?, ?, ?)',
-    ),
+    insertRoom: db.prepare<[string, string, string, string]>('INSERT INTO rooms (id, name, owner_id, created_at) VALUES (?, ?, ?, ?)'),
     getRoom: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.id = ?`),
     // OR IGNORE covers the primary key only; a missing room still fails the foreign key.
     insertMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO room_members (user_id, room_id) VALUES (?, ?)'),
     isMember: db.prepare<[string, string], 1>('SELECT 1 FROM room_members WHERE user_id = ? AND room_id = ?').pluck(),
-    roomsOf: db.prepare<[string], Room>(
-      `SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`,
-    ),
+    roomsOf: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`),
   };
 }
 
@@ -162,10 +154,7 @@ export class SqliteMessageStore implements MessageStore {
     return this.#call('history', () => {
       const { before, limit } = historyQuery(options);
       if (!isStorableText(room)) return [];
-      const newestFirst =
-        before === null
-          ? this.#statements.newest.all(room, limit)
-          : this.#statements.newestBefore.all(room, before, limit);
+      const newestFirst = before === null ? this.#statements.newest.all(room, limit) : this.#statements.newestBefore.all(room, before, limit);
       return newestFirst.reverse();
     });
   }
@@ -192,10 +181,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   isMember(roomId: string, userId: string): Promise<boolean> {
-    return this.#call(
-      'isMember',
-      () => isStorableText(roomId) && isStorableText(userId) && this.#statements.isMember.get(userId, roomId) !== undefined,
-    );
+    return this.#call('isMember', () => isStorableText(roomId) && isStorableText(userId) && this.#statements.isMember.get(userId, roomId) !== undefined);
   }
 
   roomsOf(userId: string): Promise<Room[]> {

@@ -100,9 +100,9 @@ const online = (page: Page): Promise<string[]> => page.locator('#online li').all
 
 /** The page's message list as "author: body". */
 async function messages(page: Page): Promise<string[]> {
-  return page.locator('#messages li').evaluateAll((items) =>
-    items.map((item) => `${item.querySelector('.author')?.textContent}: ${item.querySelector('.body')?.textContent}`),
-  );
+  return page
+    .locator('#messages li')
+    .evaluateAll((items) => items.map((item) => `${item.querySelector('.author')?.textContent}: ${item.querySelector('.body')?.textContent}`));
 }
 
 async function waitForMessages(page: Page, expected: string[], timeoutMs = 5000): Promise<void> {
@@ -128,10 +128,7 @@ async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
   const frame = within === undefined ? null : await within.boundingBox();
   if (viewport === null || box === null || (within !== undefined && frame === null)) return false;
   const contains = (outer: { x: number; y: number; width: number; height: number }): boolean =>
-    box.x >= outer.x - 0.5 &&
-    box.y >= outer.y - 0.5 &&
-    box.x + box.width <= outer.x + outer.width + 0.5 &&
-    box.y + box.height <= outer.y + outer.height + 0.5;
+    box.x >= outer.x - 0.5 && box.y >= outer.y - 0.5 && box.x + box.width <= outer.x + outer.width + 0.5 && box.y + box.height <= outer.y + outer.height + 0.5;
   return contains({ x: 0, y: 0, ...viewport }) && (frame === null || contains(frame));
 }
 
@@ -139,7 +136,10 @@ async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
 async function postAsBot(chat: TestChat, count: number): Promise<void> {
   const writer = chats.socket(chat).channel('rooms:lobby', { user: 'bot' });
   await joined(writer);
-  await sendAll(writer, Array.from({ length: count }, (_, i) => `message ${i + 1}`));
+  await sendAll(
+    writer,
+    Array.from({ length: count }, (_, i) => `message ${i + 1}`),
+  );
   writer.leave();
 }
 
@@ -294,7 +294,10 @@ describe('the chat page', () => {
     const alice = await visit(url);
     const response = await alice.request.get(url);
     const csp = response.headers()['content-security-policy'] ?? '';
-    const scriptSrc = csp.split(';').map((directive) => directive.trim()).find((directive) => directive.startsWith('script-src'));
+    const scriptSrc = csp
+      .split(';')
+      .map((directive) => directive.trim())
+      .find((directive) => directive.startsWith('script-src'));
 
     expect(scriptSrc).toBe("script-src 'self'");
     expect(csp).not.toContain('unsafe-inline');
@@ -476,9 +479,7 @@ describe('the page on a phone and from the keyboard', () => {
       );
     }
 
-    expect(reached).toEqual(
-      expect.arrayContaining(['#name-input', 'button:Save', 'button:# lobby', '#new-room', '#message-input', 'button:Send']),
-    );
+    expect(reached).toEqual(expect.arrayContaining(['#name-input', 'button:Save', 'button:# lobby', '#new-room', '#message-input', 'button:Send']));
     // Tab order follows the page: name, rooms, then the message box.
     expect(reached.indexOf('#name-input')).toBeLessThan(reached.indexOf('#new-room'));
     expect(reached.indexOf('#new-room')).toBeLessThan(reached.indexOf('#message-input'));

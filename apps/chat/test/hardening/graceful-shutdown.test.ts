@@ -58,7 +58,9 @@ async function spawnChat(env: Record<string, string>): Promise<{ terminate(): Pr
     async terminate() {
       const sent = performance.now();
       child.kill('SIGTERM');
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit within ${EXIT_BOUND_MS} ms of SIGTERM:\n${stderr}`)), EXIT_BOUND_MS).unref());
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no exit within ${EXIT_BOUND_MS} ms of SIGTERM:\n${stderr}`)), EXIT_BOUND_MS).unref(),
+      );
       const exit = await Promise.race([exited, timeout]);
       return { ...exit, ms: performance.now() - sent };
     },
@@ -97,7 +99,14 @@ describe('the chat server stopped with SIGTERM', () => {
     await Promise.all(lobbies.map((lobby) => joined(lobby)));
 
     // sendAll waits for each broadcast: all of these are acknowledged.
-    await Promise.all(lobbies.map((lobby, i) => sendAll(lobby, Array.from({ length: 10 }, (_, n) => `${names[i]} ${n + 1}`))));
+    await Promise.all(
+      lobbies.map((lobby, i) =>
+        sendAll(
+          lobby,
+          Array.from({ length: 10 }, (_, n) => `${names[i]} ${n + 1}`),
+        ),
+      ),
+    );
     const acknowledgedLast = await sendAll(lobbies[1]!, ['acknowledged, then SIGTERM']);
     // Pushed in the same tick as the signal: it may or may not make it, but if anyone heard it
     // broadcast, it must have been stored.

@@ -10,16 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  StoreError,
-  StoreErrorCodes,
-  type MessageStore,
-  type StoredMessage,
-} from '../../src/store/message-store.ts';
-import {
-  PostgresMessageStore,
-  type PostgresMessageStoreOptions,
-} from '../../src/store/postgres-message-store.ts';
+import { StoreError, StoreErrorCodes, type MessageStore, type StoredMessage } from '../../src/store/message-store.ts';
+import { PostgresMessageStore, type PostgresMessageStoreOptions } from '../../src/store/postgres-message-store.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
@@ -36,7 +28,6 @@ beforeAll(async () => {
   admin.on('error', () => undefined);
   await admin.connect();
 });
-
 
 let schemaCount = 0;
 
@@ -99,10 +90,7 @@ async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
 }
 
 async function tablesIn(schema: string): Promise<string[]> {
-  const { rows } = await admin.query<{ tablename: string }>(
-    'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
-    [schema],
-  );
+  const { rows } = await admin.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename', [schema]);
   return rows.map((row) => row.tablename);
 }
 

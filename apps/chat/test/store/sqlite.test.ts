@@ -58,7 +58,7 @@ messageStoreSuite('SQLite', {
 /** Every message of `room`, paging backwards through history. */
 async function everything(store: MessageStore, room: string): Promise<StoredMessage[]> {
   const all: StoredMessage[] = [];
-  for (let page = await store.history(room, { limit: 200 }); page.length > 0; ) {
+  for (let page = await store.history(room, { limit: 200 }); page.length > 0;) {
     all.unshift(...page);
     page = await store.history(room, { limit: 200, before: page[0]!.id });
   }

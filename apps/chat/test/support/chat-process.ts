@@ -15,7 +15,18 @@ const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** Every variable `server.ts` reads. */
-const CHAT_SETTINGS = ['PORT', 'HOST', 'DATA_DIR', 'DATABASE_URL', 'REDIS_URL', 'WORKERS', 'SECRET_KEY_BASE', 'USER_TOKEN_MAX_AGE', 'INVITE_MAX_AGE', 'LOG_LEVEL'];
+const CHAT_SETTINGS = [
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'WORKERS',
+  'SECRET_KEY_BASE',
+  'USER_TOKEN_MAX_AGE',
+  'INVITE_MAX_AGE',
+  'LOG_LEVEL',
+];
 
 function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };

@@ -84,7 +84,11 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
   counter('bytes_out_total', 'Encoded bytes of the frames written to sockets.', () => stats.bytesOut);
   counter('broadcasts_total', 'Broadcasts delivered by this node (local and from other nodes).', () => pubsub.broadcasts);
   counter('broadcast_encodes_total', 'Broadcast encodings (once per serializer per broadcast).', () => stats.broadcastEncodes);
-  counter('pubsub_subscribe_failures_total', 'Adapter subscribes that failed (remote delivery waits for the adapter to recover).', () => pubsub.subscribeFailures);
+  counter(
+    'pubsub_subscribe_failures_total',
+    'Adapter subscribes that failed (remote delivery waits for the adapter to recover).',
+    () => pubsub.subscribeFailures,
+  );
   counter('slow_reader_closes_total', 'Sockets closed or sessions ended as slow readers.', () => stats.slowReaderCloses);
   counter('rate_limited_total', 'Inbound messages refused by the rate limit.', () => stats.rateLimited);
   counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);

@@ -9,17 +9,5 @@
  * import { RedisPubSubAdapter } from 'starling/redis';
  * const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: 'redis://redis:6379', prefix: 'chat' }) });
  */
-export {
-  RedisPubSubAdapter,
-  type RedisPubSubAdapterOptions,
-  type RedisPubSubStats,
-} from './redis-pubsub-adapter.ts';
-export {
-  ENVELOPE_VERSION,
-  MAX_ORIGIN_BYTES,
-  PayloadKinds,
-  decodeEnvelope,
-  encodeEnvelope,
-  envelopeHeader,
-  type Envelope,
-} from './envelope.ts';
+export { RedisPubSubAdapter, type RedisPubSubAdapterOptions, type RedisPubSubStats } from './redis-pubsub-adapter.ts';
+export { ENVELOPE_VERSION, MAX_ORIGIN_BYTES, PayloadKinds, decodeEnvelope, encodeEnvelope, envelopeHeader, type Envelope } from './envelope.ts';

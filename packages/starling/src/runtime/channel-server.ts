@@ -132,11 +132,7 @@ export class ChannelServer implements Subscriber {
       this.#close();
       return 'error';
     }
-    return this.#joinCrashed(
-      new StarlingError(ErrorCodes.invalidCallbackResult, `join returned ${String(result)}; use ok() or error()`),
-      ref,
-      replyJoinRef,
-    );
+    return this.#joinCrashed(new StarlingError(ErrorCodes.invalidCallbackResult, `join returned ${String(result)}; use ok() or error()`), ref, replyJoinRef);
   }
 
   #joinCrashed(err: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
@@ -220,14 +216,12 @@ export class ChannelServer implements Subscriber {
   /** A handle to answer the push being handled later. */
   socketRef(): SocketRef {
     const ref = this.#currentRef;
-    const server = this;
+    const { joinRef } = this;
     return {
       topic: this.topic,
-      joinRef: this.joinRef,
+      joinRef,
       ref,
-      reply(status: string, response: unknown = {}) {
-        server.#writeReply(server.joinRef, ref, status, response);
-      },
+      reply: (status: string, response: unknown = {}) => this.#writeReply(joinRef, ref, status, response),
     };
   }
 

@@ -20,8 +20,7 @@ export const v1JsonSerializer: V1JsonSerializer = new V1JsonSerializer();
 export const v2JsonSerializer: V2JsonSerializer = new V2JsonSerializer();
 
 /** `MAJOR.MINOR.PATCH[-pre][+build]` without leading zeros, as Elixir's `Version.parse/1` reads it. */
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
 /**
  * The serializer for a client's `vsn`, or null when none matches (the connect is then refused).

@@ -20,14 +20,7 @@
  */
 import { MalformedFrameError } from '../errors.ts';
 import { Frame } from './frame.ts';
-import {
-  Events,
-  isBinaryPayload,
-  type BroadcastMessage,
-  type Message,
-  type Ref,
-  type ReplyMessage,
-} from '../protocol.ts';
+import { Events, isBinaryPayload, type BroadcastMessage, type Message, type Ref, type ReplyMessage } from '../protocol.ts';
 import { isRef, parseJsonText } from './json-text.ts';
 import type { Serializer } from './serializer.ts';
 

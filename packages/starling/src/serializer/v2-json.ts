@@ -20,14 +20,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import { Frame } from './frame.ts';
-import {
-  Events,
-  isBinaryPayload,
-  type BroadcastMessage,
-  type Message,
-  type Ref,
-  type ReplyMessage,
-} from '../protocol.ts';
+import { Events, isBinaryPayload, type BroadcastMessage, type Message, type Ref, type ReplyMessage } from '../protocol.ts';
 import type { Serializer } from './serializer.ts';
 import { isRef, parseJsonText } from './json-text.ts';
 
@@ -55,7 +48,16 @@ export class V2JsonSerializer implements Serializer {
   /** Encodes a push; a `{binary}` payload becomes a kind 0 binary frame, which has no ref. */
   encodePush(message: Message): Frame {
     const { joinRef, ref, topic, event, payload } = message;
-    if (isBinaryPayload(payload)) return encodeBinary(Kind.push, [[refText(joinRef), 'join_ref'], [topic, 'topic'], [event, 'event']], payload.binary);
+    if (isBinaryPayload(payload))
+      return encodeBinary(
+        Kind.push,
+        [
+          [refText(joinRef), 'join_ref'],
+          [topic, 'topic'],
+          [event, 'event'],
+        ],
+        payload.binary,
+      );
     return Frame.text(JSON.stringify([joinRef, ref, topic, event, payload]));
   }
 
@@ -63,7 +65,16 @@ export class V2JsonSerializer implements Serializer {
   encodeReply(reply: ReplyMessage): Frame {
     const { joinRef, ref, topic, status, response } = reply;
     if (isBinaryPayload(response)) {
-      return encodeBinary(Kind.reply, [[refText(joinRef), 'join_ref'], [refText(ref), 'ref'], [topic, 'topic'], [status, 'status']], response.binary);
+      return encodeBinary(
+        Kind.reply,
+        [
+          [refText(joinRef), 'join_ref'],
+          [refText(ref), 'ref'],
+          [topic, 'topic'],
+          [status, 'status'],
+        ],
+        response.binary,
+      );
     }
     // `?? null` keeps the `response` key when a caller passes undefined (JSON.stringify drops it).
     const payload = { status, response: response ?? null };
@@ -73,7 +84,15 @@ export class V2JsonSerializer implements Serializer {
   /** Encodes a broadcast with null refs; a `{binary}` payload becomes a kind 2 binary frame. */
   encodeBroadcast(broadcast: BroadcastMessage): Frame {
     const { topic, event, payload } = broadcast;
-    if (isBinaryPayload(payload)) return encodeBinary(Kind.broadcast, [[topic, 'topic'], [event, 'event']], payload.binary);
+    if (isBinaryPayload(payload))
+      return encodeBinary(
+        Kind.broadcast,
+        [
+          [topic, 'topic'],
+          [event, 'event'],
+        ],
+        payload.binary,
+      );
     return Frame.text(JSON.stringify([null, null, topic, event, payload]));
   }
 }
@@ -159,10 +178,7 @@ function refText(ref: Ref): string {
 function fieldLength(value: string, name: string): number {
   const length = Buffer.byteLength(value, 'utf8');
   if (length > MAX_FIELD_BYTES) {
-    throw new StarlingError(
-      ErrorCodes.invalidPayload,
-      `cannot encode a V2 binary frame: ${name} is ${length} UTF-8 bytes, at most ${MAX_FIELD_BYTES} fit`,
-    );
+    throw new StarlingError(ErrorCodes.invalidPayload, `cannot encode a V2 binary frame: ${name} is ${length} UTF-8 bytes, at most ${MAX_FIELD_BYTES} fit`);
   }
   return length;
 }

@@ -22,16 +22,7 @@
 import { ErrorCodes, StarlingError } from '../errors.ts';
 
 /** A value the codec can encode; {@link decodeTerm} returns the same shapes, minus {@link Atom}. */
-export type Term =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Atom
-  | Tuple
-  | readonly Term[]
-  | TermObject;
+export type Term = null | boolean | number | bigint | string | Atom | Tuple | readonly Term[] | TermObject;
 
 /** A map with string keys (an Elixir map with binary or atom keys). */
 export interface TermObject {

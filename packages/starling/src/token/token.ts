@@ -30,9 +30,7 @@ export type MaxAge = number | 'infinity';
 export type TokenError = 'invalid' | 'expired' | 'missing';
 
 /** The outcome of {@link verifyToken}: a refusal is an expected result, not an exception. */
-export type VerifyResult =
-  | { readonly ok: true; readonly data: Term }
-  | { readonly ok: false; readonly reason: TokenError };
+export type VerifyResult = { readonly ok: true; readonly data: Term } | { readonly ok: false; readonly reason: TokenError };
 
 /** Key derivation parameters (Plug.Crypto's `:key_iterations`, `:key_length`, `:key_digest`). */
 export interface KeyOptions {
@@ -70,9 +68,7 @@ const HEADERS: Readonly<Record<TokenDigest, string>> = {
   sha384: 'SFMzODQ',
   sha512: 'SFM1MTI',
 };
-const DIGEST_OF_HEADER = new Map(
-  Object.entries(HEADERS).map(([digest, header]) => [header, digest as TokenDigest]),
-);
+const DIGEST_OF_HEADER = new Map(Object.entries(HEADERS).map(([digest, header]) => [header, digest as TokenDigest]));
 
 /**
  * Signs `data` into a token verifiable by {@link verifyToken} or by Elixir's `Phoenix.Token.verify`.
@@ -92,7 +88,9 @@ export function signToken(secretKeyBase: string, salt: string, data: Term, opts:
   const payload = encodeTerm(tuple(data, signedMs, maxAge === 'infinity' ? atom('infinity') : maxAge));
   const digest = opts.digest ?? 'sha256';
   const signingInput = `${HEADERS[digest]}.${payload.toString('base64url')}`;
-  const signature = createHmac(digest, deriveKey(secretKeyBase, salt, opts)).update(signingInput).digest();
+  const signature = createHmac(digest, deriveKey(secretKeyBase, salt, opts))
+    .update(signingInput)
+    .digest();
   return `${signingInput}.${signature.toString('base64url')}`;
 }
 
@@ -103,12 +101,7 @@ export function signToken(secretKeyBase: string, salt: string, data: Term, opts:
  * @param token untrusted input, typically straight from connect params
  * @throws TypeError on invalid options only; never because of the token
  */
-export function verifyToken(
-  secretKeyBase: string,
-  salt: string,
-  token: unknown,
-  opts: VerifyOptions = {},
-): VerifyResult {
+export function verifyToken(secretKeyBase: string, salt: string, token: unknown, opts: VerifyOptions = {}): VerifyResult {
   if (opts.maxAge !== undefined) checkMaxAge(opts.maxAge);
   if (token === null || token === undefined) return refuse('missing');
   if (typeof token !== 'string') return refuse('invalid');

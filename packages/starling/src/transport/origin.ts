@@ -81,10 +81,7 @@ export function compileOriginCheck(check: CheckOrigin): (origin: string | undefi
     }
     const scheme = url.protocol.slice(0, -1);
     return allowed!.some(
-      (entry) =>
-        (entry.scheme === null || entry.scheme === scheme) &&
-        hostMatches(entry.host, host) &&
-        (entry.port === null || entry.port === portOf(url)),
+      (entry) => (entry.scheme === null || entry.scheme === scheme) && hostMatches(entry.host, host) && (entry.port === null || entry.port === portOf(url)),
     );
   };
 }

@@ -66,9 +66,13 @@ describe('a cluster of three nodes on one Redis', () => {
     }
 
     const all = MESSAGES_PER_PUBLISHER * 3;
-    await eventually(() => {
-      for (const member of Object.values(members)) expect(member.received('numbered')).toHaveLength(all);
-    }, 10_000, 50);
+    await eventually(
+      () => {
+        for (const member of Object.values(members)) expect(member.received('numbered')).toHaveLength(all);
+      },
+      10_000,
+      50,
+    );
     const inOrder = Array.from({ length: MESSAGES_PER_PUBLISHER }, (_, i) => i + 1);
     for (const [at, member] of Object.entries(members)) {
       const received = member.received('numbered') as Array<{ from: string; n: number }>;

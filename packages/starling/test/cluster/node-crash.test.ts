@@ -71,10 +71,14 @@ describe('a node killed with SIGKILL', () => {
     await joins.next(undefined, 3000);
     const news = inboxOf(channel, 'news');
 
-    await eventually(async () => {
-      for (const watcher of watchers) expect(Object.keys(presenceSeenBy(watcher.raw, topic))).toEqual(['alice']);
-      for (const node of [b, c]) expect(Object.keys(await node.presence(topic))).toEqual(['alice']);
-    }, 5000, 50);
+    await eventually(
+      async () => {
+        for (const watcher of watchers) expect(Object.keys(presenceSeenBy(watcher.raw, topic))).toEqual(['alice']);
+        for (const node of [b, c]) expect(Object.keys(await node.presence(topic))).toEqual(['alice']);
+      },
+      5000,
+      50,
+    );
 
     const killedAt = Date.now();
     expect(await stopNode(a, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });

@@ -50,21 +50,29 @@ describe('presence across three nodes', () => {
     const alice = await joined(a, topic, { track: 'alice' });
     const bob = await joined(b, topic, { track: 'bob' });
 
-    const lists = await eventually(async () => {
-      const lists = await Promise.all(nodes.map((node) => node.presence(topic)));
-      expect(Object.keys(lists[0]!).sort()).toEqual(['alice', 'bob']);
-      expect(lists[1], 'B’s list').toEqual(lists[0]);
-      expect(lists[2], 'C’s list').toEqual(lists[0]);
-      return lists;
-    }, 5000, 50);
+    const lists = await eventually(
+      async () => {
+        const lists = await Promise.all(nodes.map((node) => node.presence(topic)));
+        expect(Object.keys(lists[0]!).sort()).toEqual(['alice', 'bob']);
+        expect(lists[1], 'B’s list').toEqual(lists[0]);
+        expect(lists[2], 'C’s list').toEqual(lists[0]);
+        return lists;
+      },
+      5000,
+      50,
+    );
     expect(lists[0]!.alice!.metas).toEqual([{ online_at: '1', phx_ref: expect.any(String) }]);
 
     const expected = presenceRefs(lists[0]!);
-    await eventually(() => {
-      expect(presenceSeenBy(alice.raw, topic), 'alice on A').toEqual(expected);
-      expect(presenceSeenBy(bob.raw, topic), 'bob on B').toEqual(expected);
-      expect(presenceSeenBy(watcher.raw, topic), 'a watcher on C').toEqual(expected);
-    }, 5000, 50);
+    await eventually(
+      () => {
+        expect(presenceSeenBy(alice.raw, topic), 'alice on A').toEqual(expected);
+        expect(presenceSeenBy(bob.raw, topic), 'bob on B').toEqual(expected);
+        expect(presenceSeenBy(watcher.raw, topic), 'a watcher on C').toEqual(expected);
+      },
+      5000,
+      50,
+    );
   });
 
   it('removes the presences of a node that shuts down gracefully on the others at once', async () => {
@@ -72,10 +80,14 @@ describe('presence across three nodes', () => {
     const topic = 'test:shutdown';
     const watchers = [await joined(b, topic), await joined(c, topic)];
     const alice = await joined(a, topic, { track: 'alice' });
-    await eventually(async () => {
-      for (const watcher of watchers) expect(Object.keys(presenceSeenBy(watcher.raw, topic))).toEqual(['alice']);
-      for (const node of [b, c]) expect(Object.keys(await node.presence(topic))).toEqual(['alice']);
-    }, 5000, 50);
+    await eventually(
+      async () => {
+        for (const watcher of watchers) expect(Object.keys(presenceSeenBy(watcher.raw, topic))).toEqual(['alice']);
+        for (const node of [b, c]) expect(Object.keys(await node.presence(topic))).toEqual(['alice']);
+      },
+      5000,
+      50,
+    );
 
     const startedAt = Date.now();
     const exit = stopNode(a, 'SIGTERM');

@@ -28,7 +28,6 @@ const SEED = process.env.FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 
 /** Heap growth (after a full GC) allowed between before and after the run. */
 const HEAP_GROWTH_BOUND = 24 * 1024 * 1024;
 
-
 const cleanups: Array<() => Promise<void> | void> = [];
 
 afterEach(async () => {
@@ -104,7 +103,10 @@ describe('fuzz', () => {
     expect(await fresh.reply('1')).toEqual([null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
 
     // Each honest client heard every line of the other, once and in order.
-    for (const [name, other] of [['alice', 'bob'], ['bob', 'alice']] as const) {
+    for (const [name, other] of [
+      ['alice', 'bob'],
+      ['bob', 'alice'],
+    ] as const) {
       const inbox = chat.heard[name]!;
       const expected = Array.from({ length: chat.sent[other]! }, (_, i) => i + 1);
       await eventually(() => expect(inbox.items.length).toBeGreaterThanOrEqual(expected.length), 5000);

@@ -44,7 +44,9 @@ describe.each(JSON_DIALECTS)('topic and event length ($name)', (dialect) => {
 
     // The fixture answers any unknown event with {reason: "unknown event"}: proof it was handled.
     expect(await client.push(['1', '2', 'test:room', event255, {}])).toEqual(client.wire(['1', '2', 'test:room', 'phx_reply', refusal('unknown event')]));
-    expect(await client.push(['1', '3', 'test:room', `${event255}e`, {}])).toEqual(client.wire([null, '3', 'test:room', 'phx_reply', refusal('event too long')]));
+    expect(await client.push(['1', '3', 'test:room', `${event255}e`, {}])).toEqual(
+      client.wire([null, '3', 'test:room', 'phx_reply', refusal('event too long')]),
+    );
     expect(fixture.calls.filter((call) => call.callback === 'handleIn')).toHaveLength(1);
     expect(await client.push(['1', '4', 'test:room', 'reply_ok', {}])).toEqual(client.wire(['1', '4', 'test:room', 'phx_reply', OK]));
   });
@@ -120,7 +122,9 @@ describe.each(JSON_DIALECTS)('payload depth ($name)', (dialect) => {
     const client = await connect(fixture, dialect);
     await client.join('test:deep', '1');
 
-    expect(await client.push(['1', '2', 'test:deep', 'echo', nested(32)])).toEqual(client.wire(['1', '2', 'test:deep', 'phx_reply', replyPayload('ok', nested(32))]));
+    expect(await client.push(['1', '2', 'test:deep', 'echo', nested(32)])).toEqual(
+      client.wire(['1', '2', 'test:deep', 'phx_reply', replyPayload('ok', nested(32))]),
+    );
     client.send(['1', '3', 'test:deep', 'echo', nested(33)]);
 
     expect((await client.closed).code).toBe(1007);

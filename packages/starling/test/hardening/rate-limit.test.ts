@@ -132,7 +132,9 @@ describe('sustained abuse', () => {
     expect(await flooderClosed).toEqual({ code: 1008, reason: 'rate limited' });
     const replies = flooder.raw.frames.flatMap((frame) => (!frame.binary && Array.isArray(frame.json) && frame.json[3] === 'phx_reply' ? [frame.json] : []));
     const admitted = replies.filter((reply) => (reply[4] as { status: string }).status === 'ok').map((reply) => reply[1]);
-    const refused = replies.filter((reply) => reply[0] === null && (reply[4] as { response?: { reason?: string } }).response?.reason === 'rate limited').map((reply) => reply[1]);
+    const refused = replies
+      .filter((reply) => reply[0] === null && (reply[4] as { response?: { reason?: string } }).response?.reason === 'rate limited')
+      .map((reply) => reply[1]);
     expect(admitted.length + refused.length).toBe(replies.length);
     // The burst (minus the join's token) plus what ~0.5–1 s of refill allows; nothing more.
     expect(admitted.length).toBeGreaterThanOrEqual(199);

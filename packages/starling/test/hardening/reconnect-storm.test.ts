@@ -25,7 +25,6 @@ const DOWNTIME_MS = 1000;
 /** phoenix.js's own default reconnect schedule. */
 const DEFAULT_BACKOFF = (tries: number): number => [10, 50, 100, 150, 200, 250, 500, 1000, 2000][tries - 1] ?? 5000;
 
-
 const cleanups: Array<() => Promise<void> | void> = [];
 
 afterEach(async () => {
@@ -42,59 +41,63 @@ async function fixtureOn(port: number): Promise<Fixture> {
 const joinsOf = (fixture: Fixture): number => fixture.calls.filter((call) => call.callback === 'join').length;
 
 describe('reconnect storm', () => {
-  it(`reconnects and rejoins all ${CLIENTS} clients within ${RECOVERY_BOUND_MS / 1000} s of a server restart, with a bounded heap`, { timeout: 90_000 }, async () => {
-    const port = await freePort();
-    const first = await fixtureOn(port);
-    const pool = new ClientPool(phoenix18Client);
-    cleanups.push(() => pool.close());
-    const sockets: Socket[] = [];
-    const channels: Channel[] = [];
-    const closeCodes = new Map<number, number>();
-    for (let i = 0; i < CLIENTS; i++) {
-      const socket = pool.socket(`ws://127.0.0.1:${port}/socket`, { reconnectAfterMs: DEFAULT_BACKOFF });
-      socket.onClose((event) => closeCodes.set(event.code, (closeCodes.get(event.code) ?? 0) + 1));
-      sockets.push(socket);
-      channels.push(socket.channel('test:lobby', { n: i }));
-    }
-    await Promise.all(channels.map((channel) => joined(channel, 20_000)));
-    expect(joinsOf(first)).toBe(CLIENTS);
-    first.calls.length = 0;
-    const heapBefore = heapAfterGc();
+  it(
+    `reconnects and rejoins all ${CLIENTS} clients within ${RECOVERY_BOUND_MS / 1000} s of a server restart, with a bounded heap`,
+    { timeout: 90_000 },
+    async () => {
+      const port = await freePort();
+      const first = await fixtureOn(port);
+      const pool = new ClientPool(phoenix18Client);
+      cleanups.push(() => pool.close());
+      const sockets: Socket[] = [];
+      const channels: Channel[] = [];
+      const closeCodes = new Map<number, number>();
+      for (let i = 0; i < CLIENTS; i++) {
+        const socket = pool.socket(`ws://127.0.0.1:${port}/socket`, { reconnectAfterMs: DEFAULT_BACKOFF });
+        socket.onClose((event) => closeCodes.set(event.code, (closeCodes.get(event.code) ?? 0) + 1));
+        sockets.push(socket);
+        channels.push(socket.channel('test:lobby', { n: i }));
+      }
+      await Promise.all(channels.map((channel) => joined(channel, 20_000)));
+      expect(joinsOf(first)).toBe(CLIENTS);
+      first.calls.length = 0;
+      const heapBefore = heapAfterGc();
 
-    const restartStarted = performance.now();
-    await first.close();
-    const drainMs = performance.now() - restartStarted;
-    // Every client saw the drain's "service restart" close, not a dropped connection.
-    await eventually(() => expect(closeCodes.get(1012)).toBe(CLIENTS), 5000);
-    await sleep(DOWNTIME_MS);
-    const second = await fixtureOn(port);
-    const upAt = performance.now();
+      const restartStarted = performance.now();
+      await first.close();
+      const drainMs = performance.now() - restartStarted;
+      // Every client saw the drain's "service restart" close, not a dropped connection.
+      await eventually(() => expect(closeCodes.get(1012)).toBe(CLIENTS), 5000);
+      await sleep(DOWNTIME_MS);
+      const second = await fixtureOn(port);
+      const upAt = performance.now();
 
-    await eventually(
-      () => {
-        expect(sockets.filter((socket) => socket.isConnected())).toHaveLength(CLIENTS);
-        expect(channels.filter((channel) => channel.state === 'joined')).toHaveLength(CLIENTS);
-      },
-      RECOVERY_BOUND_MS,
-      50,
-    );
-    const recoveredMs = performance.now() - upAt;
-    // Each channel joined the new server exactly once: no duplicate rejoins left behind.
-    expect(joinsOf(second)).toBe(CLIENTS);
-    second.calls.length = 0;
+      await eventually(
+        () => {
+          expect(sockets.filter((socket) => socket.isConnected())).toHaveLength(CLIENTS);
+          expect(channels.filter((channel) => channel.state === 'joined')).toHaveLength(CLIENTS);
+        },
+        RECOVERY_BOUND_MS,
+        50,
+      );
+      const recoveredMs = performance.now() - upAt;
+      // Each channel joined the new server exactly once: no duplicate rejoins left behind.
+      expect(joinsOf(second)).toBe(CLIENTS);
+      second.calls.length = 0;
 
-    const fresh = await RawClient.connect(`${second.wsUrl}?vsn=2.0.0`);
-    cleanups.push(() => fresh.close());
-    fresh.send([null, '1', 'phoenix', 'heartbeat', {}]);
-    expect(await fresh.reply('1')).toEqual([null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+      const fresh = await RawClient.connect(`${second.wsUrl}?vsn=2.0.0`);
+      cleanups.push(() => fresh.close());
+      fresh.send([null, '1', 'phoenix', 'heartbeat', {}]);
+      expect(await fresh.reply('1')).toEqual([null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
 
-    const heapAfter = heapAfterGc();
-    console.log(
-      `reconnect storm: ${CLIENTS} clients; drain ${drainMs.toFixed(0)} ms; all reconnected and rejoined ${recoveredMs.toFixed(0)} ms after the new server was up ` +
-        `(down ${DOWNTIME_MS} ms); heap after GC ${MiB(heapBefore)} before, ${MiB(heapAfter)} after; close codes ${JSON.stringify([...closeCodes])}`,
-    );
-    expect(recoveredMs).toBeLessThan(RECOVERY_BOUND_MS);
-    // The same clients on a fresh server: nothing of the old endpoint may be retained.
-    expect(heapAfter).toBeLessThan(heapBefore * 1.5 + 16 * 1024 * 1024);
-  });
+      const heapAfter = heapAfterGc();
+      console.log(
+        `reconnect storm: ${CLIENTS} clients; drain ${drainMs.toFixed(0)} ms; all reconnected and rejoined ${recoveredMs.toFixed(0)} ms after the new server was up ` +
+          `(down ${DOWNTIME_MS} ms); heap after GC ${MiB(heapBefore)} before, ${MiB(heapAfter)} after; close codes ${JSON.stringify([...closeCodes])}`,
+      );
+      expect(recoveredMs).toBeLessThan(RECOVERY_BOUND_MS);
+      // The same clients on a fresh server: nothing of the old endpoint may be retained.
+      expect(heapAfter).toBeLessThan(heapBefore * 1.5 + 16 * 1024 * 1024);
+    },
+  );
 });

@@ -186,7 +186,9 @@ describe('LongPoll slow reader', () => {
     const client = await joinedSession(bound);
 
     for (let i = 1; i <= 6; i++) fixture!.endpoint.broadcast(topic, 'm', { i });
-    await eventually(() => expect(fixture!.calls.filter((call) => call.callback === 'terminate')).toEqual([{ callback: 'terminate', topic, reason: { shutdown: 'closed' } }]));
+    await eventually(() =>
+      expect(fixture!.calls.filter((call) => call.callback === 'terminate')).toEqual([{ callback: 'terminate', topic, reason: { shutdown: 'closed' } }]),
+    );
     const answer = await client.poll();
 
     expect(answer.body).toEqual({ status: 410, token: expect.any(String), messages: [] });

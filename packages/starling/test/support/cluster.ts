@@ -155,7 +155,7 @@ export async function startClusterNode(env: ClusterNodeEnv, name = 'node', timeo
   const node = new ClusterNode(name, Number(port), child);
   let exit: ExitStatus | undefined;
   void node.exited.then((status) => (exit = status));
-  for (const deadline = Date.now() + timeoutMs; ; ) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
     if (exit !== undefined) throw new Error(`node ${name} exited (${exit.code ?? exit.signal}) before it was healthy:\n${node.stderr}`);
     try {
       if ((await node.health()) === 200) return node;
@@ -240,7 +240,7 @@ export async function untilSubscribed(env: ClusterNodeEnv, topic: string, count:
   try {
     await redis.connect();
     const channel = `${env.REDIS_PREFIX}:t:${topic}`;
-    for (const deadline = Date.now() + timeoutMs; ; ) {
+    for (const deadline = Date.now() + timeoutMs; ;) {
       const [, subscribers] = (await redis.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
       if (subscribers >= count) return;
       if (Date.now() > deadline) throw new Error(`${channel} has ${subscribers} subscribers after ${timeoutMs} ms; expected ${count}`);

@@ -163,9 +163,7 @@ export function createFixtureSocket(calls: Call[], connects: Array<{ params: Par
 }
 
 /** Starts a fixture server on a free loopback port. */
-export async function startFixture(
-  options: { socket?: SocketMountOptions; endpoint?: EndpointOptions; port?: number } = {},
-): Promise<Fixture> {
+export async function startFixture(options: { socket?: SocketMountOptions; endpoint?: EndpointOptions; port?: number } = {}): Promise<Fixture> {
   const calls: Call[] = [];
   const connects: Fixture['connects'] = [];
   const socket = createFixtureSocket(calls, connects);

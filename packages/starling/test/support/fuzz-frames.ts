@@ -69,16 +69,54 @@ export class Prng {
 
 /** The fixture's `test:*` events, control events, and names no handler knows. */
 const EVENTS = [
-  'echo', 'reply_ok', 'reply_error', 'reply_not_found', 'noreply', 'push', 'broadcast', 'broadcast_from', 'async_reply', 'binary',
-  'binary_push', 'binary_broadcast', 'stop_normal', 'stop_with_reply', 'stop_abnormal', 'crash', 'update_presence', 'intercepted',
-  'phx_join', 'phx_join', 'phx_leave', 'heartbeat', 'phx_reply', 'phx_close', 'phx_error', 'presence_diff', '', 'é🐦', 'x'.repeat(255),
+  'echo',
+  'reply_ok',
+  'reply_error',
+  'reply_not_found',
+  'noreply',
+  'push',
+  'broadcast',
+  'broadcast_from',
+  'async_reply',
+  'binary',
+  'binary_push',
+  'binary_broadcast',
+  'stop_normal',
+  'stop_with_reply',
+  'stop_abnormal',
+  'crash',
+  'update_presence',
+  'intercepted',
+  'phx_join',
+  'phx_join',
+  'phx_leave',
+  'heartbeat',
+  'phx_reply',
+  'phx_close',
+  'phx_error',
+  'presence_diff',
+  '',
+  'é🐦',
+  'x'.repeat(255),
 ] as const;
 
 /**
  * Topics the fuzz may use. Never the honest clients' topic (`test:honest`): fuzz broadcasts would
  * otherwise land in their inboxes (which is correct behaviour, but not what they check).
  */
-const TOPICS = ['test:fuzz', 'test:a', 'test:b', 'exact', 'phoenix', 'rooms:lobby', '', 'test:', 'test:é🐦', 't'.repeat(255), `test:${'t'.repeat(251)}`] as const;
+const TOPICS = [
+  'test:fuzz',
+  'test:a',
+  'test:b',
+  'exact',
+  'phoenix',
+  'rooms:lobby',
+  '',
+  'test:',
+  'test:é🐦',
+  't'.repeat(255),
+  `test:${'t'.repeat(251)}`,
+] as const;
 
 /** Keys the fixture reacts to in join params, plus noise. Never `delayMs` or `ms`: those would park timers. */
 const KEYS = ['crash', 'refuse', 'track', 'reply', 'event', 'payload', 'binary', 'key', 'body', '__proto__', 'constructor', ''] as const;
@@ -134,9 +172,12 @@ export class FrameFuzzer {
     const topic = r.chance(0.7) ? r.pick(TOPICS) : this.string(r.int(0, 20));
     const event = r.chance(0.85) ? r.pick(EVENTS) : this.string(r.int(0, 20));
     const joinRef = r.chance(0.3) ? null : r.chance(0.5) ? ref : String(r.int(1, this.#ref));
-    const payload = event === 'push' || event === 'broadcast' || event === 'broadcast_from'
-      ? { event: r.pick(EVENTS), payload: r.chance(0.8) ? this.object(2) : this.value(2) }
-      : r.chance(0.8) ? this.object(3) : this.value(3);
+    const payload =
+      event === 'push' || event === 'broadcast' || event === 'broadcast_from'
+        ? { event: r.pick(EVENTS), payload: r.chance(0.8) ? this.object(2) : this.value(2) }
+        : r.chance(0.8)
+          ? this.object(3)
+          : this.value(3);
     return [joinRef, r.chance(0.05) ? r.int(0, 1e6) : ref, topic, event, payload];
   }
 
@@ -184,7 +225,14 @@ export class FrameFuzzer {
     let out = '';
     for (let i = 0; i < length; i++) {
       const roll = r.next();
-      out += roll < 0.7 ? String.fromCharCode(r.int(0x20, 0x7e)) : roll < 0.8 ? String.fromCharCode(r.int(0, 0x1f)) : roll < 0.9 ? r.pick(['"', '\\', 'é', '🐦', '\u2028', '\ufeff']) : String.fromCharCode(r.int(0xd800, 0xdfff));
+      out +=
+        roll < 0.7
+          ? String.fromCharCode(r.int(0x20, 0x7e))
+          : roll < 0.8
+            ? String.fromCharCode(r.int(0, 0x1f))
+            : roll < 0.9
+              ? r.pick(['"', '\\', 'é', '🐦', '\u2028', '\ufeff'])
+              : String.fromCharCode(r.int(0xd800, 0xdfff));
     }
     return out;
   }
@@ -230,6 +278,8 @@ export class FrameFuzzer {
 
   hugeNumbers(): unknown[] {
     const r = this.rng;
+    // The last literal loses precision on purpose: the server must cope with what JSON.parse makes of it.
+    // eslint-disable-next-line no-loss-of-precision
     const huge = (): unknown => r.pick<unknown>([1e308, -1e308, 2 ** 64, Number.MAX_SAFE_INTEGER + 2, 5e-324, 123456789012345678901234567890]);
     return r.pick([
       () => [huge(), huge(), 'test:fuzz', 'echo', { n: huge() }],

@@ -8,6 +8,7 @@
  * or a V1 object `{event, payload, ref, topic}` — never a `join_ref`). Assertions compare parsed
  * JSON with `toEqual`, so a missing or extra key fails.
  */
+import type { Socket as NetSocket } from 'node:net';
 import { afterEach } from 'vitest';
 import { startFixture, type Fixture } from './fixture.ts';
 import { RawClient, type RawConnectOptions, type Received } from '@starling/test-support/raw-client';
@@ -95,7 +96,12 @@ export class WireClient {
   }
 
   /** Connects to the fixture's WebSocket in `dialect`, with connect `params`. */
-  static async connect(fixture: Fixture | { wsUrl: string }, dialect: Dialect = V2, params: Record<string, string> = {}, options?: RawConnectOptions): Promise<WireClient> {
+  static async connect(
+    fixture: Fixture | { wsUrl: string },
+    dialect: Dialect = V2,
+    params: Record<string, string> = {},
+    options?: RawConnectOptions,
+  ): Promise<WireClient> {
     return new WireClient(await RawClient.connect(socketUrl(fixture.wsUrl, dialect.vsn, params), options), dialect);
   }
 
@@ -115,7 +121,7 @@ export class WireClient {
    */
   sendTogether(frames: readonly Tuple[]): void {
     // `_socket` is ws's underlying net.Socket; it is not part of ws's typed API.
-    const socket = (this.raw.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    const socket = (this.raw.ws as unknown as { _socket: NetSocket })._socket;
     socket.cork();
     for (const frame of frames) this.send(frame);
     socket.uncork();

@@ -17,7 +17,15 @@ const FORMAT = 1;
 
 type Request =
   | { readonly v: number; readonly kind: 'poll'; readonly reqId: string; readonly from: string; readonly sid: string }
-  | { readonly v: number; readonly kind: 'publish'; readonly reqId: string; readonly from: string; readonly sid: string; readonly lines: string[]; readonly ndjson: boolean }
+  | {
+      readonly v: number;
+      readonly kind: 'publish';
+      readonly reqId: string;
+      readonly from: string;
+      readonly sid: string;
+      readonly lines: string[];
+      readonly ndjson: boolean;
+    }
   | { readonly v: number; readonly kind: 'cancel'; readonly reqId: string; readonly from: string };
 
 type Response =

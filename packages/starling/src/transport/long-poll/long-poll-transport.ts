@@ -230,10 +230,10 @@ export class LongPollTransport implements Transport, SessionShared {
     const id = `${this.mount.services.pubsub.nodeId}.${randomBytes(12).toString('base64url')}`;
     const token = this.mount.services.tokens.sign(SESSION_SALT, id);
     const session = new LongPollSession(id, token, this, (ended) => {
-        this.mount.services.logger.debug({ socketId: result.id, transport: this.name, peer }, 'session ended');
-        this.#sessions.delete(ended.id);
-        this.mount.services.live.delete(ended);
-        release();
+      this.mount.services.logger.debug({ socketId: result.id, transport: this.name, peer }, 'session ended');
+      this.#sessions.delete(ended.id);
+      this.mount.services.live.delete(ended);
+      release();
     });
     session.connection = openConnection(this.mount, result, session);
     this.mount.services.live.add(session);
@@ -253,7 +253,13 @@ export class LongPollTransport implements Transport, SessionShared {
   async #publish(req: IncomingMessage, res: ServerResponse, found: Exclude<Lookup, { where: 'none' }>): Promise<void> {
     const body = await readBody(req, this.#maxBodyBytes);
     const ndjson = (req.headers['content-type'] ?? '').split(';')[0]!.trim() === 'application/x-ndjson';
-    const lines = ndjson ? body.toString('utf8').split(/\r?\n/).filter((line) => line !== '').slice(0, MAX_LINES_PER_POST) : [body.toString('utf8')];
+    const lines = ndjson
+      ? body
+          .toString('utf8')
+          .split(/\r?\n/)
+          .filter((line) => line !== '')
+          .slice(0, MAX_LINES_PER_POST)
+      : [body.toString('utf8')];
     if (found.where === 'here') return respond(res, await this.#process(found.session, lines, ndjson));
     const answer = await this.#forwarder.forwardPublish(found.owner, found.sid, lines, ndjson, this.windowMs);
     respond(res, answer ?? { status: 410 });

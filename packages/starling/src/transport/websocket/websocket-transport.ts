@@ -59,9 +59,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = { 400: 'Bad Request', 403:
 
 function rejectUpgrade(socket: Duplex, status: number, body = ''): void {
   const reason = STATUS_TEXT[status] ?? 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 /**

@@ -81,6 +81,12 @@ describe('a LongPoll and a WebSocket client on the same topic (item 49, one node
     const state = await ws.nextJson((f) => f[3] === 'presence_state');
     expect(Object.keys(state[4] as object)).toEqual(['on-longpoll']);
     const diff = await lp.next((f) => f[3] === 'presence_diff' && 'on-websocket' in (f[4] as { joins: object }).joins);
-    expect(diff).toEqual([null, null, TOPIC, 'presence_diff', { joins: { 'on-websocket': { metas: [expect.objectContaining({ phx_ref: expect.any(String) })] } }, leaves: {} }]);
+    expect(diff).toEqual([
+      null,
+      null,
+      TOPIC,
+      'presence_diff',
+      { joins: { 'on-websocket': { metas: [expect.objectContaining({ phx_ref: expect.any(String) })] } }, leaves: {} },
+    ]);
   });
 });

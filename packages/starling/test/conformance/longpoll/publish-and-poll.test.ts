@@ -199,11 +199,7 @@ describe('what one POST may carry (item 45)', () => {
     await client.post([['12', '12', 'test:bin', 'phx_join', {}]]);
     await client.reply('12');
     // kind 0 (push) | join_ref len 2 | ref len 2 | topic len 8 | event len 7 | "12" "13" "test:bin" "noreply" | payload 09 08 07
-    const push = Buffer.concat([
-      Buffer.from([0x00, 2, 2, 8, 7]),
-      Buffer.from('1213test:binnoreply', 'utf8'),
-      Buffer.from([9, 8, 7]),
-    ]);
+    const push = Buffer.concat([Buffer.from([0x00, 2, 2, 8, 7]), Buffer.from('1213test:binnoreply', 'utf8'), Buffer.from([9, 8, 7])]);
 
     const published = await client.postBody(push.toString('base64'), 'application/x-ndjson');
 
@@ -239,10 +235,7 @@ describe('what one POST may carry (item 45)', () => {
     const { longPollUrl } = await start();
     const client = await LongPollClient.open(longPollUrl, { vsn: '1.0.0' });
 
-    const published = await client.postBody(
-      JSON.stringify({ topic: 'test:v1', event: 'phx_join', payload: {}, ref: '7' }),
-      'application/json',
-    );
+    const published = await client.postBody(JSON.stringify({ topic: 'test:v1', event: 'phx_join', payload: {}, ref: '7' }), 'application/json');
     const polled = await client.poll();
 
     expect(published.body).toEqual({ status: 200 });

@@ -81,9 +81,7 @@ describe.each(officialClients)('$name over LongPoll', (client) => {
     const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => pushOutcome(channel, 'echo', { i })));
 
     expect(replies).toEqual(Array.from({ length: 30 }, (_, i) => ({ status: 'ok', response: { i } })));
-    expect(fixture.calls.filter((c) => c.callback === 'handleIn').map((c) => (c.payload as { i: number }).i)).toEqual(
-      Array.from({ length: 30 }, (_, i) => i),
-    );
+    expect(fixture.calls.filter((c) => c.callback === 'handleIn').map((c) => (c.payload as { i: number }).i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 
   it('lists presence tracked over LongPoll and over WebSocket', async () => {

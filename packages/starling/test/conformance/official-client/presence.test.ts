@@ -89,7 +89,10 @@ describe.each(officialClients)('$name Presence', (client) => {
     // Forced from the server: alice's socket is closed with 1001, reconnects and rejoins.
     fixture.endpoint.broadcast('users_socket:alice', 'disconnect', {});
 
-    await eventually(() => expect(fixture.calls.filter((c) => c.callback === 'join' && (c.payload as { track?: string }).track === 'alice')).toHaveLength(2), 5000);
+    await eventually(
+      () => expect(fixture.calls.filter((c) => c.callback === 'join' && (c.payload as { track?: string }).track === 'alice')).toHaveLength(2),
+      5000,
+    );
     await eventually(() => {
       const after = refsByKey(alice);
       expect(Object.keys(after).sort()).toEqual(['alice', 'bob']);

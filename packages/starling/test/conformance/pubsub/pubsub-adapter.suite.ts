@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
-import { PubSub, type Subscriber } from '../../../src/pubsub/pubsub.ts';
+import type { PubSub } from '../../../src/pubsub/pubsub.ts';
+import { type Subscriber } from '../../../src/pubsub/pubsub.ts';
 import { eventually, sleep } from '@starling/test-support/eventually';
 
 /** Starts and stops clusters of PubSub nodes sharing one adapter backend. */

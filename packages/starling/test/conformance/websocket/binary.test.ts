@@ -59,7 +59,9 @@ describe('binary frames over V2 (§2.4, item 33)', () => {
     const fixture = await start();
     const client = await joined(fixture, V2, 'test:bin', '12');
     client.send(['12', '13', 'test:bin', 'binary', {}]);
-    expect(await client.nextFrames(1)).toEqual([Buffer.from([0x01, 2, 2, 8, 2, ...ascii('12'), ...ascii('13'), ...ascii('test:bin'), ...ascii('ok'), 1, 2, 3, 4])]);
+    expect(await client.nextFrames(1)).toEqual([
+      Buffer.from([0x01, 2, 2, 8, 2, ...ascii('12'), ...ascii('13'), ...ascii('test:bin'), ...ascii('ok'), 1, 2, 3, 4]),
+    ]);
   });
 
   it('answers a binary push whose handler replies with an object with a text frame', async () => {
@@ -104,7 +106,8 @@ describe('binary frames over V2 (§2.4, item 33)', () => {
         ...ascii('12'), //       join_ref
         ...ascii('test:bin'), // topic
         ...ascii('bin'), //      event
-        0x01, 0x02, //           payload
+        0x01,
+        0x02, //           payload
       ]),
     ]);
   });

@@ -13,7 +13,14 @@ const { start, connect } = useFixtures();
 const OK = replyPayload('ok');
 
 /** Connects and joins `topic` as `joinRef`. */
-async function joined(fixture: Fixture, dialect: Dialect, topic: string, joinRef: string, params: Record<string, string> = {}, joinPayload: object = {}): Promise<WireClient> {
+async function joined(
+  fixture: Fixture,
+  dialect: Dialect,
+  topic: string,
+  joinRef: string,
+  params: Record<string, string> = {},
+  joinPayload: object = {},
+): Promise<WireClient> {
   const client = await connect(fixture, dialect, params);
   expect(await client.join(topic, joinRef, joinPayload)).toEqual(client.wire([joinRef, joinRef, topic, 'phx_reply', OK]));
   return client;
@@ -36,7 +43,10 @@ for (const dialect of JSON_DIALECTS) {
       const peers = [await joined(fixture, V2, 'test:room', '21'), await joined(fixture, V1, 'test:room', '31')];
       sender.send(['11', '12', 'test:room', 'broadcast', { event: 'news', payload: { n: 1 } }]);
       // Non-intercepted broadcasts are written synchronously, before the handler's reply (§3.9).
-      expect(await sender.nextFrames(2)).toEqual([sender.wire([null, null, 'test:room', 'news', { n: 1 }]), sender.wire(['11', '12', 'test:room', 'phx_reply', OK])]);
+      expect(await sender.nextFrames(2)).toEqual([
+        sender.wire([null, null, 'test:room', 'news', { n: 1 }]),
+        sender.wire(['11', '12', 'test:room', 'phx_reply', OK]),
+      ]);
       for (const peer of peers) expect(await peer.nextFrames(1)).toEqual([peer.wire([null, null, 'test:room', 'news', { n: 1 }])]);
     });
 

@@ -69,7 +69,7 @@ describe('connect refusals (§1.3 step 6, item 3)', () => {
     expect(outcome).toEqual({ status: 403, protocol: undefined, body: '' });
   });
 
-  it("answers a refusal with a custom status (429) with that status", async () => {
+  it('answers a refusal with a custom status (429) with that status', async () => {
     const fixture = await start();
     const outcome = await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0', { refuse: '1', status: '429' }));
     expect(outcome.status).toBe(429);

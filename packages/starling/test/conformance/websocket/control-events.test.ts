@@ -58,7 +58,9 @@ for (const dialect of JSON_DIALECTS) {
 
       it('puts the join callback’s reply in the response', async () => {
         const client = await open();
-        expect(await client.join('test:lobby', '1', { reply: { x: 1 } })).toEqual(client.wire(['1', '1', 'test:lobby', 'phx_reply', replyPayload('ok', { x: 1 })]));
+        expect(await client.join('test:lobby', '1', { reply: { x: 1 } })).toEqual(
+          client.wire(['1', '1', 'test:lobby', 'phx_reply', replyPayload('ok', { x: 1 })]),
+        );
       });
 
       it('answers a refused join with its reason, and leaves no channel behind', async () => {
@@ -72,8 +74,12 @@ for (const dialect of JSON_DIALECTS) {
       it('answers a join that throws with "join crashed"; the socket and its other channels keep working', async () => {
         const client = await open();
         await client.join('test:other', '1');
-        expect(await client.join('test:boom', '2', { crash: true })).toEqual(client.wire(['2', '2', 'test:boom', 'phx_reply', replyPayload('error', { reason: 'join crashed' })]));
-        expect(await client.push(['1', '3', 'test:other', 'echo', { still: 'here' }])).toEqual(client.wire(['1', '3', 'test:other', 'phx_reply', replyPayload('ok', { still: 'here' })]));
+        expect(await client.join('test:boom', '2', { crash: true })).toEqual(
+          client.wire(['2', '2', 'test:boom', 'phx_reply', replyPayload('error', { reason: 'join crashed' })]),
+        );
+        expect(await client.push(['1', '3', 'test:other', 'echo', { still: 'here' }])).toEqual(
+          client.wire(['1', '3', 'test:other', 'phx_reply', replyPayload('ok', { still: 'here' })]),
+        );
         expect(await client.push([null, '4', 'phoenix', 'heartbeat', {}])).toEqual(client.wire([null, '4', 'phoenix', 'phx_reply', OK]));
         expect(await client.push(['2', '5', 'test:boom', 'echo', {}])).toEqual(client.wire([null, '5', 'test:boom', 'phx_reply', UNMATCHED]));
       });
@@ -110,13 +116,17 @@ for (const dialect of JSON_DIALECTS) {
       it('answers reply {error, {e:1}} with status "error" and response {"e":1}', async () => {
         const client = await open();
         await client.join('test:room', '1');
-        expect(await client.push(['1', '2', 'test:room', 'reply_error', {}])).toEqual(client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('error', { e: 1 })]));
+        expect(await client.push(['1', '2', 'test:room', 'reply_error', {}])).toEqual(
+          client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('error', { e: 1 })]),
+        );
       });
 
       it('answers a custom status with that status string', async () => {
         const client = await open();
         await client.join('test:room', '1');
-        expect(await client.push(['1', '2', 'test:room', 'reply_not_found', {}])).toEqual(client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('not_found', {})]));
+        expect(await client.push(['1', '2', 'test:room', 'reply_not_found', {}])).toEqual(
+          client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('not_found', {})]),
+        );
       });
 
       it('answers with the channel’s join ref when the event carried a null join_ref', async () => {
@@ -145,9 +155,13 @@ for (const dialect of JSON_DIALECTS) {
         await client.join('test:room', '1');
         client.send(['99', '2', 'test:room', 'echo', { n: 'stale' }]);
         // Frames are handled in order: once the next push is answered, the stale one was dropped.
-        expect(await client.push(['1', '3', 'test:room', 'echo', { n: 'current' }])).toEqual(client.wire(['1', '3', 'test:room', 'phx_reply', replyPayload('ok', { n: 'current' })]));
+        expect(await client.push(['1', '3', 'test:room', 'echo', { n: 'current' }])).toEqual(
+          client.wire(['1', '3', 'test:room', 'phx_reply', replyPayload('ok', { n: 'current' })]),
+        );
         expect(await client.none((f) => f[1] === '2', 100)).toBe(true);
-        expect(await client.push([null, '4', 'test:room', 'echo', { n: 'null' }])).toEqual(client.wire(['1', '4', 'test:room', 'phx_reply', replyPayload('ok', { n: 'null' })]));
+        expect(await client.push([null, '4', 'test:room', 'echo', { n: 'null' }])).toEqual(
+          client.wire(['1', '4', 'test:room', 'phx_reply', replyPayload('ok', { n: 'null' })]),
+        );
         expect(fixture.calls.filter((c) => c.callback === 'handleIn').map((c) => c.payload)).toEqual([{ n: 'current' }, { n: 'null' }]);
       });
 
@@ -168,7 +182,9 @@ for (const dialect of JSON_DIALECTS) {
       it('hands a string payload to handleIn unchanged', async () => {
         const client = await open();
         await client.join('test:room', '1');
-        expect(await client.push(['1', '2', 'test:room', 'echo', 'just a string'])).toEqual(client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('ok', 'just a string')]));
+        expect(await client.push(['1', '2', 'test:room', 'echo', 'just a string'])).toEqual(
+          client.wire(['1', '2', 'test:room', 'phx_reply', replyPayload('ok', 'just a string')]),
+        );
         expect(fixture.calls.find((c) => c.callback === 'handleIn')?.payload).toBe('just a string');
       });
     });
@@ -178,7 +194,10 @@ for (const dialect of JSON_DIALECTS) {
         const client = await open();
         await client.join('test:room', '1');
         client.send(['1', '2', 'test:room', 'phx_leave', {}]);
-        expect(await client.nextFrames(2)).toEqual([client.wire(['1', '2', 'test:room', 'phx_reply', OK]), client.wire(['1', '1', 'test:room', 'phx_close', {}])]);
+        expect(await client.nextFrames(2)).toEqual([
+          client.wire(['1', '2', 'test:room', 'phx_reply', OK]),
+          client.wire(['1', '1', 'test:room', 'phx_close', {}]),
+        ]);
         expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:room', reason: { shutdown: 'left' } }]);
         expect(await client.push(['1', '3', 'test:room', 'echo', {}])).toEqual(client.wire([null, '3', 'test:room', 'phx_reply', UNMATCHED]));
       });
@@ -187,7 +206,10 @@ for (const dialect of JSON_DIALECTS) {
         const client = await open();
         await client.join('test:room', '1');
         client.send([null, '2', 'test:room', 'phx_leave', {}]);
-        expect(await client.nextFrames(2)).toEqual([client.wire(['1', '2', 'test:room', 'phx_reply', OK]), client.wire(['1', '1', 'test:room', 'phx_close', {}])]);
+        expect(await client.nextFrames(2)).toEqual([
+          client.wire(['1', '2', 'test:room', 'phx_reply', OK]),
+          client.wire(['1', '1', 'test:room', 'phx_close', {}]),
+        ]);
       });
 
       it('answers a leave of a topic not joined with ok echoing its join_ref, and nothing else', async () => {
@@ -247,12 +269,18 @@ for (const dialect of JSON_DIALECTS) {
         const client = await open();
         await client.join('test:room', '1');
         client.send(['5', '5', 'test:room', 'phx_join', {}]);
-        expect(await client.nextFrames(2)).toEqual([client.wire(['5', '5', 'test:room', 'phx_reply', OK]), client.wire(['1', '1', 'test:room', 'phx_close', {}])]);
+        expect(await client.nextFrames(2)).toEqual([
+          client.wire(['5', '5', 'test:room', 'phx_reply', OK]),
+          client.wire(['1', '1', 'test:room', 'phx_close', {}]),
+        ]);
         expect(fixture.endpoint.pubsub.subscriberCount('test:room')).toBe(1);
 
         // A broadcast reaches the socket once (it is written before the handler's reply).
         client.send(['5', '6', 'test:room', 'broadcast', { event: 'news', payload: { n: 1 } }]);
-        expect(await client.nextFrames(2)).toEqual([client.wire([null, null, 'test:room', 'news', { n: 1 }]), client.wire(['5', '6', 'test:room', 'phx_reply', OK])]);
+        expect(await client.nextFrames(2)).toEqual([
+          client.wire([null, null, 'test:room', 'news', { n: 1 }]),
+          client.wire(['5', '6', 'test:room', 'phx_reply', OK]),
+        ]);
         expect(await client.framesBeforeHeartbeat('7')).toEqual([]);
         // The old channel is killed without terminate, as Phoenix does.
         expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([]);
@@ -365,7 +393,13 @@ describe('channel limit (§3.2, §7.4, item 13)', () => {
     const client = await connect(fixture, V2);
     client.send(['1', '1', 'test:a', 'phx_join', { delayMs: 100 }]);
     client.send(['2', '2', 'test:b', 'phx_join', { delayMs: 100 }]);
-    expect(await client.push(['3', '3', 'test:c', 'phx_join', {}])).toEqual(['3', '3', 'test:c', 'phx_reply', replyPayload('error', { reason: 'too many channels joined' })]);
+    expect(await client.push(['3', '3', 'test:c', 'phx_join', {}])).toEqual([
+      '3',
+      '3',
+      'test:c',
+      'phx_reply',
+      replyPayload('error', { reason: 'too many channels joined' }),
+    ]);
   });
 });
 
@@ -373,7 +407,13 @@ describe('join time bound (§0.1)', () => {
   it('answers a join slower than joinTimeoutMs with {"reason":"join timeout"} and no channel', async () => {
     const fixture = await start({ socket: { joinTimeoutMs: 100 } });
     const client = await connect(fixture, V2);
-    expect(await client.join('test:slow', '1', { delayMs: 400 })).toEqual(['1', '1', 'test:slow', 'phx_reply', replyPayload('error', { reason: 'join timeout' })]);
+    expect(await client.join('test:slow', '1', { delayMs: 400 })).toEqual([
+      '1',
+      '1',
+      'test:slow',
+      'phx_reply',
+      replyPayload('error', { reason: 'join timeout' }),
+    ]);
     expect(await client.push(['1', '2', 'test:slow', 'echo', {}])).toEqual([null, '2', 'test:slow', 'phx_reply', UNMATCHED]);
     await sleep(400);
     expect(fixture.endpoint.pubsub.subscriberCount('test:slow')).toBe(0);

@@ -23,7 +23,9 @@ describe('idle timeout (§5.2, item 35)', () => {
     const { code } = await client.closed;
     expect(code).toBe(1002);
     expect(Date.now() - quietSince).toBeGreaterThanOrEqual(150);
-    await eventually(() => expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:room', reason: { shutdown: 'closed' } }]));
+    await eventually(() =>
+      expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:room', reason: { shutdown: 'closed' } }]),
+    );
     expect(fixture.endpoint.pubsub.subscriberCount('test:room')).toBe(0);
   });
 

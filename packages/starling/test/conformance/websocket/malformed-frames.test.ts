@@ -42,7 +42,9 @@ describe('undecodable frames close only their socket with 1007 (§2.5, item 26)'
 
       client.raw.sendRaw(data, binary ?? false);
       expect((await client.closed).code).toBe(1007);
-      expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:victim', reason: { shutdown: 'closed' } }]);
+      expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([
+        { callback: 'terminate', topic: 'test:victim', reason: { shutdown: 'closed' } },
+      ]);
       expect(fixture.endpoint.pubsub.subscriberCount('test:victim')).toBe(0);
       await expectUntouched(other);
     });

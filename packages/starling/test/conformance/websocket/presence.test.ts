@@ -44,7 +44,9 @@ for (const dialect of JSON_DIALECTS) {
       expect(alice.own).toEqual({ online_at: '1', phx_ref: expect.any(String) });
       expect(alice.own.phx_ref).not.toBe(bob.own.phx_ref);
       // Bob sees the very same meta, phx_ref included.
-      expect(await bob.client.receive(isDiff)).toEqual(bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [alice.own] } }, leaves: {} }]));
+      expect(await bob.client.receive(isDiff)).toEqual(
+        bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [alice.own] } }, leaves: {} }]),
+      );
     });
 
     for (const [how, end] of [
@@ -60,7 +62,9 @@ for (const dialect of JSON_DIALECTS) {
         await bob.client.receive(isDiff);
 
         end(alice.client);
-        expect(await bob.client.receive(isDiff)).toEqual(bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: {}, leaves: { alice: { metas: [alice.own] } } }]));
+        expect(await bob.client.receive(isDiff)).toEqual(
+          bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: {}, leaves: { alice: { metas: [alice.own] } } }]),
+        );
       });
     }
 
@@ -75,7 +79,9 @@ for (const dialect of JSON_DIALECTS) {
       const updated = (payloadOf(bob.client, diff) as { joins: Record<string, { metas: Meta[] }> }).joins.alice!.metas[0]!;
       expect(updated).toEqual({ status: 'away', phx_ref: expect.any(String), phx_ref_prev: alice.own.phx_ref });
       expect(updated.phx_ref).not.toBe(alice.own.phx_ref);
-      expect(diff).toEqual(bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [updated] } }, leaves: { alice: { metas: [alice.own] } } }]));
+      expect(diff).toEqual(
+        bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [updated] } }, leaves: { alice: { metas: [alice.own] } } }]),
+      );
       // The updater's own socket gets the same broadcast.
       expect(await alice.client.receive(isDiff)).toEqual(diff);
     });
@@ -86,12 +92,18 @@ for (const dialect of JSON_DIALECTS) {
       const alice = await joinTracked(fixture, dialect, 'alice', '5');
       alice.client.send(['5', '6', TOPIC, 'crash', {}]);
       expect(await alice.client.receive((f) => f[3] === 'phx_error')).toEqual(alice.client.wire(['5', '5', TOPIC, 'phx_error', { reason: 'channel_crash' }]));
-      expect(await bob.client.receive(isDiff)).toEqual(bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [alice.own] } }, leaves: {} }]));
-      expect(await bob.client.receive(isDiff)).toEqual(bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: {}, leaves: { alice: { metas: [alice.own] } } }]));
+      expect(await bob.client.receive(isDiff)).toEqual(
+        bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: { alice: { metas: [alice.own] } }, leaves: {} }]),
+      );
+      expect(await bob.client.receive(isDiff)).toEqual(
+        bob.client.wire([null, null, TOPIC, 'presence_diff', { joins: {}, leaves: { alice: { metas: [alice.own] } } }]),
+      );
 
       alice.client.send(['7', '7', TOPIC, 'phx_join', { track: 'alice' }]);
       expect(await alice.client.reply('7')).toEqual(alice.client.wire(['7', '7', TOPIC, 'phx_reply', OK]));
-      expect(await alice.client.receive((f) => f[3] === 'presence_state')).toEqual(alice.client.wire(['7', null, TOPIC, 'presence_state', { bob: { metas: [bob.own] } }]));
+      expect(await alice.client.receive((f) => f[3] === 'presence_state')).toEqual(
+        alice.client.wire(['7', null, TOPIC, 'presence_state', { bob: { metas: [bob.own] } }]),
+      );
     });
 
     it('pushes a fresh presence_state after a reconnect, without the old socket’s meta (item 53)', async () => {

@@ -35,8 +35,8 @@ const bearer = (token: string): string => `base64url.bearer.phx.${btoa(token).re
  */
 async function tokenEndpoint(): Promise<CustomEndpoint & { verdicts: unknown[] }> {
   const verdicts: unknown[] = [];
-  let custom: CustomEndpoint | undefined;
-  custom = track(
+  // `connect` runs only after the endpoint is up, when `custom` is set.
+  const custom: CustomEndpoint = track(
     await startCustomEndpoint(
       { join: (_topic, _payload, socket) => ok({ data: socket.assigns.data }) },
       {
@@ -45,7 +45,7 @@ async function tokenEndpoint(): Promise<CustomEndpoint & { verdicts: unknown[] }
           connect(params, info) {
             const salt = typeof params.salt === 'string' ? params.salt : 'user socket';
             const options = params.max_age === 'infinity' ? { maxAge: 'infinity' as const } : {};
-            const result = custom!.endpoint.tokens.verify(salt, info.authToken ?? params.token, options);
+            const result = custom.endpoint.tokens.verify(salt, info.authToken ?? params.token, options);
             verdicts.push(result.ok ? 'ok' : result.reason);
             return result.ok ? accept({ data: result.data }) : refuse();
           },

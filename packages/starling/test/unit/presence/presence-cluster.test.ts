@@ -34,8 +34,7 @@ async function node(bus: MemoryBus): Promise<Node> {
 const keysOf = (n: Node): Record<string, number> =>
   Object.fromEntries(Object.entries(n.presence.list('room')).map(([key, value]) => [key, value.metas.length]));
 
-const diffKeys = (n: Node, side: 'joins' | 'leaves'): string[] =>
-  n.diffs.flatMap((d) => Object.keys((d.payload as Record<typeof side, object>)[side]));
+const diffKeys = (n: Node, side: 'joins' | 'leaves'): string[] => n.diffs.flatMap((d) => Object.keys((d.payload as Record<typeof side, object>)[side]));
 
 afterEach(async () => {
   for (const n of nodes) n.presence.stop();

@@ -83,11 +83,7 @@ describe('V1JsonSerializer', () => {
 
     it('rejects text that is not valid UTF-8', () => {
       // 0xff never occurs in UTF-8; it sits inside an otherwise valid topic string.
-      const frame = Buffer.concat([
-        text('{"topic":"t'),
-        Buffer.from([0xff]),
-        text('","event":"e","payload":{},"ref":"1"}'),
-      ]);
+      const frame = Buffer.concat([text('{"topic":"t'), Buffer.from([0xff]), text('","event":"e","payload":{},"ref":"1"}')]);
       expect(() => v1.decode(frame, false)).toThrow(MalformedFrameError);
     });
 
@@ -97,9 +93,7 @@ describe('V1JsonSerializer', () => {
     });
 
     it('gives malformed frames the stable code ERR_MALFORMED_FRAME', () => {
-      expect(() => v1.decode(text('{'), false)).toThrow(
-        expect.objectContaining({ code: 'ERR_MALFORMED_FRAME' }),
-      );
+      expect(() => v1.decode(text('{'), false)).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED_FRAME' }));
     });
   });
 
@@ -113,9 +107,7 @@ describe('V1JsonSerializer', () => {
         response: {},
       });
       // Byte-exact on purpose: this pins the key set (no join_ref) as well as Phoenix's key order.
-      expect(frame?.text).toBe(
-        '{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"1","topic":"rooms:lobby"}',
-      );
+      expect(frame?.text).toBe('{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"1","topic":"rooms:lobby"}');
     });
 
     it('writes a broadcast with a null ref (§2.3)', () => {

@@ -106,13 +106,7 @@ describe('V2JsonSerializer text frames', () => {
         status: 'error',
         response: { reason: 'unmatched topic' },
       });
-      expect(parsed(frame)).toEqual([
-        null,
-        '9',
-        'other:topic',
-        'phx_reply',
-        { status: 'error', response: { reason: 'unmatched topic' } },
-      ]);
+      expect(parsed(frame)).toEqual([null, '9', 'other:topic', 'phx_reply', { status: 'error', response: { reason: 'unmatched topic' } }]);
     });
 
     it('allows a string response in a reply', () => {
