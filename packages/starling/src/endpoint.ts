@@ -27,75 +27,76 @@ import type { Mount, Services } from './runtime/services.ts';
 import type { Socket } from './socket.ts';
 import { TokenSigner } from './token/token.ts';
 import { ConnectionsPerIp } from './transport/connections-per-ip.ts';
-import { LongPollTransport, type LongPollOptions } from './transport/long-poll/long-poll-transport.ts';
+import { LongPollTransport } from './transport/long-poll/long-poll-transport.ts';
+import type { LongPollOptions, WebSocketOptions } from './transport/options.ts';
 import { compileOriginCheck, type CheckOrigin } from './transport/origin.ts';
 import type { LiveConnection, Transport } from './transport/transport.ts';
-import { WebSocketTransport, type WebSocketOptions } from './transport/websocket/websocket-transport.ts';
+import { WebSocketTransport } from './transport/websocket/websocket-transport.ts';
 
 /** Options of an {@link Endpoint}. */
 export interface EndpointOptions {
   /** Secret for signed tokens (at least 64 characters recommended). Default: random per process. */
-  secretKeyBase?: string;
+  secretKeyBase?: string | undefined;
   /** The PubSub; default: in-process. Pass one with a Redis adapter to run several nodes. */
-  pubsub?: PubSub;
+  pubsub?: PubSub | undefined;
   /** Origin check for every socket (§7.1). Default `true`: the origin's host must equal {@link host} or the request's. */
-  checkOrigin?: CheckOrigin;
+  checkOrigin?: CheckOrigin | undefined;
   /** The public host name compared by `checkOrigin: true`; default: the request's `Host` header. */
-  host?: string;
+  host?: string | undefined;
   /**
    * Where the endpoint logs (a pino logger fits as it is). Default: {@link consoleLogger} at
    * `"warn"` — crashes, malformed frames and limits that fire, on stderr.
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Presence replication timing (heartbeat, how long a silent node stays listed). */
-  presence?: PresenceClusterOptions;
+  presence?: PresenceClusterOptions | undefined;
 }
 
 /** Options of one mounted socket. */
 export interface SocketMountOptions {
   /** WebSocket transport options, or false to disable it. */
-  websocket?: boolean | WebSocketOptions;
+  websocket?: boolean | WebSocketOptions | undefined;
   /** LongPoll transport options, or false to disable it. */
-  longpoll?: boolean | LongPollOptions;
+  longpoll?: boolean | LongPollOptions | undefined;
   /** Overrides the endpoint's `checkOrigin` for this socket. */
-  checkOrigin?: CheckOrigin;
+  checkOrigin?: CheckOrigin | undefined;
   /** Channels per socket (§7.4). Default 100. */
-  maxChannels?: number;
+  maxChannels?: number | undefined;
   /** Join time bound; a slower join is answered `{reason: "join timeout"}`. Default 10 s. */
-  joinTimeoutMs?: number;
+  joinTimeoutMs?: number | undefined;
   /**
    * Per-socket inbound rate limit (a token bucket; heartbeats are never limited). A message over
    * budget is answered `{reason: "rate limited"}` and not handled; a socket over budget
    * continuously for `closeAfterMs` is closed with 1008. Default `{messagesPerSecond: 100,
    * burst: 200, closeAfterMs: 5000}`; `false` disables it.
    */
-  rateLimit?: RateLimitOptions | false;
+  rateLimit?: RateLimitOptions | false | undefined;
   /** Open connections (both transports) per client IP; more are refused (WebSocket HTTP 429, LongPoll 403). Default unlimited. */
-  maxConnectionsPerIp?: number;
+  maxConnectionsPerIp?: number | undefined;
   /** Longest topic in UTF-8 bytes; longer is answered `{reason: "topic too long"}`. Default 255. */
-  maxTopicLength?: number;
+  maxTopicLength?: number | undefined;
   /** Longest event name in UTF-8 bytes; longer is answered `{reason: "event too long"}`. Default 255. */
-  maxEventLength?: number;
+  maxEventLength?: number | undefined;
   /** Largest join payload as JSON bytes; larger is refused `{reason: "join params too large"}`. Default 64 KiB. */
-  maxJoinParamsBytes?: number;
+  maxJoinParamsBytes?: number | undefined;
   /** Deepest nesting of a payload; a deeper frame is malformed (close 1007). Default 32. */
-  maxPayloadDepth?: number;
+  maxPayloadDepth?: number | undefined;
 }
 
 /** Options of {@link Endpoint.close}. */
 export interface DrainOptions {
   /** Sockets closed per batch. Default 10,000. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Pause between batches. Default 2,000 ms. */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 /** Options of {@link Endpoint.listen}. */
 export interface ListenOptions {
-  port?: number;
-  host?: string;
+  port?: number | undefined;
+  host?: string | undefined;
   /** Handles every request that is not a socket's (pages, `/health`); default 404. */
-  fallback?: RequestListener;
+  fallback?: RequestListener | undefined;
 }
 
 function perIpCounter(max: number | undefined): ConnectionsPerIp | null {

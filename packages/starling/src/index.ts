@@ -64,5 +64,4 @@ export {
 } from './presence/presence-state.ts';
 export { TokenSigner, signToken, verifyToken } from './token/token.ts';
 export type { CheckOrigin } from './transport/origin.ts';
-export type { WebSocketOptions } from './transport/websocket/websocket-transport.ts';
-export type { LongPollOptions } from './transport/long-poll/long-poll-transport.ts';
+export type { WebSocketOptions, LongPollOptions } from './transport/options.ts';

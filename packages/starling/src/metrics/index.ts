@@ -21,9 +21,9 @@ import type { CountedError } from '../runtime/endpoint-stats.ts';
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
   /** Where the metrics are registered; default a new registry (not prom-client's global one). */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /** Prepended to every metric name. Default `"starling_"`. */
-  prefix?: string;
+  prefix?: string | undefined;
 }
 
 /** An endpoint's metrics, ready to be served. */

@@ -23,9 +23,9 @@ const FORMAT = 1;
 /** Timing of replication. */
 export interface PresenceClusterOptions {
   /** A heartbeat is published this often. Default 1,500 ms (Phoenix's broadcast period). */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** A node silent this long is down: its entries leave. Default 10,000 ms. */
-  downAfterMs?: number;
+  downAfterMs?: number | undefined;
 }
 
 /** One entry on the wire: topic, key, meta (whose `phx_ref` identifies it). */

@@ -37,9 +37,9 @@ export interface Subscriber {
 /** Options of {@link PubSub}. */
 export interface PubSubOptions {
   /** Carries broadcasts to other nodes; default: in-process, single node. */
-  adapter?: PubSubAdapter;
+  adapter?: PubSubAdapter | undefined;
   /** This node's id; default: random. */
-  nodeId?: string;
+  nodeId?: string | undefined;
 }
 
 /** Local subscriber registry plus an adapter for the rest of the cluster. */

@@ -24,29 +24,29 @@ import { decodeEnvelope, encodeEnvelope, envelopeHeader } from './envelope.ts';
 /** Options of {@link RedisPubSubAdapter}. */
 export interface RedisPubSubAdapterOptions {
   /** Redis to connect to; default `redis://127.0.0.1:6379`. */
-  url?: string;
+  url?: string | undefined;
   /**
    * Prefix of every channel, so several apps share one Redis; default `'starling'`. Nodes of one
    * cluster must use the same prefix. Choose prefixes none of which starts with another plus `:t:`.
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Where connection trouble and malformed messages are logged (a pino logger fits). Default: `consoleLogger()` (warnings and errors on stderr). */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * Extra ioredis options for both connections (TLS, auth, …). The adapter overrides
    * `lazyConnect`, `enableOfflineQueue`, `maxRetriesPerRequest`, `autoResubscribe` and
    * `autoResendUnfulfilledCommands`: its guarantees depend on them.
    */
-  redisOptions?: RedisOptions;
+  redisOptions?: RedisOptions | undefined;
   /** How long `start` waits for both connections; default 5000 ms. */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Cap of the back-off between reconnect attempts; default 1000 ms. */
-  maxReconnectDelayMs?: number;
+  maxReconnectDelayMs?: number | undefined;
   /**
    * Publishes sent but not yet acknowledged beyond which new ones are dropped; default 10 000.
    * Bounds memory when the connection is up but Redis stops answering.
    */
-  maxPendingPublishes?: number;
+  maxPendingPublishes?: number | undefined;
 }
 
 /** Counters of one {@link RedisPubSubAdapter}. */

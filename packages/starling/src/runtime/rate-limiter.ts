@@ -14,11 +14,11 @@
 /** Options of the per-socket inbound rate limit (`rateLimit` of the socket mount options). */
 export interface RateLimitOptions {
   /** Sustained messages per second. Default 100. */
-  messagesPerSecond?: number;
+  messagesPerSecond?: number | undefined;
   /** Messages accepted at once after a quiet period (the bucket's size). Default 200. */
-  burst?: number;
+  burst?: number | undefined;
   /** Close the socket once it has been refused messages continuously for this long. Default 5,000 ms; `Infinity`: never. */
-  closeAfterMs?: number;
+  closeAfterMs?: number | undefined;
 }
 
 /** A resolved rate limit. */

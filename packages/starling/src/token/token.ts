@@ -35,29 +35,29 @@ export type VerifyResult = { readonly ok: true; readonly data: Term } | { readon
 /** Key derivation parameters (Plug.Crypto's `:key_iterations`, `:key_length`, `:key_digest`). */
 export interface KeyOptions {
   /** PBKDF2 iterations. Default 1000. */
-  keyIterations?: number;
+  keyIterations?: number | undefined;
   /** Derived key length in bytes. Default 32. */
-  keyLength?: number;
+  keyLength?: number | undefined;
   /** PBKDF2 digest. Default `'sha256'`. */
-  keyDigest?: TokenDigest;
+  keyDigest?: TokenDigest | undefined;
 }
 
 /** Options of {@link signToken}. */
 export interface SignOptions extends KeyOptions {
   /** When the token was signed, in **seconds** since the epoch (stored in ms). Default: now. */
-  signedAt?: number;
+  signedAt?: number | undefined;
   /** Stored in the token; verify uses it unless given its own. Default 86,400 (one day). */
-  maxAge?: MaxAge;
+  maxAge?: MaxAge | undefined;
   /** HMAC digest: `'sha256'` writes `SFMyNTY` (HS256, Phoenix's choice), others HS384/HS512. */
-  digest?: TokenDigest;
+  digest?: TokenDigest | undefined;
 }
 
 /** Options of {@link verifyToken}. */
 export interface VerifyOptions extends KeyOptions {
   /** Overrides the max age stored in the token. `<= 0` means expired. */
-  maxAge?: MaxAge;
+  maxAge?: MaxAge | undefined;
   /** The current time in **milliseconds** (for tests). Default `Date.now()`. */
-  now?: number;
+  now?: number | undefined;
 }
 
 const DEFAULT_MAX_AGE = 86_400;

