@@ -8,12 +8,16 @@
  * Every payload a callback receives comes from an untrusted client: validate it.
  *
  * @example
+ * import { error, noreply, ok, reply, type Channel } from 'starling';
+ *
  * const RoomChannel = {
  *   join(topic, _params, _socket) {
  *     return topic === 'rooms:lobby' ? ok() : error({ reason: 'unauthorized' });
  *   },
  *   handleIn(event, payload, socket) {
- *     if (event === 'new_msg') socket.broadcast('new_msg', payload as object);
+ *     const body = (payload as { body?: unknown }).body;
+ *     if (event !== 'new_msg' || typeof body !== 'string') return reply('error', { reason: 'bad message' });
+ *     socket.broadcast('new_msg', { body });
  *     return noreply();
  *   },
  * } satisfies Channel;

@@ -5,6 +5,8 @@
  * `/socket/websocket` and `/socket/longpoll`.
  *
  * @example
+ * import { Endpoint } from 'starling';
+ *
  * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
  * endpoint.socket('/socket', userSocket);
  * const server = await endpoint.listen({ port: 4000, host: '127.0.0.1' });

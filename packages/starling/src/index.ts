@@ -2,6 +2,8 @@
  * @module starling
  * Phoenix-style real-time Channels for Node.js, wire-compatible with the official `phoenix`
  * client: an {@link Endpoint} mounts a {@link Socket}, which routes topics to {@link Channel}s.
+ * Subpaths: `starling/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
+ * `starling/metrics` (Prometheus metrics; needs `prom-client`).
  *
  * @example
  * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling';
@@ -16,9 +18,6 @@
  *
  * const endpoint = new Endpoint().socket('/socket', new Socket().channel('rooms:*', RoomChannel));
  * await endpoint.listen({ port: 4000 });
- *
- * Subpaths: `starling/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
- * `starling/metrics` (Prometheus metrics; needs `prom-client`).
  */
 export { Endpoint, type EndpointOptions, type SocketMountOptions, type DrainOptions, type ListenOptions } from './endpoint.ts';
 export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';

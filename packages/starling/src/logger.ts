@@ -9,6 +9,7 @@
  * fire are never hidden.
  *
  * @example
+ * import { Endpoint, consoleLogger } from 'starling';
  * import { pino } from 'pino';
  * const endpoint = new Endpoint({ logger: pino({ level: 'info' }) });
  * // or: new Endpoint({ logger: consoleLogger('debug') })

@@ -7,9 +7,11 @@
  * `connect` receives untrusted query params: verify tokens there, not in channels.
  *
  * @example
+ * import { Socket, accept, refuse } from 'starling';
+ *
  * const userSocket = new Socket({
  *   connect(params) {
- *     const user = endpoint.verify('user socket', params.token, { maxAge: 86400 });
+ *     const user = endpoint.tokens.verify('user socket', params.token, { maxAge: 86400 });
  *     return user.ok ? accept({ userId: user.data }) : refuse();
  *   },
  *   id: (assigns) => `users_socket:${assigns.userId}`,

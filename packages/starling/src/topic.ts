@@ -5,6 +5,8 @@
  * joins only; PubSub subscriptions are always to the exact topic joined.
  *
  * @example
+ * import { TopicPattern } from 'starling';
+ *
  * const lobby = TopicPattern.parse('rooms:*');
  * lobby.matches('rooms:lobby'); // true
  */

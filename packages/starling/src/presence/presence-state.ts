@@ -4,6 +4,8 @@
  * the grouping of tracked entries by key. No I/O, no clocks except {@link newPhxRef}.
  *
  * @example
+ * import { groupByKey } from 'starling';
+ *
  * groupByKey([{ key: 'alice', meta: { phx_ref: 'r1' } }]);
  * // { alice: { metas: [{ phx_ref: 'r1' }] } }
  */

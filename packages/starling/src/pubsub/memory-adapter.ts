@@ -5,6 +5,8 @@
  * cluster inside one process — which is how the shared adapter conformance suite exercises it.
  *
  * @example
+ * import { MemoryBus, MemoryPubSubAdapter, PubSub } from 'starling';
+ *
  * const bus = new MemoryBus();
  * const a = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
  * const b = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });

@@ -6,6 +6,8 @@
  * (the channels' fan-out encodes it once per serializer from there).
  *
  * @example
+ * import { PubSub } from 'starling';
+ *
  * const pubsub = new PubSub();
  * await pubsub.start();
  * pubsub.subscribe('rooms:lobby', { deliver: (message) => console.log(message.event) });

@@ -6,6 +6,7 @@
  * must recognise this one); its functions are pure.
  *
  * @example
+ * import { PubSub } from 'starling';
  * import { RedisPubSubAdapter } from 'starling/redis';
  * const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: 'redis://redis:6379', prefix: 'chat' }) });
  */
