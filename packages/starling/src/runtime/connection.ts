@@ -1,8 +1,8 @@
 /**
  * @module runtime/connection
  * Internal: the runtime of one connected socket, whatever its transport — what Phoenix calls the
- * socket process (`Phoenix.Socket`'s transport process). It decodes inbound
- * frames, answers heartbeats at once, admits the rest through the rate limit and the input limits
+ * socket process (the process `Phoenix.Socket` runs per connection). It decodes inbound frames,
+ * answers heartbeats at once, admits the rest through the rate limit and the input limits
  * (`limits.ts`), routes joins to channels, enforces the join_ref rules and the channel limit, and
  * holds frames for a topic while that topic's join is being decided.
  */
