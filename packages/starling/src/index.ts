@@ -22,7 +22,7 @@
 export { Endpoint, type EndpointOptions, type SocketMountOptions, type DrainOptions, type ListenOptions } from './endpoint.ts';
 export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
 export type { RateLimitOptions } from './runtime/rate-limiter.ts';
-export { Socket, accept, refuse, type SocketOptions, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
+export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
 export {
   ok,
   error,

@@ -64,7 +64,17 @@ export interface SocketOptions<A extends Assigns> {
    * `"disconnect"` on that topic closes every socket with the id.
    */
   id?(assigns: A): string | null;
+  /**
+   * The framing of the socket's clients. `"phoenix"` (default): the official `phoenix` client and
+   * Phoenix's binary kinds 0–2. `"supabase"`: `@supabase/realtime-js`, whose V2 binary frames are
+   * user broadcasts (kinds 3 and 4, docs/supabase.md) and which must never receive kinds 0–2.
+   * Sockets of either framing share topics: JSON broadcasts are the same text frames for both.
+   */
+  framing?: SocketFraming | undefined;
 }
+
+/** The wire framings a socket can speak (see {@link SocketOptions.framing}). */
+export type SocketFraming = 'phoenix' | 'supabase';
 
 /** A topic pattern routed to a channel, with optional extra assigns. */
 export interface Route {

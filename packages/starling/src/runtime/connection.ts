@@ -91,7 +91,7 @@ export class Connection implements Subscriber {
    */
   handleFrame(data: Buffer, binary: boolean): Promise<void> | void {
     // Before decoding: a deeply nested frame must never reach JSON.parse or anything recursive.
-    if (!binary) checkNesting(data, this.mount.limits.maxPayloadDepth);
+    if (!binary || this.serializer.jsonInBinary === true) checkNesting(data, this.mount.limits.maxPayloadDepth);
     return this.handleMessage(this.serializer.decode(data, binary));
   }
 

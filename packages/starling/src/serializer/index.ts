@@ -9,6 +9,8 @@
  * if (serializer === null) return refuse(403); // unsupported vsn
  * ```
  */
+import type { SocketFraming } from '../socket.ts';
+import { RealtimeV2Serializer } from './realtime-v2.ts';
 import type { Serializer } from './serializer.ts';
 import { V1JsonSerializer } from './v1-json.ts';
 import { V2JsonSerializer } from './v2-json.ts';
@@ -19,6 +21,9 @@ export const v1JsonSerializer: V1JsonSerializer = new V1JsonSerializer();
 /** The V2 serializer (`vsn` 2.0.x): JSON array text frames and binary frames. */
 export const v2JsonSerializer: V2JsonSerializer = new V2JsonSerializer();
 
+/** The V2 serializer of `@supabase/realtime-js` clients (user broadcast kinds 3 and 4). */
+export const realtimeV2Serializer: RealtimeV2Serializer = new RealtimeV2Serializer();
+
 /** `MAJOR.MINOR.PATCH[-pre][+build]` without leading zeros, as Elixir's `Version.parse/1` reads it. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
@@ -27,7 +32,7 @@ const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(?:\.[0-
  * Matching follows Phoenix's requirements `~> 1.0.0` → V1 and `~> 2.0.0` → V2, i.e. `1.0.x` and
  * `2.0.x`, so `2.0.7` is V2 and `2.1.0` is refused. A missing or empty `vsn` means `1.0.0`.
  */
-export function serializerForVsn(vsn: string | undefined | null): Serializer | null {
+export function serializerForVsn(vsn: string | undefined | null, framing: SocketFraming = 'phoenix'): Serializer | null {
   if (vsn === undefined || vsn === null || vsn === '') return v1JsonSerializer;
   const match = SEMVER.exec(vsn);
   if (match === null) return null;
@@ -36,6 +41,6 @@ export function serializerForVsn(vsn: string | undefined | null): Serializer | n
   // (Elixir allows pre-releases above the lower bound, e.g. 2.0.1-dev).
   if (minor !== '0' || (patch === '0' && pre !== undefined)) return null;
   if (major === '1') return v1JsonSerializer;
-  if (major === '2') return v2JsonSerializer;
+  if (major === '2') return framing === 'supabase' ? realtimeV2Serializer : v2JsonSerializer;
   return null;
 }

@@ -12,6 +12,11 @@ export interface Serializer {
   /** The protocol version it speaks, e.g. `"2.0.0"`. */
   readonly vsn: string;
   /**
+   * True when binary frames may carry JSON (realtime-js's kind 3): the connection then bounds
+   * their nesting before decoding, as it does for text frames.
+   */
+  readonly jsonInBinary?: boolean;
+  /**
    * Decodes one inbound frame.
    * @param data the frame's bytes (text frames are UTF-8)
    * @param binary true for a WebSocket binary frame

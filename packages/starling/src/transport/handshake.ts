@@ -53,7 +53,7 @@ export function openConnection(mount: Mount, accepted: AcceptedHandshake, transp
 export async function handshake(mount: Mount, req: IncomingMessage, url: URL, transport: string, authToken: string | undefined): Promise<HandshakeResult> {
   const origin = req.headers.origin;
   if (!originAllowed(mount, req)) return { ok: false, status: 403, reason: 'origin' };
-  const serializer = serializerForVsn(url.searchParams.get('vsn'));
+  const serializer = serializerForVsn(url.searchParams.get('vsn'), mount.socket.options.framing);
   if (serializer === null) return { ok: false, status: 403, reason: 'vsn' };
   const params: Params = parseParams(appParams(url.searchParams), TRANSPORT_PARAMS);
   const info: ConnectInfo = {

@@ -1,0 +1,191 @@
+/**
+ * @module supabase/realtime-channel
+ * Internal: the channel behind every `realtime:<name>` topic of a Supabase-Realtime-compatible
+ * socket — what `@supabase/realtime-js` expects of the server (docs/supabase.md):
+ *
+ * - join `{config: {broadcast: {self, ack}, presence: {key, enabled}, postgres_changes, private}, access_token?}`,
+ *   answered `{}` (no `postgres_changes` key: none is served); a join asking for
+ *   `postgres_changes` is refused, a private one needs the app's `authorize` to allow `read`;
+ * - `broadcast` `{type: "broadcast", event, payload}` to everyone on the topic, the sender included
+ *   only with `self`, answered `ok` only with `ack`; private topics need `write`;
+ * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
+ *   answered `ok`; `presence_state` after every join when presence is enabled, then
+ *   `presence_diff` (only to clients with presence enabled);
+ * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires
+ *   ends the channel with a `system` error push and `phx_close`.
+ */
+import { randomUUID } from 'node:crypto';
+import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
+import type { JwtClaims, Verified } from './auth.ts';
+import { msUntilExpiry } from './auth.ts';
+
+/** What `authorize` is asked: may the token's holder read (join) or write (broadcast, track) `topic`? */
+export interface AuthorizationRequest {
+  /** The topic without its `realtime:` prefix, as the client named the channel. */
+  readonly topic: string;
+  readonly claims: JwtClaims;
+  readonly access: 'read' | 'write';
+}
+
+/** The app's policy for private channels (the role Supabase gives to row-level-security policies). */
+export type Authorize = (request: AuthorizationRequest) => boolean | Promise<boolean>;
+
+/** The socket-level assigns of a realtime socket: the API key's claims. */
+export interface RealtimeSocketAssigns extends Record<string, unknown> {
+  claims: JwtClaims;
+}
+
+/** Per-channel state, from the join's config. */
+interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
+  self: boolean;
+  ack: boolean;
+  private: boolean;
+  presenceKey: string;
+  presenceEnabled: boolean;
+  /** Write permission on a private topic, asked once per token. */
+  canWrite: boolean | null;
+  /** Bumped by every token change, so that an older token's expiry timer is ignored. */
+  tokenGeneration: number;
+}
+
+type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
+
+const TOPIC_PREFIX = 'realtime:';
+const AFTER_JOIN = 'after_join';
+/** Timers longer than this overflow setTimeout; a token valid for longer is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface TokenExpiry {
+  readonly kind: 'token_expiry';
+  readonly generation: number;
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** Creates the realtime channel over a token verifier and the app's policy. */
+export function createRealtimeChannel(verify: (token: unknown) => Promise<Verified>, authorize: Authorize): Channel<RealtimeChannelAssigns> {
+  function scheduleExpiry(socket: RealtimeSocket): void {
+    const ms = msUntilExpiry(socket.assigns.claims);
+    if (ms === Number.POSITIVE_INFINITY) return;
+    const message: TokenExpiry = { kind: 'token_expiry', generation: socket.assigns.tokenGeneration };
+    socket.sendInfo(message, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+  }
+
+  function endForToken(socket: RealtimeSocket, message: string): ReturnType<typeof stop> {
+    socket.push('system', { extension: 'system', status: 'error', message, channel: socket.topic.slice(TOPIC_PREFIX.length) });
+    return stop({ shutdown: 'token' });
+  }
+
+  async function mayWrite(socket: RealtimeSocket): Promise<boolean> {
+    const assigns = socket.assigns;
+    if (!assigns.private) return true;
+    assigns.canWrite ??= await authorize({ topic: socket.topic.slice(TOPIC_PREFIX.length), claims: assigns.claims, access: 'write' });
+    return assigns.canWrite;
+  }
+
+  return {
+    intercept: ['presence_diff'],
+
+    async join(topic, params, socket) {
+      const name = topic.slice(TOPIC_PREFIX.length);
+      const config = record(record(params).config);
+      const broadcast = record(config.broadcast);
+      const presence = record(config.presence);
+      const changes = config.postgres_changes;
+      if (Array.isArray(changes) && changes.length > 0) {
+        return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
+      }
+      let claims = socket.assigns.claims;
+      const accessToken = record(params).access_token;
+      if (accessToken !== undefined) {
+        const verified = await verify(accessToken);
+        if (!verified.ok) return error({ reason: `access_token refused: ${verified.reason}` });
+        claims = verified.claims;
+      }
+      const isPrivate = config.private === true;
+      if (isPrivate && !(await authorize({ topic: name, claims, access: 'read' }))) {
+        return error({ reason: `Unauthorized: You do not have permissions to read from this Channel topic: ${name}` });
+      }
+      const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
+      socket.assign({
+        claims,
+        self: broadcast.self === true,
+        ack: broadcast.ack === true,
+        private: isPrivate,
+        presenceKey: key,
+        presenceEnabled: presence.enabled === true,
+        canWrite: null,
+        tokenGeneration: 0,
+      });
+      socket.sendInfo(AFTER_JOIN);
+      return ok({});
+    },
+
+    async handleIn(event, payload, socket) {
+      const body = record(payload);
+      switch (event) {
+        case 'broadcast': {
+          if (body.type !== 'broadcast' || typeof body.event !== 'string')
+            return reply('error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
+          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
+          const message =
+            body.meta === undefined
+              ? { type: 'broadcast', event: body.event, payload: body.payload }
+              : { type: 'broadcast', event: body.event, payload: body.payload, meta: body.meta };
+          if (socket.assigns.self) socket.broadcast('broadcast', message);
+          else socket.broadcastFrom('broadcast', message);
+          return socket.assigns.ack ? reply('ok', {}) : noreply();
+        }
+        case 'presence': {
+          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
+          const key = socket.assigns.presenceKey;
+          if (body.event === 'track') {
+            const meta = record(body.payload);
+            if (socket.listPresence()[key] === undefined) socket.track(key, meta);
+            else socket.updatePresence(key, meta);
+            return reply('ok', {});
+          }
+          if (body.event === 'untrack') {
+            socket.untrack(key);
+            return reply('ok', {});
+          }
+          return reply('error', { reason: 'presence events are track and untrack' });
+        }
+        case 'access_token': {
+          const verified = await verify(body.access_token);
+          if (!verified.ok) return endForToken(socket, `access_token refused: ${verified.reason}`);
+          socket.assign({ claims: verified.claims, canWrite: null, tokenGeneration: socket.assigns.tokenGeneration + 1 });
+          scheduleExpiry(socket);
+          return noreply();
+        }
+        default:
+          return reply('error', { reason: `unknown event ${event}` });
+      }
+    },
+
+    handleOut(event, payload, socket) {
+      // presence_diff is the only intercepted event: clients that did not enable presence do not get it.
+      if (socket.assigns.presenceEnabled) socket.push(event, record(payload));
+      return noreply();
+    },
+
+    handleInfo(message, socket) {
+      if (message === AFTER_JOIN) {
+        if (socket.assigns.presenceEnabled) socket.push('presence_state', socket.listPresence());
+        scheduleExpiry(socket);
+        return noreply();
+      }
+      const expiry = message as Partial<TokenExpiry>;
+      if (expiry.kind === 'token_expiry' && expiry.generation === socket.assigns.tokenGeneration) {
+        if (msUntilExpiry(socket.assigns.claims) > 0) {
+          scheduleExpiry(socket); // a token beyond the longest timer
+          return noreply();
+        }
+        return endForToken(socket, 'Token has expired');
+      }
+      return noreply();
+    },
+  };
+}

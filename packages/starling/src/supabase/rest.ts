@@ -1,0 +1,136 @@
+/**
+ * @module supabase/rest
+ * Internal: Supabase Realtime's REST broadcast endpoints, which realtime-js uses when it is not
+ * subscribed (`channel.send` before the join) and for `channel.httpSend`:
+ *
+ * - `POST <mount>/api/broadcast` with `{"messages": [{topic, event, payload, private?}]}`;
+ * - `POST <mount>/api/broadcast/<topic>/events/<event>[?private=true]` with a JSON or
+ *   `application/octet-stream` body (the payload itself).
+ *
+ * Both are answered 202 once broadcast. The `apikey` header must be a valid key; an
+ * `Authorization: Bearer <jwt>` token, when present, is whose claims `authorize` sees for private
+ * topics (else the key's). Bodies are bounded; a malformed one is a 400 with a JSON reason.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Verified } from './auth.ts';
+import type { Authorize } from './realtime-channel.ts';
+
+/** A broadcast the REST API accepted: sent as `broadcast` on `realtime:<topic>`. */
+export type PublishBroadcast = (topic: string, message: { type: 'broadcast'; event: string; payload: unknown }) => void;
+
+const MAX_MESSAGES = 100;
+
+class HttpFailure extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpFailure(413, `body larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body?: object): void {
+  if (res.headersSent) return;
+  if (body === undefined) res.writeHead(status, { 'access-control-allow-origin': '*' }).end();
+  else res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    throw new HttpFailure(400, 'body is not valid JSON');
+  }
+}
+
+/** Options of {@link createBroadcastApi}. */
+export interface BroadcastApiOptions {
+  /** The socket's mount path, e.g. `/realtime/v1`: the API lives at `<path>/api/broadcast`. */
+  readonly path: string;
+  readonly verify: (token: unknown) => Promise<Verified>;
+  readonly authorize: Authorize;
+  readonly publish: PublishBroadcast;
+  /** Largest accepted body. */
+  readonly maxBodyBytes: number;
+}
+
+/** A request handler for the REST API: returns false for any request that is not its own. */
+export function createBroadcastApi(options: BroadcastApiOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const base = `${options.path.replace(/\/+$/, '')}/api/broadcast`;
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== base && !url.pathname.startsWith(`${base}/`)) return false;
+    if (req.method === 'OPTIONS') {
+      res
+        .writeHead(204, {
+          'access-control-allow-origin': '*',
+          'access-control-allow-methods': 'POST, OPTIONS',
+          'access-control-allow-headers': 'apikey, authorization, content-type, x-client-info',
+        })
+        .end();
+      return true;
+    }
+    handle(req, url, base, options).then(
+      () => send(res, 202),
+      (err: unknown) => {
+        req.resume();
+        if (err instanceof HttpFailure) send(res, err.status, { error: err.message });
+        else send(res, 500, { error: 'internal error' });
+      },
+    );
+    return true;
+  };
+}
+
+async function handle(req: IncomingMessage, url: URL, base: string, options: BroadcastApiOptions): Promise<void> {
+  if (req.method !== 'POST') throw new HttpFailure(405, 'use POST');
+  const key = await options.verify(req.headers.apikey);
+  if (!key.ok) throw new HttpFailure(401, `apikey refused: ${key.reason}`);
+  const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const user = bearer === undefined ? key : await options.verify(bearer);
+  if (!user.ok) throw new HttpFailure(401, `access token refused: ${user.reason}`);
+  const body = await readBody(req, options.maxBodyBytes);
+  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean }> = [];
+  if (url.pathname === base) {
+    const list = (parseJson(body) as { messages?: unknown } | null)?.messages;
+    if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpFailure(400, `messages must be an array of at most ${MAX_MESSAGES}`);
+    for (const item of list as unknown[]) {
+      const { topic, event, payload } = (item ?? {}) as Record<string, unknown>;
+      if (typeof topic !== 'string' || typeof event !== 'string') throw new HttpFailure(400, 'each message needs a topic and an event');
+      messages.push({ topic, event, payload, private: (item as Record<string, unknown>).private === true });
+    }
+  } else {
+    const match = /^\/([^/]+)\/events\/([^/]+)$/.exec(url.pathname.slice(base.length));
+    if (match === null) throw new HttpFailure(404, 'expected /api/broadcast/<topic>/events/<event>');
+    const binary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
+    messages.push({
+      topic: decodeURIComponent(match[1]!),
+      event: decodeURIComponent(match[2]!),
+      payload: binary ? { binary: body } : parseJson(body),
+      private: url.searchParams.get('private') === 'true',
+    });
+  }
+  for (const message of messages) {
+    if (message.private && !(await options.authorize({ topic: message.topic, claims: user.claims, access: 'write' }))) {
+      throw new HttpFailure(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+    }
+  }
+  for (const { topic, event, payload } of messages) options.publish(topic, { type: 'broadcast', event, payload });
+}

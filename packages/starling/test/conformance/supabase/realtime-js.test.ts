@@ -1,0 +1,232 @@
+/**
+ * The unchanged `@supabase/realtime-js` client (2.119.0) against a Starling endpoint serving
+ * `starling/supabase`: subscribe, Broadcast with `self` and `ack`, Presence, private channels under
+ * the app's policy, API keys and access tokens as JWTs (expired and tampered ones refused), the
+ * REST broadcast API, `postgres_changes` refused, V1 and V2 framing, and a Phoenix-client socket
+ * sharing a topic with realtime-js sockets.
+ */
+import type { Server } from 'node:http';
+import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
+import { SignJWT } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { eventually } from '@starling/test-support/eventually';
+import { ClientPool, inboxOf, joinOutcome, phoenix18Client } from '@starling/test-support/official-client';
+import { tryUpgrade } from '@starling/test-support/raw-client';
+import { Endpoint, silentLogger } from '../../../src/index.ts';
+import { createRealtime } from '../../../src/supabase/index.ts';
+
+const SECRET = 'a-test-jwt-secret-of-at-least-thirty-two-characters-long';
+const OTHER_SECRET = 'another-secret-that-did-not-sign-the-keys-of-this-test!!';
+
+async function jwt(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: string | number } = {}): Promise<string> {
+  let token = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+  if (options.expiresIn !== undefined) token = token.setExpirationTime(options.expiresIn);
+  return token.sign(new TextEncoder().encode(options.secret ?? SECRET));
+}
+
+interface Service {
+  readonly endpoint: Endpoint;
+  readonly url: string;
+  readonly httpUrl: string;
+}
+
+const services: Array<{ endpoint: Endpoint; server: Server }> = [];
+const clients: RealtimeClient[] = [];
+const pools: ClientPool[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.disconnect();
+  for (const pool of pools.splice(0)) await pool.close();
+  for (const { endpoint } of services.splice(0)) await endpoint.close({ intervalMs: 0 });
+});
+
+async function start(): Promise<Service> {
+  const endpoint = new Endpoint({ logger: silentLogger });
+  const realtime = createRealtime(endpoint, { jwtSecret: SECRET, authorize: ({ claims }) => claims.role === 'authenticated' });
+  endpoint.socket('/realtime/v1', realtime.socket).socket('/socket', realtime.phoenixSocket);
+  const server = await endpoint.listen({ port: 0, fallback: (req, res) => void (realtime.handleRequest(req, res) || res.writeHead(404).end()) });
+  services.push({ endpoint, server });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return { endpoint, url: `ws://127.0.0.1:${port}/realtime/v1`, httpUrl: `http://127.0.0.1:${port}/realtime/v1` };
+}
+
+function client(service: Service, apikey: string, vsn: '1.0.0' | '2.0.0' = '2.0.0'): RealtimeClient {
+  const realtime = new RealtimeClient(service.url, { params: { apikey }, transport: WebSocket as never, vsn, heartbeatIntervalMs: 25_000 });
+  clients.push(realtime);
+  return realtime;
+}
+
+/** Subscribes and resolves with the status the client reports (SUBSCRIBED, CHANNEL_ERROR, …) and its error. */
+function subscribed(channel: RealtimeChannel, timeoutMs = 3000): Promise<{ status: string; error?: string }> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ status: 'no answer' }), timeoutMs);
+    channel.subscribe((status, err) => {
+      clearTimeout(timer);
+      resolve(err === undefined ? { status } : { status, error: err.message });
+    });
+  });
+}
+
+function broadcasts(channel: RealtimeChannel, event: string): unknown[] {
+  const seen: unknown[] = [];
+  channel.on('broadcast', { event }, (message) => seen.push(message.payload));
+  return seen;
+}
+
+for (const vsn of ['2.0.0', '1.0.0'] as const) {
+  describe(`realtime-js over vsn ${vsn}`, () => {
+    it('subscribes with an anon key and broadcasts to the others, the sender excluded unless self is set', async () => {
+      const service = await start();
+      const anon = await jwt({ role: 'anon' });
+      const a = client(service, anon, vsn).channel('room1');
+      const b = client(service, anon, vsn).channel('room1');
+      const c = client(service, anon, vsn).channel('room1', { config: { broadcast: { self: true } } });
+      const heardA = broadcasts(a, 'cursor');
+      const heardB = broadcasts(b, 'cursor');
+      const heardC = broadcasts(c, 'cursor');
+      for (const channel of [a, b, c]) expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+
+      expect(await a.send({ type: 'broadcast', event: 'cursor', payload: { x: 1 } })).toBe('ok');
+      expect(await c.send({ type: 'broadcast', event: 'cursor', payload: { x: 2 } })).toBe('ok');
+      await eventually(() => expect(heardB).toEqual([{ x: 1 }, { x: 2 }]));
+      await eventually(() => expect(heardC).toEqual([{ x: 1 }, { x: 2 }]));
+      expect(heardA).toEqual([{ x: 2 }]);
+    });
+
+    it('acknowledges a broadcast when ack is set', async () => {
+      const service = await start();
+      const anon = await jwt({ role: 'anon' });
+      const sender = client(service, anon, vsn).channel('acked', { config: { broadcast: { ack: true } } });
+      expect(await subscribed(sender)).toEqual({ status: 'SUBSCRIBED' });
+      expect(await sender.send({ type: 'broadcast', event: 'e', payload: { n: 1 } })).toBe('ok');
+    });
+
+    it('syncs presence: track, presenceState on the other client, join and leave events', async () => {
+      const service = await start();
+      const anon = await jwt({ role: 'anon' });
+      const alice = client(service, anon, vsn).channel('lobby', { config: { presence: { key: 'alice' } } });
+      const bob = client(service, anon, vsn).channel('lobby', { config: { presence: { key: 'bob' } } });
+      const joins: string[] = [];
+      const leaves: string[] = [];
+      bob.on('presence', { event: 'join' }, ({ key }) => joins.push(key));
+      bob.on('presence', { event: 'leave' }, ({ key }) => leaves.push(key));
+      bob.on('presence', { event: 'sync' }, () => {});
+      expect(await subscribed(alice)).toEqual({ status: 'SUBSCRIBED' });
+      expect(await subscribed(bob)).toEqual({ status: 'SUBSCRIBED' });
+
+      expect(await alice.track({ name: 'Alice' })).toBe('ok');
+      await eventually(() => expect(bob.presenceState()).toMatchObject({ alice: [{ name: 'Alice' }] }));
+      expect(joins).toContain('alice');
+      expect(await alice.untrack()).toBe('ok');
+      await eventually(() => expect(leaves).toContain('alice'));
+      expect(bob.presenceState()).toEqual({});
+    });
+  });
+}
+
+describe('keys, tokens and private channels', () => {
+  it('refuses a connection whose API key is expired, tampered or missing (HTTP 403)', async () => {
+    const service = await start();
+    const expired = await jwt({ role: 'anon' }, { expiresIn: Math.floor(Date.now() / 1000) - 10 });
+    const forged = await jwt({ role: 'anon' }, { secret: OTHER_SECRET });
+    const good = await jwt({ role: 'anon' });
+    for (const apikey of [expired, forged, `${good.slice(0, -2)}xx`, '']) {
+      expect((await tryUpgrade(`${service.url}/websocket?apikey=${encodeURIComponent(apikey)}&vsn=2.0.0`)).status).toBe(403);
+    }
+    expect((await tryUpgrade(`${service.url}/websocket?apikey=${good}&vsn=2.0.0`)).status).toBe(101);
+  });
+
+  it('refuses a private channel to an anon key and lets an authenticated token in (the app policy)', async () => {
+    const service = await start();
+    const anon = client(service, await jwt({ role: 'anon' })).channel('secret', { config: { private: true } });
+    const refused = await subscribed(anon);
+    expect(refused.status).toBe('CHANNEL_ERROR');
+    expect(refused.error).toMatch(/Unauthorized/);
+
+    const user = client(service, await jwt({ role: 'anon' }));
+    await user.setAuth(await jwt({ role: 'authenticated', sub: 'u1' }));
+    expect(await subscribed(user.channel('secret', { config: { private: true } }))).toEqual({ status: 'SUBSCRIBED' });
+  });
+
+  it('ends a channel whose refreshed access token is invalid, with a system error', async () => {
+    const service = await start();
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    const channel = realtime.channel('refresh');
+    const system: unknown[] = [];
+    channel.on('system', {}, (payload) => system.push(payload));
+    expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+    await realtime.setAuth(await jwt({ role: 'authenticated' }, { secret: OTHER_SECRET }));
+    await eventually(() => expect(system).toEqual([expect.objectContaining({ status: 'error', extension: 'system' })]));
+  });
+
+  it('refuses postgres_changes, which this server does not serve, saying why', async () => {
+    const service = await start();
+    const channel = client(service, await jwt({ role: 'anon' }))
+      .channel('db')
+      .on('postgres_changes', { event: '*', schema: 'public', table: 'messages' }, () => {});
+    const outcome = await subscribed(channel);
+    expect(outcome.status).toBe('CHANNEL_ERROR');
+    expect(outcome.error).toMatch(/postgres_changes is not available/);
+  });
+});
+
+describe('the REST broadcast API', () => {
+  it('delivers channel.send before subscribing (the REST fallback) and httpSend (202)', async () => {
+    const service = await start();
+    const anon = await jwt({ role: 'anon' });
+    const listener = client(service, anon).channel('news');
+    const heard = broadcasts(listener, 'headline');
+    expect(await subscribed(listener)).toEqual({ status: 'SUBSCRIBED' });
+
+    const sender = client(service, anon).channel('news');
+    expect(await sender.send({ type: 'broadcast', event: 'headline', payload: { n: 1 } })).toBe('ok');
+    expect(await sender.httpSend('headline', { n: 2 })).toEqual({ success: true });
+    await eventually(() => expect(heard).toEqual([{ n: 1 }, { n: 2 }]));
+  });
+
+  it('answers a request without a valid apikey 401, and a private broadcast of an anon key 403', async () => {
+    const service = await start();
+    const post = (headers: Record<string, string>, path = '') =>
+      fetch(`${service.httpUrl}/api/broadcast${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ messages: [{ topic: 'x', event: 'e', payload: {}, private: true }] }),
+      }).then((response) => response.status);
+    expect(await post({})).toBe(401);
+    expect(await post({ apikey: await jwt({ role: 'anon' }, { secret: OTHER_SECRET }) })).toBe(401);
+    expect(await post({ apikey: await jwt({ role: 'anon' }) })).toBe(403);
+    expect(await post({ apikey: await jwt({ role: 'authenticated' }) })).toBe(202);
+  });
+});
+
+describe('a Phoenix-client socket and realtime-js sockets on one topic', () => {
+  it('each get broadcasts in their own framing, whichever side sends, JSON or binary', async () => {
+    const service = await start();
+    const anon = await jwt({ role: 'anon' });
+    const supa = client(service, anon).channel('shared');
+    const fromPhoenix = broadcasts(supa, 'hello');
+    const bytes = broadcasts(supa, 'bytes');
+    expect(await subscribed(supa)).toEqual({ status: 'SUBSCRIBED' });
+
+    const pool = new ClientPool(phoenix18Client);
+    pools.push(pool);
+    const phoenix = pool.socket(service.url.replace('/realtime/v1', '/socket'), { params: { apikey: anon } }).channel('realtime:shared', {});
+    const toPhoenix = inboxOf(phoenix, 'broadcast');
+    expect((await joinOutcome(phoenix)).status).toBe('ok');
+
+    phoenix.push('broadcast', { type: 'broadcast', event: 'hello', payload: { from: 'phoenix' } });
+    await eventually(() => expect(fromPhoenix).toEqual([{ from: 'phoenix' }]));
+
+    const other = client(service, anon).channel('shared');
+    expect(await subscribed(other)).toEqual({ status: 'SUBSCRIBED' });
+    expect(await other.send({ type: 'broadcast', event: 'hello', payload: { from: 'supabase' } })).toBe('ok');
+    expect(await toPhoenix.next()).toEqual({ type: 'broadcast', event: 'hello', payload: { from: 'supabase' } });
+
+    // realtime-js sends an ArrayBuffer payload as a binary kind 3 frame; its peers get kind 4.
+    expect(await other.send({ type: 'broadcast', event: 'bytes', payload: new Uint8Array([1, 2, 3]).buffer })).toBe('ok');
+    await eventually(() => expect(bytes).toHaveLength(1));
+    expect([...new Uint8Array(bytes[0] as ArrayBuffer)]).toEqual([1, 2, 3]);
+  });
+});
