@@ -1,0 +1,48 @@
+/**
+ * A self-hostable Supabase-Realtime-compatible server: Broadcast and Presence for the unchanged
+ * `@supabase/realtime-js` client (and supabase-js), at `ws://HOST:PORT/realtime/v1`, and the same
+ * service for the official `phoenix` client at `/socket`. `npm run realtime` starts it.
+ *
+ * Environment: `REALTIME_JWT_SECRET` (required: the HS256 secret that signs API keys and access
+ * tokens), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes), `SECRET_KEY_BASE`,
+ * `LOG_LEVEL` (info). Its policy: a private channel needs a token whose `role` is
+ * `authenticated`; an anon key gets public channels.
+ */
+import { Endpoint, PubSub, consoleLogger, type LogLevel } from 'starling';
+import { RedisPubSubAdapter } from 'starling/redis';
+import { createRealtime } from 'starling/supabase';
+
+const secret = process.env.REALTIME_JWT_SECRET;
+if (!secret) {
+  console.error('REALTIME_JWT_SECRET is required: the HS256 secret that signs the API keys and access tokens your clients present');
+  process.exit(1);
+}
+const logger = consoleLogger((process.env.LOG_LEVEL ?? 'info') as LogLevel);
+const redisUrl = process.env.REDIS_URL || undefined;
+const pubsub = redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) }) : undefined;
+const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger });
+const realtime = createRealtime(endpoint, {
+  jwtSecret: secret,
+  // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
+  authorize: ({ claims }) => claims.role === 'authenticated',
+});
+endpoint.socket('/realtime/v1', realtime.socket).socket('/socket', realtime.phoenixSocket);
+
+const port = Number(process.env.PORT ?? 4000);
+const host = process.env.HOST ?? '127.0.0.1';
+await endpoint.listen({
+  port,
+  host,
+  fallback(req, res) {
+    if (realtime.handleRequest(req, res)) return;
+    if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    res.writeHead(404).end();
+  },
+});
+logger.info({ url: `ws://${host}:${port}/realtime/v1`, pubsub: redisUrl ? 'redis' : 'in-process' }, 'realtime listening');
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void endpoint.close({ intervalMs: 0 }).then(() => process.exit(0));
+  });
+}

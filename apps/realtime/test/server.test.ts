@@ -1,0 +1,117 @@
+/**
+ * The runnable Supabase-Realtime-compatible server (`npm run realtime`, i.e. `src/server.ts`) as a
+ * real process: it refuses to start without its JWT secret, answers `/health`, serves the
+ * unchanged realtime-js client with its example policy, and — two processes sharing a real
+ * Redis — carries broadcasts and presence between nodes.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
+import { SignJWT } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { eventually } from '@starling/test-support/eventually';
+import { freePort } from '@starling/test-support/official-client';
+import { ensureRedis } from '@starling/test-support/redis';
+
+const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url));
+const SECRET = 'the-realtime-test-secret-which-is-long-enough-for-hs256';
+
+const children: ChildProcess[] = [];
+const clients: RealtimeClient[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.disconnect();
+  await Promise.all(
+    children.splice(0).map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+});
+
+function key(claims: Record<string, unknown>): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(new TextEncoder().encode(SECRET));
+}
+
+/** Starts the server with `env` and resolves with its port once `/health` answers 200. */
+async function startServer(env: Record<string, string> = {}): Promise<number> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    env: { ...process.env, REDIS_URL: '', REALTIME_JWT_SECRET: SECRET, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await eventually(async () => {
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  }, 15_000);
+  return port;
+}
+
+function channel(port: number, apikey: string, name: string, config: Record<string, unknown> = {}): RealtimeChannel {
+  const client = new RealtimeClient(`ws://127.0.0.1:${port}/realtime/v1`, { params: { apikey }, transport: WebSocket as never });
+  clients.push(client);
+  return client.channel(name, { config });
+}
+
+function subscribed(ch: RealtimeChannel): Promise<string> {
+  return new Promise((resolve) => ch.subscribe((status, err) => resolve(err === undefined ? status : `${status}: ${err.message}`)));
+}
+
+describe('npm run realtime', () => {
+  it('refuses to start without REALTIME_JWT_SECRET, saying why', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+      env: { ...process.env, REALTIME_JWT_SECRET: '', PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/REALTIME_JWT_SECRET is required/);
+  });
+
+  it('serves realtime-js with its policy: public channels for anon keys, private ones for authenticated tokens', async () => {
+    const port = await startServer();
+    const anon = await key({ role: 'anon' });
+    const a = channel(port, anon, 'room');
+    const b = channel(port, anon, 'room');
+    const heard: unknown[] = [];
+    b.on('broadcast', { event: 'msg' }, ({ payload }) => heard.push(payload));
+    expect(await subscribed(a)).toBe('SUBSCRIBED');
+    expect(await subscribed(b)).toBe('SUBSCRIBED');
+    await a.send({ type: 'broadcast', event: 'msg', payload: { text: 'hi' } });
+    await eventually(() => expect(heard).toEqual([{ text: 'hi' }]));
+
+    expect(await subscribed(channel(port, anon, 'private-room', { private: true }))).toMatch(/^CHANNEL_ERROR: Unauthorized/);
+    expect(await subscribed(channel(port, await key({ role: 'authenticated', sub: 'u1' }), 'private-room', { private: true }))).toBe('SUBSCRIBED');
+  });
+
+  it('carries broadcasts and presence between two nodes sharing a Redis', async () => {
+    const redisUrl = await ensureRedis();
+    const env = { REDIS_URL: redisUrl };
+    const [portA, portB] = [await startServer(env), await startServer(env)];
+    const anon = await key({ role: 'anon' });
+    const onA = channel(portA, anon, 'cluster-room', { presence: { key: 'alice' } });
+    const onB = channel(portB, anon, 'cluster-room', { presence: { key: 'bob' } });
+    const heard: unknown[] = [];
+    onB.on('broadcast', { event: 'msg' }, ({ payload }) => heard.push(payload));
+    onB.on('presence', { event: 'sync' }, () => {});
+    expect(await subscribed(onA)).toBe('SUBSCRIBED');
+    expect(await subscribed(onB)).toBe('SUBSCRIBED');
+
+    await eventually(async () => {
+      await onA.send({ type: 'broadcast', event: 'msg', payload: { n: 1 } });
+      expect(heard.length).toBeGreaterThan(0);
+    });
+    expect(heard[0]).toEqual({ n: 1 });
+    expect(await onA.track({ name: 'Alice' })).toBe('ok');
+    await eventually(() => expect(onB.presenceState()).toMatchObject({ alice: [{ name: 'Alice' }] }), 5000);
+  });
+});
