@@ -59,7 +59,9 @@ beforeAll(async () => {
   cpSync(FIXTURE, project, { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   // What a user installs: the tarball, plus the optional peers for the subpaths and Node's types.
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20', 'ioredis@5', 'prom-client@15'], { cwd: project });
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20', 'ioredis@5', 'prom-client@15', 'jose@6'], {
+    cwd: project,
+  });
 }, 240_000);
 
 afterAll(() => {
@@ -72,14 +74,23 @@ describe('the packed framework', () => {
     const outside = paths.filter((path) => !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) && !['README.md', 'LICENSE', 'package.json'].includes(path));
     expect(outside).toEqual([]);
     expect(paths).toEqual(
-      expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis/index.js', 'dist/metrics/index.js']),
+      expect.arrayContaining([
+        'README.md',
+        'LICENSE',
+        'package.json',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/redis/index.js',
+        'dist/metrics/index.js',
+        'dist/supabase/index.js',
+      ]),
     );
   });
 
-  it('depends on ws alone; ioredis and prom-client are optional peers', () => {
+  it('depends on ws alone; ioredis, prom-client and jose are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
-    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, 'prom-client': { optional: true } });
+    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, 'prom-client': { optional: true }, jose: { optional: true } });
   });
 
   it('loads only ws and Node built-ins from its main entry point (the peers stay behind their subpaths)', () => {
@@ -172,7 +183,7 @@ describe('the packed framework', () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"']) {
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"']) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
