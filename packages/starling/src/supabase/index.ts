@@ -43,6 +43,8 @@ export interface RealtimeOptions extends JwtVerification {
   path?: string | undefined;
   /** Largest REST request body. Default 1 MiB, as a WebSocket frame. */
   maxBodyBytes?: number | undefined;
+  /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
+  presenceCallsPerSecond?: number | undefined;
 }
 
 /** A Supabase-Realtime-compatible socket and its REST API. */
@@ -71,7 +73,7 @@ const denyAll: Authorize = () => false;
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
   const verify = createVerifier(options);
   const authorize = options.authorize ?? denyAll;
-  const channel = createRealtimeChannel(verify, authorize);
+  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 });
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,

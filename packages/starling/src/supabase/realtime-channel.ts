@@ -46,6 +46,15 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   canWrite: boolean | null;
   /** Bumped by every token change, so that an older token's expiry timer is ignored. */
   tokenGeneration: number;
+  /** Start of the current one-second presence window, and the track/untrack calls in it. */
+  presenceWindow: number;
+  presenceCalls: number;
+}
+
+/** Limits of the realtime channel. */
+export interface RealtimeLimits {
+  /** Presence `track`/`untrack` calls per channel per second; more are answered `{reason: "presence rate limited"}`. */
+  readonly presenceCallsPerSecond: number;
 }
 
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
@@ -65,7 +74,11 @@ function record(value: unknown): Record<string, unknown> {
 }
 
 /** Creates the realtime channel over a token verifier and the app's policy. */
-export function createRealtimeChannel(verify: (token: unknown) => Promise<Verified>, authorize: Authorize): Channel<RealtimeChannelAssigns> {
+export function createRealtimeChannel(
+  verify: (token: unknown) => Promise<Verified>,
+  authorize: Authorize,
+  limits: RealtimeLimits,
+): Channel<RealtimeChannelAssigns> {
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
     if (ms === Number.POSITIVE_INFINITY) return;
@@ -76,6 +89,16 @@ export function createRealtimeChannel(verify: (token: unknown) => Promise<Verifi
   function endForToken(socket: RealtimeSocket, message: string): ReturnType<typeof stop> {
     socket.push('system', { extension: 'system', status: 'error', message, channel: socket.topic.slice(TOPIC_PREFIX.length) });
     return stop({ shutdown: 'token' });
+  }
+
+  /** Every track is a presence diff to every member: a client may not announce itself without bound. */
+  function withinPresenceBudget(assigns: RealtimeChannelAssigns): boolean {
+    const now = Date.now();
+    if (now - assigns.presenceWindow >= 1000) {
+      assigns.presenceWindow = now;
+      assigns.presenceCalls = 0;
+    }
+    return ++assigns.presenceCalls <= limits.presenceCallsPerSecond;
   }
 
   async function mayWrite(socket: RealtimeSocket): Promise<boolean> {
@@ -118,6 +141,8 @@ export function createRealtimeChannel(verify: (token: unknown) => Promise<Verifi
         presenceEnabled: presence.enabled === true,
         canWrite: null,
         tokenGeneration: 0,
+        presenceWindow: 0,
+        presenceCalls: 0,
       });
       socket.sendInfo(AFTER_JOIN);
       return ok({});
@@ -139,6 +164,7 @@ export function createRealtimeChannel(verify: (token: unknown) => Promise<Verifi
           return socket.assigns.ack ? reply('ok', {}) : noreply();
         }
         case 'presence': {
+          if (!withinPresenceBudget(socket.assigns)) return reply('error', { reason: 'presence rate limited' });
           if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
           const key = socket.assigns.presenceKey;
           if (body.event === 'track') {

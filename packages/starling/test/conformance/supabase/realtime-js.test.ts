@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, inboxOf, joinOutcome, phoenix18Client } from '@starling/test-support/official-client';
-import { tryUpgrade } from '@starling/test-support/raw-client';
+import { RawClient, tryUpgrade } from '@starling/test-support/raw-client';
 import { Endpoint, silentLogger } from '../../../src/index.ts';
 import { createRealtime } from '../../../src/supabase/index.ts';
 
@@ -159,6 +159,33 @@ describe('keys, tokens and private channels', () => {
     expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
     await realtime.setAuth(await jwt({ role: 'authenticated' }, { secret: OTHER_SECRET }));
     await eventually(() => expect(system).toEqual([expect.objectContaining({ status: 'error', extension: 'system' })]));
+  });
+
+  it('ends a channel when its access token expires without a refresh', async () => {
+    const service = await start();
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    await realtime.setAuth(await jwt({ role: 'authenticated' }, { expiresIn: Math.floor(Date.now() / 1000) + 2 }));
+    const channel = realtime.channel('short-lived');
+    const system: unknown[] = [];
+    channel.on('system', {}, (payload) => system.push(payload));
+    expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+    await eventually(() => expect(system).toEqual([expect.objectContaining({ status: 'error', message: 'Token has expired' })]), 4000);
+  });
+
+  it('bounds presence announcements per channel (each is a diff to every member)', async () => {
+    const service = await start();
+    const raw = await RawClient.connect(`${service.url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+    try {
+      raw.send(['1', '1', 'realtime:busy', 'phx_join', { config: { presence: { key: 'k', enabled: true } } }]);
+      expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
+      for (let i = 0; i < 15; i++) raw.send(['1', `t${i}`, 'realtime:busy', 'presence', { type: 'presence', event: 'track', payload: { i } }]);
+      const statuses: unknown[] = [];
+      for (let i = 0; i < 15; i++) statuses.push(((await raw.reply(`t${i}`))[4] as { status: string; response: unknown }).response);
+      expect(statuses.filter((response) => JSON.stringify(response) === '{}')).toHaveLength(10);
+      expect(statuses.slice(10)).toEqual(Array(5).fill({ reason: 'presence rate limited' }));
+    } finally {
+      raw.close();
+    }
   });
 
   it('refuses postgres_changes, which this server does not serve, saying why', async () => {
