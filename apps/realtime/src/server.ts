@@ -26,7 +26,10 @@ const realtime = createRealtime(endpoint, {
   // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
   authorize: ({ claims }) => claims.role === 'authenticated',
 });
-endpoint.socket('/realtime/v1', realtime.socket).socket('/socket', realtime.phoenixSocket);
+// Any site may use the service, as with a Supabase project: clients authenticate with their API key,
+// never with ambient cookies, so a page from another origin gains nothing it could not do itself.
+const mount = { checkOrigin: false } as const;
+endpoint.socket('/realtime/v1', realtime.socket, mount).socket('/socket', realtime.phoenixSocket, mount);
 
 const port = Number(process.env.PORT ?? 4000);
 const host = process.env.HOST ?? '127.0.0.1';

@@ -4,57 +4,20 @@
  * unchanged realtime-js client with its example policy, and — two processes sharing a real
  * Redis — carries broadcasts and presence between nodes.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
-import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
-import { freePort } from '@starling/test-support/official-client';
 import { ensureRedis } from '@starling/test-support/redis';
+import { SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
 
-const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url));
-const SECRET = 'the-realtime-test-secret-which-is-long-enough-for-hs256';
-
-const children: ChildProcess[] = [];
 const clients: RealtimeClient[] = [];
 
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.disconnect();
-  await Promise.all(
-    children.splice(0).map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await stopServers();
 });
-
-function key(claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(new TextEncoder().encode(SECRET));
-}
-
-/** Starts the server with `env` and resolves with its port once `/health` answers 200. */
-async function startServer(env: Record<string, string> = {}): Promise<number> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, REDIS_URL: '', REALTIME_JWT_SECRET: SECRET, PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
-    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
-  }, 15_000);
-  return port;
-}
 
 function channel(port: number, apikey: string, name: string, config: Record<string, unknown> = {}): RealtimeChannel {
   const client = new RealtimeClient(`ws://127.0.0.1:${port}/realtime/v1`, { params: { apikey }, transport: WebSocket as never });
