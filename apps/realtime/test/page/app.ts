@@ -12,9 +12,11 @@ const channel = supabase.channel('page', { config: { broadcast: { self: true }, 
 channel
   .on('broadcast', { event: 'msg' }, ({ payload }) => events.push({ broadcast: payload }))
   .on('presence', { event: 'sync' }, () => events.push({ presence: Object.keys(channel.presenceState()).sort() }))
-  .subscribe(async (status) => {
+  .subscribe((status) => {
     events.push({ status });
     if (status !== 'SUBSCRIBED') return;
-    await channel.track({ name: query.get('name') });
-    await channel.send({ type: 'broadcast', event: 'msg', payload: { from: query.get('name') } });
+    void channel
+      .track({ name: query.get('name') })
+      .then(() => channel.send({ type: 'broadcast', event: 'msg', payload: { from: query.get('name') } }))
+      .then((outcome) => events.push({ sent: outcome }));
   });
