@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     const runs: PeerRound[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       for (const peer of options.peers) {
+        if (scenario.supports?.(peer) === false) continue;
         const context = {
           pin: pinned,
           workers: options.workers,

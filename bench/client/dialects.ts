@@ -9,6 +9,7 @@
  * | --- | --- | --- | --- | --- |
  * | starling | `["1","1","bench:fanout","phx_join",{}]` → `phx_reply` ok | `["1",ref,"bench:fanout","publish",BODY]` | `["1",ref,"bench:fanout","ping",BODY]` | heartbeat every 30 s, as phoenix.js |
  * | socketio | server `0{…}` → `40` → `40{"sid"…}` → `420["join","bench:fanout"]` → `430[]` | `42["publish",BODY]` | `42<id>["ping",BODY]` → `43<id>[BODY]` | answer Engine.IO ping `2` with `3` |
+ * | supabase | `["1","1","realtime:bench","phx_join",{"config":{"broadcast":{"self":true}}}]` at `/realtime/v1/websocket?apikey=…` | `["1",ref,"realtime:bench","broadcast",{"type":"broadcast","event":"msg","payload":BODY}]` | none: not in request/reply | heartbeat, as starling |
  * | bare-ws | `J` → `J` | `P` + BODY | `R` + BODY | none |
  */
 import type { PeerName } from '../lib/options.ts';
@@ -66,6 +67,32 @@ function starling(): Dialect {
   };
 }
 
+/** An API key signed with the supabase peer's bench secret (`servers/supabase.ts`). */
+const SUPABASE_BENCH_KEY = 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiIsImlzcyI6InN0YXJsaW5nLWJlbmNoIn0.JuMOFTSfvGu7KKMMNuv8nufJzG-9Z2kO_J7s4LC7HNY';
+const SUPABASE_TOPIC = 'realtime:bench';
+
+function supabase(): Dialect {
+  let ref = 1;
+  const joinFrame = JSON.stringify(['1', '1', SUPABASE_TOPIC, 'phx_join', { config: { broadcast: { self: true }, presence: { enabled: false } } }]);
+  return {
+    path: `/realtime/v1/websocket?apikey=${SUPABASE_BENCH_KEY}&vsn=2.0.0`,
+    opening: () => joinFrame,
+    handshake(text) {
+      const frame = JSON.parse(text) as unknown[];
+      if (frame[1] !== '1' || frame[3] !== 'phx_reply') return STEP_WAIT;
+      const status = (frame[4] as { status?: unknown } | null)?.status;
+      return status === 'ok' ? { send: null, joined: true, failure: null } : { send: null, joined: false, failure: `join refused: ${text}` };
+    },
+    // JSON text, as realtime-js sends over V1 (over V2 it packs the same into a binary kind 3 frame).
+    publish: (body) => `["1","${++ref}","${SUPABASE_TOPIC}","broadcast",{"type":"broadcast","event":"msg","payload":${body}}]`,
+    ping: () => {
+      throw new Error('the supabase peer has no request/reply');
+    },
+    control: () => null,
+    keepAlive: () => `[null,"${++ref}","phoenix","heartbeat",{}]`,
+  };
+}
+
 const ENGINE_PING = 0x32; // '2'
 
 function socketio(): Dialect {
@@ -105,6 +132,8 @@ export function dialectFor(peer: PeerName): Dialect {
   switch (peer) {
     case 'starling':
       return starling();
+    case 'supabase':
+      return supabase();
     case 'socketio':
       return socketio();
     case 'bare-ws':

@@ -14,7 +14,7 @@ export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'fanout-cluster', 'conn
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The peers, in the order they run inside a round (A B C A B C …). */
-export const PEERS = ['starling', 'socketio', 'bare-ws'] as const;
+export const PEERS = ['starling', 'supabase', 'socketio', 'bare-ws'] as const;
 export type PeerName = (typeof PEERS)[number];
 
 /** Shorthands accepted by `--scenario`. */

@@ -36,6 +36,7 @@ export interface RatioSpec {
 
 export const RATIOS: readonly RatioSpec[] = [
   { of: 'starling', over: 'bare-ws' },
+  { of: 'supabase', over: 'bare-ws' },
   { of: 'socketio', over: 'bare-ws' },
   { of: 'starling', over: 'socketio' },
 ];

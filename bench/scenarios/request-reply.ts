@@ -28,6 +28,8 @@ function warmupMs(o: BenchOptions): number {
 export const requestReply: Scenario = {
   name: 'request-reply',
   metrics: METRICS,
+  // A realtime channel answers no request with its body (only ack, without it).
+  supports: (peer) => peer !== 'supabase',
   params: (o) => ({ clients: o.clients, duration: o.duration, warmupMs: warmupMs(o), workers: o.workers }),
 
   async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {

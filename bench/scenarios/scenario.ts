@@ -12,6 +12,8 @@ export interface Scenario {
   readonly metrics: readonly Metric[];
   /** The parameters that matter to this scenario, printed with its results. */
   params(options: BenchOptions): Record<string, number | string>;
+  /** Whether the scenario can measure `peer` (default: every peer). */
+  supports?(peer: PeerName): boolean;
   /** One run against `peer` in a fresh session; must close everything it started. */
   run(peer: PeerName, options: BenchOptions, context: SessionContext): Promise<Sample>;
 }
