@@ -150,6 +150,22 @@ describe('keys, tokens and private channels', () => {
     expect(await subscribed(user.channel('secret', { config: { private: true } }))).toEqual({ status: 'SUBSCRIBED' });
   });
 
+  it('keeps a channel going through a valid token refresh', async () => {
+    const service = await start();
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    const channel = realtime.channel('refreshed');
+    const system: unknown[] = [];
+    channel.on('system', {}, (payload) => system.push(payload));
+    const heard = broadcasts(channel, 'after');
+    expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+    await realtime.setAuth(await jwt({ role: 'authenticated', sub: 'u2' }, { expiresIn: '1h' }));
+    const sender = client(service, await jwt({ role: 'anon' })).channel('refreshed');
+    expect(await subscribed(sender)).toEqual({ status: 'SUBSCRIBED' });
+    await sender.send({ type: 'broadcast', event: 'after', payload: { n: 1 } });
+    await eventually(() => expect(heard).toEqual([{ n: 1 }]));
+    expect(system).toEqual([]);
+  });
+
   it('ends a channel whose refreshed access token is invalid, with a system error', async () => {
     const service = await start();
     const realtime = client(service, await jwt({ role: 'anon' }));
@@ -255,5 +271,35 @@ describe('a Phoenix-client socket and realtime-js sockets on one topic', () => {
     expect(await other.send({ type: 'broadcast', event: 'bytes', payload: new Uint8Array([1, 2, 3]).buffer })).toBe('ok');
     await eventually(() => expect(bytes).toHaveLength(1));
     expect([...new Uint8Array(bytes[0] as ArrayBuffer)]).toEqual([1, 2, 3]);
+  });
+});
+
+describe('keys from a JWKS', () => {
+  it('verifies asymmetric keys published at jwksUrl, and refuses keys it does not publish', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const published = await generateKeyPair('ES256');
+    const unpublished = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(published.publicKey)), kid: 'k1', alg: 'ES256' };
+    const jwks = (await import('node:http')).createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+    );
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = jwks.address();
+      const jwksUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/jwks.json`;
+      const endpoint = new Endpoint({ logger: silentLogger });
+      const realtime = createRealtime(endpoint, { jwksUrl });
+      endpoint.socket('/realtime/v1', realtime.socket);
+      const server = await endpoint.listen({ port: 0 });
+      services.push({ endpoint, server });
+      const port = (server.address() as { port: number }).port;
+      const sign = (key: Parameters<SignJWT['sign']>[0]) =>
+        new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().sign(key);
+      const url = (apikey: string) => `ws://127.0.0.1:${port}/realtime/v1/websocket?apikey=${apikey}&vsn=2.0.0`;
+      expect((await tryUpgrade(url(await sign(published.privateKey)))).status).toBe(101);
+      expect((await tryUpgrade(url(await sign(unpublished.privateKey)))).status).toBe(403);
+    } finally {
+      await new Promise((resolve) => jwks.close(resolve));
+    }
   });
 });
