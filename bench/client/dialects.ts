@@ -48,18 +48,21 @@ export const KEEP_ALIVE_MS = 30_000;
 
 const STEP_WAIT: HandshakeStep = { send: null, joined: false, failure: null };
 
+/** Phoenix's join handshake, as both Starling peers answer it: the `phx_reply` to ref "1". */
+function joinReply(text: string): HandshakeStep {
+  const frame = JSON.parse(text) as unknown[];
+  if (frame[1] !== '1' || frame[3] !== 'phx_reply') return STEP_WAIT;
+  const status = (frame[4] as { status?: unknown } | null)?.status;
+  return status === 'ok' ? { send: null, joined: true, failure: null } : { send: null, joined: false, failure: `join refused: ${text}` };
+}
+
 function starling(): Dialect {
   let ref = 1;
   const joinFrame = JSON.stringify(['1', '1', TOPIC, 'phx_join', {}]);
   return {
     path: '/socket/websocket?vsn=2.0.0',
     opening: () => joinFrame,
-    handshake(text) {
-      const frame = JSON.parse(text) as unknown[];
-      if (frame[1] !== '1' || frame[3] !== 'phx_reply') return STEP_WAIT;
-      const status = (frame[4] as { status?: unknown } | null)?.status;
-      return status === 'ok' ? { send: null, joined: true, failure: null } : { send: null, joined: false, failure: `join refused: ${text}` };
-    },
+    handshake: joinReply,
     publish: (body) => `["1","${++ref}","${TOPIC}","publish",${body}]`,
     ping: (body) => `["1","${++ref}","${TOPIC}","ping",${body}]`,
     control: () => null,
@@ -77,12 +80,7 @@ function supabase(): Dialect {
   return {
     path: `/realtime/v1/websocket?apikey=${SUPABASE_BENCH_KEY}&vsn=2.0.0`,
     opening: () => joinFrame,
-    handshake(text) {
-      const frame = JSON.parse(text) as unknown[];
-      if (frame[1] !== '1' || frame[3] !== 'phx_reply') return STEP_WAIT;
-      const status = (frame[4] as { status?: unknown } | null)?.status;
-      return status === 'ok' ? { send: null, joined: true, failure: null } : { send: null, joined: false, failure: `join refused: ${text}` };
-    },
+    handshake: joinReply,
     // JSON text, as realtime-js sends over V1 (over V2 it packs the same into a binary kind 3 frame).
     publish: (body) => `["1","${++ref}","${SUPABASE_TOPIC}","broadcast",{"type":"broadcast","event":"msg","payload":${body}}]`,
     ping: () => {

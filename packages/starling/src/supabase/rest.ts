@@ -12,6 +12,7 @@
  * topics (else the key's). Bodies are bounded; a malformed one is a 400 with a JSON reason.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, readBody } from '../transport/http-body.ts';
 import type { Verified } from './auth.ts';
 import type { Authorize } from './realtime-channel.ts';
 
@@ -19,32 +20,6 @@ import type { Authorize } from './realtime-channel.ts';
 export type PublishBroadcast = (topic: string, message: { type: 'broadcast'; event: string; payload: unknown }) => void;
 
 const MAX_MESSAGES = 100;
-
-class HttpFailure extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new HttpFailure(413, `body larger than ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, status: number, body?: object): void {
   if (res.headersSent) return;
@@ -56,7 +31,7 @@ function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
-    throw new HttpFailure(400, 'body is not valid JSON');
+    throw new HttpError(400, 'body is not valid JSON');
   }
 }
 
@@ -91,7 +66,7 @@ export function createBroadcastApi(options: BroadcastApiOptions): (req: Incoming
       () => send(res, 202),
       (err: unknown) => {
         req.resume();
-        if (err instanceof HttpFailure) send(res, err.status, { error: err.message });
+        if (err instanceof HttpError) send(res, err.status, { error: err.message });
         else send(res, 500, { error: 'internal error' });
       },
     );
@@ -100,25 +75,25 @@ export function createBroadcastApi(options: BroadcastApiOptions): (req: Incoming
 }
 
 async function handle(req: IncomingMessage, url: URL, base: string, options: BroadcastApiOptions): Promise<void> {
-  if (req.method !== 'POST') throw new HttpFailure(405, 'use POST');
+  if (req.method !== 'POST') throw new HttpError(405, 'use POST');
   const key = await options.verify(req.headers.apikey);
-  if (!key.ok) throw new HttpFailure(401, `apikey refused: ${key.reason}`);
+  if (!key.ok) throw new HttpError(401, `apikey refused: ${key.reason}`);
   const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const user = bearer === undefined ? key : await options.verify(bearer);
-  if (!user.ok) throw new HttpFailure(401, `access token refused: ${user.reason}`);
+  if (!user.ok) throw new HttpError(401, `access token refused: ${user.reason}`);
   const body = await readBody(req, options.maxBodyBytes);
   const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean }> = [];
   if (url.pathname === base) {
     const list = (parseJson(body) as { messages?: unknown } | null)?.messages;
-    if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpFailure(400, `messages must be an array of at most ${MAX_MESSAGES}`);
+    if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpError(400, `messages must be an array of at most ${MAX_MESSAGES}`);
     for (const item of list as unknown[]) {
       const { topic, event, payload } = (item ?? {}) as Record<string, unknown>;
-      if (typeof topic !== 'string' || typeof event !== 'string') throw new HttpFailure(400, 'each message needs a topic and an event');
+      if (typeof topic !== 'string' || typeof event !== 'string') throw new HttpError(400, 'each message needs a topic and an event');
       messages.push({ topic, event, payload, private: (item as Record<string, unknown>).private === true });
     }
   } else {
     const match = /^\/([^/]+)\/events\/([^/]+)$/.exec(url.pathname.slice(base.length));
-    if (match === null) throw new HttpFailure(404, 'expected /api/broadcast/<topic>/events/<event>');
+    if (match === null) throw new HttpError(404, 'expected /api/broadcast/<topic>/events/<event>');
     const binary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
     messages.push({
       topic: decodeURIComponent(match[1]!),
@@ -129,7 +104,7 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
   }
   for (const message of messages) {
     if (message.private && !(await options.authorize({ topic: message.topic, claims: user.claims, access: 'write' }))) {
-      throw new HttpFailure(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+      throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
     }
   }
   for (const { topic, event, payload } of messages) options.publish(topic, { type: 'broadcast', event, payload });

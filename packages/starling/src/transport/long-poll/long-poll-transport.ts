@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MalformedFrameError } from '../../errors.ts';
 import { CountedErrors } from '../../runtime/endpoint-stats.ts';
 import type { Mount } from '../../runtime/services.ts';
+import { HttpError, readBody } from '../http-body.ts';
 import { handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';
 import type { LongPollOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
@@ -55,32 +56,6 @@ type Lookup =
   | { readonly where: 'here'; readonly session: LongPollSession }
   | { readonly where: 'remote'; readonly owner: string; readonly sid: string; readonly token: string }
   | { readonly where: 'none' };
-
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number) {
-    super(`HTTP ${status}`);
-    this.status = status;
-  }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new HttpError(413));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /**
  * The LongPoll transport of one mounted socket. It is also what every one of its sessions shares
