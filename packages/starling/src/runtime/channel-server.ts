@@ -25,6 +25,7 @@ import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
 import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
+import type { ClockTimer } from './clock.ts';
 import type { Connection } from './connection.ts';
 import { CountedErrors } from './endpoint-stats.ts';
 import type { Services } from './services.ts';
@@ -60,7 +61,7 @@ export class ChannelServer implements Subscriber {
   #pendingPushes: Frame[] | null = null;
   readonly #intercepts: ReadonlySet<string> | null;
   #infoSubscriptions: Map<string, Subscriber> | null = null;
-  #timers: Set<NodeJS.Timeout> | null = null;
+  #timers: Set<ClockTimer> | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: Connection, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
@@ -93,20 +94,21 @@ export class ChannelServer implements Subscriber {
       return this.#joinCrashed(err, ref, replyJoinRef);
     }
     if (!isPromise(result)) return this.#decideJoin(result, ref, replyJoinRef);
+    const { clock } = this.#services;
     return new Promise<JoinOutcome>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
         this.#close();
         resolve('error');
       }, timeoutMs);
       result.then(
         (decided) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           if (this.#state === 'joining') resolve(this.#decideJoin(decided, ref, replyJoinRef));
           else resolve('error');
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           if (this.#state === 'joining') resolve(this.#joinCrashed(err, ref, replyJoinRef));
           else resolve('error');
         },
@@ -159,7 +161,7 @@ export class ChannelServer implements Subscriber {
       this.#enqueue({ kind: 'info', message });
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = this.#services.clock.setTimeout(() => {
       this.#timers?.delete(timer);
       this.#enqueue({ kind: 'info', message });
     }, delayMs);
@@ -369,7 +371,7 @@ export class ChannelServer implements Subscriber {
       this.#infoSubscriptions = null;
     }
     if (this.#timers !== null) {
-      for (const timer of this.#timers) clearTimeout(timer);
+      for (const timer of this.#timers) this.#services.clock.clearTimeout(timer);
       this.#timers = null;
     }
     this.#services.presence.untrackAll(this);

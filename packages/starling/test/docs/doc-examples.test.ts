@@ -27,6 +27,7 @@ const MODULES: Record<string, string> = {
   'pubsub/memory-adapter.ts': '',
   'presence/presence-state.ts': '',
   'redis/index.ts': '',
+  'testing/index.ts': '',
   'metrics/index.ts':
     "import type { ServerResponse } from 'node:http';\nimport type { Endpoint } from 'starling';\ndeclare const endpoint: Endpoint;\ndeclare const path: string;\ndeclare const res: ServerResponse;",
 };
@@ -63,7 +64,12 @@ it('every public module example type-checks', async () => {
       compilerOptions: {
         noUnusedLocals: false,
         baseUrl: '.',
-        paths: { starling: [join(SRC, 'index.ts')], 'starling/redis': [join(SRC, 'redis/index.ts')], 'starling/metrics': [join(SRC, 'metrics/index.ts')] },
+        paths: {
+          starling: [join(SRC, 'index.ts')],
+          'starling/redis': [join(SRC, 'redis/index.ts')],
+          'starling/metrics': [join(SRC, 'metrics/index.ts')],
+          'starling/testing': [join(SRC, 'testing/index.ts')],
+        },
       },
       files,
     }),
