@@ -72,7 +72,16 @@ describe('the packed framework', () => {
     const outside = paths.filter((path) => !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) && !['README.md', 'LICENSE', 'package.json'].includes(path));
     expect(outside).toEqual([]);
     expect(paths).toEqual(
-      expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis/index.js', 'dist/metrics/index.js']),
+      expect.arrayContaining([
+        'README.md',
+        'LICENSE',
+        'package.json',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/redis/index.js',
+        'dist/metrics/index.js',
+        'dist/testing/index.js',
+      ]),
     );
   });
 
@@ -151,6 +160,22 @@ describe('the packed framework', () => {
         }
       });
 
+      it('runs a channel test with starling/testing, in-process (no port)', async () => {
+        const script = [
+          "import { Socket, ok, reply } from 'starling';",
+          "import { ChannelTest } from 'starling/testing';",
+          "const socket = new Socket().channel('rooms:*', { join: () => ok({ hi: 1 }), handleIn: (event, payload) => reply('ok', { event, payload }) });",
+          'const test = new ChannelTest(socket);',
+          'const { status, channel } = await (await test.connect()).join("rooms:lobby");',
+          'if (status !== "ok") process.exit(2);',
+          'await channel.assertReply(channel.push("ping", { n: 1 }), "ok", { event: "ping", payload: { n: 1 } });',
+          'await test.close();',
+          'console.log("channel test passed");',
+        ].join('\n');
+        const { stdout } = await run(node, ['--no-warnings', '--input-type=module', '-e', script], { cwd: project });
+        expect(stdout.trim()).toBe('channel test passed');
+      });
+
       it('can be loaded with require() from CommonJS', async () => {
         const script = "const s = require('starling'); if (typeof s.Endpoint !== 'function' || typeof s.accept !== 'function') process.exit(1);";
         await expect(run(node, ['--no-warnings', '-e', script], { cwd: project })).resolves.toBeDefined();
@@ -172,7 +197,7 @@ describe('the packed framework', () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"']) {
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/testing"']) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
