@@ -7,6 +7,10 @@
  */
 import {
   isGracefulStop,
+  reply,
+  type ChannelSchemas,
+  type StandardSchemaV1,
+  type UntypedEvents,
   type Assigns,
   type Channel,
   type ChannelSocket,
@@ -35,7 +39,7 @@ export type JoinOutcome = 'ok' | 'error';
 
 type Task =
   | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'out'; readonly event: string; readonly payload: unknown }
+  | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload }
   | { readonly kind: 'info'; readonly message: unknown }
   | { readonly kind: 'leave'; readonly ref: Ref };
 
@@ -172,7 +176,7 @@ export class ChannelServer implements Subscriber {
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;
     if (this.#intercepts?.has(message.event)) {
-      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload });
+      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload });
       return;
     }
     const { connection } = this;
@@ -292,12 +296,13 @@ export class ChannelServer implements Subscriber {
         if (this.#channel.handleIn === undefined) {
           throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
         }
+        if (this.#channel.schemas !== undefined) return this.#validateIn(this.#channel.schemas, task.message);
         return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
       case 'out':
         this.#currentRef = null;
         if (this.#channel.handleOut === undefined) {
           // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-          this.push(task.event, task.payload as OutPayload);
+          this.push(task.event, task.payload);
           return undefined;
         }
         return this.#channel.handleOut(task.event, task.payload, this.#socket);
@@ -311,6 +316,23 @@ export class ChannelServer implements Subscriber {
       case 'leave':
         return undefined;
     }
+  }
+
+  /**
+   * Validates an inbound payload with its event's schema, then hands the schema's output to
+   * `handleIn`; a failure (or an event without a schema) is answered with an error reply instead.
+   */
+  #validateIn(schemas: ChannelSchemas<UntypedEvents>, message: Message): unknown {
+    const schema = Object.hasOwn(schemas, message.event) ? schemas[message.event] : undefined;
+    if (schema === undefined) return reply('error', { reason: Reasons.unknownEvent });
+    const result = schema['~standard'].validate(message.payload);
+    if (isPromise<StandardSchemaV1.Result<unknown>>(result)) return result.then((settled) => this.#afterValidation(settled, message.event));
+    return this.#afterValidation(result, message.event);
+  }
+
+  #afterValidation(result: StandardSchemaV1.Result<unknown>, event: string): unknown {
+    if (result.issues !== undefined) return reply('error', { reason: Reasons.invalidPayload, issues: result.issues.map(wireIssue) });
+    return this.#channel.handleIn!(event, result.value, this.#socket);
   }
 
   #finish(task: Task, result: unknown): void {
@@ -408,6 +430,15 @@ function interceptsOf(channel: Channel): ReadonlySet<string> | null {
     interceptCache.set(channel, intercepts);
   }
   return intercepts;
+}
+
+/** A validation issue as the client receives it: its message and its path as JSON keys. */
+function wireIssue(issue: StandardSchemaV1.Issue): { message: string; path: Array<string | number> } {
+  const path = (issue.path ?? []).map((segment) => {
+    const key = typeof segment === 'object' ? segment.key : segment;
+    return typeof key === 'number' ? key : String(key);
+  });
+  return { message: issue.message, path };
 }
 
 function assertOutPayload(payload: unknown): void {
