@@ -81,14 +81,15 @@ describe('the packed framework', () => {
         'dist/redis/index.js',
         'dist/metrics/index.js',
         'dist/testing/index.js',
+        'dist/client/index.js',
       ]),
     );
   });
 
-  it('depends on ws alone; ioredis and prom-client are optional peers', () => {
+  it('depends on ws alone; ioredis, phoenix and prom-client are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
-    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, 'prom-client': { optional: true } });
+    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, phoenix: { optional: true }, 'prom-client': { optional: true } });
   });
 
   it('loads only ws and Node built-ins from its main entry point (the peers stay behind their subpaths)', () => {
@@ -106,6 +107,12 @@ describe('the packed framework', () => {
     visit(join(root, 'index.js'));
     expect([...bare].filter((name) => name !== 'ws' && !name.startsWith('node:'))).toEqual([]);
     expect(seen.size).toBeGreaterThan(20);
+  });
+
+  it('starling/client imports nothing at all: no server code, no node: module (it is for browsers)', () => {
+    const source = readFileSync(join(project, 'node_modules/starling/dist/client/index.js'), 'utf8');
+    expect([...source.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1])).toEqual([]);
+    expect(source).not.toMatch(/\bimport\s*\(|\brequire\s*\(/);
   });
 
   it('type-checks a strict TypeScript consumer against the shipped types', async () => {
@@ -197,7 +204,7 @@ describe('the packed framework', () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/testing"']) {
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/testing"', '"starling/client"']) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
