@@ -18,6 +18,7 @@ import { v2JsonSerializer } from '../serializer/index.ts';
 import type { ConnectInfo, Params, Socket } from '../socket.ts';
 import { connectSocket, openConnection } from '../transport/handshake.ts';
 import type { LiveConnection, TransportHandle } from '../transport/transport.ts';
+import { IdleSweeper, type IdleWatched } from '../transport/websocket/idle-sweeper.ts';
 import { ManualClock, settle } from './manual-clock.ts';
 
 /** Expected payload of an assertion: deep-equal to this value, or accepted by this predicate. */
@@ -42,6 +43,12 @@ export interface ChannelTestOptions {
   assertTimeoutMs?: number | undefined;
   /** How long `refute*` watch for a frame before passing, in real milliseconds. Default 100. */
   refuteTimeoutMs?: number | undefined;
+  /**
+   * Closes a client that sent nothing for this long (on the harness clock) with 1002 "idle
+   * timeout", by the WebSocket transport's own idle sweeper; {@link TestSocket.heartbeat} (or any
+   * frame) counts as activity. Default: no idle timeout (a test client sends no heartbeats of its own).
+   */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Connect info a test may set; the rest is filled in as for a local WebSocket client. */
@@ -169,7 +176,7 @@ function decodeServerFrame(frame: Frame): ReceivedFrame {
  * Guarantees: frames go through the production runtime — the connect pipeline's `connect` and
  * `id`, the rate limit and input limits, join_ref rules, frames held behind a pending join, each
  * channel's mailbox — over an in-memory transport and the V2 JSON serializer. No port is opened.
- * Every timer of the runtime (rate limit, join timeout, delayed `sendInfo`) runs on
+ * Every timer of the runtime (rate limit, join timeout, delayed `sendInfo`, the idle timeout) runs on
  * {@link ChannelTest.clock}, which moves only with {@link ChannelTest.advance}. Assertions wait in
  * real time (for async callbacks such as database calls) and fail with an `AssertionError` that
  * lists what was received instead.
@@ -185,6 +192,8 @@ export class ChannelTest {
   readonly #refuteTimeoutMs: number;
   readonly #broadcasts = new Map<string, { inbox: Inbox<BroadcastMessage>; subscriber: Subscriber }>();
   readonly #sockets = new Set<TestSocket>();
+  /** @internal The WebSocket transport's idle sweeper, on this harness's clock, when `idleTimeoutMs` is set. */
+  readonly idle: IdleSweeper<IdleWatched> | null;
 
   /**
    * @param target an endpoint with the socket definition mounted at `options.path` (its mount
@@ -207,6 +216,7 @@ export class ChannelTest {
     this.#mount = { ...mount, services: { ...mount.services, clock: this.clock } };
     this.#assertTimeoutMs = options.assertTimeoutMs ?? 1_000;
     this.#refuteTimeoutMs = options.refuteTimeoutMs ?? 100;
+    this.idle = options.idleTimeoutMs === undefined ? null : new IdleSweeper(options.idleTimeoutMs, this.clock);
   }
 
   /** @internal */
@@ -355,6 +365,8 @@ export class TestSocket {
   readonly #harness: ChannelTest;
   readonly #connection: Connection;
   readonly #live: LiveConnection;
+  readonly #idle: IdleWatched | null;
+  #bytesSent = 0;
   #ref = 0;
   #closed: { readonly code: number; readonly reason: string } | null = null;
 
@@ -373,6 +385,11 @@ export class TestSocket {
     this.id = this.#connection.socketId;
     this.#live = { connection: this.#connection, transport };
     harness.mount.services.live.add(this.#live);
+    this.#idle = null;
+    if (harness.idle !== null) {
+      this.#idle = { idleBytes: 0, idleSweep: 0, bytesRead: () => this.#bytesSent, close: (code, reason) => transport.close(code, reason) };
+      harness.idle.add(this.#idle);
+    }
   }
 
   /** Every frame the server sent that no `assertPush` has consumed yet, in order. */
@@ -413,8 +430,16 @@ export class TestSocket {
    * other methods do not produce: stale join refs, oversized topics, heartbeats).
    */
   send(message: { readonly joinRef: Ref; readonly ref: Ref; readonly topic: string; readonly event: string; readonly payload: unknown }): void {
-    const text = JSON.stringify([message.joinRef, message.ref, message.topic, message.event, message.payload]);
-    void this.#connection.handleFrame(Buffer.from(text, 'utf8'), false);
+    const data = Buffer.from(JSON.stringify([message.joinRef, message.ref, message.topic, message.event, message.payload]), 'utf8');
+    this.#bytesSent += data.length;
+    void this.#connection.handleFrame(data, false);
+  }
+
+  /** Sends a heartbeat (phoenix.js sends one every 30 s) and resolves with its reply. */
+  heartbeat(): Promise<TestReply> {
+    const ref = this.nextRef();
+    this.send({ joinRef: null, ref, topic: 'phoenix', event: 'heartbeat', payload: {} });
+    return this.awaitReply(ref, 'phoenix', 'heartbeat', this.#harness.assertTimeoutMs);
   }
 
   /** A fresh ref, as phoenix.js numbers them. */
@@ -442,6 +467,7 @@ export class TestSocket {
   }
 
   #end(): void {
+    if (this.#idle !== null) this.#harness.idle?.delete(this.#idle);
     if (!this.#connection.closed) this.#connection.close({ shutdown: 'closed' });
     this.#harness.mount.services.live.delete(this.#live);
     this.#harness.forget(this);

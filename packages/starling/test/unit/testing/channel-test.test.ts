@@ -131,6 +131,21 @@ describe('ChannelTest', () => {
     expect(test.clock.now()).toBe(5_000);
   });
 
+  it('closes an idle client with 1002 on the harness clock (the WebSocket idle sweeper); activity keeps it open', async () => {
+    test = new ChannelTest(userSocket, { idleTimeoutMs: 60_000 });
+    const quiet = await test.connect({ user: 'ada' });
+    const busy = await test.connect({ user: 'bob' });
+    await quiet.join('rooms:lobby');
+    for (let t = 0; t < 90_000; t += 30_000) {
+      expect(await busy.heartbeat()).toEqual({ status: 'ok', response: {} });
+      await test.advance(30_000);
+    }
+    expect(quiet.closedBy).toEqual({ code: 1002, reason: 'idle timeout' });
+    expect(terminated).toEqual([{ shutdown: 'closed' }]);
+    expect(busy.closedBy).toBeNull();
+    expect(busy.closed).toBe(false);
+  });
+
   it("drives an app's endpoint: its mount and its PubSub", async () => {
     const endpoint = new Endpoint({ logger: silentLogger }).socket('/live', userSocket, { maxChannels: 1 });
     test = new ChannelTest(endpoint, { path: '/live' });
