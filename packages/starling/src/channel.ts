@@ -101,7 +101,7 @@ export interface UntypedEvents {
 }
 
 /** The names of the events in one map of a {@link ChannelEvents}. */
-export type EventName<Map> = keyof Map & string;
+export type EventName<M> = keyof M & string;
 
 /**
  * The arguments of `handleIn`: one `[event, payload, socket]` tuple per inbound event, so that

@@ -230,7 +230,8 @@ export class ChannelTest {
 
   /**
    * Connects a client: runs the socket definition's `connect` with `params` and `info`, then its
-   * `id` (Phoenix's `connect/3`).
+   * `id` (Phoenix's `connect/3`). Starts the endpoint's PubSub and Presence first, as `listen`
+   * does (idempotent; no HTTP server is created).
    * @throws ConnectRefusedError when `connect` refuses (or `id` returns a non-string)
    */
   async connect(params: Params = {}, info: TestConnectInfo = {}): Promise<TestSocket> {
