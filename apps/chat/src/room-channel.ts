@@ -9,7 +9,8 @@
  * its payload. Join params `{user: NAME}` track presence under NAME and announce `user_joined`,
  * which is intercepted so that sockets that joined with `{ignore: NAME}` do not hear about NAME.
  */
-import { error, noreply, ok, reply, type Channel, type ChannelSocket, type HandleInResult } from 'starling';
+import { error, noreply, ok, reply, type Channel, type InferPayloads, type PresenceList, type ReplyResult } from 'starling';
+import { z } from 'zod';
 import { StoreError, type MessageStore, type StoredMessage } from './store/index.ts';
 
 /** Per-channel state of a room. */
@@ -27,51 +28,79 @@ const AFTER_JOIN = 'after_join';
 const MAX_BODY = 2000;
 const MAX_NAME = 32;
 
-function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
+/** A string trimmed, then 1..max characters (code points). */
+function text(max: number) {
+  return z
+    .string()
+    .trim()
+    .refine((value) => [...value].length >= 1 && [...value].length <= max, { message: `must be 1 to ${max} characters once trimmed` });
 }
 
-/** A trimmed string of 1..max characters (code points), or null. */
-function text(value: unknown, max: number): string | null {
-  if (typeof value !== 'string') return null;
-  const trimmed = value.trim();
-  const length = [...trimmed].length;
-  return length >= 1 && length <= max ? trimmed : null;
+/** What a client may push, checked before `handleIn` runs (a failure is answered `{reason: "invalid payload", issues}`). */
+export const roomSchemas = {
+  new_msg: z.object({ body: text(MAX_BODY) }),
+  history: z.object({ before: z.number().int().optional() }),
+  ping: z.record(z.string(), z.unknown()),
+};
+
+/** The join params: an optional display name, and a name whose `user_joined` to ignore (anything else is ignored). */
+const joinParams = z.object({ user: text(MAX_NAME).optional(), ignore: z.string().optional().catch(undefined) });
+
+/** A message as clients receive it. */
+export interface WireMessage {
+  id: number;
+  body: string;
+  author: string;
+  inserted_at: string;
 }
+
+/** A page of history: the join reply and the reply to `history`. */
+export interface HistoryPage {
+  messages: WireMessage[];
+  more: boolean;
+}
+
+/** The room channel's events (shared with the page, which types its client by them). */
+export type RoomEvents = {
+  in: InferPayloads<typeof roomSchemas>;
+  out: { new_msg: WireMessage; user_joined: { user: string }; presence_state: PresenceList };
+  replies: { history: HistoryPage; ping: Record<string, unknown> };
+};
 
 /** The wire form of a stored message. */
-function wire(message: StoredMessage): Record<string, unknown> {
+function wire(message: StoredMessage): WireMessage {
   return { id: message.id, body: message.body, author: message.author, inserted_at: message.insertedAt };
 }
 
-function storeFailure(err: unknown): HandleInResult {
+function storeFailure(err: unknown): ReplyResult<'error', { reason: string }> {
   // A store outage is an error reply, never a channel crash: the client may retry.
   if (err instanceof StoreError) return reply('error', { reason: 'unavailable' });
   throw err;
 }
 
 /** Creates the room channel over `store`. */
-export function createRoomChannel(store: MessageStore): Channel<RoomAssigns> {
-  async function page(room: string, before?: number): Promise<{ messages: Record<string, unknown>[]; more: boolean }> {
+export function createRoomChannel(store: MessageStore): Channel<RoomAssigns, RoomEvents> {
+  async function page(room: string, before?: number): Promise<HistoryPage> {
     const limit = 50;
     const messages = await store.history(room, before === undefined ? { limit } : { before, limit });
     return { messages: messages.map(wire), more: messages.length === limit };
   }
 
   return {
-    async join(topic, params, socket: ChannelSocket<RoomAssigns>) {
+    schemas: roomSchemas,
+
+    async join(topic, params, socket) {
       const room = topic.slice('rooms:'.length);
-      const requestedName = field(params, 'user');
-      const user = requestedName === undefined ? null : text(requestedName, MAX_NAME);
-      if (requestedName !== undefined && user === null) return error({ reason: 'invalid name' });
+      const parsed = joinParams.safeParse(typeof params === 'object' && params !== null ? params : {});
+      if (!parsed.success) return error({ reason: 'invalid name' });
+      const user = parsed.data.user ?? null;
       try {
         if (room !== LOBBY) {
           const userId = socket.assigns.userId;
           if (!userId || !(await store.isMember(room, userId))) return error({ reason: 'unauthorized' });
         }
         const history = await page(room);
-        const ignore = field(params, 'ignore');
-        socket.assign({ user, ignore: typeof ignore === 'string' ? ignore : null });
+        socket.assign({ user, ignore: parsed.data.ignore ?? null });
         socket.sendInfo(AFTER_JOIN);
         return ok(history);
       } catch (err) {
@@ -96,11 +125,9 @@ export function createRoomChannel(store: MessageStore): Channel<RoomAssigns> {
       const room = socket.topic.slice('rooms:'.length);
       switch (event) {
         case 'new_msg': {
-          const body = text(field(payload, 'body'), MAX_BODY);
-          if (body === null) return reply('error', { reason: 'invalid message' });
           try {
             // Stored before it is broadcast: whatever a client has seen survives a restart.
-            const stored = await store.append(room, socket.assigns.user ?? 'guest', body);
+            const stored = await store.append(room, socket.assigns.user ?? 'guest', payload.body);
             socket.broadcast('new_msg', wire(stored));
             return noreply();
           } catch (err) {
@@ -108,28 +135,22 @@ export function createRoomChannel(store: MessageStore): Channel<RoomAssigns> {
           }
         }
         case 'history': {
-          const before = field(payload, 'before');
-          if (before !== undefined && (typeof before !== 'number' || !Number.isInteger(before))) {
-            return reply('error', { reason: 'invalid history request' });
-          }
           try {
-            return reply('ok', await page(room, before));
+            return reply('ok', await page(room, payload.before));
           } catch (err) {
             return storeFailure(err);
           }
         }
         case 'ping':
           return reply('ok', payload);
-        default:
-          return reply('error', { reason: 'unknown event' });
       }
     },
 
     intercept: ['user_joined'],
 
     handleOut(event, payload, socket) {
-      if (field(payload, 'user') === socket.assigns.ignore) return noreply();
-      socket.push(event, payload as Record<string, unknown>);
+      if (event !== 'user_joined' || payload.user === socket.assigns.ignore) return noreply();
+      socket.push(event, payload);
       return noreply();
     },
   };

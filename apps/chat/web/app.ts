@@ -6,13 +6,11 @@
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
  */
 import { Presence, Socket, type Channel } from 'phoenix';
+import { typedChannel } from 'starling/client';
+import type { RoomEvents, WireMessage } from '../src/room-channel.ts';
 
-interface ChatMessage {
-  id: number;
-  author: string;
-  body: string;
-  inserted_at: string;
-}
+/** A message as the room channel sends it. */
+type ChatMessage = WireMessage;
 
 interface RoomInfo {
   id: string;
@@ -207,7 +205,7 @@ function openRoom(room: RoomInfo): void {
   // room's channel may touch the page.
   const current = (): boolean => state.channel === channel;
   presence.onSync(() => current() && renderOnline(presence));
-  channel.on('new_msg', (message: ChatMessage) => current() && addMessages([message]));
+  typedChannel<RoomEvents>(channel).on('new_msg', (message) => current() && addMessages([message]));
   channel
     .join()
     .receive('ok', (reply: { messages?: ChatMessage[]; more?: boolean }) => {
@@ -231,20 +229,23 @@ function openRoom(room: RoomInfo): void {
 
 ui.older.addEventListener('click', () => {
   const channel = state.channel;
-  channel?.push('history', { before: firstId() }).receive('ok', (reply: { messages: ChatMessage[]; more?: boolean }) => {
-    if (state.channel !== channel) return;
-    addMessages(reply.messages);
-    ui.older.hidden = reply.more !== true;
-  });
+  if (channel === null) return;
+  typedChannel<RoomEvents>(channel)
+    .push('history', { before: firstId() })
+    .receive('ok', (reply) => {
+      if (state.channel !== channel) return;
+      addMessages(reply.messages);
+      ui.older.hidden = reply.more !== true;
+    });
 });
 
 ui.messageForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const body = ui.messageInput.value.trim();
   if (body === '' || state.channel === null) return;
-  state.channel.push('new_msg', { body }).receive('error', (reply: { reason?: string }) => {
-    showRoomError(`Not sent: ${reply.reason ?? 'error'}`, 'other');
-  });
+  typedChannel<RoomEvents>(state.channel)
+    .push('new_msg', { body })
+    .receive('error', (reply) => showRoomError(`Not sent: ${(reply as { reason?: string }).reason ?? 'error'}`, 'other'));
   // new_msg has no reply: its broadcast, which carries the stored id, is the acknowledgement.
   ui.messageInput.value = '';
 });

@@ -50,9 +50,80 @@ export interface Reply {
   readonly response: unknown;
 }
 
+/** What {@link reply} returns: a reply with its status and response types kept. */
+export interface ReplyResult<S extends string = string, R = unknown> {
+  readonly kind: 'reply';
+  readonly status: S;
+  readonly response: R;
+}
+
+/** What {@link noreply} returns. */
+export interface NoReply {
+  readonly kind: 'noreply';
+}
+
+/** What {@link stop} returns. */
+export interface StopResult {
+  readonly kind: 'stop';
+  readonly reason: StopReason;
+  readonly reply?: Reply;
+}
+
 /** Result of `handleIn`. Returning nothing (`undefined`) means `noreply()`. */
-export type HandleInResult =
-  { readonly kind: 'noreply' } | ({ readonly kind: 'reply' } & Reply) | { readonly kind: 'stop'; readonly reason: StopReason; readonly reply?: Reply };
+export type HandleInResult = NoReply | ({ readonly kind: 'reply' } & Reply) | StopResult;
+
+/**
+ * The event maps of a typed channel, from the server's point of view:
+ * - `in`: event → payload the client pushes (`handleIn` receives them, narrowed by event);
+ * - `out`: event → payload the server sends (`socket.push`, `broadcast`, `broadcastFrom`,
+ *   `handleOut` accept only these);
+ * - `replies` (optional): event of `in` → the response of its `"ok"` reply. Once a channel
+ *   declares replies, its `handleIn` must return a result on every path (a forgotten
+ *   `return reply(…)` does not compile) and its `"ok"` replies must be one of the declared types.
+ *
+ * @example
+ * type RoomEvents = {
+ *   in: { new_msg: { body: string }; history: { before: number } };
+ *   out: { new_msg: { body: string; author: string } };
+ *   replies: { history: { messages: string[] } };
+ * };
+ */
+export interface ChannelEvents {
+  readonly in: object;
+  readonly out: object;
+  readonly replies?: object;
+}
+
+/** The events of an untyped channel: any event name, `unknown` payloads in, {@link OutPayload} out. */
+export interface UntypedEvents {
+  readonly in: Readonly<Record<string, unknown>>;
+  readonly out: Readonly<Record<string, OutPayload>>;
+}
+
+/** The names of the events in one map of a {@link ChannelEvents}. */
+export type EventName<M> = keyof M & string;
+
+/**
+ * The arguments of `handleIn`: one `[event, payload, socket]` tuple per inbound event, so that
+ * `if (event === 'new_msg')` narrows `payload` to that event's payload.
+ */
+export type HandleInArgs<A extends Assigns, E extends ChannelEvents> = {
+  [K in EventName<E['in']>]: [event: K, payload: E['in'][K], socket: ChannelSocket<A, E>];
+}[EventName<E['in']>];
+
+/** The arguments of `handleOut`: one `[event, payload, socket]` tuple per outbound event. */
+export type HandleOutArgs<A extends Assigns, E extends ChannelEvents> = {
+  [K in EventName<E['out']>]: [event: K, payload: E['out'][K], socket: ChannelSocket<A, E>];
+}[EventName<E['out']>];
+
+/**
+ * What `handleIn` of a channel with events `E` returns: anything (or nothing) for a channel without
+ * declared `replies`; with them, an explicit result on every path, whose `"ok"` response is one of
+ * the declared replies (error replies carry any response).
+ */
+export type HandleInReturn<E extends ChannelEvents> = E extends { readonly replies: infer R extends object }
+  ? NoReply | ReplyResult<'ok', R[keyof R]> | ReplyResult<'error'> | StopResult
+  : HandleInResult | void;
 
 /** Result of `handleOut` and `handleInfo`. Returning nothing means `noreply()`. */
 export type HandleResult = { readonly kind: 'noreply' } | { readonly kind: 'stop'; readonly reason: StopReason };
@@ -73,17 +144,20 @@ export function error(response: unknown): JoinResult {
 const NOREPLY = Object.freeze({ kind: 'noreply' as const });
 
 /** Handle an event without replying. */
-export function noreply(): { readonly kind: 'noreply' } {
+export function noreply(): NoReply {
   return NOREPLY;
 }
 
-/** Reply to the client's push with `status` (`"ok"`, `"error"` or any string) and `response`. */
-export function reply(status: string, response: unknown = {}): HandleInResult {
-  return { kind: 'reply', status, response };
+/**
+ * Reply to the client's push with `status` (`"ok"`, `"error"` or any string) and `response`
+ * (default `{}`). The status and response types are kept, for typed channels' `replies`.
+ */
+export function reply<S extends string, R = Record<string, never>>(status: S, response?: R): ReplyResult<S, R> {
+  return { kind: 'reply', status, response: (response ?? {}) as R };
 }
 
 /** Stop the channel; with `reply`, the reply is written first. */
-export function stop(reason: StopReason, replyWith?: Reply): { readonly kind: 'stop'; readonly reason: StopReason; readonly reply?: Reply } {
+export function stop(reason: StopReason, replyWith?: Reply): StopResult {
   return replyWith ? { kind: 'stop', reason, reply: replyWith } : { kind: 'stop', reason };
 }
 
@@ -105,8 +179,11 @@ export interface SocketRef {
   reply(status: string, response?: unknown): void;
 }
 
-/** What the runtime tells callbacks about the joined topic and its socket. */
-export interface ChannelSocket<A extends Assigns = Assigns> {
+/**
+ * What the runtime tells callbacks about the joined topic and its socket. In a typed channel
+ * (`E`), `push`, `broadcast` and `broadcastFrom` accept only the events and payloads of `E['out']`.
+ */
+export interface ChannelSocket<A extends Assigns = Assigns, E extends ChannelEvents = UntypedEvents> {
   /** The exact topic joined, e.g. `"rooms:lobby"`. */
   readonly topic: string;
   /** This join's `join_ref`; frames with another non-null join_ref are stale. */
@@ -120,11 +197,11 @@ export interface ChannelSocket<A extends Assigns = Assigns> {
   /** Merges `patch` into `assigns`. */
   assign(patch: Partial<A>): void;
   /** Sends `event` to this channel's client only (`[joinRef, null, topic, event, payload]`). */
-  push(event: string, payload: OutPayload): void;
+  push<K extends EventName<E['out']>>(event: K, payload: E['out'][K]): void;
   /** Sends `event` to every subscriber of the topic on every node, this channel included. */
-  broadcast(event: string, payload: OutPayload): void;
+  broadcast<K extends EventName<E['out']>>(event: K, payload: E['out'][K]): void;
   /** Sends `event` to every subscriber of the topic except this channel. */
-  broadcastFrom(event: string, payload: OutPayload): void;
+  broadcastFrom<K extends EventName<E['out']>>(event: K, payload: E['out'][K]): void;
   /** Captures the push being handled, to reply later with `socketRef.reply(…)`. */
   socketRef(): SocketRef;
   /**
@@ -154,21 +231,68 @@ export interface InfoBroadcast {
   readonly payload: unknown;
 }
 
-/** A channel: the callbacks for one topic family. Only `join` is required. */
-export interface Channel<A extends Assigns = Assigns> {
+/**
+ * The Standard Schema interface (v1, https://standardschema.dev) that zod, valibot, arktype and
+ * others implement: only what Starling calls. Starling depends on none of them.
+ */
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => StandardSchemaV1.Result<Output> | Promise<StandardSchemaV1.Result<Output>>;
+    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
+  };
+}
+
+// A type-only namespace, as the Standard Schema spec spells it (erased: no runtime code).
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace StandardSchemaV1 {
+  /** The outcome of `validate`: the (possibly transformed) value, or the issues. */
+  type Result<Output> = { readonly value: Output; readonly issues?: undefined } | { readonly issues: ReadonlyArray<Issue> };
+  /** One validation problem. */
+  interface Issue {
+    readonly message: string;
+    readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
+  }
+  /** The type a schema produces. */
+  type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
+}
+
+/** The `in` map that a channel's `schemas` validate to: event → the schema's output type. */
+export type InferPayloads<S extends Readonly<Record<string, StandardSchemaV1>>> = { -readonly [K in keyof S]: StandardSchemaV1.InferOutput<S[K]> };
+
+/** One schema per inbound event of `E`: the `schemas` of a validated channel. */
+export type ChannelSchemas<E extends ChannelEvents> = { readonly [K in EventName<E['in']>]: StandardSchemaV1<unknown, E['in'][K]> };
+
+/**
+ * A channel: the callbacks for one topic family. Only `join` is required.
+ *
+ * Typed channels: `Channel<Assigns, Events>` with {@link ChannelEvents} narrows `handleIn`'s event
+ * and payload and restricts what `socket.push`/`broadcast` send. Types alone are an unchecked
+ * promise about client input; add `schemas` to check it.
+ */
+export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = UntypedEvents> {
   /**
    * Authorizes a join. `payload` is the client's join params (untrusted). Return `ok()`,
    * `ok(reply)` or `error({reason})`. A throw answers `{reason: "join crashed"}`.
    */
-  join(topic: string, payload: unknown, socket: ChannelSocket<A>): MaybePromise<JoinResult>;
+  join(topic: string, payload: unknown, socket: ChannelSocket<A, E>): MaybePromise<JoinResult>;
+  /**
+   * Validates inbound payloads at the edge: one Standard Schema (zod, valibot, arktype, …) per
+   * event. With `schemas`, `handleIn` receives only validated payloads (the schema's output);
+   * a payload that fails is answered `{status: "error", response: {reason: "invalid payload",
+   * issues: [{message, path}]}}` and an event without a schema `{reason: "unknown event"}`, and
+   * neither reaches `handleIn`. Validation runs in the channel's mailbox, in order.
+   */
+  readonly schemas?: ChannelSchemas<E>;
   /** Handles an event pushed by the client. A throw crashes this channel only (`phx_error`). */
-  handleIn?(event: string, payload: unknown, socket: ChannelSocket<A>): MaybePromise<HandleInResult | void>;
+  handleIn?(...args: HandleInArgs<A, E>): MaybePromise<HandleInReturn<E>>;
   /** Outgoing broadcast events that go through `handleOut` for each subscriber instead of the fastlane. */
-  readonly intercept?: readonly string[];
+  readonly intercept?: readonly EventName<E['out']>[];
   /** Handles an intercepted broadcast: `socket.push` a tailored payload, or drop it. */
-  handleOut?(event: string, payload: unknown, socket: ChannelSocket<A>): MaybePromise<HandleResult | void>;
+  handleOut?(...args: HandleOutArgs<A, E>): MaybePromise<HandleResult | void>;
   /** Handles messages from `sendInfo` and subscriptions. */
-  handleInfo?(message: unknown, socket: ChannelSocket<A>): MaybePromise<HandleResult | void>;
+  handleInfo?(message: unknown, socket: ChannelSocket<A, E>): MaybePromise<HandleResult | void>;
   /** Runs once when the channel ends (leave, close, stop); not after a crash. */
-  terminate?(reason: TerminateReason, socket: ChannelSocket<A>): MaybePromise<void>;
+  terminate?(reason: TerminateReason, socket: ChannelSocket<A, E>): MaybePromise<void>;
 }

@@ -22,6 +22,7 @@ import { Presence } from './presence/presence.ts';
 import type { PresenceClusterOptions } from './presence/presence-cluster.ts';
 import { CloseCodes } from './protocol.ts';
 import { PubSub, type Subscriber } from './pubsub/pubsub.ts';
+import { realClock } from './runtime/clock.ts';
 import { createEndpointStats, type EndpointStats } from './runtime/endpoint-stats.ts';
 import { resolveInputLimits } from './runtime/limits.ts';
 import { resolveRateLimit, type RateLimitOptions } from './runtime/rate-limiter.ts';
@@ -101,6 +102,17 @@ export interface ListenOptions {
   fallback?: RequestListener | undefined;
 }
 
+/** The mounts of each endpoint, by path: read by `starling/testing` (see {@link mountOf}). */
+const mounts = new WeakMap<Endpoint, Map<string, Mount>>();
+
+/**
+ * Internal (not exported by the package's main entry point): the socket mounted at `path` on
+ * `endpoint`, with its resolved limits and the endpoint's services, or undefined.
+ */
+export function mountOf(endpoint: Endpoint, path: string): Mount | undefined {
+  return mounts.get(endpoint)?.get(path.replace(/\/+$/, ''));
+}
+
 function perIpCounter(max: number | undefined): ConnectionsPerIp | null {
   return max === undefined || max === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(max);
 }
@@ -138,6 +150,7 @@ export class Endpoint {
       tokens: this.tokens,
       live: this.#live,
       stats: this.stats,
+      clock: realClock,
     };
   }
 
@@ -158,6 +171,9 @@ export class Endpoint {
       originAllowed: compileOriginCheck(options.checkOrigin ?? this.#options.checkOrigin ?? true),
       configuredHost: this.#options.host,
     };
+    let byPath = mounts.get(this);
+    if (byPath === undefined) mounts.set(this, (byPath = new Map()));
+    byPath.set(prefix, mount);
     if (options.websocket !== false) {
       const wsOptions = typeof options.websocket === 'object' ? options.websocket : {};
       this.#routes.set(`${prefix}/websocket`, new WebSocketTransport(mount, wsOptions));

@@ -37,6 +37,10 @@ export const Reasons = {
   eventTooLong: 'event too long',
   /** A `phx_join` whose params exceed `maxJoinParamsBytes`. */
   joinParamsTooLarge: 'join params too large',
+  /** A client event whose payload failed the channel's schema for it (the reply carries `issues`). */
+  invalidPayload: 'invalid payload',
+  /** A client event the channel has no schema for, when it validates with `schemas`. */
+  unknownEvent: 'unknown event',
 } as const;
 
 /** WebSocket close codes the server sends (see docs/errors.md). */

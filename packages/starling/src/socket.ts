@@ -17,7 +17,7 @@
  *   id: (assigns) => `users_socket:${assigns.userId}`,
  * }).channel('rooms:*', RoomChannel);
  */
-import type { Assigns, Channel } from './channel.ts';
+import type { Assigns, Channel, ChannelEvents, UntypedEvents } from './channel.ts';
 import { TopicPattern } from './topic.ts';
 
 /** Query params as the client sent them, brackets decoded (`user[id]=7` → `{user: {id: "7"}}`). */
@@ -96,7 +96,7 @@ export class Socket<A extends Assigns = Assigns> {
    * Routes topics matching `pattern` (`"rooms:*"` or an exact topic) to `channel`. The first
    * declared match wins. `assigns` are merged into the channel's assigns.
    */
-  channel<C extends A>(pattern: string, channel: Channel<C>, assigns?: Partial<C>): this {
+  channel<C extends A, E extends ChannelEvents = UntypedEvents>(pattern: string, channel: Channel<C, E>, assigns?: Partial<C>): this {
     this.#routes.push({ pattern: TopicPattern.parse(pattern), channel: channel as unknown as Channel, assigns });
     return this;
   }

@@ -81,12 +81,15 @@ describe('chat history', () => {
     expect(await pushOutcome(channel, 'history', { before: first!.id })).toEqual({ status: 'ok', response: { messages: [], more: false } });
   });
 
-  it('answers history with a before that is not an integer with error {reason: "invalid history request"}', async () => {
+  it('answers history with a before that is not an integer with error {reason: "invalid payload", issues: [before]}', async () => {
     const chat = await chats.start();
     const channel = chats.socket(chat).channel('rooms:lobby');
     await joined(channel);
 
-    expect(await pushOutcome(channel, 'history', { before: '10' })).toEqual({ status: 'error', response: { reason: 'invalid history request' } });
+    expect(await pushOutcome(channel, 'history', { before: '10' })).toMatchObject({
+      status: 'error',
+      response: { reason: 'invalid payload', issues: [{ path: ['before'] }] },
+    });
   });
 
   it("keeps each room's history to itself", async () => {

@@ -59,12 +59,15 @@ describe.each(officialClients)('the chat with $name', (client) => {
     expect(await senderHeard.next()).toEqual(heard);
   });
 
-  it.each([{}, { body: 42 }, { body: '' }])('answers new_msg %j with error {reason: "invalid message"}', async (payload) => {
+  it.each([{}, { body: 42 }, { body: '' }])('answers new_msg %j with error {reason: "invalid payload", issues: [body]}', async (payload) => {
     const endpoint = await start();
     const channel = pool.socket(endpoint).channel('rooms:lobby');
     await joined(channel);
 
-    expect(await pushOutcome(channel, 'new_msg', payload)).toEqual({ status: 'error', response: { reason: 'invalid message' } });
+    expect(await pushOutcome(channel, 'new_msg', payload)).toMatchObject({
+      status: 'error',
+      response: { reason: 'invalid payload', issues: [{ path: ['body'] }] },
+    });
   });
 
   it('answers ping with ok and the same payload', async () => {

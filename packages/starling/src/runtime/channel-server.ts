@@ -7,6 +7,10 @@
  */
 import {
   isGracefulStop,
+  reply,
+  type ChannelSchemas,
+  type StandardSchemaV1,
+  type UntypedEvents,
   type Assigns,
   type Channel,
   type ChannelSocket,
@@ -25,6 +29,7 @@ import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
 import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
+import type { ClockTimer } from './clock.ts';
 import type { Connection } from './connection.ts';
 import { CountedErrors } from './endpoint-stats.ts';
 import type { Services } from './services.ts';
@@ -34,7 +39,7 @@ export type JoinOutcome = 'ok' | 'error';
 
 type Task =
   | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'out'; readonly event: string; readonly payload: unknown }
+  | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload }
   | { readonly kind: 'info'; readonly message: unknown }
   | { readonly kind: 'leave'; readonly ref: Ref };
 
@@ -60,7 +65,7 @@ export class ChannelServer implements Subscriber {
   #pendingPushes: Frame[] | null = null;
   readonly #intercepts: ReadonlySet<string> | null;
   #infoSubscriptions: Map<string, Subscriber> | null = null;
-  #timers: Set<NodeJS.Timeout> | null = null;
+  #timers: Set<ClockTimer> | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: Connection, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
@@ -93,20 +98,21 @@ export class ChannelServer implements Subscriber {
       return this.#joinCrashed(err, ref, replyJoinRef);
     }
     if (!isPromise(result)) return this.#decideJoin(result, ref, replyJoinRef);
+    const { clock } = this.#services;
     return new Promise<JoinOutcome>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
         this.#close();
         resolve('error');
       }, timeoutMs);
       result.then(
         (decided) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           if (this.#state === 'joining') resolve(this.#decideJoin(decided, ref, replyJoinRef));
           else resolve('error');
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           if (this.#state === 'joining') resolve(this.#joinCrashed(err, ref, replyJoinRef));
           else resolve('error');
         },
@@ -159,7 +165,7 @@ export class ChannelServer implements Subscriber {
       this.#enqueue({ kind: 'info', message });
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = this.#services.clock.setTimeout(() => {
       this.#timers?.delete(timer);
       this.#enqueue({ kind: 'info', message });
     }, delayMs);
@@ -170,7 +176,7 @@ export class ChannelServer implements Subscriber {
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;
     if (this.#intercepts?.has(message.event)) {
-      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload });
+      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload });
       return;
     }
     const { connection } = this;
@@ -290,12 +296,13 @@ export class ChannelServer implements Subscriber {
         if (this.#channel.handleIn === undefined) {
           throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
         }
+        if (this.#channel.schemas !== undefined) return this.#validateIn(this.#channel.schemas, task.message);
         return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
       case 'out':
         this.#currentRef = null;
         if (this.#channel.handleOut === undefined) {
           // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-          this.push(task.event, task.payload as OutPayload);
+          this.push(task.event, task.payload);
           return undefined;
         }
         return this.#channel.handleOut(task.event, task.payload, this.#socket);
@@ -309,6 +316,23 @@ export class ChannelServer implements Subscriber {
       case 'leave':
         return undefined;
     }
+  }
+
+  /**
+   * Validates an inbound payload with its event's schema, then hands the schema's output to
+   * `handleIn`; a failure (or an event without a schema) is answered with an error reply instead.
+   */
+  #validateIn(schemas: ChannelSchemas<UntypedEvents>, message: Message): unknown {
+    const schema = Object.hasOwn(schemas, message.event) ? schemas[message.event] : undefined;
+    if (schema === undefined) return reply('error', { reason: Reasons.unknownEvent });
+    const result = schema['~standard'].validate(message.payload);
+    if (isPromise<StandardSchemaV1.Result<unknown>>(result)) return result.then((settled) => this.#afterValidation(settled, message.event));
+    return this.#afterValidation(result, message.event);
+  }
+
+  #afterValidation(result: StandardSchemaV1.Result<unknown>, event: string): unknown {
+    if (result.issues !== undefined) return reply('error', { reason: Reasons.invalidPayload, issues: result.issues.map(wireIssue) });
+    return this.#channel.handleIn!(event, result.value, this.#socket);
   }
 
   #finish(task: Task, result: unknown): void {
@@ -369,7 +393,7 @@ export class ChannelServer implements Subscriber {
       this.#infoSubscriptions = null;
     }
     if (this.#timers !== null) {
-      for (const timer of this.#timers) clearTimeout(timer);
+      for (const timer of this.#timers) this.#services.clock.clearTimeout(timer);
       this.#timers = null;
     }
     this.#services.presence.untrackAll(this);
@@ -406,6 +430,15 @@ function interceptsOf(channel: Channel): ReadonlySet<string> | null {
     interceptCache.set(channel, intercepts);
   }
   return intercepts;
+}
+
+/** A validation issue as the client receives it: its message and its path as JSON keys. */
+function wireIssue(issue: StandardSchemaV1.Issue): { message: string; path: Array<string | number> } {
+  const path = (issue.path ?? []).map((segment) => {
+    const key = typeof segment === 'object' ? segment.key : segment;
+    return typeof key === 'number' ? key : String(key);
+  });
+  return { message: issue.message, path };
 }
 
 function assertOutPayload(payload: unknown): void {

@@ -52,7 +52,7 @@ export class Connection implements Subscriber {
     this.#transport = transport;
     this.#assigns = assigns;
     this.socketId = id;
-    this.#rate = mount.limits.rateLimit === null ? null : new RateLimiter(mount.limits.rateLimit, performance.now());
+    this.#rate = mount.limits.rateLimit === null ? null : new RateLimiter(mount.limits.rateLimit, mount.services.clock.now());
     if (id !== null) void mount.services.pubsub.subscribe(id, this);
   }
 
@@ -117,7 +117,7 @@ export class Connection implements Subscriber {
     const { limits } = this.mount;
     const { stats, logger } = this.mount.services;
     const transport = this.#transport;
-    const admission = this.#rate?.admit(performance.now()) ?? Admissions.admit;
+    const admission = this.#rate?.admit(this.mount.services.clock.now()) ?? Admissions.admit;
     if (admission !== Admissions.admit) {
       stats.rateLimited++;
       if (admission === Admissions.close) {

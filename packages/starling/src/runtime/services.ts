@@ -6,6 +6,7 @@
  * own bag of pointers.
  */
 import type { Logger } from '../logger.ts';
+import type { Clock } from './clock.ts';
 import type { Presence } from '../presence/presence.ts';
 import type { PubSub } from '../pubsub/pubsub.ts';
 import type { Socket } from '../socket.ts';
@@ -26,6 +27,11 @@ export interface Services {
   readonly stats: EndpointStats;
   /** Every open connection, for draining on shutdown. */
   readonly live: Set<LiveConnection>;
+  /**
+   * Time for the rate limit, join timeouts and delayed `sendInfo` ({@link realClock} unless
+   * `starling/testing` controls it). Not read on the broadcast fan-out path.
+   */
+  readonly clock: Clock;
 }
 
 /** A socket definition mounted at a path, with its resolved options: one object per mount. */

@@ -68,6 +68,14 @@ export async function handshake(mount: Mount, req: IncomingMessage, url: URL, tr
     xHeaders: xHeadersOf(req),
     authToken,
   };
+  return connectSocket(mount, serializer, params, info);
+}
+
+/**
+ * The last two steps of the pipeline: the socket's `connect`, then its `id`. `starling/testing`
+ * enters the pipeline here, with params and connect info of its own.
+ */
+export async function connectSocket(mount: Mount, serializer: Serializer, params: Params, info: ConnectInfo): Promise<HandshakeResult> {
   const options = mount.socket.options;
   const result = options.connect ? await options.connect(params, info) : ACCEPT_WITHOUT_ASSIGNS;
   if (!result.ok) return { ok: false, status: result.status, reason: 'connect' };

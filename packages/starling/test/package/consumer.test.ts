@@ -83,14 +83,21 @@ describe('the packed framework', () => {
         'dist/redis/index.js',
         'dist/metrics/index.js',
         'dist/supabase/index.js',
+        'dist/testing/index.js',
+        'dist/client/index.js',
       ]),
     );
   });
 
-  it('depends on ws alone; ioredis, prom-client and jose are optional peers', () => {
+  it('depends on ws alone; ioredis, jose, phoenix and prom-client are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
-    expect(manifest.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, 'prom-client': { optional: true }, jose: { optional: true } });
+    expect(manifest.peerDependenciesMeta).toEqual({
+      ioredis: { optional: true },
+      jose: { optional: true },
+      phoenix: { optional: true },
+      'prom-client': { optional: true },
+    });
   });
 
   it('loads only ws and Node built-ins from its main entry point (the peers stay behind their subpaths)', () => {
@@ -108,6 +115,12 @@ describe('the packed framework', () => {
     visit(join(root, 'index.js'));
     expect([...bare].filter((name) => name !== 'ws' && !name.startsWith('node:'))).toEqual([]);
     expect(seen.size).toBeGreaterThan(20);
+  });
+
+  it('starling/client imports nothing at all: no server code, no node: module (it is for browsers)', () => {
+    const source = readFileSync(join(project, 'node_modules/starling/dist/client/index.js'), 'utf8');
+    expect([...source.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1])).toEqual([]);
+    expect(source).not.toMatch(/\bimport\s*\(|\brequire\s*\(/);
   });
 
   it('type-checks a strict TypeScript consumer against the shipped types', async () => {
@@ -136,7 +149,7 @@ describe('the packed framework', () => {
     );
     expect(outcome.code).not.toBe(0);
     const errorLines = [...outcome.stdout.matchAll(/wrong-options\.ts\((\d+),\d+\): error/g)].map((match) => Number(match[1]));
-    expect(new Set(errorLines)).toEqual(new Set([4, 5, 6]));
+    expect(new Set(errorLines)).toEqual(new Set([4, 5, 6, 8, 9]));
   });
 
   for (const [name, node] of [
@@ -162,6 +175,22 @@ describe('the packed framework', () => {
         }
       });
 
+      it('runs a channel test with starling/testing, in-process (no port)', async () => {
+        const script = [
+          "import { Socket, ok, reply } from 'starling';",
+          "import { ChannelTest } from 'starling/testing';",
+          "const socket = new Socket().channel('rooms:*', { join: () => ok({ hi: 1 }), handleIn: (event, payload) => reply('ok', { event, payload }) });",
+          'const test = new ChannelTest(socket);',
+          'const { status, channel } = await (await test.connect()).join("rooms:lobby");',
+          'if (status !== "ok") process.exit(2);',
+          'await channel.assertReply(channel.push("ping", { n: 1 }), "ok", { event: "ping", payload: { n: 1 } });',
+          'await test.close();',
+          'console.log("channel test passed");',
+        ].join('\n');
+        const { stdout } = await run(node, ['--no-warnings', '--input-type=module', '-e', script], { cwd: project });
+        expect(stdout.trim()).toBe('channel test passed');
+      });
+
       it('can be loaded with require() from CommonJS', async () => {
         const script = "const s = require('starling'); if (typeof s.Endpoint !== 'function' || typeof s.accept !== 'function') process.exit(1);";
         await expect(run(node, ['--no-warnings', '-e', script], { cwd: project })).resolves.toBeDefined();
@@ -183,7 +212,7 @@ describe('the packed framework', () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"']) {
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"', '"starling/testing"', '"starling/client"']) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
@@ -226,5 +255,5 @@ it("the repository's and the package's READMEs show the consumer server as it is
   const server = readFileSync(join(FIXTURE, 'server.ts'), 'utf8').trim();
   expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain(server);
   expect(readFileSync(join(PACKAGE_DIR, 'README.md'), 'utf8')).toContain(server);
-  expect(readdirSync(FIXTURE).sort()).toEqual(['server.ts', 'subpaths.ts', 'tsconfig.json', 'wrong-options.ts']);
+  expect(readdirSync(FIXTURE).sort()).toEqual(['server.ts', 'subpaths.ts', 'tsconfig.json', 'typed-channel.ts', 'wrong-options.ts']);
 });

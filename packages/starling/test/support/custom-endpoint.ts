@@ -5,7 +5,16 @@
  */
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { Endpoint, Socket, type Channel, type EndpointOptions, type SocketMountOptions, type SocketOptions } from '../../src/index.ts';
+import {
+  Endpoint,
+  Socket,
+  type Channel,
+  type ChannelEvents,
+  type UntypedEvents,
+  type EndpointOptions,
+  type SocketMountOptions,
+  type SocketOptions,
+} from '../../src/index.ts';
 
 /** A running custom endpoint. */
 export interface CustomEndpoint {
@@ -16,8 +25,8 @@ export interface CustomEndpoint {
 }
 
 /** Starts an endpoint whose socket routes every topic (`*`) to `channel`. */
-export async function startCustomEndpoint(
-  channel: Channel,
+export async function startCustomEndpoint<E extends ChannelEvents = UntypedEvents>(
+  channel: Channel<Record<string, unknown>, E>,
   options: { socket?: SocketOptions<Record<string, unknown>>; mount?: SocketMountOptions; endpoint?: EndpointOptions } = {},
 ): Promise<CustomEndpoint> {
   const endpoint = new Endpoint({ logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), ...options.endpoint });

@@ -6,6 +6,7 @@
  * so nothing is recorded per message.
  */
 import { CloseCodes } from '../../protocol.ts';
+import { realClock, type Clock, type ClockTimer } from '../../runtime/clock.ts';
 
 /** Sweeps per timeout: a connection is closed between 1 and 1.125 × `timeoutMs` after its last byte. */
 const SWEEPS_PER_TIMEOUT = 8;
@@ -28,30 +29,43 @@ export interface IdleWatched {
 /** Closes the connections it watches once they have been idle for `timeoutMs`. */
 export class IdleSweeper<T extends IdleWatched> {
   readonly #watched = new Set<T>();
-  #timer: NodeJS.Timeout | null = null;
+  #timer: ClockTimer | null = null;
   #sweeps = 0;
 
   private readonly timeoutMs: number;
-  constructor(timeoutMs: number) {
+  private readonly clock: Clock;
+  /** @param clock the endpoint's clock (`starling/testing` runs the sweeper on its manual clock) */
+  constructor(timeoutMs: number, clock: Clock = realClock) {
     this.timeoutMs = timeoutMs;
+    this.clock = clock;
   }
 
   add(connection: T): void {
     connection.idleBytes = connection.bytesRead();
     connection.idleSweep = this.#sweeps;
     this.#watched.add(connection);
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => this.#sweep(), Math.max(1, Math.floor(this.timeoutMs / SWEEPS_PER_TIMEOUT)));
-      this.#timer.unref();
-    }
+    if (this.#timer === null) this.#schedule();
   }
 
   delete(connection: T): void {
     this.#watched.delete(connection);
     if (this.#watched.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer);
+      this.clock.clearTimeout(this.#timer);
       this.#timer = null;
     }
+  }
+
+  /** One timer for the next sweep (re-armed after each sweep while anything is watched). */
+  #schedule(): void {
+    this.#timer = this.clock.setTimeout(
+      () => {
+        this.#timer = null;
+        this.#sweep();
+        if (this.#watched.size > 0 && this.#timer === null) this.#schedule();
+      },
+      Math.max(1, Math.floor(this.timeoutMs / SWEEPS_PER_TIMEOUT)),
+    );
+    this.#timer.unref?.();
   }
 
   #sweep(): void {

@@ -63,7 +63,7 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     this.mount = mount;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 1024 * 1024;
     this.compress = compress;
-    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000);
+    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000, mount.services.clock);
     this.#server = new WebSocketServer({
       noServer: true,
       WebSocket: StarlingWebSocket,

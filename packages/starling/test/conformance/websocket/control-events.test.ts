@@ -415,8 +415,7 @@ describe('join time bound (§0.1)', () => {
       replyPayload('error', { reason: 'join timeout' }),
     ]);
     expect(await client.push(['1', '2', 'test:slow', 'echo', {}])).toEqual([null, '2', 'test:slow', 'phx_reply', UNMATCHED]);
-    await sleep(400);
-    expect(fixture.endpoint.pubsub.subscriberCount('test:slow')).toBe(0);
+    // That the late decision leaves no subscription is tested on the harness clock (test/unit/runtime).
   });
 });
 

@@ -1,12 +1,19 @@
-// The optional subpaths type-check against their peers (ioredis, prom-client, jose).
+// The subpaths type-check: the optional ones against their peers (ioredis, prom-client, jose), and starling/testing.
 import { Endpoint, PubSub } from 'starling';
 import { createMetrics, type Metrics } from 'starling/metrics';
 import { RedisPubSubAdapter } from 'starling/redis';
 import { createRealtime, type Realtime } from 'starling/supabase';
+import { ChannelTest, type TestReply } from 'starling/testing';
 
 export function build(url: string, jwtSecret: string): { endpoint: Endpoint; metrics: Metrics; realtime: Realtime } {
   const endpoint = new Endpoint({ pubsub: new PubSub({ adapter: new RedisPubSubAdapter({ url, prefix: 'app' }) }) });
   const realtime = createRealtime(endpoint, { jwtSecret, authorize: ({ claims, access }) => access === 'read' && claims.role === 'authenticated' });
   endpoint.socket('/realtime/v1', realtime.socket);
   return { endpoint, metrics: createMetrics(endpoint), realtime };
+}
+
+export async function ping(endpoint: Endpoint): Promise<TestReply> {
+  const test = new ChannelTest(endpoint, { path: '/socket' });
+  const { channel } = await (await test.connect({ token: 't' })).join('rooms:lobby', { user: 'ada' });
+  return channel.push('ping', { n: 1 }).reply();
 }

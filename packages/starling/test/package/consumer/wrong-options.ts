@@ -4,3 +4,6 @@ import { Endpoint, Socket, ok, type Channel } from 'starling';
 new Endpoint({ checkOrigin: 42 });
 new Endpoint().socket('/socket', new Socket(), { websocket: { maxFrameSize: '1 MiB' } });
 export const Wrong = { join: () => ok(), handleIn: () => 'not a result' } satisfies Channel;
+type Room = Channel<{ user: string }, { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } }>;
+export const WrongBroadcast = { join: () => ok(), handleIn: (_e, _p, socket) => socket.broadcast('new_msg', { wrong: 1 }) } satisfies Room;
+export const WrongRead = { join: () => ok(), handleIn: (_e, payload, _s) => void payload.nope } satisfies Room;

@@ -1,0 +1,24 @@
+// A typed channel in a strict consumer: the event maps narrow handleIn and restrict broadcasts;
+// starling/client types the official client's channel by the same maps.
+import { noreply, ok, reply, type Channel } from 'starling';
+import { typedChannel, type PhoenixChannel } from 'starling/client';
+
+type Assigns = { user: string };
+type Events = { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } };
+
+export const RoomChannel = {
+  join: () => ok(),
+  handleIn(event, payload, socket) {
+    if (event === 'new_msg') {
+      socket.broadcast('new_msg', { body: payload.body, author: socket.assigns.user });
+      return reply('ok', { length: payload.body.length });
+    }
+    return noreply();
+  },
+} satisfies Channel<Assigns, { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } }>;
+
+export function listen(channel: PhoenixChannel): void {
+  const room = typedChannel<Events>(channel);
+  room.on('new_msg', ({ body, author }) => console.log(author, body.length));
+  room.push('new_msg', { body: 'hi' });
+}
