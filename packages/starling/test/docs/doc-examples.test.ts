@@ -77,4 +77,4 @@ it('every public module example type-checks', async () => {
     (err: { stdout: string }) => err.stdout,
   );
   expect(outcome).toBe('');
-});
+}, 90_000);

@@ -68,7 +68,8 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('the packed framework', () => {
+// Every test here runs tsc, npm or a Node process: generous bounds for a busy machine.
+describe('the packed framework', { timeout: 90_000 }, () => {
   it('holds the built files, README, LICENSE and package.json only', () => {
     const paths = packed.files.map((file) => file.path);
     const outside = paths.filter((path) => !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) && !['README.md', 'LICENSE', 'package.json'].includes(path));
