@@ -4,17 +4,26 @@
  * authenticated by the user token (`Authorization: Bearer …`; bearer tokens, not cookies, so there
  * is no CSRF to defend against):
  *
- * - `POST /api/identity {token?}` → `{userId, token}`: renews a valid token, or issues a new user
- * - `GET /api/rooms` → `{rooms: [{id, name}]}`: the user's private rooms
+ * - `POST /api/identity {token?}` → `{userId, token}`: renews a valid token within its session's
+ *   absolute lifetime, or issues a new user (budgeted per IP address)
+ * - `GET /api/rooms?limit=N&after=ID` → `{rooms: [{id, name}], next}`: the user's private rooms, a
+ *   page at a time (`next` is the `after` of the next page, or null)
  * - `POST /api/rooms {name}` → `{room, invite}`: creates a private room and an invite link
  * - `POST /api/invites/accept {invite}` → `{room}`: makes the user a member
+ *
+ * Links are built from the configured public URL, never from the request's `Host`. Over budget is
+ * HTTP 429 `{error}`. `/metrics` answers a bearer `metricsToken` when one is set, otherwise only
+ * loopback peers.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from 'starling/metrics';
 import type { Asset } from './assets.ts';
 import type { Identity } from './identity.ts';
-import { StoreError, type MessageStore, type Room } from './store/index.ts';
+import type { BudgetedAction, Budgets } from './limits.ts';
+import { StoreError, StoreErrorCodes, type MessageStore, type Room } from './store/index.ts';
+import { nameText } from './text.ts';
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -25,6 +34,9 @@ const SECURITY_HEADERS = {
 } as const;
 
 const MAX_API_BODY = 16 * 1024;
+const ROOMS_PAGE_DEFAULT = 50;
+const ROOMS_PAGE_MAX = 200;
+const MAX_ROOM_NAME = 64;
 
 class HttpError extends Error {
   readonly status: number;
@@ -68,10 +80,43 @@ export interface ChatHttpOptions {
   readonly store: MessageStore;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  readonly budgets: Budgets;
+  /** The chat's public origin (`https://chat.example.com`): invite links start with it. */
+  readonly publicUrl: string;
+  /** Bearer token `/metrics` requires; without one only loopback peers may read it. */
+  readonly metricsToken?: string | undefined;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function pageSize(value: string | null): number {
+  if (value === null) return ROOMS_PAGE_DEFAULT;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > ROOMS_PAGE_MAX) throw new HttpError(400, `limit must be an integer from 1 to ${ROOMS_PAGE_MAX}`);
+  return parsed;
 }
 
 /** The request listener for everything that is not a socket. */
-export function createHttpHandler({ assets, identity, store, logger, metrics }: ChatHttpOptions): RequestListener {
+export function createHttpHandler({ assets, identity, store, logger, metrics, budgets, publicUrl, metricsToken }: ChatHttpOptions): RequestListener {
+  function spend(action: BudgetedAction, req: IncomingMessage, userId: string | null): void {
+    const over = budgets.take(action, req.socket.remoteAddress ?? '', userId);
+    if (over !== null) throw new HttpError(429, `too many requests: this ${over === 'ip' ? 'address' : 'user'} is over its ${action} budget; try again later`);
+  }
+
+  function metricsAllowed(req: IncomingMessage): boolean {
+    if (metricsToken === undefined) return isLoopback(req.socket.remoteAddress);
+    const header = req.headers.authorization ?? '';
+    return header.startsWith('Bearer ') && sameSecret(header.slice('Bearer '.length), metricsToken);
+  }
+
   function userOf(req: IncomingMessage): string {
     const header = req.headers.authorization ?? '';
     const userId = header.startsWith('Bearer ') ? identity.userOf(header.slice('Bearer '.length)) : null;
@@ -79,26 +124,35 @@ export function createHttpHandler({ assets, identity, store, logger, metrics }: 
     return userId;
   }
 
-  async function api(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const route = `${req.method} ${path}`;
+  async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'POST /api/identity': {
         const { token } = await readJson(req);
-        const userId = identity.userOf(token);
-        return json(res, 200, userId === null ? identity.newUser() : { userId, token: identity.userToken(userId) });
+        const session = identity.sessionOf(token);
+        const renewed = session === null ? null : identity.renew(session);
+        if (session !== null && renewed !== null) return json(res, 200, { userId: session.userId, token: renewed });
+        spend('identity', req, null);
+        return json(res, 200, identity.newUser());
       }
       case 'GET /api/rooms': {
+        const limit = pageSize(url.searchParams.get('limit'));
+        const after = url.searchParams.get('after');
         const rooms = await store.roomsOf(userOf(req));
-        return json(res, 200, { rooms: rooms.map(publicRoom) });
+        const start = after === null ? 0 : rooms.findIndex((room) => room.id === after) + 1;
+        const page = rooms.slice(start, start + limit);
+        const next = start + limit < rooms.length ? (page.at(-1)?.id ?? null) : null;
+        return json(res, 200, { rooms: page.map(publicRoom), next });
       }
       case 'POST /api/rooms': {
         const userId = userOf(req);
         const { name } = await readJson(req);
-        const trimmed = typeof name === 'string' ? name.trim() : '';
-        if (trimmed.length < 1 || trimmed.length > 64) throw new HttpError(400, 'room name must be 1 to 64 characters');
-        const room = await store.createRoom(userId, trimmed);
-        const origin = `http://${req.headers.host ?? 'localhost'}`;
-        return json(res, 201, { room: publicRoom(room), invite: `${origin}/?invite=${encodeURIComponent(identity.inviteToken(room.id))}` });
+        const roomName = nameText(name, MAX_ROOM_NAME);
+        if (roomName === null) throw new HttpError(400, `room name must be 1 to ${MAX_ROOM_NAME} characters, without control characters`);
+        spend('room', req, userId);
+        spend('invite', req, userId);
+        const room = await store.createRoom(userId, roomName);
+        return json(res, 201, { room: publicRoom(room), invite: `${publicUrl}/?invite=${encodeURIComponent(identity.inviteToken(room.id))}` });
       }
       case 'POST /api/invites/accept': {
         const userId = userOf(req);
@@ -115,12 +169,17 @@ export function createHttpHandler({ assets, identity, store, logger, metrics }: 
   }
 
   return (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     if (path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {
+      if (!metricsAllowed(req)) {
+        res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
+        return;
+      }
       metrics.render().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         (err: unknown) => {
@@ -131,8 +190,10 @@ export function createHttpHandler({ assets, identity, store, logger, metrics }: 
       return;
     }
     if (path.startsWith('/api/')) {
-      api(req, res, path).catch((err: unknown) => {
+      api(req, res, url).catch((err: unknown) => {
         if (err instanceof HttpError) return json(res, err.status, { error: err.message });
+        if (err instanceof StoreError && err.code === StoreErrorCodes.invalidText)
+          return json(res, 400, { error: 'text must be well-formed Unicode without U+0000' });
         if (err instanceof StoreError) return json(res, 503, { error: 'storage unavailable' });
         logger.error({ err }, 'api request failed');
         json(res, 500, { error: 'internal error' });

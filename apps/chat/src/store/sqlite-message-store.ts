@@ -14,7 +14,7 @@
  * await store.append('lobby', 'alice', 'hi');
  * await store.close();
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -115,6 +115,8 @@ export class SqliteMessageStore implements MessageStore {
 
   /**
    * Opens (creating when missing) the database at `file`, with its parent directory and schema.
+   * The database and its -wal/-shm files are readable by their owner only (0600), a directory it
+   * creates too (0700).
    * Throws a {@link StoreError} if the file cannot be opened.
    *
    * Durability: WAL journal with `synchronous = NORMAL`. A commit is appended to the WAL file with
@@ -127,9 +129,14 @@ export class SqliteMessageStore implements MessageStore {
   static open(file: string): SqliteMessageStore {
     let db: Database.Database | undefined;
     try {
-      mkdirSync(dirname(file), { recursive: true });
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      // Private before SQLite opens it: SQLite gives the -wal and -shm files the database's mode.
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       const opened = (db = new Database(file, { timeout: BUSY_TIMEOUT_MS }));
       opened.pragma('journal_mode = WAL');
+      // Files made by an older version (umask modes) are made private too.
+      for (const companion of [`${file}-wal`, `${file}-shm`]) if (existsSync(companion)) chmodSync(companion, 0o600);
       opened.pragma('synchronous = NORMAL');
       opened.pragma('foreign_keys = ON');
       // One write transaction, so that processes opening a new file at once don't interleave.
