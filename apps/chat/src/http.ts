@@ -4,7 +4,7 @@
  * authenticated by the user token (`Authorization: Bearer …`; bearer tokens, not cookies, so there
  * is no CSRF to defend against):
  *
- * - `POST /api/identity {token?}` → `{userId, token}`: renews a valid token within its session's
+ * - `POST /api/identity {token?}` → `{userId, token, mark}`: renews a valid token within its session's
  *   absolute lifetime, or issues a new user (budgeted per IP address)
  * - `GET /api/rooms?limit=N&after=ID` → `{rooms: [{id, name}], next}`: the user's private rooms, a
  *   page at a time (`next` is the `after` of the next page, or null)
@@ -20,7 +20,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import type { Metrics } from 'starling/metrics';
 import type { Asset } from './assets.ts';
-import type { Identity } from './identity.ts';
+import { markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
 import { StoreError, StoreErrorCodes, type MessageStore, type Room } from './store/index.ts';
 import { nameText } from './text.ts';
@@ -131,9 +131,10 @@ export function createHttpHandler({ assets, identity, store, logger, metrics, bu
         const { token } = await readJson(req);
         const session = identity.sessionOf(token);
         const renewed = session === null ? null : identity.renew(session);
-        if (session !== null && renewed !== null) return json(res, 200, { userId: session.userId, token: renewed });
+        if (session !== null && renewed !== null) return json(res, 200, { userId: session.userId, token: renewed, mark: markOf(session.userId) });
         spend('identity', req, null);
-        return json(res, 200, identity.newUser());
+        const user = identity.newUser();
+        return json(res, 200, { ...user, mark: markOf(user.userId) });
       }
       case 'GET /api/rooms': {
         const limit = pageSize(url.searchParams.get('limit'));

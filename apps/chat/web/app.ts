@@ -2,10 +2,13 @@
  * The chat page: the official `phoenix` client (Socket, Channel, Presence), no framework. Every
  * user-supplied string is rendered with textContent, never as HTML.
  *
+ * People are shown as `name#mark`: the name they chose and a mark the server derives from their
+ * user id, so two people may share a name but no one can pass for someone else.
+ *
  * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
  */
-import { Presence, Socket, type Channel } from 'phoenix';
+import { Presence, Socket, type Channel, type PresenceEntry } from 'phoenix';
 
 interface ChatMessage {
   id: number;
@@ -22,6 +25,8 @@ interface RoomInfo {
 interface Identity {
   userId: string;
   token: string;
+  /** What follows `#` after this user's name everywhere. */
+  mark: string;
 }
 
 const LOBBY: RoomInfo = { id: 'lobby', name: 'lobby' };
@@ -38,6 +43,7 @@ const ui = {
   status: element<HTMLParagraphElement>('status'),
   nameForm: element<HTMLFormElement>('name-form'),
   nameInput: element<HTMLInputElement>('name-input'),
+  you: element<HTMLParagraphElement>('you'),
   rooms: element<HTMLUListElement>('rooms'),
   newRoom: element<HTMLButtonElement>('new-room'),
   invite: element<HTMLDivElement>('invite'),
@@ -94,6 +100,28 @@ function showRoomError(text: string, kind: 'join' | 'other'): void {
   ui.roomError.hidden = false;
 }
 
+/** `label` (`name#mark`) as the name and, dimmed, its mark. */
+function person(label: string, className: string): HTMLSpanElement {
+  const hash = label.lastIndexOf('#');
+  const outer = document.createElement('span');
+  outer.className = className;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = hash < 0 ? label : label.slice(0, hash);
+  outer.append(name);
+  if (hash >= 0) {
+    const mark = document.createElement('span');
+    mark.className = 'mark';
+    mark.textContent = label.slice(hash);
+    outer.append(mark);
+  }
+  return outer;
+}
+
+function renderYou(): void {
+  ui.you.replaceChildren('You appear as ', person(`${state.name}#${state.identity?.mark ?? '…'}`, 'person'));
+}
+
 function renderRooms(): void {
   ui.rooms.replaceChildren(
     ...state.rooms.map((room) => {
@@ -119,9 +147,7 @@ function renderMessages(): void {
       const time = document.createElement('time');
       time.dateTime = message.inserted_at;
       time.textContent = new Date(message.inserted_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      const author = document.createElement('span');
-      author.className = 'author';
-      author.textContent = message.author;
+      const author = person(message.author, 'author');
       const body = document.createElement('span');
       body.className = 'body';
       body.textContent = message.body;
@@ -164,11 +190,17 @@ function firstId(): number | undefined {
 }
 
 function renderOnline(presence: Presence): void {
-  const names = presence.list((name: string) => name).sort((a: string, b: string) => a.localeCompare(b));
+  // Keyed by user id; the meta carries how the user is shown (the newest join's name).
+  const names = presence
+    .list((_userId: string, entry: PresenceEntry) => {
+      const name = (entry.metas.at(-1) as { name?: unknown } | undefined)?.name;
+      return typeof name === 'string' ? name : '?';
+    })
+    .sort((a: string, b: string) => a.localeCompare(b));
   ui.online.replaceChildren(
     ...names.map((name: string) => {
       const item = document.createElement('li');
-      item.textContent = name;
+      item.append(person(name, 'person'));
       return item;
     }),
   );
@@ -201,7 +233,7 @@ function openRoom(room: RoomInfo): void {
 
   // Every (re)join replies with the latest page; messages are merged by id, so a page that was
   // offline shows what it missed.
-  const channel = socket.channel(`rooms:${room.id}`, () => ({ user: state.name }));
+  const channel = socket.channel(`rooms:${room.id}`, () => ({ name: state.name }));
   const presence = new Presence(channel);
   // A room left a moment ago may still answer (its join reply was on the way): only the open
   // room's channel may touch the page.
@@ -255,21 +287,26 @@ ui.nameForm.addEventListener('submit', (event) => {
   if (name === '' || name.length > 32) return;
   state.name = name;
   localStorage.setItem(NAME_KEY, name);
+  renderYou();
   openRoom(state.room); // rejoin so that presence shows the new name
 });
 
 ui.newRoom.addEventListener('click', () => {
-  void api<{ room: RoomInfo; invite: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(({ room, invite }) => {
-    state.rooms.push(room);
-    ui.inviteLink.value = invite;
-    ui.invite.hidden = false;
-    openRoom(room);
-  });
+  void api<{ room: RoomInfo; invite: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(
+    ({ room, invite }) => {
+      state.rooms.push(room);
+      ui.inviteLink.value = invite;
+      ui.invite.hidden = false;
+      openRoom(room);
+    },
+    (err: unknown) => showRoomError(`No room created: ${(err as Error).message}`, 'other'),
+  );
 });
 
 async function main(): Promise<void> {
   ui.nameInput.value = state.name;
   state.identity = await identify();
+  renderYou();
   const query = new URLSearchParams(location.search);
   const invite = query.get('invite');
   const linked = query.get('room');
@@ -283,7 +320,12 @@ async function main(): Promise<void> {
       inviteError = `Invite not accepted: ${(err as Error).message}`;
     }
   }
-  const { rooms } = await api<{ rooms: RoomInfo[] }>('GET', '/api/rooms');
+  const rooms: RoomInfo[] = [];
+  for (let after: string | null = null, first = true; first || after !== null; first = false) {
+    const page: { rooms: RoomInfo[]; next: string | null } = await api('GET', `/api/rooms${after === null ? '' : `?after=${encodeURIComponent(after)}`}`);
+    rooms.push(...page.rooms);
+    after = page.next;
+  }
   state.rooms = [LOBBY, ...rooms];
   // A room link of a room this user is not in is still tried: the join answers "unauthorized" and the page says so.
   if (start !== LOBBY && !state.rooms.some((room) => room.id === start.id)) state.rooms.push(start);
