@@ -134,7 +134,7 @@ async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
 
 /** Posts `count` lobby messages "message 1"… as "bot" through the official client. */
 async function postAsBot(chat: TestChat, count: number): Promise<void> {
-  const writer = chats.socket(chat).channel('rooms:lobby', { user: 'bot' });
+  const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { user: 'bot' });
   await joined(writer);
   await sendAll(
     writer,

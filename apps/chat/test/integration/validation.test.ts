@@ -5,16 +5,17 @@
  */
 import type { Channel } from 'phoenix';
 import { describe, expect, it } from 'vitest';
-import { sendAll, useChats, type HistoryPage } from '../support/chat.ts';
+import { sendAll, useChats, type ChatUser, type HistoryPage } from '../support/chat.ts';
 import { inboxOf, joined, joinOutcome, pushOutcome } from '@starling/test-support/official-client';
 
 const chats = useChats();
 
-async function lobby(params: Record<string, unknown> = {}): Promise<{ channel: Channel; history: () => Promise<HistoryPage> }> {
+async function lobby(params: Record<string, unknown> = {}): Promise<{ channel: Channel; user: ChatUser; history: () => Promise<HistoryPage> }> {
   const chat = await chats.start();
-  const channel = chats.socket(chat).channel('rooms:lobby', params);
+  const { user, socket } = await chats.userSocket(chat);
+  const channel = socket.channel('rooms:lobby', params);
   await joined(channel);
-  return { channel, history: async () => (await joined(chats.socket(chat).channel('rooms:lobby'))) as HistoryPage };
+  return { channel, user, history: async () => (await joined(chats.socket(chat).channel('rooms:lobby'))) as HistoryPage };
 }
 
 describe('message bodies', () => {
@@ -24,6 +25,8 @@ describe('message bodies', () => {
     ['2001 characters', 'x'.repeat(2001)],
     ['2001 characters once trimmed', ` ${'x'.repeat(2001)} `],
     ['not a string', 42],
+    ['control characters', 'a\u0000\u0001\u001b[2J'],
+    ['a lone surrogate', 'broken \ud83d'],
   ])('refuses a body that is %s with error {reason: "invalid message"}, storing and broadcasting nothing', async (_, body) => {
     const { channel, history } = await lobby();
     const heard = inboxOf(channel, 'new_msg');
@@ -52,6 +55,14 @@ describe('message bodies', () => {
     expect(await pushOutcome(channel, 'new_msg', { body: '🐦'.repeat(2001) })).toEqual({ status: 'error', response: { reason: 'invalid message' } });
   });
 
+  it('keeps line breaks and tabs inside a body', async () => {
+    const { channel } = await lobby();
+
+    const [message] = await sendAll(channel, ['line one\n\tline two']);
+
+    expect(message?.body).toBe('line one\n\tline two');
+  });
+
   it('stores and broadcasts the body trimmed', async () => {
     const { channel, history } = await lobby();
     const heard = inboxOf(channel, 'new_msg');
@@ -75,19 +86,47 @@ describe('display names', () => {
     expect(await joinOutcome(chats.socket(chat).channel('rooms:lobby', { user }))).toEqual({ status: 'error', response: { reason: 'invalid name' } });
   });
 
-  it('accepts a name of exactly 32 characters and signs messages with it', async () => {
-    const { channel } = await lobby({ user: 'n'.repeat(32) });
+  it('accepts a name of exactly 32 characters and signs messages with it and the user’s mark', async () => {
+    const { channel, user } = await lobby({ name: 'n'.repeat(32) });
 
     const [message] = await sendAll(channel, ['hi']);
 
-    expect(message?.author).toBe('n'.repeat(32));
+    expect(message?.author).toBe(`${'n'.repeat(32)}#${user.mark}`);
   });
 
-  it('signs the messages of a socket that joined without a name as "guest"', async () => {
-    const { channel } = await lobby();
+  it('signs the messages of a user who joined without a name as "anonymous" with their mark', async () => {
+    const { channel, user } = await lobby();
 
     const [message] = await sendAll(channel, ['hi']);
 
-    expect(message?.author).toBe('guest');
+    expect(message?.author).toBe(`anonymous#${user.mark}`);
+  });
+
+  it('takes the old {user} param as the chosen name', async () => {
+    const { channel, user } = await lobby({ user: 'alice' });
+
+    const [message] = await sendAll(channel, ['hi']);
+
+    expect(message?.author).toBe(`alice#${user.mark}`);
+  });
+
+  it.each([
+    ['a control character', 'al\u0007ice'],
+    ['a line break', 'al\nice'],
+    ['a lone surrogate', 'al\ud800ice'],
+  ])('refuses a name with %s with error {reason: "invalid name"}', async (_, name) => {
+    const chat = await chats.start();
+    const { socket } = await chats.userSocket(chat);
+
+    expect(await joinOutcome(socket.channel('rooms:lobby', { name }))).toEqual({ status: 'error', response: { reason: 'invalid name' } });
+  });
+
+  it('lets a user named "__proto__" join, post and appear in presence', async () => {
+    const { channel, user } = await lobby({ name: '__proto__' });
+
+    const [message] = await sendAll(channel, ['hi']);
+
+    expect(message?.author).toBe(`__proto__#${user.mark}`);
+    expect(await pushOutcome(channel, 'ping', {})).toEqual({ status: 'ok', response: {} });
   });
 });
