@@ -95,14 +95,17 @@ async function say(page: Page, body: string): Promise<void> {
   await page.locator('#message-input').press('Enter');
 }
 
-/** The names in the page's who's-online list. */
-const online = (page: Page): Promise<string[]> => page.locator('#online li').allTextContents();
+/** The names in the page's who's-online list, without their marks (see `onlineAsShown`). */
+const online = (page: Page): Promise<string[]> => page.locator('#online li .name').allTextContents();
 
-/** The page's message list as "author: body". */
+/** The who's-online list as shown: `name#mark`. */
+const onlineAsShown = (page: Page): Promise<string[]> => page.locator('#online li').allTextContents();
+
+/** The page's message list as "author: body", the author's name without its mark. */
 async function messages(page: Page): Promise<string[]> {
   return page
     .locator('#messages li')
-    .evaluateAll((items) => items.map((item) => `${item.querySelector('.author')?.textContent}: ${item.querySelector('.body')?.textContent}`));
+    .evaluateAll((items) => items.map((item) => `${item.querySelector('.author .name')?.textContent}: ${item.querySelector('.body')?.textContent}`));
 }
 
 async function waitForMessages(page: Page, expected: string[], timeoutMs = 5000): Promise<void> {
@@ -134,7 +137,7 @@ async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
 
 /** Posts `count` lobby messages "message 1"… as "bot" through the official client. */
 async function postAsBot(chat: TestChat, count: number): Promise<void> {
-  const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { user: 'bot' });
+  const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { name: 'bot' });
   await joined(writer);
   await sendAll(
     writer,
@@ -166,6 +169,30 @@ async function screenshotSideBySide(pages: Page[], file: string): Promise<void> 
 }
 
 describe('the chat page', () => {
+  it('shows everyone as name#mark: two people who both chose "alice" are told apart everywhere', async () => {
+    const { url } = await startChat();
+    const first = await visit(url);
+    const second = await visit(url);
+    await setName(first, 'alice');
+    await setName(second, 'alice');
+    const markOf = async (page: Page): Promise<string> => {
+      const you = (await page.locator('#you').textContent()) ?? '';
+      expect(you).toMatch(/^You appear as alice#[\w-]{6}$/);
+      return you.slice(you.indexOf('#'));
+    };
+    const firstMark = await markOf(first);
+    const secondMark = await markOf(second);
+    expect(firstMark).not.toBe(secondMark);
+
+    await eventually(async () => expect((await onlineAsShown(first)).sort()).toEqual([`alice${firstMark}`, `alice${secondMark}`].sort()), 5000);
+    await say(second, 'it is me');
+    await eventually(async () => expect(await first.locator('#messages li .author').allTextContents()).toEqual([`alice${secondMark}`]), 5000);
+    // A reload keeps the user, so the mark stays.
+    await second.reload();
+    await waitForStatus(second, 'online');
+    expect(await markOf(second)).toBe(secondMark);
+  });
+
   it('lets two people chat both ways: Enter sends, both pages show author and text', async () => {
     const { url } = await startChat();
     const alice = await visit(url);
