@@ -71,8 +71,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Answered 413 (the connection then closes); the rest of the upload is discarded unread.
         reject(new HttpError(413));
-        req.destroy();
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(chunk);
@@ -150,7 +152,7 @@ export class LongPollTransport implements Transport, SessionShared {
     this.#publish(req, res, found).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (!(err instanceof HttpError)) this.mount.services.logger.error({ err }, 'longpoll publish failed');
-      if (!res.headersSent) res.writeHead(status).end();
+      if (!res.headersSent) res.writeHead(status, status === 413 ? { connection: 'close' } : {}).end();
     });
   }
 
