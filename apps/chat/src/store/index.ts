@@ -17,6 +17,8 @@ export {
   StoreError,
   StoreErrorCodes,
   type HistoryOptions,
+  type Invite,
+  type InviteOptions,
   type MessageStore,
   type Room,
   type StoreErrorCode,

@@ -25,6 +25,8 @@ import {
   StoreError,
   StoreErrorCodes,
   type HistoryOptions,
+  type Invite,
+  type InviteOptions,
   type MessageStore,
   type Room,
   type StoredMessage,
@@ -53,6 +55,19 @@ const SCHEMA = `
     room_id TEXT NOT NULL REFERENCES rooms (id),
     PRIMARY KEY (user_id, room_id)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS invites (
+    id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms (id),
+    created_by TEXT NOT NULL,
+    max_uses INTEGER NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0,
+    expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS session_revocations (
+    user_id TEXT PRIMARY KEY,
+    before INTEGER NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 const MESSAGE_COLUMNS = 'id, room, author, body, inserted_at AS insertedAt';
@@ -75,6 +90,24 @@ function prepare(db: Database.Database) {
     insertMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO room_members (user_id, room_id) VALUES (?, ?)'),
     isMember: db.prepare<[string, string], 1>('SELECT 1 FROM room_members WHERE user_id = ? AND room_id = ?').pluck(),
     roomsOf: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`),
+    removeMember: db.prepare<[string, string, string]>(
+      'DELETE FROM room_members WHERE user_id = ? AND room_id = ? AND user_id <> (SELECT owner_id FROM rooms WHERE id = ?)',
+    ),
+    insertInvite: db.prepare<[string, string, string, number, string]>(
+      'INSERT INTO invites (id, room_id, created_by, max_uses, expires_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // ISO 8601 UTC strings of one format compare in time order.
+    useInvite: db
+      .prepare<[string, string], string>(
+        'UPDATE invites SET uses = uses + 1 WHERE id = ? AND revoked = 0 AND uses < max_uses AND expires_at > ? RETURNING room_id',
+      )
+      .pluck(),
+    inviteRoom: db.prepare<[string, string], string>('SELECT room_id FROM invites WHERE id = ? AND revoked = 0 AND expires_at > ?').pluck(),
+    revokeInvite: db.prepare<[string, string]>('UPDATE invites SET revoked = 1 WHERE id = ? AND created_by = ?'),
+    revokeSessions: db.prepare<[string, number]>(
+      'INSERT INTO session_revocations (user_id, before) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before)',
+    ),
+    revokedBefore: db.prepare<[string], number>('SELECT before FROM session_revocations WHERE user_id = ?').pluck(),
   };
 }
 
@@ -101,6 +134,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #createRoom: (room: Room) => void;
+  readonly #redeem: (inviteId: string, userId: string, now: string) => Room | null;
   #closed = false;
 
   private constructor(db: Database.Database) {
@@ -110,6 +144,17 @@ export class SqliteMessageStore implements MessageStore {
     this.#createRoom = db.transaction((room: Room) => {
       insertRoom.run(room.id, room.name, room.ownerId, room.createdAt);
       insertMember.run(room.ownerId, room.id);
+    });
+    const { inviteRoom, useInvite, isMember, getRoom } = this.#statements;
+    // One transaction: a member redeeming again spends no use; a use is spent only with the membership.
+    this.#redeem = db.transaction((inviteId: string, userId: string, now: string): Room | null => {
+      const roomId = inviteRoom.get(inviteId, now);
+      if (roomId === undefined) return null;
+      if (isMember.get(userId, roomId) === undefined) {
+        if (useInvite.get(inviteId, now) === undefined) return null;
+        insertMember.run(userId, roomId);
+      }
+      return getRoom.get(roomId) ?? null;
     });
   }
 
@@ -193,6 +238,57 @@ export class SqliteMessageStore implements MessageStore {
 
   roomsOf(userId: string): Promise<Room[]> {
     return this.#call('roomsOf', () => (isStorableText(userId) ? this.#statements.roomsOf.all(userId) : []));
+  }
+
+  removeMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#call(
+      'removeMember',
+      () => isStorableText(roomId) && isStorableText(userId) && this.#statements.removeMember.run(userId, roomId, roomId).changes > 0,
+    );
+  }
+
+  createInvite(roomId: string, createdBy: string, options: InviteOptions): Promise<Invite> {
+    return this.#call('createInvite', () => {
+      assertStorableText({ createdBy });
+      if (!isStorableText(roomId)) throw new StoreError(StoreErrorCodes.unknownRoom, 'createInvite: no such room');
+      const invite: Invite = {
+        id: newRoomId(),
+        roomId,
+        createdBy,
+        maxUses: Math.max(1, Math.floor(options.maxUses)),
+        uses: 0,
+        expiresAt: options.expiresAt.toISOString(),
+        revoked: false,
+      };
+      this.#statements.insertInvite.run(invite.id, roomId, createdBy, invite.maxUses, invite.expiresAt);
+      return invite;
+    });
+  }
+
+  redeemInvite(inviteId: string, userId: string, now: Date = new Date()): Promise<Room | null> {
+    return this.#call('redeemInvite', () => {
+      assertStorableText({ userId });
+      if (!isStorableText(inviteId)) return null;
+      return this.#redeem(inviteId, userId, now.toISOString());
+    });
+  }
+
+  revokeInvite(inviteId: string, userId: string): Promise<boolean> {
+    return this.#call(
+      'revokeInvite',
+      () => isStorableText(inviteId) && isStorableText(userId) && this.#statements.revokeInvite.run(inviteId, userId).changes > 0,
+    );
+  }
+
+  revokeSessions(userId: string, before: number): Promise<void> {
+    return this.#call('revokeSessions', () => {
+      assertStorableText({ userId });
+      this.#statements.revokeSessions.run(userId, Math.floor(before));
+    });
+  }
+
+  sessionsRevokedBefore(userId: string): Promise<number> {
+    return this.#call('sessionsRevokedBefore', () => (isStorableText(userId) ? (this.#statements.revokedBefore.get(userId) ?? 0) : 0));
   }
 
   close(): Promise<void> {
