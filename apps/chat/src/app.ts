@@ -36,6 +36,8 @@ export interface ChatOptions {
   userTokenMaxAge?: number;
   /** Invite link lifetime in seconds. Default 7 days. */
   inviteMaxAge?: number;
+  /** How many users an invite link admits unless its creator says otherwise. Default 25. */
+  inviteMaxUses?: number;
   /** Absolute session lifetime in seconds: renewing a user token never extends past it. Default 90 days. */
   sessionMaxAge?: number;
   /**
@@ -90,11 +92,15 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
   // Pages of the public URL may open sockets; without one, the page's own scheme, host and port.
   const endpoint = new Endpoint({ secretKeyBase, logger, pubsub, checkOrigin: publicUrl === undefined ? true : [publicUrl] });
-  const identity = new Identity(endpoint.tokens, {
-    userTokenMaxAge: options.userTokenMaxAge ?? 30 * 24 * 3600,
-    inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
-    sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
-  });
+  const identity = new Identity(
+    endpoint.tokens,
+    {
+      userTokenMaxAge: options.userTokenMaxAge ?? 30 * 24 * 3600,
+      inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
+      sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
+    },
+    store,
+  );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });
   const budgets = new Budgets({ ...DEFAULT_LIMITS, ...options.limits }, metrics.registry);
@@ -109,7 +115,19 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4000);
   const linkBase = publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  handler = createHttpHandler({ assets, identity, store, logger, metrics, budgets, publicUrl: linkBase, metricsToken: options.metricsToken });
+  handler = createHttpHandler({
+    assets,
+    identity,
+    store,
+    logger,
+    metrics,
+    budgets,
+    publicUrl: linkBase,
+    metricsToken: options.metricsToken,
+    inviteMaxUses: options.inviteMaxUses ?? 25,
+    // Closes every socket of the user (close 1001); their page reconnects and is re-checked.
+    disconnectUser: (userId) => endpoint.broadcast(`users_socket:${userId}`, 'disconnect', {}),
+  });
   return {
     endpoint,
     server,

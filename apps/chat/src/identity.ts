@@ -1,7 +1,9 @@
 /**
  * Users and invitations as signed tokens (Phoenix.Token format): a user token carries a random
- * user id and when its session started; an invite token carries a private room's id. Both expire,
- * and a session ends for good `sessionMaxAge` after it started: renewing a token never extends it.
+ * user id and when its session started; an invite token carries the id of a stored invite (which
+ * has its own expiry, use limit and revocation). Both expire, and a session ends for good
+ * `sessionMaxAge` after it started: renewing a token never extends it. A user may revoke every
+ * session of theirs that started before now (a stolen token).
  *
  * A user is shown as `name#mark`: the name they chose and a mark derived from their user id, so
  * two users may pick the same name but no one can appear as someone else.
@@ -20,10 +22,16 @@ export interface TokenAges {
   readonly sessionMaxAge: number;
 }
 
+/** Where revoked sessions are kept (the message store). */
+export interface Revocations {
+  /** Sessions of `userId` that started before this time (milliseconds since the epoch) are revoked; 0 for none. */
+  sessionsRevokedBefore(userId: string): Promise<number>;
+}
+
 /** A verified user token. */
 export interface Session {
   readonly userId: string;
-  /** When the session started, in seconds since the epoch. */
+  /** When the session started, in milliseconds since the epoch. */
   readonly since: number;
 }
 
@@ -44,19 +52,40 @@ export function displayName(name: string, userId: string): string {
 export class Identity {
   private readonly tokens: TokenSigner;
   private readonly ages: TokenAges;
+  private readonly revocations: Revocations;
   private readonly now: () => number;
 
   /** @param now the clock in milliseconds (for tests). Default `Date.now`. */
-  constructor(tokens: TokenSigner, ages: TokenAges, now: () => number = Date.now) {
+  constructor(tokens: TokenSigner, ages: TokenAges, revocations: Revocations, now: () => number = Date.now) {
     this.tokens = tokens;
     this.ages = ages;
+    this.revocations = revocations;
     this.now = now;
+  }
+
+  /**
+   * The session of a valid user token that has not been revoked, or null. Rejects when the
+   * revocations cannot be read (a store outage): an unverifiable token is not accepted.
+   */
+  async verify(token: unknown): Promise<Session | null> {
+    const session = this.sessionOf(token);
+    if (session === null) return null;
+    return session.since >= (await this.revocations.sessionsRevokedBefore(session.userId)) ? session : null;
+  }
+
+  /** Now, in milliseconds since the epoch: the time a revocation takes effect from. */
+  nowMs(): number {
+    return this.now();
   }
 
   /** A new user id and its token, starting a session. */
   newUser(): { userId: string; token: string } {
-    const userId = randomBytes(12).toString('base64url');
-    return { userId, token: this.#sign({ userId, since: Math.floor(this.now() / 1000) }) };
+    return this.newSession(randomBytes(12).toString('base64url'));
+  }
+
+  /** A token of a new session of `userId` (after revoking the old ones). */
+  newSession(userId: string): { userId: string; token: string } {
+    return { userId, token: this.#sign({ userId, since: this.now() }) };
   }
 
   /** A fresh token of the same session, or null once the session's absolute lifetime is over. */
@@ -64,13 +93,16 @@ export class Identity {
     return this.#remaining(session) > 0 ? this.#sign(session) : null;
   }
 
-  /** The session of a valid user token, or null (missing, tampered, expired, session over, wrong salt). */
+  /**
+   * The session of a valid user token, or null (missing, tampered, expired, session over, wrong
+   * salt). Does not look at revocations: {@link verify} does.
+   */
   sessionOf(token: unknown): Session | null {
     const verified = this.tokens.verify(USER_SALT, token, { maxAge: this.ages.userTokenMaxAge, now: this.now() });
     if (!verified.ok) return null;
     const data = verified.data;
     // A token from before sessions had a start (data: the bare user id) starts its session now.
-    let session: Session | null = typeof data === 'string' ? { userId: data, since: Math.floor(this.now() / 1000) } : null;
+    let session: Session | null = typeof data === 'string' ? { userId: data, since: this.now() } : null;
     if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'u' in data && 's' in data) {
       const { u, s } = data as { u: unknown; s: unknown };
       if (typeof u === 'string' && typeof s === 'number') session = { userId: u, since: s };
@@ -78,24 +110,25 @@ export class Identity {
     return session !== null && this.#remaining(session) > 0 ? session : null;
   }
 
-  /** The user id in a valid user token, or null. */
-  userOf(token: unknown): string | null {
-    return this.sessionOf(token)?.userId ?? null;
+  /** When an invite made now expires. */
+  inviteExpiry(): Date {
+    return new Date(this.now() + this.ages.inviteMaxAge * 1000);
   }
 
-  /** An invite token for `roomId`. */
-  inviteToken(roomId: string): string {
-    return this.tokens.sign(INVITE_SALT, roomId, { maxAge: this.ages.inviteMaxAge });
+  /** An invite token for the stored invite `inviteId`. */
+  inviteToken(inviteId: string): string {
+    return this.tokens.sign(INVITE_SALT, inviteId, { maxAge: this.ages.inviteMaxAge });
   }
 
-  /** The room id in a valid invite token, or null. */
-  roomOfInvite(token: unknown): string | null {
+  /** The invite id in a valid invite token, or null. */
+  inviteOf(token: unknown): string | null {
     const verified = this.tokens.verify(INVITE_SALT, token, { maxAge: this.ages.inviteMaxAge, now: this.now() });
     return verified.ok && typeof verified.data === 'string' ? verified.data : null;
   }
 
+  /** Seconds the session has left. */
   #remaining(session: Session): number {
-    return session.since + this.ages.sessionMaxAge - Math.floor(this.now() / 1000);
+    return Math.floor((session.since + this.ages.sessionMaxAge * 1000 - this.now()) / 1000);
   }
 
   #sign(session: Session): string {

@@ -147,12 +147,12 @@ export interface MessageStore {
   revokeInvite(inviteId: string, userId: string): Promise<boolean>;
 
   /**
-   * Ends every session of `userId` that started before `before` (seconds since the epoch): a later
+   * Ends every session of `userId` that started before `before` (milliseconds since the epoch): a later
    * call with an earlier time changes nothing.
    */
   revokeSessions(userId: string, before: number): Promise<void>;
 
-  /** The time before which `userId`'s sessions are revoked (seconds since the epoch), or 0. */
+  /** The time before which `userId`'s sessions are revoked (milliseconds since the epoch), or 0. */
   sessionsRevokedBefore(userId: string): Promise<number>;
 
   /**

@@ -26,7 +26,10 @@ describe('creating a private room', () => {
 
     const answer = await chat.call('POST', '/api/rooms', { token: alice.token, body: { name: '  Book club ' } });
 
-    expect(answer).toEqual({ status: 201, body: { room: { id: expect.any(String), name: 'Book club' }, invite: expect.any(String) } });
+    expect(answer).toEqual({
+      status: 201,
+      body: { room: { id: expect.any(String), name: 'Book club' }, invite: expect.any(String), inviteId: expect.any(String) },
+    });
     const link = new URL(answer.body.invite as string);
     expect(`${link.origin}${link.pathname}`).toBe(`${chat.baseUrl}/`);
     expect(link.searchParams.get('invite')).toMatch(/^SFMyNTY\./);
@@ -125,7 +128,7 @@ describe('an invite link', () => {
 
     const answer = await accept(chat, bob, forge(inviteToken(invite), bob));
 
-    expect(answer).toEqual({ status: 400, body: { error: 'this invite is invalid or has expired' } });
+    expect(answer).toEqual({ status: 400, body: { error: 'this invite is invalid, revoked, used up or has expired' } });
     expect(await roomsOf(chat, bob)).toEqual({ rooms: [], next: null });
     expect(await joinOutcome(chats.socket(chat, { token: bob.token }).channel(`rooms:${room.id}`))).toEqual(UNAUTHORIZED);
   });

@@ -69,8 +69,8 @@ export class ChatApi {
   }
 
   /** `POST /api/rooms` as `owner`; throws unless the room is created. */
-  async createRoom(owner: ChatUser, name: string): Promise<{ room: { id: string; name: string }; invite: string }> {
-    const { status, body } = await this.call<{ room: { id: string; name: string }; invite: string }>('POST', '/api/rooms', {
+  async createRoom(owner: ChatUser, name: string): Promise<{ room: { id: string; name: string }; invite: string; inviteId: string }> {
+    const { status, body } = await this.call<{ room: { id: string; name: string }; invite: string; inviteId: string }>('POST', '/api/rooms', {
       token: owner.token,
       body: { name },
     });
