@@ -1,7 +1,7 @@
 /**
  * `npm start`: runs the chat on http://127.0.0.1:4000. Configuration comes from the environment
  * (see README): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, WORKERS, SECRET_KEY_BASE,
- * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL and the
+ * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, INVITE_MAX_USES, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL and the
  * budgets (MESSAGES_PER_USER … HISTORY_PAGE_BYTES, see `limits.ts`). A malformed value stops the
  * start with a message naming the variable. SIGTERM and SIGINT drain sockets with close code 1012
  * and exit 0.
@@ -52,6 +52,14 @@ function limitsFromEnv(): Partial<ChatLimits> {
     limits.historyPageBytes = parsed;
   }
   return limits as Partial<ChatLimits>;
+}
+
+function inviteMaxUses(): number | undefined {
+  const value = process.env.INVITE_MAX_USES;
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000) throw new Error('INVITE_MAX_USES must be an integer from 1 to 1000');
+  return parsed;
 }
 
 function workerCount(): number {
@@ -129,6 +137,7 @@ if (workers > 1 && cluster.isPrimary) {
         userTokenMaxAge: seconds('USER_TOKEN_MAX_AGE'),
         inviteMaxAge: seconds('INVITE_MAX_AGE'),
         sessionMaxAge: seconds('SESSION_MAX_AGE'),
+        inviteMaxUses: inviteMaxUses(),
         publicUrl: process.env.PUBLIC_URL || undefined,
         metricsToken: process.env.METRICS_TOKEN || undefined,
         limits: limitsFromEnv(),

@@ -397,7 +397,7 @@ describe('private rooms in the page', () => {
 
     const error = page.locator('#room-error');
     await error.waitFor({ state: 'visible', timeout: 5000 });
-    expect(await error.textContent()).toBe('Invite not accepted: this invite is invalid or has expired');
+    expect(await error.textContent()).toBe('Invite not accepted: this invite is invalid, revoked, used up or has expired');
     // Still there once the page has joined the lobby (a successful join clears join errors only).
     await eventually(async () => expect(await online(page)).toHaveLength(1), 5000);
     expect(await error.isVisible()).toBe(true);
