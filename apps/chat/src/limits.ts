@@ -43,7 +43,7 @@ export const DEFAULT_LIMITS: ChatLimits = {
   invitesPerIp: { count: 200, seconds: 86_400 },
   identitiesPerIp: { count: 20, seconds: 3600 },
   joinsPerUser: { count: 30, seconds: 60 },
-  joinsPerIp: { count: 300, seconds: 60 },
+  joinsPerIp: { count: 120, seconds: 60 },
   announcementsPerUser: { count: 1, seconds: 60 },
   historyPageBytes: 64 * 1024,
 };
