@@ -48,6 +48,8 @@ const ui = {
   newRoom: element<HTMLButtonElement>('new-room'),
   invite: element<HTMLDivElement>('invite'),
   inviteLink: element<HTMLInputElement>('invite-link'),
+  revokeInvite: element<HTMLButtonElement>('revoke-invite'),
+  signOutOthers: element<HTMLButtonElement>('sign-out-others'),
   online: element<HTMLUListElement>('online'),
   roomTitle: element<HTMLHeadingElement>('room-title'),
   roomError: element<HTMLParagraphElement>('room-error'),
@@ -60,6 +62,8 @@ const ui = {
 const state = {
   name: localStorage.getItem(NAME_KEY) ?? `guest-${Math.random().toString(36).slice(2, 6)}`,
   identity: null as Identity | null,
+  /** The invite shown in the sidebar, which its creator may revoke. */
+  inviteId: null as string | null,
   rooms: [LOBBY] as RoomInfo[],
   room: LOBBY,
   channel: null as Channel | null,
@@ -73,6 +77,7 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (state.identity) headers.authorization = `Bearer ${state.identity.token}`;
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 204) return undefined as T;
   const json = (await response.json()) as T & { error?: string };
   if (!response.ok) throw new Error(json.error ?? `HTTP ${response.status}`);
   return json;
@@ -292,14 +297,44 @@ ui.nameForm.addEventListener('submit', (event) => {
 });
 
 ui.newRoom.addEventListener('click', () => {
-  void api<{ room: RoomInfo; invite: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(
-    ({ room, invite }) => {
+  void api<{ room: RoomInfo; invite: string; inviteId: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(
+    ({ room, invite, inviteId }) => {
       state.rooms.push(room);
+      state.inviteId = inviteId;
       ui.inviteLink.value = invite;
+      ui.revokeInvite.disabled = false;
+      ui.revokeInvite.textContent = 'Revoke link';
       ui.invite.hidden = false;
       openRoom(room);
     },
     (err: unknown) => showRoomError(`No room created: ${(err as Error).message}`, 'other'),
+  );
+});
+
+ui.revokeInvite.addEventListener('click', () => {
+  const inviteId = state.inviteId;
+  if (inviteId === null) return;
+  void api<undefined>('DELETE', `/api/invites/${encodeURIComponent(inviteId)}`).then(
+    () => {
+      state.inviteId = null;
+      ui.inviteLink.value = '';
+      ui.revokeInvite.disabled = true;
+      ui.revokeInvite.textContent = 'Link revoked';
+    },
+    (err: unknown) => showRoomError(`Link not revoked: ${(err as Error).message}`, 'other'),
+  );
+});
+
+// Ends every session of this user (a token left on another device); this page gets a new token.
+// The server closes this page's socket too, which reconnects with the new token.
+ui.signOutOthers.addEventListener('click', () => {
+  void api<Identity>('POST', '/api/identity/revoke').then(
+    (identity) => {
+      state.identity = identity;
+      localStorage.setItem(TOKEN_KEY, identity.token);
+      renderYou();
+    },
+    (err: unknown) => showRoomError(`Not signed out: ${(err as Error).message}`, 'other'),
   );
 });
 

@@ -379,6 +379,50 @@ describe('private rooms in the page', () => {
       status: 'error',
       response: { reason: 'unauthorized' },
     });
+
+    // Once Alice revokes the link, it admits nobody more.
+    await alice.locator('#revoke-invite').click();
+    await eventually(async () => expect(await alice.locator('#revoke-invite').textContent()).toBe('Link revoked'), 5000);
+    const dave = await visit(invite);
+    await eventually(
+      async () => expect(await dave.locator('#room-error').textContent()).toBe('Invite not accepted: this invite is invalid, revoked, used up or has expired'),
+      5000,
+    );
+    expect(await dave.locator('#room-title').textContent()).toBe('# lobby');
+  });
+
+  it('signs out other devices: a copy of the token stops working, this page keeps its identity', async () => {
+    const { url } = await startChat();
+    const laptop = await visit(url);
+    await setName(laptop, 'alice');
+    const mark = ((await laptop.locator('#you').textContent()) ?? '').split('#')[1];
+    const token = String(await laptop.evaluate("localStorage.getItem('starling:token')"));
+    // Another device holding the same token.
+    const phone = await newVisitor();
+    // Copied once: a reload then runs with whatever the page stored since.
+    await phone.addInitScript(
+      `if (sessionStorage.getItem('copied') === null) {
+        localStorage.setItem('starling:token', ${JSON.stringify(token)});
+        localStorage.setItem('starling:name', 'alice');
+        sessionStorage.setItem('copied', 'yes');
+      }`,
+    );
+    await phone.goto(url);
+    await waitForStatus(phone, 'online');
+    expect(await phone.locator('#you').textContent()).toBe(`You appear as alice#${mark}`);
+
+    await laptop.locator('#sign-out-others').click();
+
+    // The server closes both pages' sockets; only the laptop comes back, as the same user.
+    await waitForStatus(phone, 'reconnecting', 10_000);
+    await waitForStatus(laptop, 'online', 10_000);
+    expect(await laptop.locator('#you').textContent()).toBe(`You appear as alice#${mark}`);
+    await say(laptop, 'still me');
+    await waitForMessages(laptop, ['alice: still me']);
+    // The phone's token is dead: a reload makes it a new user, with another mark.
+    await phone.reload();
+    await waitForStatus(phone, 'online', 10_000);
+    expect(await phone.locator('#you').textContent()).not.toBe(`You appear as alice#${mark}`);
   });
 
   it('says so when an invite link is not valid, asks the server only once, and stays in the lobby', async () => {
