@@ -5,7 +5,8 @@
  * most 50 and at most `historyPageBytes` of JSON).
  *
  * Who is who comes from the socket's verified token (`socket.assigns.userId`), never from the
- * client: a user joins with `{name: NAME}` and is shown, in presence, announcements and the
+ * client: a user joins with `{name: NAME}`, which becomes their profile's name (kept in the store;
+ * a join without a name uses the profile's), and is shown, in presence, announcements and the
  * messages they store, as `NAME#mark` (see `identity.ts`). Guests (no token) may read the lobby
  * but not post: `new_msg` from a guest is answered `{reason: "sign in to post"}`.
  *
@@ -85,9 +86,15 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets): Channe
       if (budgets.take('join', ip, userId) !== null) return error(SLOW_DOWN);
       try {
         if (room !== LOBBY && (!userId || !(await store.isMember(room, userId)))) return error({ reason: 'unauthorized' });
+        // The name is the user's server-side profile: a join that names one updates it.
+        let user: string | null = null;
+        if (userId !== null) {
+          if (name !== null) await store.setProfileName(userId, name);
+          user = displayName(name ?? (await store.profileName(userId)) ?? 'anonymous', userId);
+        }
         const history = await page(room);
         const ignore = field(params, 'ignore');
-        socket.assign({ user: userId === null ? null : displayName(name ?? 'anonymous', userId), ignore: typeof ignore === 'string' ? ignore : null });
+        socket.assign({ user, ignore: typeof ignore === 'string' ? ignore : null });
         socket.sendInfo(AFTER_JOIN);
         return ok(history);
       } catch (err) {

@@ -155,6 +155,12 @@ export interface MessageStore {
   /** The time before which `userId`'s sessions are revoked (milliseconds since the epoch), or 0. */
   sessionsRevokedBefore(userId: string): Promise<number>;
 
+  /** Sets the display name of `userId`'s profile (replacing any). */
+  setProfileName(userId: string, name: string): Promise<void>;
+
+  /** The display name of `userId`'s profile, or null if they never set one. */
+  profileName(userId: string): Promise<string | null>;
+
   /**
    * Waits for calls in flight to settle, then releases the backend (connections, file handles).
    * Idempotent; any call made after `close()` rejects with `ERR_STORE_CLOSED`.

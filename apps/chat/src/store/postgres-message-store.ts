@@ -53,7 +53,7 @@ export interface PostgresMessageStoreOptions {
   onError?: (error: StoreError) => void;
 }
 
-const TABLES = ['messages', 'rooms', 'room_members', 'invites', 'session_revocations'];
+const TABLES = ['messages', 'rooms', 'room_members', 'invites', 'session_revocations', 'profiles'];
 
 /** The tables, indexes and statements of one schema, with every name qualified. */
 function sql(schema: string) {
@@ -97,6 +97,10 @@ function sql(schema: string) {
       CREATE TABLE IF NOT EXISTS ${s}.session_revocations (
         user_id TEXT PRIMARY KEY,
         before BIGINT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS ${s}.profiles (
+        user_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
       )`,
     // Concurrent inserts draw identity values in one order and may commit in another, so a reader
     // could see id 11 before id 10 and page past 10 for good. Holding a per-room lock from before
@@ -146,6 +150,8 @@ function sql(schema: string) {
       INSERT INTO ${s}.session_revocations (user_id, before) VALUES ($1, $2)
       ON CONFLICT (user_id) DO UPDATE SET before = GREATEST(${s}.session_revocations.before, EXCLUDED.before)`,
     revokedBefore: `SELECT before FROM ${s}.session_revocations WHERE user_id = $1`,
+    setProfileName: `INSERT INTO ${s}.profiles (user_id, name) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name`,
+    profileName: `SELECT name FROM ${s}.profiles WHERE user_id = $1`,
   };
 }
 
@@ -397,6 +403,21 @@ export class PostgresMessageStore implements MessageStore {
       if (!isStorableText(userId)) return 0;
       const { rows } = await this.#pool.query<{ before: string }>(this.#sql.revokedBefore, [userId]);
       return rows[0] === undefined ? 0 : Number(rows[0].before);
+    });
+  }
+
+  setProfileName(userId: string, name: string): Promise<void> {
+    return this.#call('setProfileName', async () => {
+      assertStorableText({ userId, name });
+      await this.#pool.query(this.#sql.setProfileName, [userId, name]);
+    });
+  }
+
+  profileName(userId: string): Promise<string | null> {
+    return this.#call('profileName', async () => {
+      if (!isStorableText(userId)) return null;
+      const { rows } = await this.#pool.query<{ name: string }>(this.#sql.profileName, [userId]);
+      return rows[0]?.name ?? null;
     });
   }
 

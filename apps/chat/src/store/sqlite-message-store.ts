@@ -68,6 +68,10 @@ const SCHEMA = `
     user_id TEXT PRIMARY KEY,
     before INTEGER NOT NULL
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS profiles (
+    user_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 const MESSAGE_COLUMNS = 'id, room, author, body, inserted_at AS insertedAt';
@@ -108,6 +112,8 @@ function prepare(db: Database.Database) {
       'INSERT INTO session_revocations (user_id, before) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before)',
     ),
     revokedBefore: db.prepare<[string], number>('SELECT before FROM session_revocations WHERE user_id = ?').pluck(),
+    setProfileName: db.prepare<[string, string]>('INSERT INTO profiles (user_id, name) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET name = excluded.name'),
+    profileName: db.prepare<[string], string>('SELECT name FROM profiles WHERE user_id = ?').pluck(),
   };
 }
 
@@ -289,6 +295,17 @@ export class SqliteMessageStore implements MessageStore {
 
   sessionsRevokedBefore(userId: string): Promise<number> {
     return this.#call('sessionsRevokedBefore', () => (isStorableText(userId) ? (this.#statements.revokedBefore.get(userId) ?? 0) : 0));
+  }
+
+  setProfileName(userId: string, name: string): Promise<void> {
+    return this.#call('setProfileName', () => {
+      assertStorableText({ userId, name });
+      this.#statements.setProfileName.run(userId, name);
+    });
+  }
+
+  profileName(userId: string): Promise<string | null> {
+    return this.#call('profileName', () => (isStorableText(userId) ? (this.#statements.profileName.get(userId) ?? null) : null));
   }
 
   close(): Promise<void> {

@@ -102,6 +102,18 @@ describe('display names', () => {
     expect(message?.author).toBe(`anonymous#${user.mark}`);
   });
 
+  it('keeps the name in the user’s server-side profile: a later join without a name, from another socket, shows it', async () => {
+    const chat = await chats.start();
+    const { user, socket } = await chats.userSocket(chat);
+    await joined(socket.channel('rooms:lobby', { name: 'alice' }));
+    const again = chats.socket(chat, { token: user.token }).channel('rooms:lobby');
+    await joined(again);
+
+    const [message] = await sendAll(again, ['hi']);
+
+    expect(message?.author).toBe(`alice#${user.mark}`);
+  });
+
   it('takes the old {user} param as the chosen name', async () => {
     const { channel, user } = await lobby({ user: 'alice' });
 

@@ -401,6 +401,25 @@ export function messageStoreSuite(name: string, factory: MessageStoreFactory): v
       });
     });
 
+    describe('profiles', () => {
+      it('keeps one display name per user, the latest set, visible to other instances; null when never set', async () => {
+        const [one, two] = [await factory.open(), await factory.open()];
+        expect(await one.profileName('alice')).toBeNull();
+
+        await one.setProfileName('alice', 'Alice 🐦');
+        await two.setProfileName('alice', 'Alice B.');
+        await one.setProfileName('bob', 'bob');
+
+        expect(await one.profileName('alice')).toBe('Alice B.');
+        expect(await two.profileName('bob')).toBe('bob');
+      });
+
+      it('refuses a name it could not give back with ERR_STORE_INVALID_TEXT', async () => {
+        const store = await factory.open();
+        await expectStoreError(store.setProfileName('alice', 'a\u0000'), StoreErrorCodes.invalidText);
+      });
+    });
+
     describe('close', () => {
       it('is idempotent, and later calls reject with ERR_STORE_CLOSED', async () => {
         const store = await factory.open();

@@ -111,7 +111,7 @@ describe('PostgresMessageStore', () => {
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
     const stored = await nodes[0]!.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.history('lobby')).toEqual([stored]);
   });
@@ -128,7 +128,7 @@ describe('PostgresMessageStore', () => {
     const store = await connect(schema);
     const stored = await store.append('lobby', 'alice', 'hi');
     expect(await store.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {
