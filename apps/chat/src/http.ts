@@ -209,7 +209,9 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         const limit = pageSize(url.searchParams.get('limit'));
         const after = url.searchParams.get('after');
         const rooms = await store.roomsOf(await userOf(req));
-        const start = after === null ? 0 : rooms.findIndex((room) => room.id === after) + 1;
+        const position = after === null ? -1 : rooms.findIndex((room) => room.id === after);
+        if (after !== null && position < 0) throw new HttpError(400, 'after must be the id of one of your rooms (the previous page’s next)');
+        const start = position + 1;
         const page = rooms.slice(start, start + limit);
         const next = start + limit < rooms.length ? (page.at(-1)?.id ?? null) : null;
         return json(res, 200, { rooms: page.map(publicRoom), next });

@@ -175,6 +175,7 @@ describe('GET /api/rooms', () => {
     expect(seen).toEqual(ids);
     expect((await chat.call('GET', '/api/rooms?limit=201', { token: alice.token })).status).toBe(400);
     expect((await chat.call('GET', '/api/rooms?limit=0', { token: alice.token })).status).toBe(400);
+    expect((await chat.call('GET', '/api/rooms?after=unknown', { token: alice.token })).status).toBe(400);
   });
 });
 
