@@ -19,6 +19,7 @@ export {
   type HistoryOptions,
   type Invite,
   type InviteOptions,
+  type Member,
   type MessageStore,
   type Room,
   type StoreErrorCode,

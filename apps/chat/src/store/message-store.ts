@@ -58,6 +58,13 @@ export interface Invite {
   revoked: boolean;
 }
 
+/** A member of a room, with their profile's display name. */
+export interface Member {
+  userId: string;
+  /** The profile's name, or null if they never set one. */
+  name: string | null;
+}
+
 /** Options of {@link MessageStore.createInvite}. */
 export interface InviteOptions {
   /** At least 1. */
@@ -129,6 +136,9 @@ export interface MessageStore {
 
   /** The rooms `userId` is a member of, oldest first (in the order they were created). */
   roomsOf(userId: string): Promise<Room[]>;
+
+  /** The members of a room (the owner included), ordered by user id; empty for an unknown room. */
+  membersOf(roomId: string): Promise<Member[]>;
 
   /** Ends `userId`'s membership; resolves with whether they were a member. The owner cannot be removed (false). */
   removeMember(roomId: string, userId: string): Promise<boolean>;

@@ -29,6 +29,7 @@ import {
   type HistoryOptions,
   type Invite,
   type InviteOptions,
+  type Member,
   type MessageStore,
   type Room,
   type StoredMessage,
@@ -128,6 +129,10 @@ function sql(schema: string) {
     roomsOf: `
       SELECT ${roomColumns} FROM ${s}.room_members m JOIN ${s}.rooms r ON r.id = m.room_id
       WHERE m.user_id = $1 ORDER BY r.seq`,
+    // COLLATE "C": ordered by code point, as SQLite orders them.
+    membersOf: `
+      SELECT m.user_id AS "userId", p.name FROM ${s}.room_members m LEFT JOIN ${s}.profiles p ON p.user_id = m.user_id
+      WHERE m.room_id = $1 ORDER BY m.user_id COLLATE "C"`,
     removeMember: `
       DELETE FROM ${s}.room_members m USING ${s}.rooms r
       WHERE m.user_id = $1 AND m.room_id = $2 AND r.id = m.room_id AND r.owner_id <> $1`,
@@ -346,6 +351,14 @@ export class PostgresMessageStore implements MessageStore {
       if (!isStorableText(userId)) return [];
       const { rows } = await this.#pool.query<RoomRow>(this.#sql.roomsOf, [userId]);
       return rows.map(toRoom);
+    });
+  }
+
+  membersOf(roomId: string): Promise<Member[]> {
+    return this.#call('membersOf', async () => {
+      if (!isStorableText(roomId)) return [];
+      const { rows } = await this.#pool.query<Member>(this.#sql.membersOf, [roomId]);
+      return rows;
     });
   }
 

@@ -27,6 +27,7 @@ import {
   type HistoryOptions,
   type Invite,
   type InviteOptions,
+  type Member,
   type MessageStore,
   type Room,
   type StoredMessage,
@@ -94,6 +95,9 @@ function prepare(db: Database.Database) {
     insertMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO room_members (user_id, room_id) VALUES (?, ?)'),
     isMember: db.prepare<[string, string], 1>('SELECT 1 FROM room_members WHERE user_id = ? AND room_id = ?').pluck(),
     roomsOf: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`),
+    membersOf: db.prepare<[string], Member>(
+      'SELECT m.user_id AS userId, p.name AS name FROM room_members m LEFT JOIN profiles p ON p.user_id = m.user_id WHERE m.room_id = ? ORDER BY m.user_id',
+    ),
     removeMember: db.prepare<[string, string, string]>(
       'DELETE FROM room_members WHERE user_id = ? AND room_id = ? AND user_id <> (SELECT owner_id FROM rooms WHERE id = ?)',
     ),
@@ -244,6 +248,10 @@ export class SqliteMessageStore implements MessageStore {
 
   roomsOf(userId: string): Promise<Room[]> {
     return this.#call('roomsOf', () => (isStorableText(userId) ? this.#statements.roomsOf.all(userId) : []));
+  }
+
+  membersOf(roomId: string): Promise<Member[]> {
+    return this.#call('membersOf', () => (isStorableText(roomId) ? this.#statements.membersOf.all(roomId) : []));
   }
 
   removeMember(roomId: string, userId: string): Promise<boolean> {

@@ -321,6 +321,21 @@ export function messageStoreSuite(name: string, factory: MessageStoreFactory): v
         expect(await store.removeMember(room.id, 'bob')).toBe(false);
       });
 
+      it('lists the members with their profile names, ordered by user id; none for an unknown room', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('carol', 'club');
+        await store.addMember(room.id, 'bob');
+        await store.addMember(room.id, 'alice');
+        await store.setProfileName('alice', 'Alice');
+
+        expect(await store.membersOf(room.id)).toEqual([
+          { userId: 'alice', name: 'Alice' },
+          { userId: 'bob', name: null },
+          { userId: 'carol', name: null },
+        ]);
+        expect(await store.membersOf('no-such-room')).toEqual([]);
+      });
+
       it('never removes the owner', async () => {
         const store = await factory.open();
         const room = await store.createRoom('alice', 'club');

@@ -73,7 +73,7 @@ messageStoreSuite('PostgreSQL', {
     const exists = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [suiteSchema]);
     if (exists.rowCount !== 0)
       await admin.query(
-        `DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
+        `DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
       );
   },
 });
