@@ -13,6 +13,8 @@
  * - `POST /api/rooms {name}` → `{room, invite, inviteId}`: creates a private room and an invite link
  * - `POST /api/rooms/:id/invites {maxUses?}` → `{invite, inviteId, maxUses, expiresAt}`: another
  *   invite link (the room's owner only)
+ * - `GET /api/rooms/:id/members` → `{members: [{userId, name, owner}]}`: a private room's members,
+ *   shown as `name#mark` (members only)
  * - `DELETE /api/invites/:id` → 204: revokes an invite (its creator only)
  * - `POST /api/invites/accept {invite}` → `{room}`: makes the user a member, if the invite is neither
  *   expired, used up nor revoked
@@ -28,7 +30,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import type { Metrics } from 'starling/metrics';
 import type { Asset } from './assets.ts';
-import { markOf, type Identity } from './identity.ts';
+import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
 import { StoreError, StoreErrorCodes, type MessageStore, type Room } from './store/index.ts';
 import { nameText } from './text.ts';
@@ -167,6 +169,18 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         throw new HttpError(400, `maxUses must be an integer from 1 to ${MAX_INVITE_USES}`);
       spend('invite', req, userId);
       json(res, 201, await issueInvite(room.id, userId, uses));
+      return true;
+    }
+    if (req.method === 'GET' && parts.length === 3 && parts[0] === 'rooms' && parts[2] === 'members') {
+      const userId = await userOf(req);
+      const room = await store.getRoom(parts[1]!);
+      if (room === null || !(await store.isMember(room.id, userId))) throw new HttpError(403, 'only members may list the members');
+      const members = (await store.membersOf(room.id)).map((member) => ({
+        userId: member.userId,
+        name: displayName(member.name ?? 'anonymous', member.userId),
+        owner: member.userId === room.ownerId,
+      }));
+      json(res, 200, { members });
       return true;
     }
     if (req.method === 'DELETE' && parts.length === 2 && parts[0] === 'invites') {

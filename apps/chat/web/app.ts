@@ -51,6 +51,8 @@ const ui = {
   revokeInvite: element<HTMLButtonElement>('revoke-invite'),
   signOutOthers: element<HTMLButtonElement>('sign-out-others'),
   online: element<HTMLUListElement>('online'),
+  membersSection: element<HTMLElement>('members-section'),
+  members: element<HTMLUListElement>('members'),
   roomTitle: element<HTMLHeadingElement>('room-title'),
   roomError: element<HTMLParagraphElement>('room-error'),
   older: element<HTMLButtonElement>('older'),
@@ -194,6 +196,49 @@ function firstId(): number | undefined {
   return first;
 }
 
+interface MemberInfo {
+  userId: string;
+  name: string;
+  owner: boolean;
+}
+
+/**
+ * Shows a private room's members; its owner gets a "Remove" button next to everyone else. Removed
+ * members' sockets are closed by the server and they cannot re-join.
+ */
+async function renderMembers(room: RoomInfo): Promise<void> {
+  if (room.id === LOBBY.id) {
+    ui.membersSection.hidden = true;
+    return;
+  }
+  const { members } = await api<{ members: MemberInfo[] }>('GET', `/api/rooms/${encodeURIComponent(room.id)}/members`);
+  if (state.room.id !== room.id) return;
+  const iOwn = members.some((member) => member.owner && member.userId === state.identity?.userId);
+  ui.members.replaceChildren(
+    ...members.map((member) => {
+      const item = document.createElement('li');
+      item.append(person(member.name, 'person'));
+      if (member.owner) item.append(' (owner)');
+      if (iOwn && !member.owner) {
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.className = 'quiet';
+        remove.textContent = 'Remove';
+        remove.dataset.user = member.userId;
+        remove.addEventListener('click', () => {
+          void api<undefined>('DELETE', `/api/rooms/${encodeURIComponent(room.id)}/members/${encodeURIComponent(member.userId)}`).then(
+            () => renderMembers(room),
+            (err: unknown) => showRoomError(`Not removed: ${(err as Error).message}`, 'other'),
+          );
+        });
+        item.append(' ', remove);
+      }
+      return item;
+    }),
+  );
+  ui.membersSection.hidden = false;
+}
+
 function renderOnline(presence: Presence): void {
   // Keyed by user id; the meta carries how the user is shown (the newest join's name).
   const names = presence
@@ -243,7 +288,12 @@ function openRoom(room: RoomInfo): void {
   // A room left a moment ago may still answer (its join reply was on the way): only the open
   // room's channel may touch the page.
   const current = (): boolean => state.channel === channel;
-  presence.onSync(() => current() && renderOnline(presence));
+  presence.onSync(() => {
+    if (!current()) return;
+    renderOnline(presence);
+    // Someone came or went: the member list may have changed (an invite was used).
+    renderMembers(room).catch(() => (ui.membersSection.hidden = true));
+  });
   channel.on('new_msg', (message: ChatMessage) => current() && addMessages([message]));
   channel
     .join()
@@ -264,6 +314,7 @@ function openRoom(room: RoomInfo): void {
     });
   state.channel = channel;
   ui.online.replaceChildren();
+  ui.membersSection.hidden = true;
 }
 
 ui.older.addEventListener('click', () => {

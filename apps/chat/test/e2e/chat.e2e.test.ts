@@ -391,6 +391,31 @@ describe('private rooms in the page', () => {
     expect(await dave.locator('#room-title').textContent()).toBe('# lobby');
   });
 
+  it('lists a room’s members; its owner removes one, whose page is then told it is not a member', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    await setName(alice, 'alice');
+    await alice.locator('#new-room').click();
+    await alice.locator('#invite').waitFor({ state: 'visible', timeout: 5000 });
+    const invite = await alice.locator('#invite-link').inputValue();
+    const bob = await visit(invite);
+    await setName(bob, 'bob');
+    const members = (page: Page): Promise<string[]> => page.locator('#members li .name').allTextContents();
+    await eventually(async () => expect((await members(alice)).sort()).toEqual(['alice', 'bob']), 5000);
+    await eventually(async () => expect((await members(bob)).sort()).toEqual(['alice', 'bob']), 5000);
+    // Only the owner has Remove buttons, and not for herself.
+    expect(await bob.locator('#members button').count()).toBe(0);
+    expect(await alice.locator('#members button').count()).toBe(1);
+
+    await alice.locator('#members button').click();
+
+    await eventually(async () => expect(await members(alice)).toEqual(['alice']), 5000);
+    await eventually(
+      async () => expect(await bob.locator('#room-error').textContent()).toBe('You are not a member of this room: ask for an invite link.'),
+      10_000,
+    );
+  });
+
   it('signs out other devices: a copy of the token stops working, this page keeps its identity', async () => {
     const { url } = await startChat();
     const laptop = await visit(url);

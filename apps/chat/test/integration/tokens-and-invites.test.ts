@@ -86,6 +86,24 @@ describe('removing a member', () => {
     expect((await chat.call('GET', '/api/rooms', { token: bob.token })).body).toEqual({ rooms: [], next: null });
   });
 
+  it('starts from the member list, which members may read (as name#mark, owner marked) and others may not', async () => {
+    const chat = await chats.start();
+    const alice = await chat.newUser();
+    const bob = await chat.newUser();
+    const mallory = await chat.newUser();
+    const { room, invite } = await chat.createRoom(alice, 'club');
+    await accept(chat, bob, invite);
+    await joined(chats.socket(chat, { token: alice.token }).channel('rooms:lobby', { name: 'alice' }));
+
+    const { status, body } = await chat.call<{ members: unknown[] }>('GET', `/api/rooms/${room.id}/members`, { token: bob.token });
+
+    expect(status).toBe(200);
+    expect(body.members).toHaveLength(2);
+    expect(body.members).toContainEqual({ userId: alice.userId, name: `alice#${alice.mark}`, owner: true });
+    expect(body.members).toContainEqual({ userId: bob.userId, name: `anonymous#${bob.mark}`, owner: false });
+    expect((await chat.call('GET', `/api/rooms/${room.id}/members`, { token: mallory.token })).status).toBe(403);
+  });
+
   it('is for the owner only, and the owner cannot be removed', async () => {
     const chat = await chats.start();
     const alice = await chat.newUser();
