@@ -46,7 +46,11 @@ await serve(async () => {
   const logger = pino({ level: 'silent' });
   const endpoint = new Endpoint({ logger, pubsub: await createPubSub(logger) });
   // The load generator is trusted and pushes far beyond a browser's pace: no inbound rate limit.
-  endpoint.socket('/socket', new Socket().channel('bench:*', BenchChannel), { rateLimit: false });
+  endpoint.socket('/socket', new Socket().channel('bench:*', BenchChannel), {
+    rateLimit: false,
+    // The load generator opens every client from one address.
+    maxConnectionsPerIp: Infinity,
+  });
   await endpoint.pubsub.start();
   const server = createServer((req, res) => {
     if (!endpoint.handleRequest(req, res)) res.writeHead(404).end();

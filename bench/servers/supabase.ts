@@ -23,7 +23,8 @@ await serve(async () => {
   const endpoint = new Endpoint({ logger: silentLogger, pubsub: await createPubSub() });
   const realtime = createRealtime(endpoint, { jwtSecret: SUPABASE_BENCH_SECRET });
   // The load generator is trusted and pushes far beyond a browser's pace: no inbound rate limit.
-  endpoint.socket('/realtime/v1', realtime.socket, { rateLimit: false });
+  // Every bench socket comes from 127.0.0.1: no per-IP cap either.
+  endpoint.socket('/realtime/v1', realtime.socket, { rateLimit: false, maxConnectionsPerIp: Number.POSITIVE_INFINITY });
   await endpoint.pubsub.start();
   const server = createServer((req, res) => {
     if (!endpoint.handleRequest(req, res)) res.writeHead(404).end();

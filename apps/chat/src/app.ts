@@ -4,7 +4,8 @@
  * `databaseUrl`). Used by `server.ts` (the `npm start` process) and by tests that run the chat
  * in-process.
  */
-import type { Server } from 'node:http';
+import { chmodSync, mkdirSync } from 'node:fs';
+import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
@@ -14,6 +15,7 @@ import { createMetrics } from 'starling/metrics';
 import { buildAssets } from './assets.ts';
 import { createHttpHandler } from './http.ts';
 import { Identity } from './identity.ts';
+import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
 import { openMessageStore, type MessageStore } from './store/index.ts';
 import { createUserSocket } from './user-socket.ts';
@@ -34,9 +36,35 @@ export interface ChatOptions {
   userTokenMaxAge?: number;
   /** Invite link lifetime in seconds. Default 7 days. */
   inviteMaxAge?: number;
+  /** How many users an invite link admits unless its creator says otherwise. Default 25. */
+  inviteMaxUses?: number;
+  /** Absolute session lifetime in seconds: renewing a user token never extends past it. Default 90 days. */
+  sessionMaxAge?: number;
+  /**
+   * The chat's public origin, scheme included (`https://chat.example.com`): links are built from
+   * it and page origins are checked against it. Default `http://<host>:<port>`.
+   */
+  publicUrl?: string;
+  /** Bearer token `/metrics` requires; without one `/metrics` answers loopback peers only. */
+  metricsToken?: string;
+  /** Budgets and caps; each field defaults to {@link DEFAULT_LIMITS}. */
+  limits?: Partial<ChatLimits>;
   logger?: Logger;
   /** Socket options (timeouts, limits). */
   socket?: SocketMountOptions;
+}
+
+/** `value` as an origin (`scheme://host[:port]`, no path); throws a clear error otherwise. */
+export function parsePublicUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`PUBLIC_URL must be an absolute URL such as https://chat.example.com (got ${JSON.stringify(value)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('PUBLIC_URL must start with http:// or https://');
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new Error('PUBLIC_URL must be an origin only (no path, query or fragment)');
+  return url.origin;
 }
 
 /** A running chat server. */
@@ -54,24 +82,52 @@ export interface Chat {
 export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
   const dataDir = options.dataDir ?? './data';
+  // History of private rooms and the token secret live here: other local users may not read them.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const [assets, store] = await Promise.all([buildAssets(), openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
   const pubsub = options.redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }) }) : undefined;
-  const endpoint = new Endpoint({ secretKeyBase, logger, pubsub });
-  const identity = new Identity(endpoint.tokens, {
-    userTokenMaxAge: options.userTokenMaxAge ?? 30 * 24 * 3600,
-    inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
-  });
-  endpoint.socket('/socket', createUserSocket(identity, store), options.socket);
+  const host = options.host ?? '127.0.0.1';
+  const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  // Pages of the public URL may open sockets; without one, the page's own scheme, host and port.
+  const endpoint = new Endpoint({ secretKeyBase, logger, pubsub, checkOrigin: publicUrl === undefined ? true : [publicUrl] });
+  const identity = new Identity(
+    endpoint.tokens,
+    {
+      userTokenMaxAge: options.userTokenMaxAge ?? 30 * 24 * 3600,
+      inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
+      sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
+    },
+    store,
+  );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });
+  const budgets = new Budgets({ ...DEFAULT_LIMITS, ...options.limits }, metrics.registry);
+  endpoint.socket('/socket', createUserSocket(identity, store, budgets), options.socket);
+  // The link base needs the bound port (port 0 picks one), known only once listening.
+  let handler: RequestListener = (_req, res) => void res.writeHead(503).end();
   const server = await endpoint.listen({
     port: options.port ?? 4000,
-    host: options.host ?? '127.0.0.1',
-    fallback: createHttpHandler({ assets, identity, store, logger, metrics }),
+    host,
+    fallback: (req, res) => handler(req, res),
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4000);
+  const linkBase = publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  handler = createHttpHandler({
+    assets,
+    identity,
+    store,
+    logger,
+    metrics,
+    budgets,
+    publicUrl: linkBase,
+    metricsToken: options.metricsToken,
+    inviteMaxUses: options.inviteMaxUses ?? 25,
+    // Closes every socket of the user (close 1001); their page reconnects and is re-checked.
+    disconnectUser: (userId) => endpoint.broadcast(`users_socket:${userId}`, 'disconnect', {}),
+  });
   return {
     endpoint,
     server,

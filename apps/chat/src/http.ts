@@ -4,17 +4,36 @@
  * authenticated by the user token (`Authorization: Bearer …`; bearer tokens, not cookies, so there
  * is no CSRF to defend against):
  *
- * - `POST /api/identity {token?}` → `{userId, token}`: renews a valid token, or issues a new user
- * - `GET /api/rooms` → `{rooms: [{id, name}]}`: the user's private rooms
- * - `POST /api/rooms {name}` → `{room, invite}`: creates a private room and an invite link
- * - `POST /api/invites/accept {invite}` → `{room}`: makes the user a member
+ * - `POST /api/identity {token?}` → `{userId, token, mark}`: renews a valid token within its session's
+ *   absolute lifetime, or issues a new user (budgeted per IP address)
+ * - `GET /api/rooms?limit=N&after=ID` → `{rooms: [{id, name}], next}`: the user's private rooms, a
+ *   page at a time (`next` is the `after` of the next page, or null)
+ * - `POST /api/identity/revoke` → `{userId, token, mark}`: ends every session of the user (all their
+ *   tokens, their open sockets) and starts a new one for the caller
+ * - `POST /api/rooms {name}` → `{room, invite, inviteId}`: creates a private room and an invite link
+ * - `POST /api/rooms/:id/invites {maxUses?}` → `{invite, inviteId, maxUses, expiresAt}`: another
+ *   invite link (the room's owner only)
+ * - `GET /api/rooms/:id/members` → `{members: [{userId, name, owner}]}`: a private room's members,
+ *   shown as `name#mark` (members only)
+ * - `DELETE /api/invites/:id` → 204: revokes an invite (its creator only)
+ * - `POST /api/invites/accept {invite}` → `{room}`: makes the user a member, if the invite is neither
+ *   expired, used up nor revoked
+ * - `DELETE /api/rooms/:id/members/:userId` → 204: the room's owner removes a member, whose open
+ *   sockets are closed
+ *
+ * Links are built from the configured public URL, never from the request's `Host`. Over budget is
+ * HTTP 429 `{error}`. `/metrics` answers a bearer `metricsToken` when one is set, otherwise only
+ * loopback peers.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from 'starling/metrics';
 import type { Asset } from './assets.ts';
-import type { Identity } from './identity.ts';
-import { StoreError, type MessageStore, type Room } from './store/index.ts';
+import { displayName, markOf, type Identity } from './identity.ts';
+import type { BudgetedAction, Budgets } from './limits.ts';
+import { StoreError, StoreErrorCodes, type MessageStore, type Room } from './store/index.ts';
+import { nameText } from './text.ts';
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -25,6 +44,9 @@ const SECURITY_HEADERS = {
 } as const;
 
 const MAX_API_BODY = 16 * 1024;
+const ROOMS_PAGE_DEFAULT = 50;
+const ROOMS_PAGE_MAX = 200;
+const MAX_ROOM_NAME = 64;
 
 class HttpError extends Error {
   readonly status: number;
@@ -68,59 +90,183 @@ export interface ChatHttpOptions {
   readonly store: MessageStore;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  readonly budgets: Budgets;
+  /** The chat's public origin (`https://chat.example.com`): invite links start with it. */
+  readonly publicUrl: string;
+  /** Bearer token `/metrics` requires; without one only loopback peers may read it. */
+  readonly metricsToken?: string | undefined;
+  /** Users an invite admits unless its creator asks for fewer or more (1..1000). */
+  readonly inviteMaxUses: number;
+  /** Closes every open socket of a user (removed from a room, sessions revoked). */
+  readonly disconnectUser: (userId: string) => void;
+}
+
+const MAX_INVITE_USES = 1000;
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function pageSize(value: string | null): number {
+  if (value === null) return ROOMS_PAGE_DEFAULT;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > ROOMS_PAGE_MAX) throw new HttpError(400, `limit must be an integer from 1 to ${ROOMS_PAGE_MAX}`);
+  return parsed;
 }
 
 /** The request listener for everything that is not a socket. */
-export function createHttpHandler({ assets, identity, store, logger, metrics }: ChatHttpOptions): RequestListener {
-  function userOf(req: IncomingMessage): string {
-    const header = req.headers.authorization ?? '';
-    const userId = header.startsWith('Bearer ') ? identity.userOf(header.slice('Bearer '.length)) : null;
-    if (userId === null) throw new HttpError(401, 'a valid user token is required');
-    return userId;
+export function createHttpHandler(options: ChatHttpOptions): RequestListener {
+  const { assets, identity, store, logger, metrics, budgets, publicUrl, metricsToken } = options;
+  function spend(action: BudgetedAction, req: IncomingMessage, userId: string | null): void {
+    const over = budgets.take(action, req.socket.remoteAddress ?? '', userId);
+    if (over !== null) throw new HttpError(429, `too many requests: this ${over === 'ip' ? 'address' : 'user'} is over its ${action} budget; try again later`);
   }
 
-  async function api(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const route = `${req.method} ${path}`;
+  function metricsAllowed(req: IncomingMessage): boolean {
+    if (metricsToken === undefined) return isLoopback(req.socket.remoteAddress);
+    const header = req.headers.authorization ?? '';
+    return header.startsWith('Bearer ') && sameSecret(header.slice('Bearer '.length), metricsToken);
+  }
+
+  async function userOf(req: IncomingMessage): Promise<string> {
+    const header = req.headers.authorization ?? '';
+    const session = header.startsWith('Bearer ') ? await identity.verify(header.slice('Bearer '.length)) : null;
+    if (session === null) throw new HttpError(401, 'a valid user token is required');
+    return session.userId;
+  }
+
+  /** Stores an invite and makes its link; the caller has spent the invite budget. */
+  async function issueInvite(roomId: string, userId: string, maxUses: number) {
+    const invite = await store.createInvite(roomId, userId, { maxUses, expiresAt: identity.inviteExpiry() });
+    const link = `${publicUrl}/?invite=${encodeURIComponent(identity.inviteToken(invite.id))}`;
+    return { invite: link, inviteId: invite.id, maxUses: invite.maxUses, expiresAt: invite.expiresAt };
+  }
+
+  /** Routes with an id in the path: `/api/rooms/:id/invites`, `/api/invites/:id`, `/api/rooms/:id/members/:userId`. */
+  async function pathRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    let parts: string[];
+    try {
+      parts = url.pathname
+        .split('/')
+        .slice(2)
+        .map((part) => decodeURIComponent(part));
+    } catch {
+      throw new HttpError(400, 'malformed path');
+    }
+    if (req.method === 'POST' && parts.length === 3 && parts[0] === 'rooms' && parts[2] === 'invites') {
+      const userId = await userOf(req);
+      const room = await store.getRoom(parts[1]!);
+      if (room === null || room.ownerId !== userId) throw new HttpError(403, 'only the room’s owner may invite');
+      const { maxUses } = await readJson(req);
+      const uses = maxUses === undefined ? options.inviteMaxUses : maxUses;
+      if (typeof uses !== 'number' || !Number.isInteger(uses) || uses < 1 || uses > MAX_INVITE_USES)
+        throw new HttpError(400, `maxUses must be an integer from 1 to ${MAX_INVITE_USES}`);
+      spend('invite', req, userId);
+      json(res, 201, await issueInvite(room.id, userId, uses));
+      return true;
+    }
+    if (req.method === 'GET' && parts.length === 3 && parts[0] === 'rooms' && parts[2] === 'members') {
+      const userId = await userOf(req);
+      const room = await store.getRoom(parts[1]!);
+      if (room === null || !(await store.isMember(room.id, userId))) throw new HttpError(403, 'only members may list the members');
+      const members = (await store.membersOf(room.id)).map((member) => ({
+        userId: member.userId,
+        name: displayName(member.name ?? 'anonymous', member.userId),
+        owner: member.userId === room.ownerId,
+      }));
+      json(res, 200, { members });
+      return true;
+    }
+    if (req.method === 'DELETE' && parts.length === 2 && parts[0] === 'invites') {
+      const userId = await userOf(req);
+      if (!(await store.revokeInvite(parts[1]!, userId))) throw new HttpError(404, 'no invite of yours has this id');
+      res.writeHead(204, SECURITY_HEADERS).end();
+      return true;
+    }
+    if (req.method === 'DELETE' && parts.length === 4 && parts[0] === 'rooms' && parts[2] === 'members') {
+      const userId = await userOf(req);
+      const room = await store.getRoom(parts[1]!);
+      if (room === null || room.ownerId !== userId) throw new HttpError(403, 'only the room’s owner may remove members');
+      if (!(await store.removeMember(room.id, parts[3]!))) throw new HttpError(404, 'not a member (the owner cannot be removed)');
+      options.disconnectUser(parts[3]!);
+      res.writeHead(204, SECURITY_HEADERS).end();
+      return true;
+    }
+    return false;
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'POST /api/identity': {
         const { token } = await readJson(req);
-        const userId = identity.userOf(token);
-        return json(res, 200, userId === null ? identity.newUser() : { userId, token: identity.userToken(userId) });
+        const session = await identity.verify(token);
+        const renewed = session === null ? null : identity.renew(session);
+        if (session !== null && renewed !== null) return json(res, 200, { userId: session.userId, token: renewed, mark: markOf(session.userId) });
+        spend('identity', req, null);
+        const user = identity.newUser();
+        return json(res, 200, { ...user, mark: markOf(user.userId) });
+      }
+      case 'POST /api/identity/revoke': {
+        const userId = await userOf(req);
+        await store.revokeSessions(userId, identity.nowMs());
+        options.disconnectUser(userId);
+        return json(res, 200, { ...identity.newSession(userId), mark: markOf(userId) });
       }
       case 'GET /api/rooms': {
-        const rooms = await store.roomsOf(userOf(req));
-        return json(res, 200, { rooms: rooms.map(publicRoom) });
+        const limit = pageSize(url.searchParams.get('limit'));
+        const after = url.searchParams.get('after');
+        const rooms = await store.roomsOf(await userOf(req));
+        const position = after === null ? -1 : rooms.findIndex((room) => room.id === after);
+        if (after !== null && position < 0) throw new HttpError(400, 'after must be the id of one of your rooms (the previous page’s next)');
+        const start = position + 1;
+        const page = rooms.slice(start, start + limit);
+        const next = start + limit < rooms.length ? (page.at(-1)?.id ?? null) : null;
+        return json(res, 200, { rooms: page.map(publicRoom), next });
       }
       case 'POST /api/rooms': {
-        const userId = userOf(req);
+        const userId = await userOf(req);
         const { name } = await readJson(req);
-        const trimmed = typeof name === 'string' ? name.trim() : '';
-        if (trimmed.length < 1 || trimmed.length > 64) throw new HttpError(400, 'room name must be 1 to 64 characters');
-        const room = await store.createRoom(userId, trimmed);
-        const origin = `http://${req.headers.host ?? 'localhost'}`;
-        return json(res, 201, { room: publicRoom(room), invite: `${origin}/?invite=${encodeURIComponent(identity.inviteToken(room.id))}` });
+        const roomName = nameText(name, MAX_ROOM_NAME);
+        if (roomName === null) throw new HttpError(400, `room name must be 1 to ${MAX_ROOM_NAME} characters, without control characters`);
+        spend('room', req, userId);
+        spend('invite', req, userId);
+        const room = await store.createRoom(userId, roomName);
+        const { invite, inviteId } = await issueInvite(room.id, userId, options.inviteMaxUses);
+        return json(res, 201, { room: publicRoom(room), invite, inviteId });
       }
       case 'POST /api/invites/accept': {
-        const userId = userOf(req);
+        const userId = await userOf(req);
         const { invite } = await readJson(req);
-        const roomId = identity.roomOfInvite(invite);
-        const room = roomId === null ? null : await store.getRoom(roomId);
-        if (room === null) throw new HttpError(400, 'this invite is invalid or has expired');
-        await store.addMember(room.id, userId);
+        const inviteId = identity.inviteOf(invite);
+        const room = inviteId === null ? null : await store.redeemInvite(inviteId, userId);
+        if (room === null) throw new HttpError(400, 'this invite is invalid, revoked, used up or has expired');
         return json(res, 200, { room: publicRoom(room) });
       }
       default:
+        if (await pathRoute(req, res, url)) return;
         throw new HttpError(404, 'not found');
     }
   }
 
   return (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     if (path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {
+      if (!metricsAllowed(req)) {
+        res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
+        return;
+      }
       metrics.render().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         (err: unknown) => {
@@ -131,8 +277,10 @@ export function createHttpHandler({ assets, identity, store, logger, metrics }: 
       return;
     }
     if (path.startsWith('/api/')) {
-      api(req, res, path).catch((err: unknown) => {
+      api(req, res, url).catch((err: unknown) => {
         if (err instanceof HttpError) return json(res, err.status, { error: err.message });
+        if (err instanceof StoreError && err.code === StoreErrorCodes.invalidText)
+          return json(res, 400, { error: 'text must be well-formed Unicode without U+0000' });
         if (err instanceof StoreError) return json(res, 503, { error: 'storage unavailable' });
         logger.error({ err }, 'api request failed');
         json(res, 500, { error: 'internal error' });

@@ -1,25 +1,42 @@
 /**
  * The chat's room channel. `rooms:lobby` is open to everyone; `rooms:<id>` is a private room that
  * only its members may join (membership is checked in the store), anyone else gets
- * `{reason: "unauthorized"}`. The join reply carries the room's last 50 messages (oldest first).
+ * `{reason: "unauthorized"}`. The join reply carries the room's last messages (oldest first, at
+ * most 50 and at most `historyPageBytes` of JSON).
+ *
+ * Who is who comes from the socket's verified token (`socket.assigns.userId`), never from the
+ * client: a user joins with `{name: NAME}`, which becomes their profile's name (kept in the store;
+ * a join without a name uses the profile's), and is shown, in presence, announcements and the
+ * messages they store, as `NAME#mark` (see `identity.ts`). Guests (no token) may read the lobby
+ * but not post: `new_msg` from a guest is answered `{reason: "sign in to post"}`.
+ *
+ * Payloads are checked by `roomSchemas` before `handleIn` runs; a payload that fails is answered
+ * `{reason: "invalid payload", issues}` (a bad name at join: `{reason: "invalid name"}`).
  *
  * Events: `new_msg {body}` stores the message, then broadcasts `new_msg {id, body, author,
  * inserted_at}` to everyone on the topic, sender included (no reply: the broadcast is the
  * acknowledgement); `history {before}` replies with the page before that id; `ping` replies with
- * its payload. Join params `{user: NAME}` track presence under NAME and announce `user_joined`,
- * which is intercepted so that sockets that joined with `{ignore: NAME}` do not hear about NAME.
+ * its payload. A user's join tracks presence under their user id (meta `{name}`) and announces
+ * `user_joined {user: NAME#mark}` at most once a minute per room; it is intercepted so that sockets
+ * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins) are
+ * answered `{reason: "slow down"}`.
  */
 import { error, noreply, ok, reply, type Channel, type InferPayloads, type PresenceList, type ReplyResult } from 'starling';
 import { z } from 'zod';
+import { displayName } from './identity.ts';
+import type { Budgets } from './limits.ts';
 import { StoreError, type MessageStore, type StoredMessage } from './store/index.ts';
+import { messageBody, nameText } from './text.ts';
 
 /** Per-channel state of a room. */
 export interface RoomAssigns extends Record<string, unknown> {
   /** The user id from the socket's token, or null for a guest. */
   userId: string | null;
-  /** Display name from the join params. */
+  /** The connection's IP address, for per-IP budgets. */
+  ip: string;
+  /** How this user is shown (`name#mark`), or null for a guest. */
   user?: string | null;
-  /** A name whose `user_joined` this socket does not want. */
+  /** A display name whose `user_joined` this socket does not want. */
   ignore?: string | null;
 }
 
@@ -27,24 +44,37 @@ const LOBBY = 'lobby';
 const AFTER_JOIN = 'after_join';
 const MAX_BODY = 2000;
 const MAX_NAME = 32;
+const PAGE_MESSAGES = 50;
+const SLOW_DOWN = { reason: 'slow down' } as const;
 
-/** A string trimmed, then 1..max characters (code points). */
-function text(max: number) {
-  return z
-    .string()
-    .trim()
-    .refine((value) => [...value].length >= 1 && [...value].length <= max, { message: `must be 1 to ${max} characters once trimmed` });
+/** User text as `text.ts` accepts it (trimmed, bounded, no control characters), as a schema. */
+function userText(accept: (value: unknown, max: number) => string | null, max: number, what: string) {
+  return z.string().transform((value, context) => {
+    const accepted = accept(value, max);
+    if (accepted === null) {
+      context.addIssue({ code: 'custom', message: `${what} must be 1 to ${max} characters once trimmed, without control characters` });
+      return z.NEVER;
+    }
+    return accepted;
+  });
 }
 
 /** What a client may push, checked before `handleIn` runs (a failure is answered `{reason: "invalid payload", issues}`). */
 export const roomSchemas = {
-  new_msg: z.object({ body: text(MAX_BODY) }),
+  new_msg: z.object({ body: userText(messageBody, MAX_BODY, 'a message') }),
   history: z.object({ before: z.number().int().optional() }),
   ping: z.record(z.string(), z.unknown()),
 };
 
-/** The join params: an optional display name, and a name whose `user_joined` to ignore (anything else is ignored). */
-const joinParams = z.object({ user: text(MAX_NAME).optional(), ignore: z.string().optional().catch(undefined) });
+/**
+ * The join params: an optional display name (`name`, or `user` from pages before `name`) and a
+ * shown name whose `user_joined` to ignore; anything else is ignored.
+ */
+const joinParams = z.object({
+  name: userText(nameText, MAX_NAME, 'a name').optional(),
+  user: userText(nameText, MAX_NAME, 'a name').optional(),
+  ignore: z.string().optional().catch(undefined),
+});
 
 /** A message as clients receive it. */
 export interface WireMessage {
@@ -78,12 +108,20 @@ function storeFailure(err: unknown): ReplyResult<'error', { reason: string }> {
   throw err;
 }
 
-/** Creates the room channel over `store`. */
-export function createRoomChannel(store: MessageStore): Channel<RoomAssigns, RoomEvents> {
+/** Creates the room channel over `store`, spending from `budgets`. */
+export function createRoomChannel(store: MessageStore, budgets: Budgets): Channel<RoomAssigns, RoomEvents> {
+  /** The newest messages before `before` that fit the page's byte cap (always at least one). */
   async function page(room: string, before?: number): Promise<HistoryPage> {
-    const limit = 50;
-    const messages = await store.history(room, before === undefined ? { limit } : { before, limit });
-    return { messages: messages.map(wire), more: messages.length === limit };
+    const stored = await store.history(room, before === undefined ? { limit: PAGE_MESSAGES } : { before, limit: PAGE_MESSAGES });
+    const messages: WireMessage[] = [];
+    let bytes = 0;
+    for (let i = stored.length - 1; i >= 0; i--) {
+      const message = wire(stored[i]!);
+      bytes += Buffer.byteLength(JSON.stringify(message));
+      if (messages.length > 0 && bytes > budgets.limits.historyPageBytes) break;
+      messages.unshift(message);
+    }
+    return { messages, more: messages.length < stored.length || stored.length === PAGE_MESSAGES };
   }
 
   return {
@@ -91,13 +129,19 @@ export function createRoomChannel(store: MessageStore): Channel<RoomAssigns, Roo
 
     async join(topic, params, socket) {
       const room = topic.slice('rooms:'.length);
+      const { userId, ip } = socket.assigns;
       const parsed = joinParams.safeParse(typeof params === 'object' && params !== null ? params : {});
       if (!parsed.success) return error({ reason: 'invalid name' });
-      const user = parsed.data.user ?? null;
+      // Either way it is only a chosen name: who the user is comes from the token.
+      const name = parsed.data.name ?? parsed.data.user ?? null;
+      if (budgets.take('join', ip, userId) !== null) return error(SLOW_DOWN);
       try {
-        if (room !== LOBBY) {
-          const userId = socket.assigns.userId;
-          if (!userId || !(await store.isMember(room, userId))) return error({ reason: 'unauthorized' });
+        if (room !== LOBBY && (!userId || !(await store.isMember(room, userId)))) return error({ reason: 'unauthorized' });
+        // The name is the user's server-side profile: a join that names one updates it.
+        let user: string | null = null;
+        if (userId !== null) {
+          if (name !== null) await store.setProfileName(userId, name);
+          user = displayName(name ?? (await store.profileName(userId)) ?? 'anonymous', userId);
         }
         const history = await page(room);
         socket.assign({ user, ignore: parsed.data.ignore ?? null });
@@ -113,10 +157,11 @@ export function createRoomChannel(store: MessageStore): Channel<RoomAssigns, Roo
       if (message !== AFTER_JOIN) return noreply();
       // State first, then our own join arrives as a diff; the client de-duplicates by phx_ref.
       socket.push('presence_state', socket.listPresence());
-      const user = socket.assigns.user;
-      if (user) {
-        socket.track(user, { online_at: String(Date.now()) });
-        socket.broadcast('user_joined', { user });
+      const { userId, user } = socket.assigns;
+      if (userId && user) {
+        socket.track(userId, { name: user, online_at: String(Date.now()) });
+        // A re-join is tracked (the page needs it) but announced at most once per window.
+        if (budgets.announce(socket.topic, userId)) socket.broadcast('user_joined', { user });
       }
       return noreply();
     },
@@ -125,9 +170,12 @@ export function createRoomChannel(store: MessageStore): Channel<RoomAssigns, Roo
       const room = socket.topic.slice('rooms:'.length);
       switch (event) {
         case 'new_msg': {
+          const { userId, user, ip } = socket.assigns;
+          if (userId === null || !user) return reply('error', { reason: 'sign in to post' });
+          if (budgets.take('message', ip, userId) !== null) return reply('error', SLOW_DOWN);
           try {
             // Stored before it is broadcast: whatever a client has seen survives a restart.
-            const stored = await store.append(room, socket.assigns.user ?? 'guest', payload.body);
+            const stored = await store.append(room, user, payload.body);
             socket.broadcast('new_msg', wire(stored));
             return noreply();
           } catch (err) {

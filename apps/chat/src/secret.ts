@@ -7,18 +7,28 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 
+/** The shortest secret the framework accepts (`new Endpoint` throws below it). */
+export const MIN_SECRET_LENGTH = 64;
+
 /** Returns the secret key base, creating and saving one under `dataDir` when none is configured. */
 export function loadSecretKeyBase(configured: string | undefined, dataDir: string, logger: Logger): string {
-  if (configured !== undefined && configured !== '') return configured;
+  if (configured !== undefined && configured !== '') {
+    if (configured.length < MIN_SECRET_LENGTH) {
+      throw new Error(
+        `SECRET_KEY_BASE must be at least ${MIN_SECRET_LENGTH} characters (it is ${configured.length}); generate one with: openssl rand -base64 48`,
+      );
+    }
+    return configured;
+  }
   const file = join(dataDir, 'secret_key_base');
   try {
     const saved = readFileSync(file, 'utf8').trim();
-    if (saved.length >= 64) return saved;
+    if (saved.length >= MIN_SECRET_LENGTH) return saved;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(48).toString('base64');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secret = randomBytes(48).toString('base64'); // 64 characters
   // wx: never overwrite a secret another process saved in the meantime.
   try {
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });

@@ -1,8 +1,10 @@
 /**
  * `npm start`: runs the chat on http://127.0.0.1:4000. Configuration comes from the environment
  * (see README): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, WORKERS, SECRET_KEY_BASE,
- * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, LOG_LEVEL. SIGTERM and SIGINT drain sockets with close
- * code 1012 and exit 0.
+ * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, INVITE_MAX_USES, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL and the
+ * budgets (MESSAGES_PER_USER … HISTORY_PAGE_BYTES, see `limits.ts`). A malformed value stops the
+ * start with a message naming the variable. SIGTERM and SIGINT drain sockets with close code 1012
+ * and exit 0.
  *
  * `WORKERS=N` (or `auto`: one per core) runs N processes sharing the port (node:cluster). They
  * need a PubSub that crosses processes, so WORKERS > 1 requires REDIS_URL: without it the server
@@ -11,7 +13,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
+import { parseRate, type Rate } from './budget.ts';
 import { startChat } from './app.ts';
+import type { ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
 
 function seconds(name: string): number | undefined {
@@ -19,6 +23,42 @@ function seconds(name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive number of seconds`);
+  return parsed;
+}
+
+/** The budgets set in the environment; unset ones keep their defaults. */
+function limitsFromEnv(): Partial<ChatLimits> {
+  const rates: Record<string, Exclude<keyof ChatLimits, 'historyPageBytes'>> = {
+    MESSAGES_PER_USER: 'messagesPerUser',
+    MESSAGES_PER_IP: 'messagesPerIp',
+    ROOMS_PER_USER: 'roomsPerUser',
+    ROOMS_PER_IP: 'roomsPerIp',
+    INVITES_PER_USER: 'invitesPerUser',
+    INVITES_PER_IP: 'invitesPerIp',
+    IDENTITIES_PER_IP: 'identitiesPerIp',
+    JOINS_PER_USER: 'joinsPerUser',
+    JOINS_PER_IP: 'joinsPerIp',
+    ANNOUNCEMENTS_PER_USER: 'announcementsPerUser',
+  };
+  const limits: Record<string, Rate | number> = {};
+  for (const [variable, key] of Object.entries(rates)) {
+    const value = process.env[variable];
+    if (value !== undefined && value !== '') limits[key] = parseRate(value, variable);
+  }
+  const pageBytes = process.env.HISTORY_PAGE_BYTES;
+  if (pageBytes !== undefined && pageBytes !== '') {
+    const parsed = Number(pageBytes);
+    if (!Number.isInteger(parsed) || parsed < 1024) throw new Error('HISTORY_PAGE_BYTES must be an integer of at least 1024');
+    limits.historyPageBytes = parsed;
+  }
+  return limits as Partial<ChatLimits>;
+}
+
+function inviteMaxUses(): number | undefined {
+  const value = process.env.INVITE_MAX_USES;
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000) throw new Error('INVITE_MAX_USES must be an integer from 1 to 1000');
   return parsed;
 }
 
@@ -32,6 +72,7 @@ function workerCount(): number {
 }
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+
 const host = process.env.HOST ?? '127.0.0.1';
 const dataDir = process.env.DATA_DIR || undefined;
 const workers = workerCount();
@@ -84,17 +125,30 @@ if (workers > 1 && cluster.isPrimary) {
     );
   });
 } else {
-  const chat = await startChat({
-    port: Number(process.env.PORT ?? 4000),
-    host,
-    dataDir,
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    redisUrl: process.env.REDIS_URL || undefined,
-    secretKeyBase: process.env.SECRET_KEY_BASE,
-    userTokenMaxAge: seconds('USER_TOKEN_MAX_AGE'),
-    inviteMaxAge: seconds('INVITE_MAX_AGE'),
-    logger,
-  });
+  const chat = await Promise.resolve()
+    .then(() =>
+      startChat({
+        port: Number(process.env.PORT ?? 4000),
+        host,
+        dataDir,
+        databaseUrl: process.env.DATABASE_URL || undefined,
+        redisUrl: process.env.REDIS_URL || undefined,
+        secretKeyBase: process.env.SECRET_KEY_BASE,
+        userTokenMaxAge: seconds('USER_TOKEN_MAX_AGE'),
+        inviteMaxAge: seconds('INVITE_MAX_AGE'),
+        sessionMaxAge: seconds('SESSION_MAX_AGE'),
+        inviteMaxUses: inviteMaxUses(),
+        publicUrl: process.env.PUBLIC_URL || undefined,
+        metricsToken: process.env.METRICS_TOKEN || undefined,
+        limits: limitsFromEnv(),
+        logger,
+      }),
+    )
+    .catch((err: unknown) => {
+      // A configuration mistake (short SECRET_KEY_BASE, malformed PUBLIC_URL or budget) is one clear line, not a crash.
+      logger.fatal({ err }, `chat not started: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
   logger.info(
     {
       url: `http://${host}:${chat.port}`,

@@ -2,10 +2,13 @@
  * The chat page: the official `phoenix` client (Socket, Channel, Presence), no framework. Every
  * user-supplied string is rendered with textContent, never as HTML.
  *
+ * People are shown as `name#mark`: the name they chose and a mark the server derives from their
+ * user id, so two people may share a name but no one can pass for someone else.
+ *
  * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
  */
-import { Presence, Socket, type Channel } from 'phoenix';
+import { Presence, Socket, type Channel, type PresenceEntry } from 'phoenix';
 import { typedChannel } from 'starling/client';
 import type { RoomEvents, WireMessage } from '../src/room-channel.ts';
 
@@ -20,6 +23,8 @@ interface RoomInfo {
 interface Identity {
   userId: string;
   token: string;
+  /** What follows `#` after this user's name everywhere. */
+  mark: string;
 }
 
 const LOBBY: RoomInfo = { id: 'lobby', name: 'lobby' };
@@ -36,11 +41,16 @@ const ui = {
   status: element<HTMLParagraphElement>('status'),
   nameForm: element<HTMLFormElement>('name-form'),
   nameInput: element<HTMLInputElement>('name-input'),
+  you: element<HTMLParagraphElement>('you'),
   rooms: element<HTMLUListElement>('rooms'),
   newRoom: element<HTMLButtonElement>('new-room'),
   invite: element<HTMLDivElement>('invite'),
   inviteLink: element<HTMLInputElement>('invite-link'),
+  revokeInvite: element<HTMLButtonElement>('revoke-invite'),
+  signOutOthers: element<HTMLButtonElement>('sign-out-others'),
   online: element<HTMLUListElement>('online'),
+  membersSection: element<HTMLElement>('members-section'),
+  members: element<HTMLUListElement>('members'),
   roomTitle: element<HTMLHeadingElement>('room-title'),
   roomError: element<HTMLParagraphElement>('room-error'),
   older: element<HTMLButtonElement>('older'),
@@ -52,6 +62,8 @@ const ui = {
 const state = {
   name: localStorage.getItem(NAME_KEY) ?? `guest-${Math.random().toString(36).slice(2, 6)}`,
   identity: null as Identity | null,
+  /** The invite shown in the sidebar, which its creator may revoke. */
+  inviteId: null as string | null,
   rooms: [LOBBY] as RoomInfo[],
   room: LOBBY,
   channel: null as Channel | null,
@@ -65,6 +77,7 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (state.identity) headers.authorization = `Bearer ${state.identity.token}`;
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 204) return undefined as T;
   const json = (await response.json()) as T & { error?: string };
   if (!response.ok) throw new Error(json.error ?? `HTTP ${response.status}`);
   return json;
@@ -92,6 +105,28 @@ function showRoomError(text: string, kind: 'join' | 'other'): void {
   ui.roomError.hidden = false;
 }
 
+/** `label` (`name#mark`) as the name and, dimmed, its mark. */
+function person(label: string, className: string): HTMLSpanElement {
+  const hash = label.lastIndexOf('#');
+  const outer = document.createElement('span');
+  outer.className = className;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = hash < 0 ? label : label.slice(0, hash);
+  outer.append(name);
+  if (hash >= 0) {
+    const mark = document.createElement('span');
+    mark.className = 'mark';
+    mark.textContent = label.slice(hash);
+    outer.append(mark);
+  }
+  return outer;
+}
+
+function renderYou(): void {
+  ui.you.replaceChildren('You appear as ', person(`${state.name}#${state.identity?.mark ?? '…'}`, 'person'));
+}
+
 function renderRooms(): void {
   ui.rooms.replaceChildren(
     ...state.rooms.map((room) => {
@@ -117,9 +152,7 @@ function renderMessages(): void {
       const time = document.createElement('time');
       time.dateTime = message.inserted_at;
       time.textContent = new Date(message.inserted_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      const author = document.createElement('span');
-      author.className = 'author';
-      author.textContent = message.author;
+      const author = person(message.author, 'author');
       const body = document.createElement('span');
       body.className = 'body';
       body.textContent = message.body;
@@ -161,12 +194,61 @@ function firstId(): number | undefined {
   return first;
 }
 
+interface MemberInfo {
+  userId: string;
+  name: string;
+  owner: boolean;
+}
+
+/**
+ * Shows a private room's members; its owner gets a "Remove" button next to everyone else. Removed
+ * members' sockets are closed by the server and they cannot re-join.
+ */
+async function renderMembers(room: RoomInfo): Promise<void> {
+  if (room.id === LOBBY.id) {
+    ui.membersSection.hidden = true;
+    return;
+  }
+  const { members } = await api<{ members: MemberInfo[] }>('GET', `/api/rooms/${encodeURIComponent(room.id)}/members`);
+  if (state.room.id !== room.id) return;
+  const iOwn = members.some((member) => member.owner && member.userId === state.identity?.userId);
+  ui.members.replaceChildren(
+    ...members.map((member) => {
+      const item = document.createElement('li');
+      item.append(person(member.name, 'person'));
+      if (member.owner) item.append(' (owner)');
+      if (iOwn && !member.owner) {
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.className = 'quiet';
+        remove.textContent = 'Remove';
+        remove.dataset.user = member.userId;
+        remove.addEventListener('click', () => {
+          void api<undefined>('DELETE', `/api/rooms/${encodeURIComponent(room.id)}/members/${encodeURIComponent(member.userId)}`).then(
+            () => renderMembers(room),
+            (err: unknown) => showRoomError(`Not removed: ${(err as Error).message}`, 'other'),
+          );
+        });
+        item.append(' ', remove);
+      }
+      return item;
+    }),
+  );
+  ui.membersSection.hidden = false;
+}
+
 function renderOnline(presence: Presence): void {
-  const names = presence.list((name: string) => name).sort((a: string, b: string) => a.localeCompare(b));
+  // Keyed by user id; the meta carries how the user is shown (the newest join's name).
+  const names = presence
+    .list((_userId: string, entry: PresenceEntry) => {
+      const name = (entry.metas.at(-1) as { name?: unknown } | undefined)?.name;
+      return typeof name === 'string' ? name : '?';
+    })
+    .sort((a: string, b: string) => a.localeCompare(b));
   ui.online.replaceChildren(
     ...names.map((name: string) => {
       const item = document.createElement('li');
-      item.textContent = name;
+      item.append(person(name, 'person'));
       return item;
     }),
   );
@@ -199,12 +281,17 @@ function openRoom(room: RoomInfo): void {
 
   // Every (re)join replies with the latest page; messages are merged by id, so a page that was
   // offline shows what it missed.
-  const channel = socket.channel(`rooms:${room.id}`, () => ({ user: state.name }));
+  const channel = socket.channel(`rooms:${room.id}`, () => ({ name: state.name }));
   const presence = new Presence(channel);
   // A room left a moment ago may still answer (its join reply was on the way): only the open
   // room's channel may touch the page.
   const current = (): boolean => state.channel === channel;
-  presence.onSync(() => current() && renderOnline(presence));
+  presence.onSync(() => {
+    if (!current()) return;
+    renderOnline(presence);
+    // Someone came or went: the member list may have changed (an invite was used).
+    renderMembers(room).catch(() => (ui.membersSection.hidden = true));
+  });
   typedChannel<RoomEvents>(channel).on('new_msg', (message) => current() && addMessages([message]));
   channel
     .join()
@@ -225,6 +312,7 @@ function openRoom(room: RoomInfo): void {
     });
   state.channel = channel;
   ui.online.replaceChildren();
+  ui.membersSection.hidden = true;
 }
 
 ui.older.addEventListener('click', () => {
@@ -256,21 +344,56 @@ ui.nameForm.addEventListener('submit', (event) => {
   if (name === '' || name.length > 32) return;
   state.name = name;
   localStorage.setItem(NAME_KEY, name);
+  renderYou();
   openRoom(state.room); // rejoin so that presence shows the new name
 });
 
 ui.newRoom.addEventListener('click', () => {
-  void api<{ room: RoomInfo; invite: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(({ room, invite }) => {
-    state.rooms.push(room);
-    ui.inviteLink.value = invite;
-    ui.invite.hidden = false;
-    openRoom(room);
-  });
+  void api<{ room: RoomInfo; invite: string; inviteId: string }>('POST', '/api/rooms', { name: `${state.name}'s room` }).then(
+    ({ room, invite, inviteId }) => {
+      state.rooms.push(room);
+      state.inviteId = inviteId;
+      ui.inviteLink.value = invite;
+      ui.revokeInvite.disabled = false;
+      ui.revokeInvite.textContent = 'Revoke link';
+      ui.invite.hidden = false;
+      openRoom(room);
+    },
+    (err: unknown) => showRoomError(`No room created: ${(err as Error).message}`, 'other'),
+  );
+});
+
+ui.revokeInvite.addEventListener('click', () => {
+  const inviteId = state.inviteId;
+  if (inviteId === null) return;
+  void api<undefined>('DELETE', `/api/invites/${encodeURIComponent(inviteId)}`).then(
+    () => {
+      state.inviteId = null;
+      ui.inviteLink.value = '';
+      ui.revokeInvite.disabled = true;
+      ui.revokeInvite.textContent = 'Link revoked';
+    },
+    (err: unknown) => showRoomError(`Link not revoked: ${(err as Error).message}`, 'other'),
+  );
+});
+
+// Ends every session of this user (a token left on another device); this page gets a new token.
+// The server closes this page's socket too, which reconnects with the new token.
+ui.signOutOthers.addEventListener('click', () => {
+  void api<Identity>('POST', '/api/identity/revoke').then(
+    (identity) => {
+      state.identity = identity;
+      localStorage.setItem(TOKEN_KEY, identity.token);
+      renderYou();
+    },
+    (err: unknown) => showRoomError(`Not signed out: ${(err as Error).message}`, 'other'),
+  );
 });
 
 async function main(): Promise<void> {
   ui.nameInput.value = state.name;
   state.identity = await identify();
+  renderYou();
   const query = new URLSearchParams(location.search);
   const invite = query.get('invite');
   const linked = query.get('room');
@@ -284,7 +407,12 @@ async function main(): Promise<void> {
       inviteError = `Invite not accepted: ${(err as Error).message}`;
     }
   }
-  const { rooms } = await api<{ rooms: RoomInfo[] }>('GET', '/api/rooms');
+  const rooms: RoomInfo[] = [];
+  for (let after: string | null = null, first = true; first || after !== null; first = false) {
+    const page: { rooms: RoomInfo[]; next: string | null } = await api('GET', `/api/rooms${after === null ? '' : `?after=${encodeURIComponent(after)}`}`);
+    rooms.push(...page.rooms);
+    after = page.next;
+  }
   state.rooms = [LOBBY, ...rooms];
   // A room link of a room this user is not in is still tried: the join answers "unauthorized" and the page says so.
   if (start !== LOBBY && !state.rooms.some((room) => room.id === start.id)) state.rooms.push(start);

@@ -38,13 +38,25 @@ import { WebSocketTransport } from './transport/websocket/websocket-transport.ts
 
 /** Options of an {@link Endpoint}. */
 export interface EndpointOptions {
-  /** Secret for signed tokens (at least 64 characters recommended). Default: random per process. */
+  /**
+   * Secret for signed tokens: at least 64 characters (shorter throws), the same on every node.
+   * Default: random per process (tokens do not survive a restart).
+   */
   secretKeyBase?: string | undefined;
   /** The PubSub; default: in-process. Pass one with a Redis adapter to run several nodes. */
   pubsub?: PubSub | undefined;
-  /** Origin check for every socket (§7.1). Default `true`: the origin's host must equal {@link host} or the request's. */
+  /**
+   * Origin check for every socket (§7.1). Default `true`: the origin's scheme, host and port must
+   * equal {@link url}, or without it the request's own (its scheme and `Host`). Behind a proxy that
+   * terminates TLS, set `url` or list the origins: `["https://chat.example.com"]`.
+   */
   checkOrigin?: CheckOrigin | undefined;
-  /** The public host name compared by `checkOrigin: true`; default: the request's `Host` header. */
+  /** The public URL of the site (`https://chat.example.com`) whose pages may open sockets under `checkOrigin: true`. */
+  url?: string | undefined;
+  /**
+   * The public host name compared by `checkOrigin: true` instead of the request's (scheme and port
+   * stay the request's). Prefer {@link url}, which fixes all three.
+   */
   host?: string | undefined;
   /**
    * Where the endpoint logs (a pino logger fits as it is). Default: {@link consoleLogger} at
@@ -74,7 +86,11 @@ export interface SocketMountOptions {
    * burst: 200, closeAfterMs: 5000}`; `false` disables it.
    */
   rateLimit?: RateLimitOptions | false | undefined;
-  /** Open connections (both transports) per client IP; more are refused (WebSocket HTTP 429, LongPoll 403). Default unlimited. */
+  /**
+   * Open connections (WebSocket and LongPoll sessions together) per client IP address; more are
+   * refused (WebSocket HTTP 429, LongPoll `{"status":403}`). Default {@link DEFAULT_MAX_CONNECTIONS_PER_IP};
+   * `Infinity` turns it off (behind a reverse proxy every client shares the proxy's address).
+   */
   maxConnectionsPerIp?: number | undefined;
   /** Longest topic in UTF-8 bytes; longer is answered `{reason: "topic too long"}`. Default 255. */
   maxTopicLength?: number | undefined;
@@ -102,6 +118,12 @@ export interface ListenOptions {
   fallback?: RequestListener | undefined;
 }
 
+/** Default of `maxConnectionsPerIp`: a household or an office behind one address fits, a flood from one does not. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
+
+/** The shortest `secretKeyBase` accepted, as Phoenix asks for (`mix phx.gen.secret` makes 64). */
+export const MIN_SECRET_KEY_BASE_LENGTH = 64;
+
 /** The mounts of each endpoint, by path: read by `starling/testing` (see {@link mountOf}). */
 const mounts = new WeakMap<Endpoint, Map<string, Mount>>();
 
@@ -114,7 +136,30 @@ export function mountOf(endpoint: Endpoint, path: string): Mount | undefined {
 }
 
 function perIpCounter(max: number | undefined): ConnectionsPerIp | null {
-  return max === undefined || max === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(max);
+  const resolved = max ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+  return resolved === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(resolved);
+}
+
+function secretOf(configured: string | undefined): string {
+  if (configured === undefined) return randomBytes(48).toString('base64'); // 64 characters
+  if (typeof configured !== 'string' || configured.length < MIN_SECRET_KEY_BASE_LENGTH) {
+    throw new TypeError(
+      `secretKeyBase must be at least ${MIN_SECRET_KEY_BASE_LENGTH} characters (got ${typeof configured === 'string' ? configured.length : typeof configured}); generate one with \`openssl rand -base64 48\``,
+    );
+  }
+  return configured;
+}
+
+function publicUrlOf(url: string | undefined): URL | undefined {
+  if (url === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`url must be an absolute URL such as "https://chat.example.com" (got ${JSON.stringify(url)})`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('url must start with http:// or https://');
+  return parsed;
 }
 
 /** Mounts sockets and owns PubSub, Presence, tokens and shutdown. */
@@ -130,6 +175,7 @@ export class Endpoint {
   /** Counters of the protective limits: slow readers closed, messages rate limited, … */
   readonly stats: EndpointStats = createEndpointStats();
   readonly #options: EndpointOptions;
+  readonly #publicUrl: URL | undefined;
   readonly #routes = new Map<string, Transport>();
   readonly #services: Services;
   readonly #live = new Set<LiveConnection>();
@@ -139,10 +185,11 @@ export class Endpoint {
 
   constructor(options: EndpointOptions = {}) {
     this.#options = options;
+    this.#publicUrl = publicUrlOf(options.url);
     this.logger = options.logger ?? consoleLogger();
     this.pubsub = options.pubsub ?? new PubSub();
     this.presence = new Presence(this.pubsub, options.presence);
-    this.tokens = new TokenSigner(options.secretKeyBase ?? randomBytes(48).toString('base64'));
+    this.tokens = new TokenSigner(secretOf(options.secretKeyBase));
     this.#services = {
       pubsub: this.pubsub,
       presence: this.presence,
@@ -170,6 +217,7 @@ export class Endpoint {
       connectionsPerIp: perIpCounter(options.maxConnectionsPerIp),
       originAllowed: compileOriginCheck(options.checkOrigin ?? this.#options.checkOrigin ?? true),
       configuredHost: this.#options.host,
+      configuredUrl: this.#publicUrl,
     };
     let byPath = mounts.get(this);
     if (byPath === undefined) mounts.set(this, (byPath = new Map()));

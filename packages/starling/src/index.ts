@@ -19,7 +19,15 @@
  * const endpoint = new Endpoint().socket('/socket', new Socket().channel('rooms:*', RoomChannel));
  * await endpoint.listen({ port: 4000 });
  */
-export { Endpoint, type EndpointOptions, type SocketMountOptions, type DrainOptions, type ListenOptions } from './endpoint.ts';
+export {
+  Endpoint,
+  type EndpointOptions,
+  type SocketMountOptions,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  MIN_SECRET_KEY_BASE_LENGTH,
+  type DrainOptions,
+  type ListenOptions,
+} from './endpoint.ts';
 export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
 export type { RateLimitOptions } from './runtime/rate-limiter.ts';
 export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';

@@ -57,6 +57,20 @@ export const FAST_RECOVERY = {
 export interface PoolSocketOptions extends Omit<SocketOptions, 'transport'> {
   /** Use the client's LongPoll transport instead of WebSocket. */
   readonly longPoll?: boolean;
+  /**
+   * The WebSocket's local address, e.g. `127.0.0.2`: another loopback address is, to the server,
+   * another client IP (for per-IP limits). WebSocket only.
+   */
+  readonly localAddress?: string;
+}
+
+/** `ws`'s WebSocket bound to `localAddress`. */
+function webSocketFrom(localAddress: string): SocketOptions['transport'] {
+  return class extends WebSocket {
+    constructor(address: string, protocols?: string | string[]) {
+      super(address, protocols, { localAddress });
+    }
+  } as unknown as SocketOptions['transport'];
 }
 
 /** Sockets of one client version opened by a test; {@link close} disconnects them all. */
@@ -74,12 +88,12 @@ export class ClientPool {
    * starts connecting it.
    */
   socket(endpoint: string, options: PoolSocketOptions = {}): Socket {
-    const { longPoll = false, ...rest } = options;
+    const { longPoll = false, localAddress, ...rest } = options;
     if (longPoll && this.client.longPollNeedsXhr && this.#uninstallXhr === null) this.#uninstallXhr = installFetchXhr();
     const socket = new this.client.Socket(endpoint, {
       ...FAST_RECOVERY,
       ...rest,
-      transport: longPoll ? this.client.LongPoll : WebSocket,
+      transport: longPoll ? this.client.LongPoll : localAddress === undefined ? WebSocket : webSocketFrom(localAddress),
     });
     socket.connect();
     this.#sockets.push(socket);

@@ -42,6 +42,36 @@ export interface Room {
   createdAt: string;
 }
 
+/** A link that makes whoever redeems it a member of a room, a limited number of times until it expires. */
+export interface Invite {
+  /** Random and unguessable, like a room id. */
+  id: string;
+  roomId: string;
+  /** The user who created it: the only one who may revoke it. */
+  createdBy: string;
+  /** How many users may redeem it. */
+  maxUses: number;
+  /** How many have. */
+  uses: number;
+  /** ISO 8601 in UTC; redeeming fails from then on. */
+  expiresAt: string;
+  revoked: boolean;
+}
+
+/** A member of a room, with their profile's display name. */
+export interface Member {
+  userId: string;
+  /** The profile's name, or null if they never set one. */
+  name: string | null;
+}
+
+/** Options of {@link MessageStore.createInvite}. */
+export interface InviteOptions {
+  /** At least 1. */
+  maxUses: number;
+  expiresAt: Date;
+}
+
 /** Options of {@link MessageStore.history}. */
 export interface HistoryOptions {
   /** Only messages with an id below this one: pass the oldest id you hold to page backwards. */
@@ -106,6 +136,40 @@ export interface MessageStore {
 
   /** The rooms `userId` is a member of, oldest first (in the order they were created). */
   roomsOf(userId: string): Promise<Room[]>;
+
+  /** The members of a room (the owner included), ordered by user id; empty for an unknown room. */
+  membersOf(roomId: string): Promise<Member[]>;
+
+  /** Ends `userId`'s membership; resolves with whether they were a member. The owner cannot be removed (false). */
+  removeMember(roomId: string, userId: string): Promise<boolean>;
+
+  /** Creates an invite to the room. Rejects with `ERR_STORE_UNKNOWN_ROOM` if the room does not exist. */
+  createInvite(roomId: string, createdBy: string, options: InviteOptions): Promise<Invite>;
+
+  /**
+   * Makes `userId` a member through the invite and resolves with the room, or with null when the
+   * invite is unknown, revoked, expired (at `now`) or used up. A member redeeming it again gets the
+   * room without spending a use. Uses are counted atomically: concurrent redeemers never exceed `maxUses`.
+   */
+  redeemInvite(inviteId: string, userId: string, now?: Date): Promise<Room | null>;
+
+  /** Revokes an invite on behalf of `userId`; resolves with false unless they created it. */
+  revokeInvite(inviteId: string, userId: string): Promise<boolean>;
+
+  /**
+   * Ends every session of `userId` that started before `before` (milliseconds since the epoch): a later
+   * call with an earlier time changes nothing.
+   */
+  revokeSessions(userId: string, before: number): Promise<void>;
+
+  /** The time before which `userId`'s sessions are revoked (milliseconds since the epoch), or 0. */
+  sessionsRevokedBefore(userId: string): Promise<number>;
+
+  /** Sets the display name of `userId`'s profile (replacing any). */
+  setProfileName(userId: string, name: string): Promise<void>;
+
+  /** The display name of `userId`'s profile, or null if they never set one. */
+  profileName(userId: string): Promise<string | null>;
 
   /**
    * Waits for calls in flight to settle, then releases the backend (connections, file handles).
@@ -190,7 +254,7 @@ export function assertStorableText(fields: Record<string, string>): void {
   }
 }
 
-/** A fresh {@link Room.id}: 12 random bytes as 16 base64url characters. */
+/** A fresh {@link Room.id} or {@link Invite.id}: 12 random bytes as 16 base64url characters. */
 export function newRoomId(): string {
   return randomBytes(12).toString('base64url');
 }

@@ -27,6 +27,9 @@ import {
   StoreError,
   StoreErrorCodes,
   type HistoryOptions,
+  type Invite,
+  type InviteOptions,
+  type Member,
   type MessageStore,
   type Room,
   type StoredMessage,
@@ -51,7 +54,7 @@ export interface PostgresMessageStoreOptions {
   onError?: (error: StoreError) => void;
 }
 
-const TABLES = ['messages', 'rooms', 'room_members'];
+const TABLES = ['messages', 'rooms', 'room_members', 'invites', 'session_revocations', 'profiles'];
 
 /** The tables, indexes and statements of one schema, with every name qualified. */
 function sql(schema: string) {
@@ -82,6 +85,23 @@ function sql(schema: string) {
         user_id TEXT NOT NULL,
         room_id TEXT NOT NULL REFERENCES ${s}.rooms (id),
         PRIMARY KEY (user_id, room_id)
+      );
+      CREATE TABLE IF NOT EXISTS ${s}.invites (
+        id TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES ${s}.rooms (id),
+        created_by TEXT NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        expires_at TIMESTAMPTZ NOT NULL,
+        revoked BOOLEAN NOT NULL DEFAULT false
+      );
+      CREATE TABLE IF NOT EXISTS ${s}.session_revocations (
+        user_id TEXT PRIMARY KEY,
+        before BIGINT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS ${s}.profiles (
+        user_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
       )`,
     // Concurrent inserts draw identity values in one order and may commit in another, so a reader
     // could see id 11 before id 10 and page past 10 for good. Holding a per-room lock from before
@@ -109,6 +129,34 @@ function sql(schema: string) {
     roomsOf: `
       SELECT ${roomColumns} FROM ${s}.room_members m JOIN ${s}.rooms r ON r.id = m.room_id
       WHERE m.user_id = $1 ORDER BY r.seq`,
+    // COLLATE "C": ordered by code point, as SQLite orders them.
+    membersOf: `
+      SELECT m.user_id AS "userId", p.name FROM ${s}.room_members m LEFT JOIN ${s}.profiles p ON p.user_id = m.user_id
+      WHERE m.room_id = $1 ORDER BY m.user_id COLLATE "C"`,
+    removeMember: `
+      DELETE FROM ${s}.room_members m USING ${s}.rooms r
+      WHERE m.user_id = $1 AND m.room_id = $2 AND r.id = m.room_id AND r.owner_id <> $1`,
+    createInvite: `
+      INSERT INTO ${s}.invites (id, room_id, created_by, max_uses, expires_at) VALUES ($1, $2, $3, $4, $5)
+      RETURNING id, room_id AS "roomId", created_by AS "createdBy", max_uses AS "maxUses", uses, expires_at AS "expiresAt", revoked`,
+    // One statement: a member redeeming again spends no use; concurrent redeemers are serialized on
+    // the invite's row, whose \`uses < max_uses\` is re-checked after each one (never more than max).
+    redeemInvite: `
+      WITH inv AS (SELECT room_id FROM ${s}.invites WHERE id = $1 AND NOT revoked AND expires_at > $3),
+           already AS (SELECT m.room_id FROM ${s}.room_members m JOIN inv ON m.room_id = inv.room_id WHERE m.user_id = $2),
+           used AS (
+             UPDATE ${s}.invites SET uses = uses + 1
+             WHERE id = $1 AND NOT revoked AND uses < max_uses AND expires_at > $3 AND NOT EXISTS (SELECT 1 FROM already)
+             RETURNING room_id),
+           added AS (INSERT INTO ${s}.room_members (user_id, room_id) SELECT $2, room_id FROM used ON CONFLICT DO NOTHING)
+      SELECT ${roomColumns} FROM ${s}.rooms r WHERE r.id IN (SELECT room_id FROM used UNION SELECT room_id FROM already)`,
+    revokeInvite: `UPDATE ${s}.invites SET revoked = true WHERE id = $1 AND created_by = $2`,
+    revokeSessions: `
+      INSERT INTO ${s}.session_revocations (user_id, before) VALUES ($1, $2)
+      ON CONFLICT (user_id) DO UPDATE SET before = GREATEST(${s}.session_revocations.before, EXCLUDED.before)`,
+    revokedBefore: `SELECT before FROM ${s}.session_revocations WHERE user_id = $1`,
+    setProfileName: `INSERT INTO ${s}.profiles (user_id, name) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name`,
+    profileName: `SELECT name FROM ${s}.profiles WHERE user_id = $1`,
   };
 }
 
@@ -303,6 +351,86 @@ export class PostgresMessageStore implements MessageStore {
       if (!isStorableText(userId)) return [];
       const { rows } = await this.#pool.query<RoomRow>(this.#sql.roomsOf, [userId]);
       return rows.map(toRoom);
+    });
+  }
+
+  membersOf(roomId: string): Promise<Member[]> {
+    return this.#call('membersOf', async () => {
+      if (!isStorableText(roomId)) return [];
+      const { rows } = await this.#pool.query<Member>(this.#sql.membersOf, [roomId]);
+      return rows;
+    });
+  }
+
+  removeMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#call('removeMember', async () => {
+      if (!isStorableText(roomId) || !isStorableText(userId)) return false;
+      const { rowCount } = await this.#pool.query(this.#sql.removeMember, [userId, roomId]);
+      return (rowCount ?? 0) > 0;
+    });
+  }
+
+  createInvite(roomId: string, createdBy: string, options: InviteOptions): Promise<Invite> {
+    return this.#call('createInvite', async () => {
+      assertStorableText({ createdBy });
+      if (!isStorableText(roomId)) throw new StoreError(StoreErrorCodes.unknownRoom, 'createInvite: no such room');
+      const maxUses = Math.max(1, Math.floor(options.maxUses));
+      const { rows } = await this.#pool.query<Omit<Invite, 'expiresAt'> & { expiresAt: Date }>(this.#sql.createInvite, [
+        newRoomId(),
+        roomId,
+        createdBy,
+        maxUses,
+        options.expiresAt,
+      ]);
+      const row = rows[0]!;
+      return { ...row, expiresAt: row.expiresAt.toISOString() };
+    });
+  }
+
+  redeemInvite(inviteId: string, userId: string, now: Date = new Date()): Promise<Room | null> {
+    return this.#call('redeemInvite', async () => {
+      assertStorableText({ userId });
+      if (!isStorableText(inviteId)) return null;
+      const { rows } = await this.#pool.query<RoomRow>(this.#sql.redeemInvite, [inviteId, userId, now]);
+      return rows[0] === undefined ? null : toRoom(rows[0]);
+    });
+  }
+
+  revokeInvite(inviteId: string, userId: string): Promise<boolean> {
+    return this.#call('revokeInvite', async () => {
+      if (!isStorableText(inviteId) || !isStorableText(userId)) return false;
+      const { rowCount } = await this.#pool.query(this.#sql.revokeInvite, [inviteId, userId]);
+      return (rowCount ?? 0) > 0;
+    });
+  }
+
+  revokeSessions(userId: string, before: number): Promise<void> {
+    return this.#call('revokeSessions', async () => {
+      assertStorableText({ userId });
+      await this.#pool.query(this.#sql.revokeSessions, [userId, Math.floor(before)]);
+    });
+  }
+
+  sessionsRevokedBefore(userId: string): Promise<number> {
+    return this.#call('sessionsRevokedBefore', async () => {
+      if (!isStorableText(userId)) return 0;
+      const { rows } = await this.#pool.query<{ before: string }>(this.#sql.revokedBefore, [userId]);
+      return rows[0] === undefined ? 0 : Number(rows[0].before);
+    });
+  }
+
+  setProfileName(userId: string, name: string): Promise<void> {
+    return this.#call('setProfileName', async () => {
+      assertStorableText({ userId, name });
+      await this.#pool.query(this.#sql.setProfileName, [userId, name]);
+    });
+  }
+
+  profileName(userId: string): Promise<string | null> {
+    return this.#call('profileName', async () => {
+      if (!isStorableText(userId)) return null;
+      const { rows } = await this.#pool.query<{ name: string }>(this.#sql.profileName, [userId]);
+      return rows[0]?.name ?? null;
     });
   }
 

@@ -14,7 +14,7 @@
  * await store.append('lobby', 'alice', 'hi');
  * await store.close();
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -25,6 +25,9 @@ import {
   StoreError,
   StoreErrorCodes,
   type HistoryOptions,
+  type Invite,
+  type InviteOptions,
+  type Member,
   type MessageStore,
   type Room,
   type StoredMessage,
@@ -53,6 +56,23 @@ const SCHEMA = `
     room_id TEXT NOT NULL REFERENCES rooms (id),
     PRIMARY KEY (user_id, room_id)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS invites (
+    id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms (id),
+    created_by TEXT NOT NULL,
+    max_uses INTEGER NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0,
+    expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS session_revocations (
+    user_id TEXT PRIMARY KEY,
+    before INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS profiles (
+    user_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 const MESSAGE_COLUMNS = 'id, room, author, body, inserted_at AS insertedAt';
@@ -75,6 +95,29 @@ function prepare(db: Database.Database) {
     insertMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO room_members (user_id, room_id) VALUES (?, ?)'),
     isMember: db.prepare<[string, string], 1>('SELECT 1 FROM room_members WHERE user_id = ? AND room_id = ?').pluck(),
     roomsOf: db.prepare<[string], Room>(`SELECT ${ROOM_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY r.seq`),
+    membersOf: db.prepare<[string], Member>(
+      'SELECT m.user_id AS userId, p.name AS name FROM room_members m LEFT JOIN profiles p ON p.user_id = m.user_id WHERE m.room_id = ? ORDER BY m.user_id',
+    ),
+    removeMember: db.prepare<[string, string, string]>(
+      'DELETE FROM room_members WHERE user_id = ? AND room_id = ? AND user_id <> (SELECT owner_id FROM rooms WHERE id = ?)',
+    ),
+    insertInvite: db.prepare<[string, string, string, number, string]>(
+      'INSERT INTO invites (id, room_id, created_by, max_uses, expires_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // ISO 8601 UTC strings of one format compare in time order.
+    useInvite: db
+      .prepare<[string, string], string>(
+        'UPDATE invites SET uses = uses + 1 WHERE id = ? AND revoked = 0 AND uses < max_uses AND expires_at > ? RETURNING room_id',
+      )
+      .pluck(),
+    inviteRoom: db.prepare<[string, string], string>('SELECT room_id FROM invites WHERE id = ? AND revoked = 0 AND expires_at > ?').pluck(),
+    revokeInvite: db.prepare<[string, string]>('UPDATE invites SET revoked = 1 WHERE id = ? AND created_by = ?'),
+    revokeSessions: db.prepare<[string, number]>(
+      'INSERT INTO session_revocations (user_id, before) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before)',
+    ),
+    revokedBefore: db.prepare<[string], number>('SELECT before FROM session_revocations WHERE user_id = ?').pluck(),
+    setProfileName: db.prepare<[string, string]>('INSERT INTO profiles (user_id, name) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET name = excluded.name'),
+    profileName: db.prepare<[string], string>('SELECT name FROM profiles WHERE user_id = ?').pluck(),
   };
 }
 
@@ -101,6 +144,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #createRoom: (room: Room) => void;
+  readonly #redeem: (inviteId: string, userId: string, now: string) => Room | null;
   #closed = false;
 
   private constructor(db: Database.Database) {
@@ -111,10 +155,23 @@ export class SqliteMessageStore implements MessageStore {
       insertRoom.run(room.id, room.name, room.ownerId, room.createdAt);
       insertMember.run(room.ownerId, room.id);
     });
+    const { inviteRoom, useInvite, isMember, getRoom } = this.#statements;
+    // One transaction: a member redeeming again spends no use; a use is spent only with the membership.
+    this.#redeem = db.transaction((inviteId: string, userId: string, now: string): Room | null => {
+      const roomId = inviteRoom.get(inviteId, now);
+      if (roomId === undefined) return null;
+      if (isMember.get(userId, roomId) === undefined) {
+        if (useInvite.get(inviteId, now) === undefined) return null;
+        insertMember.run(userId, roomId);
+      }
+      return getRoom.get(roomId) ?? null;
+    });
   }
 
   /**
    * Opens (creating when missing) the database at `file`, with its parent directory and schema.
+   * The database and its -wal/-shm files are readable by their owner only (0600), a directory it
+   * creates too (0700).
    * Throws a {@link StoreError} if the file cannot be opened.
    *
    * Durability: WAL journal with `synchronous = NORMAL`. A commit is appended to the WAL file with
@@ -127,9 +184,14 @@ export class SqliteMessageStore implements MessageStore {
   static open(file: string): SqliteMessageStore {
     let db: Database.Database | undefined;
     try {
-      mkdirSync(dirname(file), { recursive: true });
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      // Private before SQLite opens it: SQLite gives the -wal and -shm files the database's mode.
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       const opened = (db = new Database(file, { timeout: BUSY_TIMEOUT_MS }));
       opened.pragma('journal_mode = WAL');
+      // Files made by an older version (umask modes) are made private too.
+      for (const companion of [`${file}-wal`, `${file}-shm`]) if (existsSync(companion)) chmodSync(companion, 0o600);
       opened.pragma('synchronous = NORMAL');
       opened.pragma('foreign_keys = ON');
       // One write transaction, so that processes opening a new file at once don't interleave.
@@ -186,6 +248,72 @@ export class SqliteMessageStore implements MessageStore {
 
   roomsOf(userId: string): Promise<Room[]> {
     return this.#call('roomsOf', () => (isStorableText(userId) ? this.#statements.roomsOf.all(userId) : []));
+  }
+
+  membersOf(roomId: string): Promise<Member[]> {
+    return this.#call('membersOf', () => (isStorableText(roomId) ? this.#statements.membersOf.all(roomId) : []));
+  }
+
+  removeMember(roomId: string, userId: string): Promise<boolean> {
+    return this.#call(
+      'removeMember',
+      () => isStorableText(roomId) && isStorableText(userId) && this.#statements.removeMember.run(userId, roomId, roomId).changes > 0,
+    );
+  }
+
+  createInvite(roomId: string, createdBy: string, options: InviteOptions): Promise<Invite> {
+    return this.#call('createInvite', () => {
+      assertStorableText({ createdBy });
+      if (!isStorableText(roomId)) throw new StoreError(StoreErrorCodes.unknownRoom, 'createInvite: no such room');
+      const invite: Invite = {
+        id: newRoomId(),
+        roomId,
+        createdBy,
+        maxUses: Math.max(1, Math.floor(options.maxUses)),
+        uses: 0,
+        expiresAt: options.expiresAt.toISOString(),
+        revoked: false,
+      };
+      this.#statements.insertInvite.run(invite.id, roomId, createdBy, invite.maxUses, invite.expiresAt);
+      return invite;
+    });
+  }
+
+  redeemInvite(inviteId: string, userId: string, now: Date = new Date()): Promise<Room | null> {
+    return this.#call('redeemInvite', () => {
+      assertStorableText({ userId });
+      if (!isStorableText(inviteId)) return null;
+      return this.#redeem(inviteId, userId, now.toISOString());
+    });
+  }
+
+  revokeInvite(inviteId: string, userId: string): Promise<boolean> {
+    return this.#call(
+      'revokeInvite',
+      () => isStorableText(inviteId) && isStorableText(userId) && this.#statements.revokeInvite.run(inviteId, userId).changes > 0,
+    );
+  }
+
+  revokeSessions(userId: string, before: number): Promise<void> {
+    return this.#call('revokeSessions', () => {
+      assertStorableText({ userId });
+      this.#statements.revokeSessions.run(userId, Math.floor(before));
+    });
+  }
+
+  sessionsRevokedBefore(userId: string): Promise<number> {
+    return this.#call('sessionsRevokedBefore', () => (isStorableText(userId) ? (this.#statements.revokedBefore.get(userId) ?? 0) : 0));
+  }
+
+  setProfileName(userId: string, name: string): Promise<void> {
+    return this.#call('setProfileName', () => {
+      assertStorableText({ userId, name });
+      this.#statements.setProfileName.run(userId, name);
+    });
+  }
+
+  profileName(userId: string): Promise<string | null> {
+    return this.#call('profileName', () => (isStorableText(userId) ? (this.#statements.profileName.get(userId) ?? null) : null));
   }
 
   close(): Promise<void> {

@@ -13,6 +13,7 @@ import { ChatProcess } from '../support/chat-process.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, inboxOf, joined, phoenix18Client, freePort } from '@starling/test-support/official-client';
 import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
+import { ChatApi } from '../support/chat.ts';
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
 
@@ -56,7 +57,9 @@ describe('WORKERS', () => {
     pool = new ClientPool(phoenix18Client);
     const endpoint = `ws://127.0.0.1:${port}/socket`;
     // Connections are spread over the workers round-robin: with 4 clients both workers serve some.
-    const channels = [0, 1, 2, 3].map((i) => pool!.socket(endpoint).channel('rooms:lobby', { user: `user${i}` }));
+    const api = new ChatApi(`http://127.0.0.1:${port}`);
+    const users = await Promise.all([0, 1, 2, 3].map(() => api.newUser()));
+    const channels = users.map((user, i) => pool!.socket(endpoint, { params: { token: user.token } }).channel('rooms:lobby', { name: `user${i}` }));
     const inboxes = channels.map((channel) => inboxOf(channel, 'new_msg'));
     await Promise.all(channels.map((channel) => joined(channel)));
     await new Promise((resolve) => setTimeout(resolve, 300)); // Redis subscriptions confirmed

@@ -95,14 +95,17 @@ async function say(page: Page, body: string): Promise<void> {
   await page.locator('#message-input').press('Enter');
 }
 
-/** The names in the page's who's-online list. */
-const online = (page: Page): Promise<string[]> => page.locator('#online li').allTextContents();
+/** The names in the page's who's-online list, without their marks (see `onlineAsShown`). */
+const online = (page: Page): Promise<string[]> => page.locator('#online li .name').allTextContents();
 
-/** The page's message list as "author: body". */
+/** The who's-online list as shown: `name#mark`. */
+const onlineAsShown = (page: Page): Promise<string[]> => page.locator('#online li').allTextContents();
+
+/** The page's message list as "author: body", the author's name without its mark. */
 async function messages(page: Page): Promise<string[]> {
   return page
     .locator('#messages li')
-    .evaluateAll((items) => items.map((item) => `${item.querySelector('.author')?.textContent}: ${item.querySelector('.body')?.textContent}`));
+    .evaluateAll((items) => items.map((item) => `${item.querySelector('.author .name')?.textContent}: ${item.querySelector('.body')?.textContent}`));
 }
 
 async function waitForMessages(page: Page, expected: string[], timeoutMs = 5000): Promise<void> {
@@ -134,7 +137,7 @@ async function onScreen(target: Locator, within?: Locator): Promise<boolean> {
 
 /** Posts `count` lobby messages "message 1"… as "bot" through the official client. */
 async function postAsBot(chat: TestChat, count: number): Promise<void> {
-  const writer = chats.socket(chat).channel('rooms:lobby', { user: 'bot' });
+  const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { name: 'bot' });
   await joined(writer);
   await sendAll(
     writer,
@@ -166,6 +169,30 @@ async function screenshotSideBySide(pages: Page[], file: string): Promise<void> 
 }
 
 describe('the chat page', () => {
+  it('shows everyone as name#mark: two people who both chose "alice" are told apart everywhere', async () => {
+    const { url } = await startChat();
+    const first = await visit(url);
+    const second = await visit(url);
+    await setName(first, 'alice');
+    await setName(second, 'alice');
+    const markOf = async (page: Page): Promise<string> => {
+      const you = (await page.locator('#you').textContent()) ?? '';
+      expect(you).toMatch(/^You appear as alice#[\w-]{6}$/);
+      return you.slice(you.indexOf('#'));
+    };
+    const firstMark = await markOf(first);
+    const secondMark = await markOf(second);
+    expect(firstMark).not.toBe(secondMark);
+
+    await eventually(async () => expect((await onlineAsShown(first)).sort()).toEqual([`alice${firstMark}`, `alice${secondMark}`].sort()), 5000);
+    await say(second, 'it is me');
+    await eventually(async () => expect(await first.locator('#messages li .author').allTextContents()).toEqual([`alice${secondMark}`]), 5000);
+    // A reload keeps the user, so the mark stays.
+    await second.reload();
+    await waitForStatus(second, 'online');
+    expect(await markOf(second)).toBe(secondMark);
+  });
+
   it('lets two people chat both ways: Enter sends, both pages show author and text', async () => {
     const { url } = await startChat();
     const alice = await visit(url);
@@ -352,6 +379,75 @@ describe('private rooms in the page', () => {
       status: 'error',
       response: { reason: 'unauthorized' },
     });
+
+    // Once Alice revokes the link, it admits nobody more.
+    await alice.locator('#revoke-invite').click();
+    await eventually(async () => expect(await alice.locator('#revoke-invite').textContent()).toBe('Link revoked'), 5000);
+    const dave = await visit(invite);
+    await eventually(
+      async () => expect(await dave.locator('#room-error').textContent()).toBe('Invite not accepted: this invite is invalid, revoked, used up or has expired'),
+      5000,
+    );
+    expect(await dave.locator('#room-title').textContent()).toBe('# lobby');
+  });
+
+  it('lists a room’s members; its owner removes one, whose page is then told it is not a member', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    await setName(alice, 'alice');
+    await alice.locator('#new-room').click();
+    await alice.locator('#invite').waitFor({ state: 'visible', timeout: 5000 });
+    const invite = await alice.locator('#invite-link').inputValue();
+    const bob = await visit(invite);
+    await setName(bob, 'bob');
+    const members = (page: Page): Promise<string[]> => page.locator('#members li .name').allTextContents();
+    await eventually(async () => expect((await members(alice)).sort()).toEqual(['alice', 'bob']), 5000);
+    await eventually(async () => expect((await members(bob)).sort()).toEqual(['alice', 'bob']), 5000);
+    // Only the owner has Remove buttons, and not for herself.
+    expect(await bob.locator('#members button').count()).toBe(0);
+    expect(await alice.locator('#members button').count()).toBe(1);
+
+    await alice.locator('#members button').click();
+
+    await eventually(async () => expect(await members(alice)).toEqual(['alice']), 5000);
+    await eventually(
+      async () => expect(await bob.locator('#room-error').textContent()).toBe('You are not a member of this room: ask for an invite link.'),
+      10_000,
+    );
+  });
+
+  it('signs out other devices: a copy of the token stops working, this page keeps its identity', async () => {
+    const { url } = await startChat();
+    const laptop = await visit(url);
+    await setName(laptop, 'alice');
+    const mark = ((await laptop.locator('#you').textContent()) ?? '').split('#')[1];
+    const token = String(await laptop.evaluate("localStorage.getItem('starling:token')"));
+    // Another device holding the same token.
+    const phone = await newVisitor();
+    // Copied once: a reload then runs with whatever the page stored since.
+    await phone.addInitScript(
+      `if (sessionStorage.getItem('copied') === null) {
+        localStorage.setItem('starling:token', ${JSON.stringify(token)});
+        localStorage.setItem('starling:name', 'alice');
+        sessionStorage.setItem('copied', 'yes');
+      }`,
+    );
+    await phone.goto(url);
+    await waitForStatus(phone, 'online');
+    expect(await phone.locator('#you').textContent()).toBe(`You appear as alice#${mark}`);
+
+    await laptop.locator('#sign-out-others').click();
+
+    // The server closes both pages' sockets; only the laptop comes back, as the same user.
+    await waitForStatus(phone, 'reconnecting', 10_000);
+    await waitForStatus(laptop, 'online', 10_000);
+    expect(await laptop.locator('#you').textContent()).toBe(`You appear as alice#${mark}`);
+    await say(laptop, 'still me');
+    await waitForMessages(laptop, ['alice: still me']);
+    // The phone's token is dead: a reload makes it a new user, with another mark.
+    await phone.reload();
+    await waitForStatus(phone, 'online', 10_000);
+    expect(await phone.locator('#you').textContent()).not.toBe(`You appear as alice#${mark}`);
   });
 
   it('says so when an invite link is not valid, asks the server only once, and stays in the lobby', async () => {
@@ -370,7 +466,7 @@ describe('private rooms in the page', () => {
 
     const error = page.locator('#room-error');
     await error.waitFor({ state: 'visible', timeout: 5000 });
-    expect(await error.textContent()).toBe('Invite not accepted: this invite is invalid or has expired');
+    expect(await error.textContent()).toBe('Invite not accepted: this invite is invalid, revoked, used up or has expired');
     // Still there once the page has joined the lobby (a successful join clears join errors only).
     await eventually(async () => expect(await online(page)).toHaveLength(1), 5000);
     expect(await error.isVisible()).toBe(true);

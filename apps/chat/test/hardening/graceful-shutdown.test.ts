@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Channel } from 'phoenix';
-import { sendAll, type HistoryPage, type WireMessage } from '../support/chat.ts';
+import { ChatApi, sendAll, type HistoryPage, type WireMessage } from '../support/chat.ts';
 import { ChatProcess } from '../support/chat-process.ts';
 import { ClientPool, Inbox, freePort, joined, phoenix18Client } from '@starling/test-support/official-client';
 import { eventually } from '@starling/test-support/eventually';
@@ -84,8 +84,10 @@ describe('the chat server stopped with SIGTERM', () => {
     const names = ['ann', 'ben', 'cy'];
     const firstCloseCodes: number[] = [];
     const heard = new Inbox<WireMessage>();
+    const api = new ChatApi(`http://127.0.0.1:${env.PORT}`);
+    const users = await Promise.all(names.map(() => api.newUser()));
     const lobbies: Channel[] = names.map((name, i) => {
-      const socket = pool.socket(socketUrl);
+      const socket = pool.socket(socketUrl, { params: { token: users[i]!.token } });
       let first = true;
       socket.onClose((event) => {
         if (first) firstCloseCodes.push(event.code);

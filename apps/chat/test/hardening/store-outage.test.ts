@@ -14,6 +14,7 @@ import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, inboxOf, joined, phoenix18Client, pushOutcome } from '@starling/test-support/official-client';
 import { createTempDatabase, ensurePostgres, type TempDatabase } from '@starling/test-support/postgres';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
+import { ChatApi, UNLIMITED } from '../support/chat.ts';
 
 let chat: Chat | undefined;
 let pool: ClientPool | undefined;
@@ -39,10 +40,11 @@ describe('the chat during a PostgreSQL outage', () => {
     target.hostname = '127.0.0.1';
     target.port = String(proxy.port);
     dataDir = mkdtempSync(join(tmpdir(), 'starling-outage-'));
-    chat = await startChat({ port: 0, dataDir, databaseUrl: target.toString(), logger: pino({ level: 'silent' }) });
+    chat = await startChat({ port: 0, dataDir, databaseUrl: target.toString(), logger: pino({ level: 'silent' }), limits: UNLIMITED });
 
     pool = new ClientPool(phoenix18Client);
-    const channel = pool.socket(`ws://127.0.0.1:${chat.port}/socket`).channel('rooms:lobby', { user: 'ann' });
+    const ann = await new ChatApi(`http://127.0.0.1:${chat.port}`).newUser();
+    const channel = pool.socket(`ws://127.0.0.1:${chat.port}/socket`, { params: { token: ann.token } }).channel('rooms:lobby', { name: 'ann' });
     const heard = inboxOf(channel, 'new_msg');
     await joined(channel);
     channel.push('new_msg', { body: 'before' });

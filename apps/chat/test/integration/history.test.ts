@@ -15,7 +15,7 @@ const bodiesOf = (messages: readonly WireMessage[]): string[] => messages.map((m
 describe('chat history', () => {
   it('replies to a join with the last 50 of 60 messages, oldest first, and more: true', async () => {
     const chat = await chats.start();
-    const writer = chats.socket(chat).channel('rooms:lobby', { user: 'alice' });
+    const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { user: 'alice' });
     await joined(writer);
     await sendAll(writer, numbered(60));
 
@@ -25,9 +25,10 @@ describe('chat history', () => {
     expect(reply.more).toBe(true);
   });
 
-  it('gives each message the fields the page renders: id, body, author (the join name) and an ISO time', async () => {
+  it('gives each message the fields the page renders: id, body, author (the join name and the user’s mark) and an ISO time', async () => {
     const chat = await chats.start();
-    const writer = chats.socket(chat).channel('rooms:lobby', { user: 'alice' });
+    const { user, socket } = await chats.userSocket(chat);
+    const writer = socket.channel('rooms:lobby', { name: 'alice' });
     await joined(writer);
     const before = Date.now();
     const [broadcast] = await sendAll(writer, ['hello']);
@@ -35,7 +36,7 @@ describe('chat history', () => {
     const { messages } = (await joined(chats.socket(chat).channel('rooms:lobby'))) as HistoryPage;
 
     expect(messages).toEqual([broadcast]);
-    expect(broadcast).toEqual({ id: expect.any(Number), body: 'hello', author: 'alice', inserted_at: expect.any(String) });
+    expect(broadcast).toEqual({ id: expect.any(Number), body: 'hello', author: `alice#${user.mark}`, inserted_at: expect.any(String) });
     const insertedAt = Date.parse(broadcast!.inserted_at);
     expect(new Date(insertedAt).toISOString()).toBe(broadcast!.inserted_at);
     expect(insertedAt).toBeGreaterThanOrEqual(before - 1000);
@@ -44,7 +45,7 @@ describe('chat history', () => {
 
   it('numbers messages with ids that increase within the room', async () => {
     const chat = await chats.start();
-    const writer = chats.socket(chat).channel('rooms:lobby');
+    const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby');
     await joined(writer);
 
     const ids = (await sendAll(writer, numbered(20))).map((message) => message.id);
@@ -55,7 +56,7 @@ describe('chat history', () => {
 
   it('pages back with history {before}: the pages join up without gap or overlap until more is false', async () => {
     const chat = await chats.start();
-    const writer = chats.socket(chat).channel('rooms:lobby');
+    const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby');
     await joined(writer);
     const sent = await sendAll(writer, numbered(120));
     const reader = chats.socket(chat).channel('rooms:lobby');
@@ -74,7 +75,7 @@ describe('chat history', () => {
 
   it('answers history {before: the first id} with an empty page and more: false', async () => {
     const chat = await chats.start();
-    const channel = chats.socket(chat).channel('rooms:lobby');
+    const channel = (await chats.userSocket(chat)).socket.channel('rooms:lobby');
     await joined(channel);
     const [first] = await sendAll(channel, ['only one']);
 
@@ -83,7 +84,7 @@ describe('chat history', () => {
 
   it('answers history with a before that is not an integer with error {reason: "invalid payload", issues: [before]}', async () => {
     const chat = await chats.start();
-    const channel = chats.socket(chat).channel('rooms:lobby');
+    const channel = (await chats.userSocket(chat)).socket.channel('rooms:lobby');
     await joined(channel);
 
     expect(await pushOutcome(channel, 'history', { before: '10' })).toMatchObject({

@@ -29,7 +29,7 @@ describe('POST /api/identity', () => {
     const first = await identify(chat);
     const second = await identify(chat);
 
-    expect(first).toEqual({ status: 200, body: { userId: expect.any(String), token: expect.any(String) } });
+    expect(first).toEqual({ status: 200, body: { userId: expect.any(String), token: expect.any(String), mark: expect.stringMatching(/^[\w-]{6}$/) } });
     expect(second.body.userId).not.toBe(first.body.userId);
   });
 

@@ -26,7 +26,10 @@ describe('creating a private room', () => {
 
     const answer = await chat.call('POST', '/api/rooms', { token: alice.token, body: { name: '  Book club ' } });
 
-    expect(answer).toEqual({ status: 201, body: { room: { id: expect.any(String), name: 'Book club' }, invite: expect.any(String) } });
+    expect(answer).toEqual({
+      status: 201,
+      body: { room: { id: expect.any(String), name: 'Book club' }, invite: expect.any(String), inviteId: expect.any(String) },
+    });
     const link = new URL(answer.body.invite as string);
     expect(`${link.origin}${link.pathname}`).toBe(`${chat.baseUrl}/`);
     expect(link.searchParams.get('invite')).toMatch(/^SFMyNTY\./);
@@ -40,8 +43,8 @@ describe('creating a private room', () => {
     const { room } = await chat.createRoom(alice, 'Book club');
     const { room: second } = await chat.createRoom(alice, 'Chess');
 
-    expect(await roomsOf(chat, alice)).toEqual({ rooms: [room, second] });
-    expect(await roomsOf(chat, bob)).toEqual({ rooms: [] });
+    expect(await roomsOf(chat, alice)).toEqual({ rooms: [room, second], next: null });
+    expect(await roomsOf(chat, bob)).toEqual({ rooms: [], next: null });
   });
 
   it('lets the creator join the room', async () => {
@@ -65,7 +68,7 @@ describe('creating a private room', () => {
     const alice = await chat.newUser();
 
     expect((await chat.call('POST', '/api/rooms', { token: alice.token, body: { name } })).status).toBe(400);
-    expect(await roomsOf(chat, alice)).toEqual({ rooms: [] });
+    expect(await roomsOf(chat, alice)).toEqual({ rooms: [], next: null });
   });
 
   it.each([
@@ -94,11 +97,11 @@ describe('an invite link', () => {
 
     expect(await accept(chat, bob, inviteToken(invite))).toEqual({ status: 200, body: { room } });
 
-    expect(await roomsOf(chat, bob)).toEqual({ rooms: [room] });
+    expect(await roomsOf(chat, bob)).toEqual({ rooms: [room], next: null });
     const bobInRoom = chats.socket(chat, { token: bob.token }).channel(`rooms:${room.id}`, { user: 'bob' });
     await joined(bobInRoom);
     await sendAll(bobInRoom, ['hi alice']);
-    expect(await aliceHears.next()).toMatchObject({ body: 'hi alice', author: 'bob' });
+    expect(await aliceHears.next()).toMatchObject({ body: 'hi alice', author: `bob#${bob.mark}` });
   });
 
   it('can be opened again by a member without harm', async () => {
@@ -110,7 +113,7 @@ describe('an invite link', () => {
     await accept(chat, bob, inviteToken(invite));
     expect((await accept(chat, bob, inviteToken(invite))).status).toBe(200);
 
-    expect(await roomsOf(chat, bob)).toEqual({ rooms: [room] });
+    expect(await roomsOf(chat, bob)).toEqual({ rooms: [room], next: null });
   });
 
   it.each([
@@ -125,8 +128,8 @@ describe('an invite link', () => {
 
     const answer = await accept(chat, bob, forge(inviteToken(invite), bob));
 
-    expect(answer).toEqual({ status: 400, body: { error: 'this invite is invalid or has expired' } });
-    expect(await roomsOf(chat, bob)).toEqual({ rooms: [] });
+    expect(answer).toEqual({ status: 400, body: { error: 'this invite is invalid, revoked, used up or has expired' } });
+    expect(await roomsOf(chat, bob)).toEqual({ rooms: [], next: null });
     expect(await joinOutcome(chats.socket(chat, { token: bob.token }).channel(`rooms:${room.id}`))).toEqual(UNAUTHORIZED);
   });
 
@@ -139,7 +142,7 @@ describe('an invite link', () => {
     await sleep(1100);
 
     expect((await accept(chat, bob, inviteToken(invite))).status).toBe(400);
-    expect(await roomsOf(chat, bob)).toEqual({ rooms: [] });
+    expect(await roomsOf(chat, bob)).toEqual({ rooms: [], next: null });
   });
 
   it('needs a valid user token to be accepted (401), so that someone becomes the member', async () => {

@@ -45,7 +45,8 @@ const bodies = (page: unknown): string[] => (page as HistoryPage).messages.map((
 
 /** Sends messages, kills the server with SIGKILL, starts it again with the same `env` and reads them back. */
 async function crashAndRestart(storage: Record<string, string>): Promise<void> {
-  const env = { ...storage, PORT: String(await freePort()), DATA_DIR: tempDir() };
+  // Alice sends 30 messages at once, more than a user's default budget (20 a minute): raised here.
+  const env = { ...storage, PORT: String(await freePort()), DATA_DIR: tempDir(), MESSAGES_PER_USER: '100/60' };
   const before = await startServer(env);
   const api = new ChatApi(before.baseUrl);
   const socketUrl = `${before.baseUrl.replace('http', 'ws')}/socket`;

@@ -309,6 +309,132 @@ export function messageStoreSuite(name: string, factory: MessageStoreFactory): v
       });
     });
 
+    describe('member removal', () => {
+      it('removes a member, who is then neither a member nor lists the room; removing again is false', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('alice', 'club');
+        await store.addMember(room.id, 'bob');
+
+        expect(await store.removeMember(room.id, 'bob')).toBe(true);
+        expect(await store.isMember(room.id, 'bob')).toBe(false);
+        expect(await store.roomsOf('bob')).toEqual([]);
+        expect(await store.removeMember(room.id, 'bob')).toBe(false);
+      });
+
+      it('lists the members with their profile names, ordered by user id; none for an unknown room', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('carol', 'club');
+        await store.addMember(room.id, 'bob');
+        await store.addMember(room.id, 'alice');
+        await store.setProfileName('alice', 'Alice');
+
+        expect(await store.membersOf(room.id)).toEqual([
+          { userId: 'alice', name: 'Alice' },
+          { userId: 'bob', name: null },
+          { userId: 'carol', name: null },
+        ]);
+        expect(await store.membersOf('no-such-room')).toEqual([]);
+      });
+
+      it('never removes the owner', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('alice', 'club');
+
+        expect(await store.removeMember(room.id, 'alice')).toBe(false);
+        expect(await store.isMember(room.id, 'alice')).toBe(true);
+      });
+    });
+
+    describe('invites', () => {
+      const inAnHour = (): Date => new Date(Date.now() + 3_600_000);
+
+      it('makes whoever redeems it a member, up to maxUses; a member redeeming again spends nothing', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('alice', 'club');
+        const invite = await store.createInvite(room.id, 'alice', { maxUses: 2, expiresAt: inAnHour() });
+        expect(invite).toMatchObject({ roomId: room.id, createdBy: 'alice', maxUses: 2, uses: 0, revoked: false });
+        expect(invite.id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+
+        expect(await store.redeemInvite(invite.id, 'bob')).toEqual(room);
+        expect(await store.redeemInvite(invite.id, 'bob')).toEqual(room);
+        expect(await store.redeemInvite(invite.id, 'carol')).toEqual(room);
+        expect(await store.redeemInvite(invite.id, 'dave')).toBeNull();
+        expect(await store.isMember(room.id, 'dave')).toBe(false);
+        expect(await store.isMember(room.id, 'carol')).toBe(true);
+      });
+
+      it('never exceeds maxUses under concurrent redeemers on two instances', async () => {
+        const [one, two] = [await factory.open(), await factory.open()];
+        const room = await one.createRoom('alice', 'club');
+        const invite = await one.createInvite(room.id, 'alice', { maxUses: 3, expiresAt: inAnHour() });
+
+        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? one : two).redeemInvite(invite.id, `user${i}`)));
+
+        expect(results.filter((result) => result !== null)).toHaveLength(3);
+      });
+
+      it('refuses a revoked invite, and only its creator may revoke it', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('alice', 'club');
+        const invite = await store.createInvite(room.id, 'alice', { maxUses: 5, expiresAt: inAnHour() });
+
+        expect(await store.revokeInvite(invite.id, 'mallory')).toBe(false);
+        expect(await store.redeemInvite(invite.id, 'bob')).toEqual(room);
+        expect(await store.revokeInvite(invite.id, 'alice')).toBe(true);
+        expect(await store.redeemInvite(invite.id, 'carol')).toBeNull();
+        expect(await store.isMember(room.id, 'carol')).toBe(false);
+      });
+
+      it('refuses an expired or unknown invite', async () => {
+        const store = await factory.open();
+        const room = await store.createRoom('alice', 'club');
+        const expiresAt = inAnHour();
+        const invite = await store.createInvite(room.id, 'alice', { maxUses: 5, expiresAt });
+
+        expect(await store.redeemInvite(invite.id, 'bob', new Date(expiresAt.getTime() + 1))).toBeNull();
+        expect(await store.redeemInvite('no-such-invite', 'bob')).toBeNull();
+        expect(await store.redeemInvite('\ud800', 'bob')).toBeNull();
+        expect(await store.isMember(room.id, 'bob')).toBe(false);
+      });
+
+      it('refuses to create an invite to an unknown room with ERR_STORE_UNKNOWN_ROOM', async () => {
+        const store = await factory.open();
+        await expectStoreError(store.createInvite('no-such-room', 'alice', { maxUses: 1, expiresAt: inAnHour() }), StoreErrorCodes.unknownRoom);
+      });
+    });
+
+    describe('session revocation', () => {
+      it('keeps the latest revocation time per user, 0 for a user never revoked', async () => {
+        const [one, two] = [await factory.open(), await factory.open()];
+        expect(await one.sessionsRevokedBefore('alice')).toBe(0);
+
+        await one.revokeSessions('alice', 2_000_000_000);
+        await two.revokeSessions('alice', 1_000_000_000);
+
+        expect(await two.sessionsRevokedBefore('alice')).toBe(2_000_000_000);
+        expect(await one.sessionsRevokedBefore('bob')).toBe(0);
+      });
+    });
+
+    describe('profiles', () => {
+      it('keeps one display name per user, the latest set, visible to other instances; null when never set', async () => {
+        const [one, two] = [await factory.open(), await factory.open()];
+        expect(await one.profileName('alice')).toBeNull();
+
+        await one.setProfileName('alice', 'Alice 🐦');
+        await two.setProfileName('alice', 'Alice B.');
+        await one.setProfileName('bob', 'bob');
+
+        expect(await one.profileName('alice')).toBe('Alice B.');
+        expect(await two.profileName('bob')).toBe('bob');
+      });
+
+      it('refuses a name it could not give back with ERR_STORE_INVALID_TEXT', async () => {
+        const store = await factory.open();
+        await expectStoreError(store.setProfileName('alice', 'a\u0000'), StoreErrorCodes.invalidText);
+      });
+    });
+
     describe('close', () => {
       it('is idempotent, and later calls reject with ERR_STORE_CLOSED', async () => {
         const store = await factory.open();

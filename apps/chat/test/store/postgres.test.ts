@@ -71,7 +71,10 @@ messageStoreSuite('PostgreSQL', {
     await cleanup();
     const s = pg.escapeIdentifier(suiteSchema);
     const exists = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [suiteSchema]);
-    if (exists.rowCount !== 0) await admin.query(`DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`);
+    if (exists.rowCount !== 0)
+      await admin.query(
+        `DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
+      );
   },
 });
 
@@ -108,7 +111,7 @@ describe('PostgresMessageStore', () => {
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['messages', 'room_members', 'rooms']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
     const stored = await nodes[0]!.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.history('lobby')).toEqual([stored]);
   });
@@ -125,7 +128,7 @@ describe('PostgresMessageStore', () => {
     const store = await connect(schema);
     const stored = await store.append('lobby', 'alice', 'hi');
     expect(await store.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['messages', 'room_members', 'rooms']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {

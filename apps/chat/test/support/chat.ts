@@ -18,12 +18,15 @@ import type { Channel, Socket } from 'phoenix';
 import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import { startChat, type Chat, type ChatOptions } from '../../src/app.ts';
+import type { ChatLimits } from '../../src/limits.ts';
 import { ClientPool, Inbox, phoenix18Client } from '@starling/test-support/official-client';
 
 /** A user as `POST /api/identity` returns it. */
 export interface ChatUser {
   readonly userId: string;
   readonly token: string;
+  /** The mark shown after this user's name (`name#mark`). */
+  readonly mark: string;
 }
 
 /** A JSON API answer: the status and the parsed body. */
@@ -66,8 +69,8 @@ export class ChatApi {
   }
 
   /** `POST /api/rooms` as `owner`; throws unless the room is created. */
-  async createRoom(owner: ChatUser, name: string): Promise<{ room: { id: string; name: string }; invite: string }> {
-    const { status, body } = await this.call<{ room: { id: string; name: string }; invite: string }>('POST', '/api/rooms', {
+  async createRoom(owner: ChatUser, name: string): Promise<{ room: { id: string; name: string }; invite: string; inviteId: string }> {
+    const { status, body } = await this.call<{ room: { id: string; name: string }; invite: string; inviteId: string }>('POST', '/api/rooms', {
       token: owner.token,
       body: { name },
     });
@@ -86,6 +89,25 @@ export interface TestChat extends ChatApi {
   close(): Promise<void>;
 }
 
+const PLENTY = { count: 1_000_000, seconds: 1 };
+
+/**
+ * Budgets no test meets by accident: every test client shares 127.0.0.1. Tests of a budget pass
+ * that budget in `limits`; the defaults themselves are tested as defaults in budgets.test.ts.
+ */
+export const UNLIMITED: Partial<ChatLimits> = {
+  messagesPerUser: PLENTY,
+  messagesPerIp: PLENTY,
+  roomsPerUser: PLENTY,
+  roomsPerIp: PLENTY,
+  invitesPerUser: PLENTY,
+  invitesPerIp: PLENTY,
+  identitiesPerIp: PLENTY,
+  joinsPerUser: PLENTY,
+  joinsPerIp: PLENTY,
+  announcementsPerUser: PLENTY,
+};
+
 /** Per-test chats, client sockets and data directories; see the module doc. */
 export interface ChatTestKit {
   /** A fresh temporary directory, removed after the test. */
@@ -94,6 +116,8 @@ export interface ChatTestKit {
   start(options?: ChatOptions): Promise<TestChat>;
   /** Opens an official-client (phoenix 1.8.16) WebSocket to `chat`, with `params` as connect params. */
   socket(chat: { readonly socketUrl: string }, params?: Record<string, unknown>): Socket;
+  /** A new user of `chat` and a socket connected with their token: someone who may post. */
+  userSocket(chat: TestChat): Promise<{ user: ChatUser; socket: Socket }>;
 }
 
 /** Registers the cleanup and returns the kit; call it once at the top of a test file or `describe`. */
@@ -120,7 +144,7 @@ export function useChats(): ChatTestKit {
     tempDir,
     async start(options = {}) {
       const dataDir = options.dataDir ?? tempDir();
-      const chat = await startChat({ port: 0, logger: pino({ level: 'silent' }), ...options, dataDir });
+      const chat = await startChat({ port: 0, logger: pino({ level: 'silent' }), ...options, limits: { ...UNLIMITED, ...options.limits }, dataDir });
       let closing: Promise<void> | undefined;
       const api = new ChatApi(`http://127.0.0.1:${chat.port}`);
       const testChat: TestChat = Object.assign(api, {
@@ -134,6 +158,10 @@ export function useChats(): ChatTestKit {
     },
     socket(chat, params = {}) {
       return pool.socket(chat.socketUrl, { params });
+    },
+    async userSocket(chat) {
+      const user = await chat.newUser();
+      return { user, socket: pool.socket(chat.socketUrl, { params: { token: user.token } }) };
     },
   };
 }

@@ -93,6 +93,7 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
   counter('rate_limited_total', 'Inbound messages refused by the rate limit.', () => stats.rateLimited);
   counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);
   counter('connections_per_ip_refused_total', 'Connections refused by maxConnectionsPerIp.', () => stats.connectionsPerIpRefused);
+  counter('longpoll_sessions_refused_total', 'LongPoll sessions refused by longpoll.maxSessions.', () => stats.longpollSessionsRefused);
   new Counter({
     name: `${prefix}errors_total`,
     help: 'Faults by code (see docs/errors.md).',

@@ -44,6 +44,8 @@ export interface EndpointStats {
   rateLimitCloses: number;
   /** Connections refused because their IP address already had `maxConnectionsPerIp` open. */
   connectionsPerIpRefused: number;
+  /** LongPoll sessions refused because the mount already had `longpoll.maxSessions` open. */
+  longpollSessionsRefused: number;
   /** Faults by code; every code is present, starting at 0. */
   errors: Record<CountedError, number>;
 }
@@ -61,6 +63,7 @@ export function createEndpointStats(): EndpointStats {
     rateLimited: 0,
     rateLimitCloses: 0,
     connectionsPerIpRefused: 0,
+    longpollSessionsRefused: 0,
     errors,
   };
 }

@@ -47,4 +47,6 @@ export interface Mount {
   readonly originAllowed: (origin: string | undefined, context: OriginContext) => boolean;
   /** The endpoint's public host for `checkOrigin: true`, if configured. */
   readonly configuredHost: string | undefined;
+  /** The endpoint's public URL for `checkOrigin: true`, if configured. */
+  readonly configuredUrl: URL | undefined;
 }

@@ -26,7 +26,7 @@ export type HandshakeResult =
 export type AcceptedHandshake = Extract<HandshakeResult, { ok: true }>;
 
 /** Which step refused a client: origin check, `vsn`, `connect`, `id`, or the per-IP cap before them. */
-export type RefusalReason = 'origin' | 'vsn' | 'connect' | 'id' | 'per-ip';
+export type RefusalReason = 'origin' | 'vsn' | 'connect' | 'id' | 'per-ip' | 'max-sessions';
 
 /** The TCP peer of a request, as logged. */
 export function peerOf(req: IncomingMessage): string {
@@ -109,6 +109,7 @@ export function originAllowed(mount: Mount, req: IncomingMessage): boolean {
     requestHost: req.headers.host,
     requestScheme: encrypted ? 'https' : 'http',
     configuredHost: mount.configuredHost,
+    configuredUrl: mount.configuredUrl,
   };
   return mount.originAllowed(req.headers.origin, context);
 }

@@ -1,8 +1,9 @@
 /**
  * @module transport/http-body
  * Internal: reading a bounded HTTP request body, for the endpoints that take one (LongPoll's
- * publish, the Supabase REST API). A body over the limit is never buffered whole: the request is
- * destroyed at the first byte beyond it and the read fails with an {@link HttpError} 413.
+ * publish, the Supabase REST API). A body over the limit is never buffered whole: from the first
+ * byte beyond it the rest is discarded unread and the read fails with an {@link HttpError} 413,
+ * so the caller can still answer before the connection closes.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -26,8 +27,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Answered 413 (the connection then closes); the rest of the upload is discarded unread.
         reject(new HttpError(413, `body larger than ${limit} bytes`));
-        req.destroy();
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(chunk);

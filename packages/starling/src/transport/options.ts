@@ -26,8 +26,13 @@ export interface WebSocketOptions {
 export interface LongPollOptions {
   /** How long a poll is held when nothing is buffered, and how long a POST may wait. Default 10 s. */
   windowMs?: number | undefined;
-  /** Largest accepted POST body. Default 8 MB. */
+  /** Largest accepted POST body (larger: HTTP 413). Default 1 MiB, as the WebSocket frame limit. */
   maxBodyBytes?: number | undefined;
+  /**
+   * Open sessions of this mount on this node, all clients together; a GET that would open one more
+   * is refused (`{"status":403}`, counted in `stats.longpollSessionsRefused`). Default 10,000.
+   */
+  maxSessions?: number | undefined;
   /** How long a request forwarded to the session's node may wait for its acknowledgement. Default 2 s. */
   pubsubTimeoutMs?: number | undefined;
   /**

@@ -17,8 +17,10 @@ export interface OriginContext {
   readonly requestHost: string | undefined;
   /** `"http"` or `"https"`. */
   readonly requestScheme: string;
-  /** The endpoint's configured public host, if any (compared instead of `requestHost` for `true`). */
+  /** The endpoint's configured public host name, if any (compared instead of the request's host name for `true`). */
   readonly configuredHost?: string | undefined;
+  /** The endpoint's configured public URL, if any: for `true`, the origin must be exactly its origin. */
+  readonly configuredUrl?: URL | undefined;
 }
 
 interface AllowedOrigin {
@@ -49,10 +51,14 @@ function hostMatches(pattern: string, host: string): boolean {
   return pattern === host;
 }
 
-function hostnameOf(hostHeader: string): string {
-  // "[::1]:4000" → "[::1]", "example.com:80" → "example.com"
-  if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1).toLowerCase();
-  return hostHeader.split(':')[0]!.toLowerCase();
+/** The request's own origin (its scheme and `Host`), or null without a usable `Host`. */
+function ownOrigin(context: OriginContext): URL | null {
+  if (context.requestHost === undefined) return null;
+  try {
+    return new URL(`${context.requestScheme}://${context.requestHost}`);
+  } catch {
+    return null;
+  }
 }
 
 /** Compiles a `checkOrigin` setting into a predicate over the `Origin` header. */
@@ -70,14 +76,14 @@ export function compileOriginCheck(check: CheckOrigin): (origin: string | undefi
     if (url.hostname === '') return false;
     if (typeof check === 'function') return check(url);
     const host = url.hostname.toLowerCase();
-    if (check === true) {
-      const expected = context.configuredHost ?? (context.requestHost ? hostnameOf(context.requestHost) : undefined);
-      return expected !== undefined && expected.toLowerCase() === host;
-    }
-    if (check === 'conn') {
-      if (context.requestHost === undefined) return false;
-      const own = new URL(`${context.requestScheme}://${context.requestHost}`);
-      return url.protocol === own.protocol && host === own.hostname.toLowerCase() && portOf(url) === portOf(own);
+    if (check === true || check === 'conn') {
+      const own = check === true && context.configuredUrl !== undefined ? context.configuredUrl : ownOrigin(context);
+      if (own === null) return false;
+      const ownHost =
+        check === true && context.configuredUrl === undefined && context.configuredHost !== undefined
+          ? context.configuredHost.toLowerCase()
+          : own.hostname.toLowerCase();
+      return url.protocol === own.protocol && host === ownHost && portOf(url) === portOf(own);
     }
     const scheme = url.protocol.slice(0, -1);
     return allowed!.some(

@@ -5,6 +5,7 @@
  * connection ends or its handshake fails.
  */
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_CONNECTIONS_PER_IP } from '../../src/endpoint.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { LongPollClient, longPollRequest } from '@starling/test-support/long-poll-client';
 import { socketUrl, useFixtures, V2 } from '../support/wire-client.ts';
@@ -67,11 +68,20 @@ describe('maxConnectionsPerIp', () => {
     await eventually(async () => expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(101), 2_000, 50);
   });
 
-  it('is unlimited by default', async () => {
+  it(`is ${DEFAULT_MAX_CONNECTIONS_PER_IP} by default: the next connection from the same address is refused with 429`, async () => {
     const fixture = await start();
-    for (let i = 0; i < 20; i++) await connect(fixture);
+    for (let i = 0; i < DEFAULT_MAX_CONNECTIONS_PER_IP; i++) await connect(fixture);
 
-    expect(fixture.endpoint.connectionCount).toBe(20);
+    expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'))).status).toBe(429);
+    expect(fixture.endpoint.connectionCount).toBe(DEFAULT_MAX_CONNECTIONS_PER_IP);
+    expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(1);
+  });
+
+  it('is off with Infinity', async () => {
+    const fixture = await start({ socket: { maxConnectionsPerIp: Infinity } });
+    for (let i = 0; i < DEFAULT_MAX_CONNECTIONS_PER_IP + 5; i++) await connect(fixture);
+
+    expect(fixture.endpoint.connectionCount).toBe(DEFAULT_MAX_CONNECTIONS_PER_IP + 5);
     expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(0);
   });
 });

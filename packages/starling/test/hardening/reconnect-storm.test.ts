@@ -32,7 +32,7 @@ afterEach(async () => {
 });
 
 async function fixtureOn(port: number): Promise<Fixture> {
-  const fixture = await startFixture({ port, socket: { rateLimit: false } });
+  const fixture = await startFixture({ port, socket: { rateLimit: false, maxConnectionsPerIp: Infinity } }); // every client is 127.0.0.1
   let closed = false;
   cleanups.push(() => (closed ? undefined : fixture.close()));
   return { ...fixture, close: async () => ((closed = true), await fixture.close()) };

@@ -12,11 +12,13 @@ describe('public API', () => {
       [
         'CloseCodes',
         'CountedErrors',
+        'DEFAULT_MAX_CONNECTIONS_PER_IP',
         'Endpoint',
         'ErrorCodes',
         'Events',
         'MalformedFrameError',
         'MemoryBus',
+        'MIN_SECRET_KEY_BASE_LENGTH',
         'MemoryPubSubAdapter',
         'PHOENIX_TOPIC',
         'Presence',

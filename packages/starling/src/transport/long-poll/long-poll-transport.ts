@@ -68,13 +68,15 @@ export class LongPollTransport implements Transport, SessionShared {
   readonly maxQueuedBytes: number;
   readonly #sessions = new Map<string, LongPollSession>();
   readonly #maxBodyBytes: number;
+  readonly #maxSessions: number;
   readonly #forwarder: LongPollForwarder;
 
   constructor(mount: Mount, options: LongPollOptions = {}) {
     this.mount = mount;
     this.windowMs = options.windowMs ?? 10_000;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 1024 * 1024;
-    this.#maxBodyBytes = options.maxBodyBytes ?? 8_000_000;
+    this.#maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.#maxSessions = options.maxSessions ?? 10_000;
     this.#forwarder = new LongPollForwarder(
       mount.services.pubsub,
       mount.path,
@@ -123,7 +125,7 @@ export class LongPollTransport implements Transport, SessionShared {
     this.#publish(req, res, found).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (!(err instanceof HttpError)) this.mount.services.logger.error({ err }, 'longpoll publish failed');
-      if (!res.headersSent) res.writeHead(status).end();
+      if (!res.headersSent) res.writeHead(status, status === 413 ? { connection: 'close' } : {}).end();
     });
   }
 
@@ -165,6 +167,12 @@ export class LongPollTransport implements Transport, SessionShared {
   }
 
   async #open(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // Every GET without a session token opens one: bounded for the whole mount, before any work.
+    if (this.#sessions.size >= this.#maxSessions) {
+      this.mount.services.stats.longpollSessionsRefused++;
+      logRefusal(this.mount.services.logger, req, this.name, 403, 'max-sessions');
+      return respond(res, { status: 403 });
+    }
     // LongPoll has no 429 in phoenix.js's vocabulary: a client over its IP's budget gets 403.
     const release = this.#acquireIpSlot(req);
     if (release === null) {

@@ -85,11 +85,20 @@ describe('origin check (§7.1, item 4)', () => {
     expect(fixture.connects).toEqual([]);
   });
 
-  it('default (true): allows an origin with the same host, whatever its scheme and port', async () => {
+  it('default (true): allows the page’s own origin and refuses the same host on another port or scheme (check_origin)', async () => {
     const fixture = await start();
     const url = socketUrl(fixture.wsUrl, '2.0.0');
     expect((await tryUpgrade(url, { headers: { Origin: `http://127.0.0.1:${fixture.port}` } })).status).toBe(101);
-    expect((await tryUpgrade(url, { headers: { Origin: 'https://127.0.0.1:1' } })).status).toBe(101);
+    expect((await tryUpgrade(url, { headers: { Origin: 'https://127.0.0.1:1' } })).status).toBe(403);
+    expect((await tryUpgrade(url, { headers: { Origin: `https://127.0.0.1:${fixture.port}` } })).status).toBe(403);
+    expect((await tryUpgrade(url, { headers: { Origin: 'http://127.0.0.1' } })).status).toBe(403);
+  });
+
+  it('true with the endpoint’s url: allows exactly that origin, whatever the Host header says', async () => {
+    const fixture = await start({ endpoint: { url: 'https://chat.example.com' } });
+    const url = socketUrl(fixture.wsUrl, '2.0.0');
+    expect((await tryUpgrade(url, { headers: { Origin: 'https://chat.example.com' } })).status).toBe(101);
+    expect((await tryUpgrade(url, { headers: { Origin: `http://127.0.0.1:${fixture.port}` } })).status).toBe(403);
   });
 
   it('allows a request without an Origin header (native clients)', async () => {

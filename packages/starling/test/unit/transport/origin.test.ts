@@ -10,17 +10,37 @@ describe('checkOrigin (§7.1)', () => {
     }
   });
 
-  it('true: the origin host must equal the request host (scheme and port not compared)', () => {
+  it('true: scheme, host and port must equal the request’s own (another port or scheme is another origin)', () => {
     const check = compileOriginCheck(true);
-    expect(check('https://chat.example.com', context)).toBe(true);
-    expect(check('http://chat.example.com:9999', context)).toBe(true);
-    expect(check('https://evil.example.net', context)).toBe(false);
+    expect(check('http://chat.example.com:4000', context)).toBe(true);
+    expect(check('http://CHAT.example.com:4000', context)).toBe(true);
+    expect(check('https://chat.example.com', context)).toBe(false);
+    expect(check('http://chat.example.com:9999', context)).toBe(false);
+    expect(check('https://chat.example.com:4000', context)).toBe(false);
+    expect(check('http://evil.example.net:4000', context)).toBe(false);
   });
 
-  it('true with a configured host compares with it instead of the Host header', () => {
+  it('true: default ports are implied on both sides', () => {
     const check = compileOriginCheck(true);
-    expect(check('https://public.example.org', { ...context, configuredHost: 'public.example.org' })).toBe(true);
-    expect(check('https://chat.example.com', { ...context, configuredHost: 'public.example.org' })).toBe(false);
+    expect(check('http://chat.example.com', { requestHost: 'chat.example.com', requestScheme: 'http' })).toBe(true);
+    expect(check('http://chat.example.com:80', { requestHost: 'chat.example.com', requestScheme: 'http' })).toBe(true);
+    expect(check('https://chat.example.com', { requestHost: 'chat.example.com', requestScheme: 'https' })).toBe(true);
+  });
+
+  it('true with a configured url compares with its scheme, host and port (a proxy terminating TLS in front)', () => {
+    const check = compileOriginCheck(true);
+    const behindProxy = { requestHost: 'chat.example.com', requestScheme: 'http', configuredUrl: new URL('https://chat.example.com') };
+    expect(check('https://chat.example.com', behindProxy)).toBe(true);
+    expect(check('http://chat.example.com', behindProxy)).toBe(false);
+    expect(check('https://chat.example.com:8443', behindProxy)).toBe(false);
+    expect(check('https://evil.example.net', behindProxy)).toBe(false);
+  });
+
+  it('true with a configured host compares with it instead of the Host header’s host; scheme and port stay the request’s', () => {
+    const check = compileOriginCheck(true);
+    expect(check('http://public.example.org:4000', { ...context, configuredHost: 'public.example.org' })).toBe(true);
+    expect(check('https://public.example.org', { ...context, configuredHost: 'public.example.org' })).toBe(false);
+    expect(check('http://chat.example.com:4000', { ...context, configuredHost: 'public.example.org' })).toBe(false);
   });
 
   it('false allows every origin', () => {

@@ -1,0 +1,105 @@
+/**
+ * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
+ * create rooms and invites, create identities, join rooms), and the byte cap of a history page.
+ * Every budget refused is counted in `/metrics` as `chat_budget_refused_total{action, scope}`.
+ * Defaults fit a small public deployment; `server.ts` reads each from an environment variable.
+ */
+import { Counter, type Registry } from 'prom-client';
+import { Budget, type Rate } from './budget.ts';
+
+/** Budgets and caps of the chat; every field has a default in {@link DEFAULT_LIMITS}. */
+export interface ChatLimits {
+  /** Messages stored per user (`MESSAGES_PER_USER`). */
+  readonly messagesPerUser: Rate;
+  /** Messages stored per IP address, all its users together (`MESSAGES_PER_IP`): the disk bound. */
+  readonly messagesPerIp: Rate;
+  /** Rooms created per user (`ROOMS_PER_USER`). */
+  readonly roomsPerUser: Rate;
+  /** Rooms created per IP address (`ROOMS_PER_IP`). */
+  readonly roomsPerIp: Rate;
+  /** Invite links issued per user (`INVITES_PER_USER`); creating a room issues one. */
+  readonly invitesPerUser: Rate;
+  /** Invite links issued per IP address (`INVITES_PER_IP`). */
+  readonly invitesPerIp: Rate;
+  /** New identities (`POST /api/identity` without a valid token) per IP address (`IDENTITIES_PER_IP`). */
+  readonly identitiesPerIp: Rate;
+  /** Room joins, re-joins included, per user, or per IP address for guests (`JOINS_PER_USER`). */
+  readonly joinsPerUser: Rate;
+  /** Room joins per IP address, guests and users together (`JOINS_PER_IP`). */
+  readonly joinsPerIp: Rate;
+  /** `user_joined` announcements per user and room (`ANNOUNCEMENTS_PER_USER`); a re-join within it is silent. */
+  readonly announcementsPerUser: Rate;
+  /** Largest history page (join reply, `history` reply) in bytes of JSON (`HISTORY_PAGE_BYTES`). */
+  readonly historyPageBytes: number;
+}
+
+/** Defaults: a person chatting never meets them; one IP address stores at most ~4,000 messages a day. */
+export const DEFAULT_LIMITS: ChatLimits = {
+  messagesPerUser: { count: 20, seconds: 60 },
+  messagesPerIp: { count: 2000, seconds: 86_400 },
+  roomsPerUser: { count: 10, seconds: 3600 },
+  roomsPerIp: { count: 50, seconds: 86_400 },
+  invitesPerUser: { count: 50, seconds: 3600 },
+  invitesPerIp: { count: 200, seconds: 86_400 },
+  identitiesPerIp: { count: 20, seconds: 3600 },
+  joinsPerUser: { count: 30, seconds: 60 },
+  joinsPerIp: { count: 120, seconds: 60 },
+  announcementsPerUser: { count: 1, seconds: 60 },
+  historyPageBytes: 64 * 1024,
+};
+
+/** An action with a budget. */
+export type BudgetedAction = 'message' | 'room' | 'invite' | 'identity' | 'join';
+
+/** The budgets of one chat process, with their refusal counter. */
+export class Budgets {
+  readonly limits: ChatLimits;
+  readonly #perUser: Record<Exclude<BudgetedAction, 'identity'>, Budget>;
+  readonly #perIp: Record<BudgetedAction, Budget>;
+  readonly #announcements: Budget;
+  readonly #refused: Counter<'action' | 'scope'>;
+
+  constructor(limits: ChatLimits, registry: Registry) {
+    this.limits = limits;
+    this.#perUser = {
+      message: new Budget(limits.messagesPerUser),
+      room: new Budget(limits.roomsPerUser),
+      invite: new Budget(limits.invitesPerUser),
+      join: new Budget(limits.joinsPerUser),
+    };
+    this.#perIp = {
+      message: new Budget(limits.messagesPerIp),
+      room: new Budget(limits.roomsPerIp),
+      invite: new Budget(limits.invitesPerIp),
+      identity: new Budget(limits.identitiesPerIp),
+      join: new Budget(limits.joinsPerIp),
+    };
+    this.#announcements = new Budget(limits.announcementsPerUser);
+    this.#refused = new Counter({
+      name: 'chat_budget_refused_total',
+      help: 'Actions refused because a user or an IP address was over its budget.',
+      labelNames: ['action', 'scope'],
+      registers: [registry],
+    });
+  }
+
+  /**
+   * Spends one `action` from the budgets of `ip` and (when given) `userId`.
+   * @returns null when allowed, or the scope that was over budget (a refused user spends nothing from the IP)
+   */
+  take(action: BudgetedAction, ip: string, userId: string | null): 'user' | 'ip' | null {
+    if (userId !== null && action !== 'identity' && !this.#perUser[action].take(userId)) return this.#refuse(action, 'user');
+    if (!this.#perIp[action].take(ip)) return this.#refuse(action, 'ip');
+    return null;
+  }
+
+  /** Whether `userId` may be announced in `room` now (at most {@link ChatLimits.announcementsPerUser}). */
+  announce(room: string, userId: string): boolean {
+    return this.#announcements.take(`${room}\u0000${userId}`);
+  }
+
+  #refuse(action: BudgetedAction, scope: 'user' | 'ip'): 'user' | 'ip' {
+    this.#refused.inc({ action, scope });
+    return scope;
+  }
+}
