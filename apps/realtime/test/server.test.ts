@@ -6,13 +6,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
+import { createClient } from '@supabase/supabase-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { ensureRedis } from '@starling/test-support/redis';
 import { SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
 
-const clients: RealtimeClient[] = [];
+/** Anything with realtime-js's `disconnect` (supabase-js bundles its own realtime-js). */
+const clients: Array<Pick<RealtimeClient, 'disconnect'>> = [];
 
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.disconnect();
@@ -25,7 +27,12 @@ function channel(port: number, apikey: string, name: string, config: Record<stri
   return client.channel(name, { config });
 }
 
-function subscribed(ch: RealtimeChannel): Promise<string> {
+/** Something that subscribes as realtime-js's channels do (supabase-js bundles its own realtime-js). */
+interface Subscribable {
+  subscribe(callback: (status: string, err?: Error) => void): unknown;
+}
+
+function subscribed(ch: Subscribable): Promise<string> {
   return new Promise((resolve) => ch.subscribe((status, err) => resolve(err === undefined ? status : `${status}: ${err.message}`)));
 }
 
@@ -54,6 +61,27 @@ describe('npm run realtime', () => {
 
     expect(await subscribed(channel(port, anon, 'private-room', { private: true }))).toMatch(/^CHANNEL_ERROR: Unauthorized/);
     expect(await subscribed(channel(port, await key({ role: 'authenticated', sub: 'u1' }), 'private-room', { private: true }))).toBe('SUBSCRIBED');
+  });
+
+  it("serves supabase-js's realtime in Node, unchanged: createClient(url, anonKey).channel(…)", async () => {
+    const port = await startServer();
+    const anon = await key({ role: 'anon' });
+    const supabase = (name: string) => {
+      const client = createClient(`http://127.0.0.1:${port}`, anon, { realtime: { transport: WebSocket as never } });
+      clients.push(client.realtime);
+      return client.channel('js-room', { config: { broadcast: { self: true }, presence: { key: name } } });
+    };
+    const ada = supabase('ada');
+    const bob = supabase('bob');
+    const heard: unknown[] = [];
+    bob.on('broadcast', { event: 'msg' }, ({ payload }) => heard.push(payload));
+    bob.on('presence', { event: 'sync' }, () => {});
+    expect(await subscribed(ada)).toBe('SUBSCRIBED');
+    expect(await subscribed(bob)).toBe('SUBSCRIBED');
+    expect(await ada.track({ at: 1 })).toBe('ok');
+    await ada.send({ type: 'broadcast', event: 'msg', payload: { from: 'ada' } });
+    await eventually(() => expect(heard).toEqual([{ from: 'ada' }]));
+    await eventually(() => expect(Object.keys(bob.presenceState())).toEqual(['ada']));
   });
 
   it('carries broadcasts and presence between two nodes sharing a Redis', async () => {
