@@ -1,60 +1,25 @@
 /**
  * What the room channel accepts from clients, tested in-process with `starling/testing` (the
  * chat's real socket definition and room channel over a real SQLite store; no server, no port):
- * a message body is 1 to 2000 characters once trimmed, a display name 1 to 32, posting needs a
- * user token (messages are signed `name#mark`); a payload that
- * fails the channel's schemas is answered `{reason: "invalid payload", issues}`, a bad name
- * `{reason: "invalid name"}`, and nothing is stored or broadcast.
+ * a message body is 1 to 2000 characters once trimmed, without control characters but tab and
+ * line feed; a display name 1 to 32 without any; posting needs a user token, and messages are
+ * signed `name#mark` with the name kept in the user's profile. A payload that fails the channel's
+ * schemas is answered `{reason: "invalid payload", issues}`, a bad name `{reason: "invalid name"}`,
+ * and nothing is stored or broadcast.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
-import { TokenSigner } from 'starling';
-import { ChannelTest, type TestChannel } from 'starling/testing';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Identity, markOf } from '../../src/identity.ts';
-import { Budgets, DEFAULT_LIMITS } from '../../src/limits.ts';
+import type { TestChannel } from 'starling/testing';
+import { describe, expect, it } from 'vitest';
 import type { HistoryPage } from '../../src/room-channel.ts';
-import { SqliteMessageStore } from '../../src/store/index.ts';
-import { createUserSocket } from '../../src/user-socket.ts';
-import { UNLIMITED } from '../support/chat.ts';
+import { joined, sendAll, useChatChannels, type HarnessUser } from '../support/channel-test.ts';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const chatChannels = useChatChannels();
 
-const USER_ID = 'user-1';
-
-/** A harness over the chat's socket definition with a fresh SQLite store, and a user token for it. */
-function chatTest(): { test: ChannelTest; token: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-chat-'));
-  const store = SqliteMessageStore.open(join(dir, 'chat.sqlite3'));
-  const identity = new Identity(new TokenSigner('s'.repeat(64)), { userTokenMaxAge: 3600, inviteMaxAge: 3600, sessionMaxAge: 7200 }, store);
-  // Budgets no test here meets: what is tested is what a payload may be.
-  const budgets = new Budgets({ ...DEFAULT_LIMITS, ...UNLIMITED }, new Registry());
-  const test = new ChannelTest(createUserSocket(identity, store, budgets));
-  cleanups.push(
-    () => rmSync(dir, { recursive: true, force: true }),
-    () => store.close(),
-    () => test.close(),
-  );
-  return { test, token: identity.newSession(USER_ID).token };
-}
-
-async function lobby(params: Record<string, unknown> = {}): Promise<{ test: ChannelTest; channel: TestChannel; history: () => Promise<HistoryPage> }> {
-  const { test, token } = chatTest();
-  const { status, channel } = await (await test.connect({ token })).join('rooms:lobby', params);
-  expect(status).toBe('ok');
+/** A user in the lobby, and a way to read the lobby's history. */
+async function lobby(params: Record<string, unknown> = {}): Promise<{ user: HarnessUser; channel: TestChannel; history: () => Promise<HistoryPage> }> {
+  const user = await chatChannels().connect();
+  const { channel } = await joined(user.client, 'rooms:lobby', params);
   const history = async (): Promise<HistoryPage> => (await channel.push('history', {}).reply()).response as HistoryPage;
-  return { test, channel, history };
-}
-
-/** Sends `body` and waits for its broadcast. */
-async function send(channel: TestChannel, body: string): Promise<{ body: string; author: string }> {
-  channel.push('new_msg', { body });
-  return (await channel.assertBroadcast('new_msg')) as { body: string; author: string };
+  return { user, channel, history };
 }
 
 const invalidBody = (response: unknown): boolean => {
@@ -70,6 +35,8 @@ describe('message bodies', () => {
     ['2001 characters', 'x'.repeat(2001)],
     ['2001 characters once trimmed', ` ${'x'.repeat(2001)} `],
     ['not a string', 42],
+    ['control characters', 'a\u0000\u0001\u001b[2J'],
+    ['a lone surrogate', 'broken \ud83d'],
   ])('refuses a body that is %s with {reason: "invalid payload", issues: [body]}, storing and broadcasting nothing', async (_, body) => {
     const { channel, history } = await lobby();
 
@@ -77,21 +44,27 @@ describe('message bodies', () => {
     await channel.refuteBroadcast('new_msg');
 
     // A valid message sent after the refused one is the first thing heard and stored.
-    expect((await send(channel, 'next')).body).toBe('next');
+    expect((await sendAll(channel, ['next']))[0]!.body).toBe('next');
     expect((await history()).messages.map((message) => message.body)).toEqual(['next']);
   });
 
   it('accepts a body of exactly 2000 characters', async () => {
     const { channel } = await lobby();
 
-    expect((await send(channel, 'x'.repeat(2000))).body).toHaveLength(2000);
+    expect((await sendAll(channel, ['x'.repeat(2000)]))[0]!.body).toHaveLength(2000);
   });
 
   it('counts characters, not UTF-16 units: 2000 emoji are accepted, 2001 are not', async () => {
     const { channel } = await lobby();
 
-    expect((await send(channel, '🐦'.repeat(2000))).body).toBe('🐦'.repeat(2000));
+    expect((await sendAll(channel, ['🐦'.repeat(2000)]))[0]!.body).toBe('🐦'.repeat(2000));
     await channel.assertReply(channel.push('new_msg', { body: '🐦'.repeat(2001) }), 'error', invalidBody);
+  });
+
+  it('keeps line breaks and tabs inside a body', async () => {
+    const { channel } = await lobby();
+
+    expect((await sendAll(channel, ['line one\n\tline two']))[0]!.body).toBe('line one\n\tline two');
   });
 
   it('stores and broadcasts the body trimmed', async () => {
@@ -110,6 +83,14 @@ describe('message bodies', () => {
     expect(response).toMatchObject({ reason: 'invalid payload', issues: [{ path: ['before'] }] });
     await channel.assertReply(channel.push('shout', {}), 'error', { reason: 'unknown event' });
   });
+
+  it('refuses a post from a guest (no token) without storing it', async () => {
+    const chat = chatChannels();
+    const { channel } = await joined((await chat.connect(null)).client, 'rooms:lobby');
+
+    await channel.assertReply(channel.push('new_msg', { body: 'hi' }), 'error', { reason: 'sign in to post' });
+    await channel.refuteBroadcast('new_msg');
+  });
 });
 
 describe('display names', () => {
@@ -118,29 +99,50 @@ describe('display names', () => {
     ['empty', ''],
     ['whitespace only', '   '],
     ['not a string', 7],
-  ])('refuses a join whose name is %s with error {reason: "invalid name"}', async (_, user) => {
-    const { test, token } = chatTest();
+    ['a control character', 'al\u0007ice'],
+    ['a line break', 'al\nice'],
+    ['a lone surrogate', 'al\ud800ice'],
+  ])('refuses a join whose name is %s with error {reason: "invalid name"}', async (_, name) => {
+    const { client } = await chatChannels().connect();
 
-    expect(await (await test.connect({ token })).join('rooms:lobby', { user })).toMatchObject({ status: 'error', response: { reason: 'invalid name' } });
+    expect(await client.join('rooms:lobby', { name })).toMatchObject({ status: 'error', response: { reason: 'invalid name' } });
   });
 
   it('accepts a name of exactly 32 characters and signs messages with it and the user’s mark', async () => {
-    const { channel } = await lobby({ name: 'n'.repeat(32) });
+    const { channel, user } = await lobby({ name: 'n'.repeat(32) });
 
-    expect((await send(channel, 'hi')).author).toBe(`${'n'.repeat(32)}#${markOf(USER_ID)}`);
+    expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`${'n'.repeat(32)}#${user.mark}`);
   });
 
   it('signs the messages of a user who joined without a name as "anonymous" with their mark', async () => {
-    const { channel } = await lobby();
+    const { channel, user } = await lobby();
 
-    expect((await send(channel, 'hi')).author).toBe(`anonymous#${markOf(USER_ID)}`);
+    expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`anonymous#${user.mark}`);
   });
 
-  it('refuses a post from a guest (no token) without storing it', async () => {
-    const { test } = chatTest();
-    const { channel } = await (await test.connect()).join('rooms:lobby', {});
+  it('keeps the name in the user’s server-side profile: a later join without a name, from another socket, shows it', async () => {
+    const chat = chatChannels();
+    const first = await chat.connect();
+    await joined(first.client, 'rooms:lobby', { name: 'alice' });
+    const again = await chat.connect(first.userId);
+    const { channel } = await joined(again.client, 'rooms:lobby');
 
-    await channel.assertReply(channel.push('new_msg', { body: 'hi' }), 'error', { reason: 'sign in to post' });
-    await channel.refuteBroadcast('new_msg');
+    expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`alice#${first.mark}`);
+  });
+
+  it('takes the old {user} param as the chosen name', async () => {
+    const { channel, user } = await lobby({ user: 'alice' });
+
+    expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`alice#${user.mark}`);
+  });
+
+  it('lets a user named "__proto__" join, appear in presence under their user id, post and answer a ping', async () => {
+    const { channel, user } = await lobby({ name: '__proto__' });
+
+    const diff = (await channel.assertPush('presence_diff')) as { joins: Record<string, { metas: Array<{ name: string }> }> };
+    expect(Object.keys(diff.joins)).toEqual([user.userId]);
+    expect(diff.joins[user.userId]!.metas[0]!.name).toBe(`__proto__#${user.mark}`);
+    expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`__proto__#${user.mark}`);
+    await channel.assertReply(channel.push('ping', {}), 'ok', {});
   });
 });
