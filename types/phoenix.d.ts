@@ -18,6 +18,8 @@ declare module 'phoenix' {
     longpollerTimeout?: number;
     vsn?: string;
     authToken?: string;
+    /** Falls back to LongPoll when no WebSocket connection opens within this long (phoenix.js ≥ 1.7.12). */
+    longPollFallbackMs?: number;
     logger?: (kind: string, message: string, data: unknown) => void;
   }
 

@@ -254,7 +254,9 @@ function renderOnline(presence: Presence): void {
   );
 }
 
-const socket = new Socket('/socket', { params: () => (state.identity ? { token: state.identity.token } : {}) });
+// Behind a proxy or network that blocks WebSockets, fall back to the server's LongPoll transport
+// (phoenix.js remembers the choice for the browser session).
+const socket = new Socket('/socket', { params: () => (state.identity ? { token: state.identity.token } : {}), longPollFallbackMs: 2500 });
 socket.onOpen(() => {
   state.wasOnline = true;
   setStatus('online');

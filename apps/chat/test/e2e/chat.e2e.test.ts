@@ -9,7 +9,9 @@
  * without it the file fails and says how to install it.
  */
 import { mkdirSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +25,7 @@ const chats = useChats();
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
-const proxies: TcpProxy[] = [];
+const proxies: Array<{ close(): Promise<void> }> = [];
 /** Uncaught errors and dialogs (alert, confirm…) of every page a test opened. */
 let pageErrors: string[] = [];
 let dialogs: string[] = [];
@@ -150,6 +152,41 @@ async function postAsBot(chat: TestChat, count: number): Promise<void> {
 async function startChat(): Promise<{ chat: TestChat; url: string }> {
   const chat = await chats.start();
   return { chat, url: `${chat.baseUrl}/` };
+}
+
+/** An HTTP proxy in front of the chat that forwards requests but refuses every WebSocket upgrade. */
+interface BlockingProxy {
+  readonly url: string;
+  readonly port: number;
+  refusedUpgrades: number;
+  target: number;
+}
+
+async function startWebSocketBlockingProxy(): Promise<BlockingProxy> {
+  const proxy: BlockingProxy = { url: '', port: 0, refusedUpgrades: 0, target: 0 };
+  const server = createServer((req, res) => {
+    const forward = httpRequest({ host: '127.0.0.1', port: proxy.target, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.writeHead(502).end());
+    req.pipe(forward);
+  });
+  server.on('upgrade', (_req, socket: Duplex) => {
+    proxy.refusedUpgrades++;
+    socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxies.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+  const port = (server.address() as { port: number }).port;
+  return Object.assign(proxy, { port, url: `http://127.0.0.1:${port}/` });
+}
+
+/** Starts a chat whose public URL is the proxy's (so its origin check admits the proxied pages). */
+async function startChatBehind(proxy: BlockingProxy): Promise<{ chat: TestChat }> {
+  const chat = await chats.start({ publicUrl: `http://127.0.0.1:${proxy.port}` });
+  proxy.target = chat.chat.port;
+  return { chat };
 }
 
 /** Saves side-by-side screenshots of `pages` as one PNG under test-results/. */
@@ -297,6 +334,22 @@ describe('the chat page', () => {
     await waitForStatus(alice, 'online', 10_000);
     await say(alice, 'after the restart');
     await waitForMessages(alice, ['alice: before the restart', 'alice: after the restart']);
+  });
+
+  it('chats over LongPoll behind a proxy that refuses WebSockets', async () => {
+    const proxy = await startWebSocketBlockingProxy();
+    const { chat } = await startChatBehind(proxy);
+    const alice = await visit(proxy.url);
+    const bob = await visit(proxy.url);
+    await setName(alice, 'alice');
+    await setName(bob, 'bob');
+
+    await say(alice, 'through long polling');
+    await waitForMessages(bob, ['alice: through long polling'], 10_000);
+    await expect.poll(() => alice.locator('#status').textContent()).toMatch(/online/);
+    expect(proxy.refusedUpgrades).toBeGreaterThan(0);
+    // Both pages hold a LongPoll session: no WebSocket ever reached the chat.
+    expect(chat.chat.endpoint.connectionCount).toBe(2);
   });
 
   it('renders message text as text: markup shows literally and runs nothing', async () => {
