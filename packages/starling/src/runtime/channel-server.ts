@@ -78,7 +78,7 @@ export class ChannelServer implements Subscriber {
   }
 
   get #services(): Services {
-    return this.connection.mount.services;
+    return this.connection.services;
   }
 
   /** True once the join was accepted and until the channel ends. */

@@ -215,6 +215,35 @@ describe('keys, tokens and private channels', () => {
   });
 });
 
+describe('hostile realtime frames', () => {
+  /** A kind 3 user broadcast push with `payload` as its JSON body (lengths per docs/supabase.md). */
+  function kind3(topic: string, payload: string): Buffer {
+    const fields = ['1', '2', topic, 'e', ''].map((field) => Buffer.from(field));
+    return Buffer.concat([Buffer.from([3, ...fields.map((field) => field.length), 1]), ...fields, Buffer.from(payload)]);
+  }
+
+  it('closes with 1007 a kind 3 frame whose JSON nests deeper than maxPayloadDepth, and keeps serving others', async () => {
+    const service = await start();
+    const url = `${service.url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`;
+    const [hostile, honest] = [await RawClient.connect(url), await RawClient.connect(url)];
+    try {
+      for (const raw of [hostile, honest]) {
+        raw.send(['1', '1', 'realtime:deep', 'phx_join', { config: {} }]);
+        expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
+      }
+      hostile.sendRaw(kind3('realtime:deep', `${'['.repeat(40)}${']'.repeat(40)}`));
+      expect((await hostile.closed).code).toBe(1007);
+
+      honest.sendRaw(kind3('realtime:deep', '{"fine":true}'));
+      honest.send(['1', '3', 'phoenix', 'heartbeat', {}]);
+      expect((await honest.reply('3'))[4]).toMatchObject({ status: 'ok' });
+    } finally {
+      hostile.close();
+      honest.close();
+    }
+  });
+});
+
 describe('the REST broadcast API', () => {
   it('delivers channel.send before subscribing (the REST fallback) and httpSend (202)', async () => {
     const service = await start();
@@ -229,7 +258,7 @@ describe('the REST broadcast API', () => {
     await eventually(() => expect(heard).toEqual([{ n: 1 }, { n: 2 }]));
   });
 
-  it('answers a request without a valid apikey 401, and a private broadcast of an anon key 403', async () => {
+  it('answers a request without a valid apikey 401, a private broadcast of an anon key 403, and a body over 1 MiB 413', async () => {
     const service = await start();
     const post = (headers: Record<string, string>, path = '') =>
       fetch(`${service.httpUrl}/api/broadcast${path}`, {
@@ -241,6 +270,12 @@ describe('the REST broadcast API', () => {
     expect(await post({ apikey: await jwt({ role: 'anon' }, { secret: OTHER_SECRET }) })).toBe(401);
     expect(await post({ apikey: await jwt({ role: 'anon' }) })).toBe(403);
     expect(await post({ apikey: await jwt({ role: 'authenticated' }) })).toBe(202);
+    const tooLarge = await fetch(`${service.httpUrl}/api/broadcast/x/events/e`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', apikey: await jwt({ role: 'anon' }) },
+      body: Buffer.alloc(1024 * 1024 + 1),
+    });
+    expect(tooLarge.status).toBe(413);
   });
 });
 
