@@ -22,6 +22,7 @@ import { Presence } from './presence/presence.ts';
 import type { PresenceClusterOptions } from './presence/presence-cluster.ts';
 import { CloseCodes } from './protocol.ts';
 import { PubSub, type Subscriber } from './pubsub/pubsub.ts';
+import type { HistoryOptions } from './pubsub/stream.ts';
 import { realClock } from './runtime/clock.ts';
 import { createEndpointStats, type EndpointStats } from './runtime/endpoint-stats.ts';
 import { resolveInputLimits } from './runtime/limits.ts';
@@ -45,6 +46,11 @@ export interface EndpointOptions {
   secretKeyBase?: string | undefined;
   /** The PubSub; default: in-process. Pass one with a Redis adapter to run several nodes. */
   pubsub?: PubSub | undefined;
+  /**
+   * Topics that keep history so clients can rejoin without a gap (docs/recovery.md), for the
+   * default in-process PubSub. With your own `pubsub`, give `history` to it instead (both throw).
+   */
+  history?: HistoryOptions | undefined;
   /**
    * Origin check for every socket (§7.1). Default `true`: the origin's scheme, host and port must
    * equal {@link url}, or without it the request's own (its scheme and `Host`). Behind a proxy that
@@ -187,7 +193,10 @@ export class Endpoint {
     this.#options = options;
     this.#publicUrl = publicUrlOf(options.url);
     this.logger = options.logger ?? consoleLogger();
-    this.pubsub = options.pubsub ?? new PubSub();
+    if (options.pubsub !== undefined && options.history !== undefined) {
+      throw new TypeError('history is an option of the PubSub you pass: new PubSub({ adapter, history })');
+    }
+    this.pubsub = options.pubsub ?? new PubSub({ history: options.history });
     this.presence = new Presence(this.pubsub, options.presence);
     this.tokens = new TokenSigner(secretOf(options.secretKeyBase));
     this.#services = {

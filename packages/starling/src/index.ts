@@ -70,6 +70,15 @@ export { consoleLogger, silentLogger, type Logger, type LogFields, type LogLevel
 export { PubSub, type PubSubOptions, type PubSubStats, type Subscriber } from './pubsub/pubsub.ts';
 export type { PubSubAdapter, PubSubNode } from './pubsub/adapter.ts';
 export { MemoryPubSubAdapter, MemoryBus } from './pubsub/memory-adapter.ts';
+export {
+  DEFAULT_HISTORY_LIMITS,
+  formatPosition,
+  parsePosition,
+  type HistoryOptions,
+  type StreamLimits,
+  type StreamPosition,
+  type StreamRead,
+} from './pubsub/stream.ts';
 export { Presence } from './presence/presence.ts';
 export type { PresenceClusterOptions } from './presence/presence-cluster.ts';
 export {

@@ -4,6 +4,7 @@
  * model every serializer reads and writes. Wire strings are spelled here (and in the serializers)
  * exactly as Phoenix spells them, and nowhere else.
  */
+import type { StreamPosition } from './pubsub/stream.ts';
 
 /** Control events of the Phoenix protocol. */
 export const Events = {
@@ -15,6 +16,8 @@ export const Events = {
   heartbeat: 'heartbeat',
   presenceState: 'presence_state',
   presenceDiff: 'presence_diff',
+  /** Pushed after a join on a history topic: the stream position, and whether `recover` was honoured (docs/recovery.md). */
+  stream: 'phx_stream',
   /** Broadcast on a socket id topic: closes every socket of that id (§1.6). */
   disconnect: 'disconnect',
 } as const;
@@ -105,4 +108,9 @@ export interface BroadcastMessage {
   event: string;
   /** A JSON object, or a {@link BinaryPayload}. */
   payload: unknown;
+  /**
+   * Where the publication sits in its topic's stream, on history topics only (docs/recovery.md);
+   * frames of it carry it as their `ref`.
+   */
+  position?: StreamPosition | undefined;
 }

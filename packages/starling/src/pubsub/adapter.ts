@@ -5,13 +5,19 @@
  * self-filtering live once in {@link PubSub}; an adapter never sees a subscriber.
  */
 import type { BroadcastMessage } from '../protocol.ts';
+import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
 
 /** What an adapter knows about the node it serves. */
 export interface PubSubNode {
   /** A cluster-unique id of this node (includes a boot id, so a restarted node is a new one). */
   readonly id: string;
-  /** Hands a broadcast published by another node to this node's local subscribers. */
-  deliver(message: BroadcastMessage): void;
+  /**
+   * Hands a broadcast to this node's local subscribers: one published by another node, or a
+   * publication appended by `append` (of any node, this one's with its `publishId`).
+   */
+  deliver(message: BroadcastMessage, publishId?: number): void;
+  /** This node's `append` with `publishId` failed: nothing of it will be delivered anywhere. */
+  lost(publishId: number): void;
 }
 
 /**
@@ -36,4 +42,20 @@ export interface PubSubAdapter {
   publish(message: BroadcastMessage): void;
   /** Disconnects. Resolves once nothing more will be delivered. */
   close(): Promise<void>;
+
+  /**
+   * History (docs/recovery.md), for adapters that keep streams; both built-in adapters do.
+   * Appends `message` to its topic's stream, giving it the next position, and publishes the
+   * positioned message to every node that subscribes to the topic — **this node included**, with
+   * `publishId` — through `deliver`. Append and publish are one step: every node sees the same
+   * offsets, in the same order. Never throws; a failed append calls `lost(publishId)`. A stream
+   * keeps at most `limits.size` publications for `limits.ttlMs`, and at most `limits.maxTopics`
+   * topics keep one (the least recently published is dropped; its topic gets a new epoch).
+   */
+  append?(message: BroadcastMessage, publishId: number, limits: StreamLimits): void;
+  /**
+   * History: the publications of `topic` after `since` and its latest position (see
+   * {@link StreamRead}). Reading a topic that never published creates nothing.
+   */
+  readStream?(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead | Promise<StreamRead>;
 }

@@ -13,10 +13,14 @@
  */
 import type { BroadcastMessage } from '../protocol.ts';
 import type { PubSubAdapter, PubSubNode } from './adapter.ts';
+import { MemoryStreams } from './memory-streams.ts';
+import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
 
-/** An in-process "network" joining several {@link MemoryPubSubAdapter}s. */
+/** An in-process "network" joining several {@link MemoryPubSubAdapter}s, and their shared history. */
 export class MemoryBus {
   readonly adapters = new Set<MemoryPubSubAdapter>();
+  /** The streams of history topics, shared by every node on the bus (lost with the process). */
+  readonly streams = new MemoryStreams();
 }
 
 /** Delivers broadcasts to the other nodes on the same {@link MemoryBus}. */
@@ -45,6 +49,23 @@ export class MemoryPubSubAdapter implements PubSubAdapter {
 
   publish(message: BroadcastMessage): void {
     if (this.#node === null) return; // closed (or not started): cut off the bus
+    this.#toPeers(message);
+  }
+
+  /** Appends to the bus's stream; this node gets the publication at once, the others on a microtask. */
+  append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
+    const node = this.#node;
+    if (node === null) return; // closed: nothing is delivered, as a PubSub that is closed expects
+    const positioned = this.bus.streams.append(message, limits, Date.now());
+    node.deliver(positioned, publishId);
+    this.#toPeers(positioned);
+  }
+
+  readStream(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead {
+    return this.bus.streams.read(topic, since, limits, Date.now());
+  }
+
+  #toPeers(message: BroadcastMessage): void {
     for (const peer of this.bus.adapters) {
       if (peer === this || !peer.#topics.has(message.topic)) continue;
       // A copy per node, delivered on a later microtask, so that nodes share no objects and a

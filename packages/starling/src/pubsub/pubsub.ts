@@ -15,9 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import type { BroadcastMessage } from '../protocol.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
+import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
 import type { PubSubAdapter } from './adapter.ts';
 import { MemoryPubSubAdapter } from './memory-adapter.ts';
+import { StreamOrder } from './stream-order.ts';
+import { History, type HistoryOptions, type StreamPosition, type StreamRead } from './stream.ts';
 
 /** Counters of the broadcast path, for metrics and tests. */
 export interface PubSubStats {
@@ -25,6 +28,12 @@ export interface PubSubStats {
   broadcasts: number;
   /** Adapter `subscribe` calls that failed (remote delivery for that topic waits for the adapter to recover). */
   subscribeFailures: number;
+  /** Publications on history topics whose append failed (the store was unreachable): delivered nowhere. */
+  appendFailures: number;
+  /** Holes in a history topic's live order on this node that were filled by reading the stream. */
+  gapsFilled: number;
+  /** Holes the stream no longer covered (trimmed or a new epoch): local subscribers missed those publications. */
+  gapsLost: number;
 }
 
 /** Receives broadcasts for the topics it subscribed to. */
@@ -42,6 +51,11 @@ export interface PubSubOptions {
   adapter?: PubSubAdapter | undefined;
   /** This node's id; default: random. */
   nodeId?: string | undefined;
+  /**
+   * Topics that keep history, so that clients can rejoin without a gap (docs/recovery.md). The
+   * adapter keeps the streams; every node of a cluster must use the same history options.
+   */
+  history?: HistoryOptions | undefined;
 }
 
 /** Local subscriber registry plus an adapter for the rest of the cluster. */
@@ -49,23 +63,62 @@ export class PubSub {
   /** This node's cluster-unique id. */
   readonly nodeId: string;
   /** Counters of the broadcast path. */
-  readonly stats: PubSubStats = { broadcasts: 0, subscribeFailures: 0 };
+  readonly stats: PubSubStats = { broadcasts: 0, subscribeFailures: 0, appendFailures: 0, gapsFilled: 0, gapsLost: 0 };
+  readonly #history: History | null;
   readonly #adapter: PubSubAdapter;
   readonly #topics = new Map<string, Set<Subscriber>>();
+  readonly #order: StreamOrder<Subscriber>;
+  /** broadcastFrom on history topics: whom each of this node's appends in flight must skip. */
+  readonly #skips = new Map<number, Subscriber>();
+  #publishId = 0;
   #started: Promise<void> | null = null;
 
+  /** @throws StarlingError `ERR_PUBSUB_ADAPTER` when `history` is set and the adapter keeps no streams */
   constructor(options: PubSubOptions = {}) {
     this.#adapter = options.adapter ?? new MemoryPubSubAdapter();
     this.nodeId = options.nodeId ?? randomBytes(8).toString('base64url');
+    this.#history = options.history === undefined ? null : new History(options.history);
+    if (this.#history !== null && (this.#adapter.append === undefined || this.#adapter.readStream === undefined)) {
+      throw new StarlingError(ErrorCodes.adapter, 'history needs a PubSub adapter that keeps streams (append and readStream)');
+    }
+    this.#order = new StreamOrder<Subscriber>({
+      dispatch: (message, from) => this.#dispatch(message, from),
+      read: (topic, since) => this.#read(topic, since),
+      gap: (_topic, filled) => {
+        if (filled) this.stats.gapsFilled++;
+        else this.stats.gapsLost++;
+      },
+    });
   }
 
   /** Connects the adapter. Idempotent. */
   start(): Promise<void> {
     this.#started ??= this.#adapter.start({
       id: this.nodeId,
-      deliver: (message) => this.#dispatch(message, null),
+      deliver: (message, publishId) => this.#receive(message, publishId),
+      lost: (publishId) => {
+        this.#skips.delete(publishId);
+        this.stats.appendFailures++;
+      },
     });
     return this.#started;
+  }
+
+  /** True when `topic` keeps history (its broadcasts have positions). */
+  hasHistory(topic: string): boolean {
+    return this.#history?.covers(topic) ?? false;
+  }
+
+  /**
+   * The publications of a history topic after `since`, and its latest position (`since` null:
+   * the position only). Subscribe first and read after the subscription resolved: then every
+   * publication is either in the read or delivered to the subscriber (some in both; skip those
+   * at or below the read's position).
+   * @throws StarlingError `ERR_PUBSUB_ADAPTER` (rejects) when `topic` keeps no history or the store is unreachable
+   */
+  async readStream(topic: string, since: StreamPosition | null): Promise<StreamRead> {
+    if (!this.hasHistory(topic)) throw new StarlingError(ErrorCodes.adapter, `${topic} keeps no history`);
+    return this.#read(topic, since);
   }
 
   /**
@@ -95,8 +148,12 @@ export class PubSub {
   unsubscribe(topic: string, subscriber: Subscriber): void {
     const subscribers = this.#topics.get(topic);
     if (subscribers === undefined || !subscribers.delete(subscriber)) return;
+    if (this.#skips.size > 0) {
+      for (const [id, skipped] of this.#skips) if (skipped === subscriber) this.#skips.delete(id);
+    }
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
+      this.#order.forget(topic);
       this.#adapter.unsubscribe(topic).catch(() => {
         // Interest is an optimisation; a failed unsubscribe only means extra traffic.
       });
@@ -108,14 +165,33 @@ export class PubSub {
     return this.#topics.get(topic)?.size ?? 0;
   }
 
-  /** Broadcasts to every subscriber of `topic` on every node, except `from` (a local subscriber). */
+  /**
+   * Broadcasts to every subscriber of `topic` on every node, except `from` (a local subscriber).
+   *
+   * On a history topic the publication is first appended to the topic's stream; every node,
+   * this one included, delivers it once the adapter has appended it (at once in process, after a
+   * round trip to Redis) with its position, in the stream's order. If the append fails it is
+   * delivered nowhere (`stats.appendFailures`).
+   * @throws StarlingError `ERR_INVALID_PAYLOAD` for a `{binary}` payload on a history topic: binary
+   *   frames have no `ref` to carry a position (docs/recovery.md §3)
+   */
   broadcast(topic: string, event: string, payload: unknown, from: Subscriber | null = null): void {
     const message: BroadcastMessage = { topic, event, payload };
+    if (this.#history?.covers(topic) === true) {
+      if (isBinaryPayload(payload)) throw new StarlingError(ErrorCodes.invalidPayload, `${topic} keeps history: its broadcasts must be JSON, not {binary}`);
+      const publishId = ++this.#publishId;
+      if (from !== null) this.#skips.set(publishId, from);
+      this.#adapter.append?.(message, publishId, this.#history.limits);
+      return;
+    }
     this.#dispatch(message, from);
     this.#adapter.publish(message);
   }
 
-  /** Broadcasts to the subscribers of `topic` on this node only, except `from`. */
+  /**
+   * Broadcasts to the subscribers of `topic` on this node only, except `from`. Never appended to a
+   * stream, even on a history topic (presence diffs travel this way): no position, no replay.
+   */
   localBroadcast(topic: string, event: string, payload: unknown, from: Subscriber | null = null): void {
     this.#dispatch({ topic, event, payload }, from);
   }
@@ -123,6 +199,23 @@ export class PubSub {
   /** Disconnects the adapter. */
   async close(): Promise<void> {
     await this.#adapter.close();
+  }
+
+  #receive(message: BroadcastMessage, publishId: number | undefined): void {
+    let from: Subscriber | null = null;
+    if (publishId !== undefined) {
+      from = this.#skips.get(publishId) ?? null;
+      this.#skips.delete(publishId);
+    }
+    if (message.position === undefined || this.#history === null) this.#dispatch(message, from);
+    else if (this.#topics.has(message.topic)) this.#order.receive(message, from);
+  }
+
+  #read(topic: string, since: StreamPosition | null): StreamRead | Promise<StreamRead> {
+    const history = this.#history;
+    const adapter = this.#adapter;
+    if (history === null || adapter.readStream === undefined) throw new StarlingError(ErrorCodes.adapter, 'no history');
+    return adapter.readStream(topic, since, history.limits);
   }
 
   #dispatch(message: BroadcastMessage, from: Subscriber | null): void {

@@ -26,6 +26,7 @@ import {
 import { ErrorCodes, StarlingError } from '../errors.ts';
 import { Events, isBinaryPayload, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
+import { formatPosition, parsePosition, type StreamPosition, type StreamRead } from '../pubsub/stream.ts';
 import type { Frame } from '../serializer/frame.ts';
 import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
@@ -39,9 +40,12 @@ export type JoinOutcome = 'ok' | 'error';
 
 type Task =
   | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload }
+  | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload; readonly position: StreamPosition | undefined }
   | { readonly kind: 'info'; readonly message: unknown }
-  | { readonly kind: 'leave'; readonly ref: Ref };
+  | { readonly kind: 'leave'; readonly ref: Ref }
+  // Recovery (docs/recovery.md): a replayed publication's frame, then the phx_stream push.
+  | { readonly kind: 'replay'; readonly message: BroadcastMessage }
+  | { readonly kind: 'stream'; readonly position: StreamPosition; readonly recovered: boolean | undefined };
 
 type State = 'joining' | 'joined' | 'closed';
 
@@ -62,6 +66,10 @@ export class ChannelServer implements Subscriber {
   #busy = false;
   /** Ref of the client push being handled, for `socketRef()`. */
   #currentRef: Ref = null;
+  /** The position of the publication `handleOut` is handling: the ref of the pushes it makes. */
+  #publicationRef: string | null = null;
+  /** Non-null while a join on a history topic reads the stream: live publications held meanwhile. */
+  #recovery: BroadcastMessage[] | null = null;
   #pendingPushes: Frame[] | null = null;
   readonly #intercepts: ReadonlySet<string> | null;
   #infoSubscriptions: Map<string, Subscriber> | null = null;
@@ -97,7 +105,7 @@ export class ChannelServer implements Subscriber {
     } catch (err) {
       return this.#joinCrashed(err, ref, replyJoinRef);
     }
-    if (!isPromise(result)) return this.#decideJoin(result, ref, replyJoinRef);
+    if (!isPromise(result)) return this.#decideJoin(result, payload, ref, replyJoinRef);
     const { clock } = this.#services;
     return new Promise<JoinOutcome>((resolve) => {
       const timer = clock.setTimeout(() => {
@@ -108,7 +116,7 @@ export class ChannelServer implements Subscriber {
       result.then(
         (decided) => {
           clock.clearTimeout(timer);
-          if (this.#state === 'joining') resolve(this.#decideJoin(decided, ref, replyJoinRef));
+          if (this.#state === 'joining') resolve(this.#decideJoin(decided, payload, ref, replyJoinRef));
           else resolve('error');
         },
         (err: unknown) => {
@@ -120,17 +128,19 @@ export class ChannelServer implements Subscriber {
     });
   }
 
-  #decideJoin(result: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+  #decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
     const decided = result as { kind?: unknown; response?: unknown } | null;
     if (decided?.kind === 'ok') {
       // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
       this.#state = 'joined';
-      void this.#services.pubsub.subscribe(this.topic, this);
+      const { pubsub } = this.#services;
+      const subscribed = pubsub.subscribe(this.topic, this);
       this.#writeReply(replyJoinRef, ref, 'ok', decided.response ?? {});
       const pushes = this.#pendingPushes;
       this.#pendingPushes = null;
       if (pushes) for (const frame of pushes) this.connection.send(frame);
-      this.#drain();
+      if (pubsub.hasHistory(this.topic)) this.#recover(params, subscribed);
+      else this.#drain();
       return 'ok';
     }
     if (decided?.kind === 'error') {
@@ -175,8 +185,12 @@ export class ChannelServer implements Subscriber {
   /** Fastlane: called by PubSub for every broadcast on the topic. */
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;
+    if (this.#recovery !== null) {
+      this.#recovery.push(message);
+      return;
+    }
     if (this.#intercepts?.has(message.event)) {
-      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload });
+      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload, position: message.position });
       return;
     }
     const { connection } = this;
@@ -204,7 +218,7 @@ export class ChannelServer implements Subscriber {
   /** Sends a push to this channel's client. */
   push(event: string, payload: OutPayload): void {
     assertOutPayload(payload);
-    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event, payload });
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.#publicationRef, topic: this.topic, event, payload });
     if (frame === null) {
       this.#services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
       return;
@@ -252,6 +266,62 @@ export class ChannelServer implements Subscriber {
     this.#services.pubsub.unsubscribe(topic, subscriber);
   }
 
+  // --- recovery (docs/recovery.md) ------------------------------------------------------------
+
+  /**
+   * After the join reply on a history topic: holds the mailbox and live publications, reads the
+   * stream once the subscription is in place, then queues — ahead of anything the client sent
+   * meanwhile — the replay (when `recover` is honoured) and the phx_stream push, which releases
+   * the live publications not already replayed.
+   */
+  #recover(params: unknown, subscribed: Promise<void>): void {
+    const asked = recoverParam(params);
+    this.#recovery = [];
+    this.#busy = true;
+    subscribed
+      .then(() => this.#services.pubsub.readStream(this.topic, asked ?? null))
+      .then(
+        (read) => this.#replay(read, asked),
+        (err: unknown) => {
+          if (this.#state !== 'joined') return;
+          this.#busy = false;
+          this.#crash(err);
+        },
+      );
+  }
+
+  #replay(read: StreamRead, asked: StreamPosition | null | undefined): void {
+    if (this.#state !== 'joined') return;
+    const recovered = asked != null && read.recovered;
+    const tasks: Task[] = [];
+    if (recovered) {
+      for (const message of read.publications) {
+        tasks.push(
+          this.#intercepts?.has(message.event)
+            ? { kind: 'out', event: message.event, payload: message.payload as OutPayload, position: message.position }
+            : { kind: 'replay', message },
+        );
+      }
+    }
+    tasks.push({ kind: 'stream', position: read.position, recovered: asked === undefined ? undefined : recovered });
+    this.#mailbox = this.#mailbox === null ? tasks : tasks.concat(this.#mailbox);
+    this.#drain();
+  }
+
+  /** Sends phx_stream, then lets live publications through, skipping those the read covered. */
+  #endRecovery(position: StreamPosition, recovered: boolean | undefined): void {
+    const payload = recovered === undefined ? { position: formatPosition(position) } : { position: formatPosition(position), recovered };
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event: Events.stream, payload });
+    if (frame !== null) this.connection.send(frame);
+    const held = this.#recovery ?? [];
+    this.#recovery = null;
+    for (const message of held) {
+      const at = message.position;
+      if (at !== undefined && at.epoch === position.epoch && at.offset <= position.offset) continue;
+      this.deliver(message);
+    }
+  }
+
   // --- mailbox ------------------------------------------------------------------------------
 
   #enqueue(task: Task): void {
@@ -290,6 +360,7 @@ export class ChannelServer implements Subscriber {
   }
 
   #run(task: Task): unknown {
+    this.#publicationRef = null;
     switch (task.kind) {
       case 'in':
         this.#currentRef = task.message.ref;
@@ -300,6 +371,7 @@ export class ChannelServer implements Subscriber {
         return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
       case 'out':
         this.#currentRef = null;
+        this.#publicationRef = task.position === undefined ? null : formatPosition(task.position);
         if (this.#channel.handleOut === undefined) {
           // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
           this.push(task.event, task.payload);
@@ -314,6 +386,14 @@ export class ChannelServer implements Subscriber {
         }
         return this.#channel.handleInfo(task.message, this.#socket);
       case 'leave':
+        return undefined;
+      case 'replay': {
+        const frame = broadcastFrame(task.message, this.connection.serializer, this.#services.stats);
+        if (frame !== null) this.connection.send(frame);
+        return undefined;
+      }
+      case 'stream':
+        this.#endRecovery(task.position, task.recovered);
         return undefined;
     }
   }
@@ -336,6 +416,7 @@ export class ChannelServer implements Subscriber {
   }
 
   #finish(task: Task, result: unknown): void {
+    this.#publicationRef = null;
     if (this.#state !== 'joined') return;
     if (task.kind === 'leave') {
       this.#writeReply(this.joinRef, task.ref, 'ok', {});
@@ -387,6 +468,7 @@ export class ChannelServer implements Subscriber {
     this.#state = 'closed';
     this.#mailbox = null;
     this.#pendingPushes = null;
+    this.#recovery = null;
     this.#services.pubsub.unsubscribe(this.topic, this);
     if (this.#infoSubscriptions !== null) {
       for (const [topic, subscriber] of this.#infoSubscriptions) this.#services.pubsub.unsubscribe(topic, subscriber);
@@ -439,6 +521,12 @@ function wireIssue(issue: StandardSchemaV1.Issue): { message: string; path: Arra
     return typeof key === 'number' ? key : String(key);
   });
   return { message: issue.message, path };
+}
+
+/** The join's `recover` param: a position, null when present but not one, undefined when absent. */
+function recoverParam(params: unknown): StreamPosition | null | undefined {
+  if (typeof params !== 'object' || params === null || !Object.hasOwn(params, 'recover')) return undefined;
+  return parsePosition((params as { recover?: unknown }).recover);
 }
 
 function assertOutPayload(payload: unknown): void {

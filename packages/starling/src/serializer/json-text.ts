@@ -1,10 +1,12 @@
 /**
  * @module serializer/json-text
- * Internal: what the JSON serializers share: decoding a text frame's bytes and recognising a ref.
+ * Internal: what the JSON serializers share: decoding a text frame's bytes, recognising a ref, and
+ * the ref of a broadcast.
  */
 import { isUtf8 } from 'node:buffer';
 import { MalformedFrameError } from '../errors.ts';
-import type { Ref } from '../protocol.ts';
+import type { BroadcastMessage, Ref } from '../protocol.ts';
+import { formatPosition } from '../pubsub/stream.ts';
 
 /**
  * Decodes a text frame's bytes as UTF-8 JSON.
@@ -26,4 +28,9 @@ export function parseJsonText(data: Buffer): unknown {
  */
 export function isRef(value: unknown): value is Ref {
   return value === null || typeof value === 'string' || typeof value === 'number';
+}
+
+/** A broadcast's `ref`: its stream position `"<epoch>:<offset>"` on a history topic, else null. */
+export function positionRef(broadcast: BroadcastMessage): string | null {
+  return broadcast.position === undefined ? null : formatPosition(broadcast.position);
 }

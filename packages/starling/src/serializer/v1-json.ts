@@ -21,7 +21,7 @@
 import { MalformedFrameError } from '../errors.ts';
 import { Frame } from './frame.ts';
 import { Events, isBinaryPayload, type BroadcastMessage, type Message, type Ref, type ReplyMessage } from '../protocol.ts';
-import { isRef, parseJsonText } from './json-text.ts';
+import { isRef, parseJsonText, positionRef } from './json-text.ts';
 import type { Serializer } from './serializer.ts';
 
 /** Speaks `vsn` 1.0.0: JSON objects `{topic, event, payload, ref, join_ref?}`. */
@@ -68,10 +68,10 @@ export class V1JsonSerializer implements Serializer {
     return encodeObject(reply.topic, Events.reply, payload, reply.ref);
   }
 
-  /** Encodes a broadcast with a null `ref`; null for a binary payload. */
+  /** Encodes a broadcast; its `ref` is its stream position on history topics, else null. Null for a binary payload. */
   encodeBroadcast(broadcast: BroadcastMessage): Frame | null {
     if (isBinaryPayload(broadcast.payload)) return null;
-    return encodeObject(broadcast.topic, broadcast.event, broadcast.payload, null);
+    return encodeObject(broadcast.topic, broadcast.event, broadcast.payload, positionRef(broadcast));
   }
 }
 

@@ -22,7 +22,7 @@ import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import { Frame } from './frame.ts';
 import { Events, isBinaryPayload, type BroadcastMessage, type Message, type Ref, type ReplyMessage } from '../protocol.ts';
 import type { Serializer } from './serializer.ts';
-import { isRef, parseJsonText } from './json-text.ts';
+import { isRef, parseJsonText, positionRef } from './json-text.ts';
 
 /** The first byte of a binary frame. Only `push` is valid from a client. */
 const Kind = { push: 0, reply: 1, broadcast: 2 } as const;
@@ -81,7 +81,10 @@ export class V2JsonSerializer implements Serializer {
     return Frame.text(JSON.stringify([joinRef, ref, topic, Events.reply, payload]));
   }
 
-  /** Encodes a broadcast with null refs; a `{binary}` payload becomes a kind 2 binary frame. */
+  /**
+   * Encodes a broadcast: `join_ref` null, `ref` its stream position on history topics (else null).
+   * A `{binary}` payload becomes a kind 2 binary frame, which has no ref (history topics refuse them).
+   */
   encodeBroadcast(broadcast: BroadcastMessage): Frame {
     const { topic, event, payload } = broadcast;
     if (isBinaryPayload(payload))
@@ -93,7 +96,7 @@ export class V2JsonSerializer implements Serializer {
         ],
         payload.binary,
       );
-    return Frame.text(JSON.stringify([null, null, topic, event, payload]));
+    return Frame.text(JSON.stringify([null, positionRef(broadcast), topic, event, payload]));
   }
 }
 

@@ -190,7 +190,7 @@ describe('RedisPubSubAdapter: start and outages', () => {
   it('rejects start with ERR_PUBSUB_ADAPTER after connectTimeoutMs when Redis is unreachable', async () => {
     const adapter = new RedisPubSubAdapter({ url: 'redis://127.0.0.1:1', logger, connectTimeoutMs: 300 });
     const startedAt = Date.now();
-    const error = await adapter.start({ id: 'lonely', deliver: () => undefined }).catch((err: unknown) => err);
+    const error = await adapter.start({ id: 'lonely', deliver: () => undefined, lost: () => undefined }).catch((err: unknown) => err);
     expect(error).toMatchObject({ name: 'StarlingError', code: 'ERR_PUBSUB_ADAPTER' });
     expect(Date.now() - startedAt).toBeLessThan(2000);
     adapter.publish({ topic: 'room', event: 'x', payload: {} }); // never throws, even now
