@@ -53,6 +53,8 @@ declare module 'phoenix' {
     onClose(callback: () => void): number;
     onError(callback: (reason: unknown) => void): number;
     joinRef(): string;
+    /** Called with every message of the channel before its `on` callbacks; returns the payload they get. */
+    onMessage(event: string, payload: unknown, ref: string | null, joinRef?: string | null): unknown;
   }
 
   export class Socket {

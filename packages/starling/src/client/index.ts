@@ -77,3 +77,5 @@ export interface TypedChannel<E extends ChannelEvents> {
 export function typedChannel<E extends ChannelEvents>(channel: PhoenixChannel): TypedChannel<E> {
   return channel as unknown as TypedChannel<E>;
 }
+
+export { recoverableChannel, type ChannelFactory, type HookableChannel, type RecoverableChannel, type RecoveryOptions, type StreamNotice } from './recovery.ts';
