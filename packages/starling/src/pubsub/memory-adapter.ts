@@ -21,6 +21,13 @@ export class MemoryBus {
   readonly adapters = new Set<MemoryPubSubAdapter>();
   /** The streams of history topics, shared by every node on the bus (lost with the process). */
   readonly streams = new MemoryStreams();
+  /**
+   * Publications of history topics waiting to be delivered, in offset order across the bus: one
+   * queue, drained by whoever appends first, so every node — the appending one included —
+   * receives them in append order even when a subscriber appends while being delivered one.
+   */
+  readonly appended: Array<() => void> = [];
+  draining = false;
 }
 
 /** Delivers broadcasts to the other nodes on the same {@link MemoryBus}. */
@@ -52,13 +59,29 @@ export class MemoryPubSubAdapter implements PubSubAdapter {
     this.#toPeers(message);
   }
 
-  /** Appends to the bus's stream; this node gets the publication at once, the others on a microtask. */
+  /**
+   * Appends to the bus's stream and delivers the publication to every node of the bus that
+   * subscribes to the topic (this one with `publishId`, the others a copy) before returning —
+   * unless a delivery is under way, which then delivers it next, in order.
+   */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const node = this.#node;
-    if (node === null) return; // closed: nothing is delivered, as a PubSub that is closed expects
-    const positioned = this.bus.streams.append(message, limits, Date.now());
-    node.deliver(positioned, publishId);
-    this.#toPeers(positioned);
+    if (this.#node === null) return; // closed: nothing is delivered, as a PubSub that is closed expects
+    const { bus } = this;
+    const positioned = bus.streams.append(message, limits, Date.now());
+    for (const peer of bus.adapters) {
+      if (peer === this) bus.appended.push(() => peer.#node?.deliver(positioned, publishId));
+      else if (peer.#topics.has(message.topic)) {
+        const copy = structuredClone(positioned);
+        bus.appended.push(() => peer.#node?.deliver(copy));
+      }
+    }
+    if (bus.draining) return;
+    bus.draining = true;
+    try {
+      for (let next = bus.appended.shift(); next !== undefined; next = bus.appended.shift()) next();
+    } finally {
+      bus.draining = false;
+    }
   }
 
   readStream(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead {

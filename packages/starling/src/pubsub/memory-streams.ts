@@ -72,8 +72,10 @@ export class MemoryStreams {
   append(message: BroadcastMessage, limits: StreamLimits, now: number): BroadcastMessage {
     let stream = this.#streams.get(message.topic);
     if (stream === undefined) {
-      if (this.#streams.size >= limits.maxTopics) this.#evictOldest();
+      // The epoch of this generation, then the eviction moves the generation on: the evicted
+      // topic, when created again, gets a later one than any position handed out for it.
       stream = new TopicStream(this.#currentEpoch());
+      if (this.#streams.size >= limits.maxTopics) this.#evictOldest();
     } else {
       this.#streams.delete(message.topic); // re-inserted below: most recently published
     }

@@ -18,6 +18,19 @@
  * | 12+O+T | E    | event                                                        |
  * | …      | rest | payload: JSON text, or the bytes of a `{binary}` payload     |
  *
+ * Format version 2 is a publication on a history topic (docs/recovery.md): the same, with two
+ * fields between the origin and the payload kind:
+ *
+ * | offset | size | field                                                        |
+ * | ------ | ---- | ------------------------------------------------------------ |
+ * | 3+O    | 4    | publish id (u32): the origin's own id for this append        |
+ * | 7+O    | 2    | position length `P` (u16)                                    |
+ * | 9+O    | P    | position `"<epoch>:<offset>"`                                |
+ * | 9+O+P  | …    | payload kind, topic, event, payload as in version 1          |
+ *
+ * The position is only known inside Redis, where the append script gives it: a version-2 envelope
+ * is built as {@link historyEnvelope}'s `head`, the position (with its length) and `body`.
+ *
  * The payload is not length-prefixed: a Redis message is already length-delimited. Version and
  * origin come first so a node recognises its own messages (no echo) by comparing a fixed prefix,
  * without decoding anything. The topic is carried although the Redis channel implies it, so the
@@ -34,9 +47,12 @@
  */
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
+import { parsePosition, type StreamPosition } from '../pubsub/stream.ts';
 
-/** The envelope format this code writes and the only one it reads. */
+/** The envelope format of broadcasts on topics without history. */
 export const ENVELOPE_VERSION = 1;
+/** The envelope format of publications on history topics (with publish id and position). */
+export const HISTORY_ENVELOPE_VERSION = 2;
 
 /** The payload kinds of a version-1 envelope. */
 export const PayloadKinds = {
@@ -53,8 +69,10 @@ export const MAX_ORIGIN_BYTES = 0xffff;
 export interface Envelope {
   /** Id of the node that published it. */
   readonly origin: string;
-  /** The broadcast; a binary payload is a fresh `{binary: Uint8Array}` owning its bytes. */
+  /** The broadcast (with its `position` in version 2); a binary payload is a fresh `{binary: Uint8Array}` owning its bytes. */
   readonly message: BroadcastMessage;
+  /** Version 2: the origin's publish id. */
+  readonly publishId?: number;
 }
 
 // `fatal`: invalid UTF-8 is a malformed envelope, not text silently patched with U+FFFD.
@@ -83,6 +101,28 @@ export function envelopeHeader(origin: string): Buffer {
  *   JSON-serialisable (`undefined`, a function, a BigInt, a cycle)
  */
 export function encodeEnvelope(header: Uint8Array, message: BroadcastMessage): Buffer {
+  const body = encodeBody(message);
+  const out = Buffer.allocUnsafe(header.byteLength + body.byteLength);
+  out.set(header);
+  out.set(body, header.byteLength);
+  return out;
+}
+
+/**
+ * The two parts of a version-2 envelope around the position the append script inserts:
+ * `head` = version 2, origin and publish id; `body` = payload kind, topic, event, payload.
+ * @param header this node's {@link envelopeHeader} (version 1; its origin part is reused)
+ * @throws StarlingError `ERR_INVALID_PAYLOAD` as {@link encodeEnvelope}
+ */
+export function historyEnvelope(header: Uint8Array, publishId: number, message: BroadcastMessage): { head: Buffer; body: Buffer } {
+  const head = Buffer.allocUnsafe(header.byteLength + 4);
+  head.set(header);
+  head.writeUInt8(HISTORY_ENVELOPE_VERSION, 0);
+  head.writeUInt32BE(publishId >>> 0, header.byteLength);
+  return { head, body: encodeBody(message) };
+}
+
+function encodeBody(message: BroadcastMessage): Buffer {
   const { topic, event, payload } = message;
   let kind: number;
   let json: string | undefined;
@@ -104,10 +144,8 @@ export function encodeEnvelope(header: Uint8Array, message: BroadcastMessage): B
   const topicLength = Buffer.byteLength(topic);
   const eventLength = Buffer.byteLength(event);
   const payloadLength = bytes !== undefined ? bytes.byteLength : Buffer.byteLength(json ?? '');
-  const out = Buffer.allocUnsafe(header.byteLength + 9 + topicLength + eventLength + payloadLength);
-  out.set(header);
-  let at = header.byteLength;
-  at = out.writeUInt8(kind, at);
+  const out = Buffer.allocUnsafe(9 + topicLength + eventLength + payloadLength);
+  let at = out.writeUInt8(kind, 0);
   at = out.writeUInt32BE(topicLength, at);
   at += out.write(topic, at, 'utf8');
   at = out.writeUInt32BE(eventLength, at);
@@ -119,8 +157,8 @@ export function encodeEnvelope(header: Uint8Array, message: BroadcastMessage): B
 
 /**
  * Decodes an envelope received from Redis.
- * @throws StarlingError `ERR_UNSUPPORTED_VSN` for a format version other than
- *   {@link ENVELOPE_VERSION} (a newer or older node); `ERR_MALFORMED_FRAME` for anything
+ * @throws StarlingError `ERR_UNSUPPORTED_VSN` for a format version other than 1 and 2 (a newer
+ *   or older node); `ERR_MALFORMED_FRAME` for anything
  *   truncated, lying about a length, of an unknown payload kind, not UTF-8 or not JSON
  */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
@@ -140,13 +178,25 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 
   need(1, 'version');
   const version = view.getUint8(at++);
-  if (version !== ENVELOPE_VERSION) {
-    throw new StarlingError(ErrorCodes.unsupportedVsn, `envelope format ${version} is not supported (expected ${ENVELOPE_VERSION})`);
+  if (version !== ENVELOPE_VERSION && version !== HISTORY_ENVELOPE_VERSION) {
+    throw new StarlingError(ErrorCodes.unsupportedVsn, `envelope format ${version} is not supported (expected ${ENVELOPE_VERSION} or ${HISTORY_ENVELOPE_VERSION})`);
   }
   need(2, 'origin length');
   const originLength = view.getUint16(at);
   at += 2;
   const origin = text(originLength, 'origin');
+  let publishId: number | undefined;
+  let position: StreamPosition | undefined;
+  if (version === HISTORY_ENVELOPE_VERSION) {
+    need(6, 'publish id');
+    publishId = view.getUint32(at);
+    at += 4;
+    const positionLength = view.getUint16(at);
+    at += 2;
+    const parsed = parsePosition(text(positionLength, 'position'));
+    if (parsed === null) throw new MalformedFrameError('envelope position is not "<epoch>:<offset>"');
+    position = parsed;
+  }
   need(1, 'payload kind');
   const kind = view.getUint8(at++);
   need(4, 'topic length');
@@ -176,5 +226,6 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     default:
       throw new MalformedFrameError(`envelope payload kind ${kind} is unknown`);
   }
-  return { origin, message: { topic, event, payload } };
+  if (position === undefined) return { origin, message: { topic, event, payload } };
+  return { origin, publishId, message: { topic, event, payload, position } };
 }

@@ -19,7 +19,9 @@ import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import type { BroadcastMessage } from '../protocol.ts';
 import type { PubSubAdapter, PubSubNode } from '../pubsub/adapter.ts';
 import { redacted, shutdown, whenReady } from './connection.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader } from './envelope.ts';
+import type { StreamLimits, StreamPosition, StreamRead } from '../pubsub/stream.ts';
+import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
+import { RedisStreams } from './redis-streams.ts';
 
 /** Options of {@link RedisPubSubAdapter}. */
 export interface RedisPubSubAdapterOptions {
@@ -106,6 +108,7 @@ export class RedisPubSubAdapter implements PubSubAdapter {
   readonly #maxPending: number;
   readonly #publisher: Redis;
   readonly #subscriber: Redis;
+  readonly #streams: RedisStreams;
   /** Topics with a local subscriber: what the subscriber connection should be subscribed to. */
   readonly #interest = new Set<string>();
   readonly #stats = { published: 0, dropped: 0, received: 0, malformed: 0 };
@@ -141,6 +144,7 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     const name = options.redisOptions?.connectionName ?? prefix;
     this.#publisher = new Redis(this.#url, { ...redisOptions, connectionName: `${name}:pub` });
     this.#subscriber = new Redis(this.#url, { ...redisOptions, connectionName: `${name}:sub` });
+    this.#streams = new RedisStreams(this.#publisher, prefix, this.#channelPrefix);
     this.#watch(this.#publisher, 'publisher');
     this.#watch(this.#subscriber, 'subscriber');
     this.#subscriber.on('messageBuffer', (channel, message) => this.#receive(channel, message));
@@ -222,6 +226,56 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     );
   }
 
+  /**
+   * Appends to the topic's stream in Redis and publishes, in one Lua script (see
+   * {@link module:redis/redis-streams}); every node subscribed to the topic, this one included,
+   * receives it in offset order. When Redis is unreachable (or too many are pending) it is dropped
+   * and counted, like a publish, and `lost` is called.
+   */
+  append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
+    const header = this.#header;
+    const node = this.#node;
+    if (this.#state !== 'started' || header === null || node === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
+      this.#stats.dropped++;
+      node?.lost(publishId);
+      return;
+    }
+    let parts: { head: Buffer; body: Buffer };
+    try {
+      parts = historyEnvelope(header, publishId, message);
+    } catch (err) {
+      this.#stats.dropped++;
+      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
+      node.lost(publishId);
+      return;
+    }
+    this.#pending++;
+    this.#streams.append(message.topic, parts.head, parts.body, limits).then(
+      () => {
+        this.#pending--;
+        this.#stats.published++;
+      },
+      (err: unknown) => {
+        this.#pending--;
+        this.#stats.dropped++;
+        this.#logger.debug({ err, topic: message.topic }, 'append failed');
+        this.#node?.lost(publishId);
+      },
+    );
+  }
+
+  /** Reads the topic's stream in Redis; rejects with `ERR_PUBSUB_ADAPTER` while Redis is unreachable. */
+  async readStream(topic: string, since: StreamPosition | null, limits: StreamLimits): Promise<StreamRead> {
+    if (this.#state !== 'started' || this.#publisher.status !== 'ready') {
+      throw new StarlingError(ErrorCodes.adapter, `cannot read the stream of ${topic}: Redis at ${redacted(this.#url)} is not reachable`);
+    }
+    try {
+      return await this.#streams.read(topic, since, limits);
+    } catch (err) {
+      throw err instanceof StarlingError ? err : new StarlingError(ErrorCodes.adapter, `reading the stream of ${topic} failed`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
@@ -281,8 +335,12 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     // No echo: our own envelopes start with our header (version + origin); no decoding needed.
     if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
     let message: BroadcastMessage;
+    let publishId: number | undefined;
     try {
-      message = decodeEnvelope(bytes).message;
+      const envelope = decodeEnvelope(bytes);
+      message = envelope.message;
+      // A publication on a history topic comes back to its own node too: that is how it is delivered there, in order.
+      if (envelope.origin === node.id) publishId = envelope.publishId;
       const expected = this.#channel(message.topic);
       if (channel.toString('utf8') !== expected) {
         throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its channel`);
@@ -299,7 +357,7 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     if (!this.#interest.has(message.topic)) return;
     this.#stats.received++;
     try {
-      node.deliver(message);
+      node.deliver(message, publishId);
     } catch (err) {
       // Subscribers must not throw; if one does, it must not break the Redis connection's parser.
       this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');

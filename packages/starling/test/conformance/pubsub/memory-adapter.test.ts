@@ -1,13 +1,15 @@
 import { MemoryBus, MemoryPubSubAdapter } from '../../../src/pubsub/memory-adapter.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
-import { pubSubAdapterSuite } from './pubsub-adapter.suite.ts';
+import { pubSubAdapterSuite, type ClusterFactory } from './pubsub-adapter.suite.ts';
+import { streamStoreSuite } from './stream-store.suite.ts';
 
+const NAME = 'in-process (MemoryBus)';
 let nodes: PubSub[] = [];
 
-pubSubAdapterSuite('in-process (MemoryBus)', {
-  async start(n) {
+const factory: ClusterFactory = {
+  async start(n, history) {
     const bus = new MemoryBus();
-    nodes = Array.from({ length: n }, () => new PubSub({ adapter: new MemoryPubSubAdapter(bus) }));
+    nodes = Array.from({ length: n }, () => new PubSub({ adapter: new MemoryPubSubAdapter(bus), history }));
     await Promise.all(nodes.map((node) => node.start()));
     return nodes;
   },
@@ -15,4 +17,7 @@ pubSubAdapterSuite('in-process (MemoryBus)', {
     await Promise.all(nodes.map((node) => node.close()));
     nodes = [];
   },
-});
+};
+
+pubSubAdapterSuite(NAME, factory);
+streamStoreSuite(NAME, factory);

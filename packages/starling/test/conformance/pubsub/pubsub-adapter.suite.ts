@@ -7,19 +7,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import type { PubSub } from '../../../src/pubsub/pubsub.ts';
+import type { HistoryOptions } from '../../../src/pubsub/stream.ts';
 import { type Subscriber } from '../../../src/pubsub/pubsub.ts';
 import { eventually, sleep } from '@starling/test-support/eventually';
 
 /** Starts and stops clusters of PubSub nodes sharing one adapter backend. */
 export interface ClusterFactory {
-  /** Starts `n` nodes, each a started PubSub. */
-  start(n: number): Promise<PubSub[]>;
+  /** Starts `n` nodes, each a started PubSub (with `history`, when given). */
+  start(n: number, history?: HistoryOptions): Promise<PubSub[]>;
   /** Stops every node started by `start`. */
   stop(): Promise<void>;
 }
 
 /** A subscriber that records what it receives. */
-class Recorder implements Subscriber {
+export class Recorder implements Subscriber {
   readonly received: BroadcastMessage[] = [];
   deliver(message: BroadcastMessage): void {
     this.received.push(message);
