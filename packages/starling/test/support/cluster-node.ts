@@ -11,6 +11,8 @@
  * - `PRESENCE_HEARTBEAT_MS`, `PRESENCE_DOWN_AFTER_MS`, `LONGPOLL_WINDOW_MS` (optional);
  * - `LOG_LEVEL` (default `silent`).
  *
+ * Topics starting `test:h` keep history (1,000 publications per topic), the others do not.
+ *
  * Besides the socket, a few HTTP routes let a test drive and observe the node from outside:
  * - `GET /health` → 200 once the node is listening (its PubSub and presence have started);
  * - `POST /broadcast?topic=…&event=…` with a JSON body → `endpoint.broadcast(topic, event, body)`, 204;
@@ -47,6 +49,8 @@ const windowMs = optionalNumber('LONGPOLL_WINDOW_MS');
 
 const pubsub = new PubSub({
   adapter: new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
+  // `test:h…` topics keep history (docs/recovery.md); the others are plain topics.
+  history: { topics: ['test:h*'], size: 1000 },
 });
 const endpoint = new Endpoint({
   pubsub,
