@@ -43,7 +43,8 @@ type Task =
   | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload; readonly position: StreamPosition | undefined }
   | { readonly kind: 'info'; readonly message: unknown }
   | { readonly kind: 'leave'; readonly ref: Ref }
-  // Recovery (docs/recovery.md): a replayed publication's frame, then the phx_stream push.
+  // A publication's frame written in mailbox order: replayed (docs/recovery.md), or queued behind
+  // an intercepted one; and the phx_stream push that ends a join's replay.
   | { readonly kind: 'replay'; readonly message: BroadcastMessage }
   | { readonly kind: 'stream'; readonly position: StreamPosition; readonly recovered: boolean | undefined };
 
@@ -70,6 +71,12 @@ export class ChannelServer implements Subscriber {
   #publicationRef: string | null = null;
   /** Non-null while a join on a history topic reads the stream: live publications held meanwhile. */
   #recovery: BroadcastMessage[] | null = null;
+  /**
+   * Publications of a history topic waiting in the mailbox (intercepted ones, and those queued
+   * behind them). While there are any, later ones queue too: the client sees its stream in
+   * offset order, so the last position it saw means "everything up to here".
+   */
+  #queuedPublications = 0;
   #pendingPushes: Frame[] | null = null;
   readonly #intercepts: ReadonlySet<string> | null;
   #infoSubscriptions: Map<string, Subscriber> | null = null;
@@ -190,7 +197,13 @@ export class ChannelServer implements Subscriber {
       return;
     }
     if (this.#intercepts?.has(message.event)) {
+      if (message.position !== undefined) this.#queuedPublications++;
       this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload, position: message.position });
+      return;
+    }
+    if (message.position !== undefined && this.#queuedPublications > 0) {
+      this.#queuedPublications++;
+      this.#enqueue({ kind: 'replay', message });
       return;
     }
     const { connection } = this;
@@ -303,6 +316,7 @@ export class ChannelServer implements Subscriber {
         );
       }
     }
+    this.#queuedPublications += tasks.length;
     tasks.push({ kind: 'stream', position: read.position, recovered: asked === undefined ? undefined : recovered });
     this.#mailbox = this.#mailbox === null ? tasks : tasks.concat(this.#mailbox);
     this.#drain();
@@ -417,6 +431,7 @@ export class ChannelServer implements Subscriber {
 
   #finish(task: Task, result: unknown): void {
     this.#publicationRef = null;
+    if (task.kind === 'replay' || (task.kind === 'out' && task.position !== undefined)) this.#queuedPublications--;
     if (this.#state !== 'joined') return;
     if (task.kind === 'leave') {
       this.#writeReply(this.joinRef, task.ref, 'ok', {});

@@ -273,16 +273,14 @@ describe.each(officialClients)('$name recovers a history topic after an outage',
   });
 
   /*
-   * KNOWN BUG (server, runtime/channel-server.ts `deliver`): on a history topic, a channel whose
-   * mailbox is busy (an async handleIn or handleOut in flight, e.g. a client that publishes on the
-   * room it listens to) gets its intercepted publications late — they wait in the mailbox while
-   * later fastlane publications are written at once — so live frames arrive out of position order
-   * and the position the client remembers is not "everything up to here was delivered". Each case
-   * below is deterministic (the fixture's `slow` push keeps the mailbox busy) and asserts the
-   * documented contract; `it.fails` keeps the suite green until the server is fixed, then flags
-   * that these must become plain `it`.
+   * Order on a busy channel: an intercepted publication waits in the channel's mailbox (behind an
+   * async handleIn or handleOut in flight, e.g. a client that publishes on the room it listens to).
+   * Later publications of the topic must wait behind it rather than overtake it on the fastlane, or
+   * the position the client remembers would not mean "everything up to here was delivered": a
+   * reconnect would lose the held one, or replay one twice. The fixture's `slow` push keeps the
+   * mailbox busy, deterministically.
    */
-  it.fails('KNOWN BUG: an intercepted publication held behind a busy mailbox is lost if the line drops before it is written', async () => {
+  it('an intercepted publication held behind a busy mailbox is lost if the line drops before it is written', async () => {
     const { fixture, proxy } = await start(100);
     const subscriber = await subscribe(pool as ClientPool, proxy);
     const epoch = epochOf(noticesOf(subscriber.seen)[0]?.position ?? null);
@@ -305,7 +303,7 @@ describe.each(officialClients)('$name recovers a history topic after an outage',
     ]);
   });
 
-  it.fails('KNOWN BUG: an intercepted publication written late moves the position back, so a reconnect replays a publication twice', async () => {
+  it('an intercepted publication written late moves the position back, so a reconnect replays a publication twice', async () => {
     const { fixture, proxy } = await start(100);
     const subscriber = await subscribe(pool as ClientPool, proxy);
     const epoch = epochOf(noticesOf(subscriber.seen)[0]?.position ?? null);
