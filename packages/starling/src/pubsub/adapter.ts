@@ -24,7 +24,8 @@ export interface PubSubNode {
  * Carries broadcasts between nodes.
  *
  * Guarantees every adapter gives (checked by the shared conformance suite):
- * - **no echo**: a node never receives its own `publish` back through `deliver`;
+ * - **no echo**: a node never receives its own `publish` back through `deliver` (its own `append`s
+ *   do come back: that is how they are delivered on the node, in stream order);
  * - **order per publisher**: two publishes of one node reach another node in publish order;
  * - **interest**: after `subscribe(topic)` resolves, broadcasts for `topic` published by other
  *   nodes are delivered; after `unsubscribe(topic)` they may stop;

@@ -173,7 +173,7 @@ export class PubSub {
    * round trip to Redis) with its position, in the stream's order. If the append fails it is
    * delivered nowhere (`stats.appendFailures`).
    * @throws StarlingError `ERR_INVALID_PAYLOAD` for a `{binary}` payload on a history topic: binary
-   *   frames have no `ref` to carry a position (docs/recovery.md §3)
+   *   frames have no `ref` to carry a position (docs/recovery.md, "Binary payloads")
    */
   broadcast(topic: string, event: string, payload: unknown, from: Subscriber | null = null): void {
     const message: BroadcastMessage = { topic, event, payload };

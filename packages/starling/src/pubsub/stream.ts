@@ -25,7 +25,7 @@ export interface StreamPosition {
   readonly offset: number;
 }
 
-/** Which topics keep history, and how much (docs/recovery.md §4). */
+/** Which topics keep history, and how much (docs/recovery.md, "Server"). */
 export interface HistoryOptions {
   /** Topic patterns (`"rooms:*"`, `"system"`) whose publications are kept, or a predicate. */
   topics: readonly string[] | ((topic: string) => boolean);

@@ -85,7 +85,12 @@ const RESUBSCRIBE_CHUNK = 1000;
  *   errors are logged, never thrown.
  * - **order per publisher**: one publisher connection per node, and Redis delivers the messages
  *   of one connection in order; an outage removes messages from the sequence, never reorders it.
- * - **no echo**: a node's own envelopes (same origin = this node's id) are discarded on receipt.
+ * - **no echo**: a node's own envelopes (same origin = this node's id) are discarded on receipt —
+ *   except publications on history topics, which every node, the publishing one included, delivers
+ *   from the subscription, so that all of them see the stream's order.
+ * - **history** (docs/recovery.md): `append` runs one Lua script that gives the publication the
+ *   topic's next offset, stores it (trimmed by size and age, at most `maxTopics` topics) and
+ *   PUBLISHes it; `readStream` reads a topic's stream. See {@link module:redis/redis-streams}.
  * - **interest**: `subscribe` resolves once Redis confirmed the SUBSCRIBE; while Redis is
  *   unreachable it resolves at once and the subscription is made on reconnect. Messages for a
  *   topic no longer of interest (in flight during an UNSUBSCRIBE) are discarded.
