@@ -1,7 +1,7 @@
 // A typed channel in a strict consumer: the event maps narrow handleIn and restrict broadcasts;
 // starling/client types the official client's channel by the same maps.
 import { noreply, ok, reply, type Channel } from 'starling';
-import { typedChannel, type PhoenixChannel } from 'starling/client';
+import { recoverableChannel, typedChannel, type ChannelFactory, type HookableChannel, type PhoenixChannel } from 'starling/client';
 
 type Assigns = { user: string };
 type Events = { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } };
@@ -21,4 +21,18 @@ export function listen(channel: PhoenixChannel): void {
   const room = typedChannel<Events>(channel);
   room.on('new_msg', ({ body, author }) => console.log(author, body.length));
   room.push('new_msg', { body: 'hi' });
+}
+
+// Gap-free rejoins: the helper takes the socket, returns the channel and the last position seen.
+export function resume<C extends PhoenixChannel & HookableChannel>(socket: ChannelFactory<C>, reload: () => void): string | null {
+  const room = recoverableChannel(socket, 'rooms:lobby', {
+    params: () => ({ token: 't' }),
+    onStream: ({ position, recovered }) => {
+      if (recovered === false) reload();
+      console.log(position.length);
+    },
+  });
+  typedChannel<Events>(room.channel).on('new_msg', ({ body }) => console.log(body));
+  room.channel.join();
+  return room.position;
 }
