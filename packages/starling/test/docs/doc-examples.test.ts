@@ -25,11 +25,13 @@ const MODULES: Record<string, string> = {
   'logger.ts': '',
   'pubsub/pubsub.ts': '',
   'pubsub/memory-adapter.ts': '',
+  'pubsub/stream.ts': '',
   'presence/presence-state.ts': '',
   'redis/index.ts': '',
   'supabase/index.ts': '',
   'testing/index.ts': '',
   'client/index.ts': 'declare const token: string;',
+  'client/recovery.ts': 'declare const token: string;\ndeclare function reloadHistory(): Promise<void>;\ndeclare function show(message: unknown): void;',
   'metrics/index.ts':
     "import type { ServerResponse } from 'node:http';\nimport type { Endpoint } from 'starling';\ndeclare const endpoint: Endpoint;\ndeclare const path: string;\ndeclare const res: ServerResponse;",
 };
