@@ -179,7 +179,10 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   need(1, 'version');
   const version = view.getUint8(at++);
   if (version !== ENVELOPE_VERSION && version !== HISTORY_ENVELOPE_VERSION) {
-    throw new StarlingError(ErrorCodes.unsupportedVsn, `envelope format ${version} is not supported (expected ${ENVELOPE_VERSION} or ${HISTORY_ENVELOPE_VERSION})`);
+    throw new StarlingError(
+      ErrorCodes.unsupportedVsn,
+      `envelope format ${version} is not supported (expected ${ENVELOPE_VERSION} or ${HISTORY_ENVELOPE_VERSION})`,
+    );
   }
   need(2, 'origin length');
   const originLength = view.getUint16(at);

@@ -67,7 +67,9 @@ describe('recovery across nodes over Redis', () => {
     const stream = await streamPush(back);
     expect(stream.recovered).toBe(true);
     const replayed = framesOf(back).filter((frame) => frame[3] === 'news');
-    const expected = framesOf(watcher).filter((frame) => frame[3] === 'news').slice(1); // the stream order, after n=0
+    const expected = framesOf(watcher)
+      .filter((frame) => frame[3] === 'news')
+      .slice(1); // the stream order, after n=0
     expect(replayed.map((frame) => [frame[1], frame[4]])).toEqual(expected.map((frame) => [frame[1], frame[4]]));
     expect(new Set(replayed.map((frame) => frame[4].n)).size).toBe(40);
     const [epoch, offset] = last.split(':');

@@ -81,7 +81,10 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       const [a] = await factory.start(1, { topics: ['room'] });
       a!.broadcast('room', 'n', {});
       const { position } = await eventuallyAt(a!, 'room', 1);
-      for (const since of [{ epoch: `${position.epoch}x`, offset: 0 }, { epoch: position.epoch, offset: 2 }]) {
+      for (const since of [
+        { epoch: `${position.epoch}x`, offset: 0 },
+        { epoch: position.epoch, offset: 2 },
+      ]) {
         expect(await a!.readStream('room', since)).toEqual({ position, recovered: false, publications: [] });
       }
     });
