@@ -89,6 +89,9 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
     'Adapter subscribes that failed (remote delivery waits for the adapter to recover).',
     () => pubsub.subscribeFailures,
   );
+  counter('pubsub_append_failures_total', 'Publications on history topics whose append failed (delivered nowhere).', () => pubsub.appendFailures);
+  counter('pubsub_gaps_filled_total', 'Holes in a history topic on this node filled by reading its stream.', () => pubsub.gapsFilled);
+  counter('pubsub_gaps_lost_total', 'Holes in a history topic the stream no longer covered (publications missed on this node).', () => pubsub.gapsLost);
   counter('slow_reader_closes_total', 'Sockets closed or sessions ended as slow readers.', () => stats.slowReaderCloses);
   counter('rate_limited_total', 'Inbound messages refused by the rate limit.', () => stats.rateLimited);
   counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);

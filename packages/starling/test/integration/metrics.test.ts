@@ -85,6 +85,7 @@ describe('createMetrics', () => {
     }
     expect(sample(zero, 'starling_slow_reader_closes_total')).toBe(0);
     expect(sample(zero, 'starling_rate_limit_closes_total')).toBe(0);
+    for (const history of ['append_failures', 'gaps_filled', 'gaps_lost']) expect(sample(zero, `starling_pubsub_${history}_total`)).toBe(0);
 
     const malformed = await connect(fixture);
     malformed.sendRaw('not json');
