@@ -3,12 +3,14 @@
  * `npm run bench`: runs the scenarios against every peer, interleaved A B C A B C over the
  * rounds, each run in fresh processes (server pinned to core 0, load generators to core 1), and
  * prints per scenario one JSON line and a Markdown table of medians and paired ratios, then the
- * targets of issue #5 with pass/fail. Options: bench/README.md or `npm run bench -- --help`.
+ * targets of issue #5 and of gap-free recovery with pass/fail. Options: bench/README.md or
+ * `npm run bench -- --help`.
  *
  * @example
  * npm run bench                                   # everything, 3 rounds (a few minutes)
  * BENCH_QUICK=1 npm run bench                     # smoke run, < 30 s
  * npm run bench -- --scenario fanout --peers starling,bare-ws --rounds 5
+ * npm run bench -- --scenario history --peers starling,starling-history --rounds 5   # the cost of history
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ import { checkTargets, targetsTable, toJson, toTable, type PeerRound, type Scena
 import { summarizeProfile } from './profile-summary.ts';
 import { connections } from './scenarios/connections.ts';
 import { fanoutBurst, fanoutCluster, fanoutRate } from './scenarios/fanout.ts';
+import { recovery, recoveryCluster } from './scenarios/recovery.ts';
 import { requestReply } from './scenarios/request-reply.ts';
 import type { Scenario } from './scenarios/scenario.ts';
 
@@ -29,6 +32,8 @@ const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   'fanout-cluster': fanoutCluster,
   connections,
   'request-reply': requestReply,
+  recovery,
+  'recovery-cluster': recoveryCluster,
 };
 
 function log(line: string): void {
@@ -128,6 +133,9 @@ function summary(sample: Readonly<Record<string, number>>): string {
     'serverCpuPerDelivery',
     'serverCpuPerRoundTrip',
     'rssPerConnection',
+    'recoveryMicros',
+    'serverCpuPerRecovery',
+    'recoveryErrors',
     'serverCores',
     'clientCores',
     'lost',

@@ -7,10 +7,16 @@
  *
  * | peer | join | publish | ping (reply carries the body back) | keep-alive |
  * | --- | --- | --- | --- | --- |
- * | starling | `["1","1","bench:fanout","phx_join",{}]` → `phx_reply` ok | `["1",ref,"bench:fanout","publish",BODY]` | `["1",ref,"bench:fanout","ping",BODY]` | heartbeat every 30 s, as phoenix.js |
+ * | starling, starling-history | `["1","1","bench:fanout","phx_join",{}]` → `phx_reply` ok | `["1",ref,"bench:fanout","publish",BODY]` | `["1",ref,"bench:fanout","ping",BODY]` | heartbeat every 30 s, as phoenix.js |
  * | socketio | server `0{…}` → `40` → `40{"sid"…}` → `420["join","bench:fanout"]` → `430[]` | `42["publish",BODY]` | `42<id>["ping",BODY]` → `43<id>[BODY]` | answer Engine.IO ping `2` with `3` |
  * | supabase | `["1","1","realtime:bench","phx_join",{"config":{"broadcast":{"self":true}}}]` at `/realtime/v1/websocket?apikey=…` | `["1",ref,"realtime:bench","broadcast",{"type":"broadcast","event":"msg","payload":BODY}]` | none: not in request/reply | heartbeat, as starling |
  * | bare-ws | `J` → `J` | `P` + BODY | `R` + BODY | none |
+ *
+ * On a history topic (`starling-history`) a broadcast's `ref` is its stream position instead of
+ * null — `[null,"<epoch>:<offset>","bench:fanout","msg",BODY]` — and a `phx_stream` push follows
+ * each join reply. Neither changes anything here: bodies are found in any envelope, frames without
+ * a body are ignored, and loss and order are checked on the body's seq. {@link Dialect.hasPosition}
+ * only counts the positioned deliveries, so a run shows that history was really on.
  */
 import type { PeerName } from '../lib/options.ts';
 
@@ -41,6 +47,16 @@ export interface Dialect {
   control(frame: Buffer): string | null;
   /** A keep-alive frame the client sends periodically, or null if the peer needs none. */
   keepAlive(): string | null;
+  /** True when a received broadcast carries a stream position (a history topic's `ref`). */
+  hasPosition(frame: Buffer): boolean;
+}
+
+const QUOTE = 0x22;
+const NO_POSITION = (): boolean => false;
+
+/** A V2 broadcast starts `[null,` and then its ref: `null`, or `"<epoch>:<offset>"` on a history topic. */
+function v2Position(frame: Buffer): boolean {
+  return frame[6] === QUOTE;
 }
 
 /** Interval of {@link Dialect.keepAlive} frames: phoenix.js's default heartbeat. */
@@ -67,6 +83,7 @@ function starling(): Dialect {
     ping: (body) => `["1","${++ref}","${TOPIC}","ping",${body}]`,
     control: () => null,
     keepAlive: () => `[null,"${++ref}","phoenix","heartbeat",{}]`,
+    hasPosition: v2Position,
   };
 }
 
@@ -88,6 +105,7 @@ function supabase(): Dialect {
     },
     control: () => null,
     keepAlive: () => `[null,"${++ref}","phoenix","heartbeat",{}]`,
+    hasPosition: v2Position,
   };
 }
 
@@ -110,6 +128,7 @@ function socketio(): Dialect {
     ping: (body) => `42${++ackId}["ping",${body}]`,
     control: (frame) => (frame.length === 1 && frame[0] === ENGINE_PING ? '3' : null),
     keepAlive: () => null,
+    hasPosition: NO_POSITION,
   };
 }
 
@@ -122,6 +141,7 @@ function bareWs(): Dialect {
     ping: (body) => `R${body}`,
     control: () => null,
     keepAlive: () => null,
+    hasPosition: NO_POSITION,
   };
 }
 
@@ -129,6 +149,7 @@ function bareWs(): Dialect {
 export function dialectFor(peer: PeerName): Dialect {
   switch (peer) {
     case 'starling':
+    case 'starling-history':
       return starling();
     case 'supabase':
       return supabase();

@@ -9,6 +9,10 @@
  *   worker has it; in burst mode the publisher keeps at most a window of messages not yet done,
  *   so delivery is always the bottleneck and nothing queues without bound.
  * - **request/reply**: every socket keeps one `ping` in flight and sends the next on the reply.
+ * - **recovery** (history topics): three sockets — publisher, stayer, subscriber. The subscriber
+ *   notes its last position and leaves; the publisher publishes N while it is away; the subscriber
+ *   rejoins with `recover` and times phx_join → phx_stream, checking that exactly the N missed
+ *   publications were replayed, in order, with consecutive positions ({@link RecoveryClient}).
  *
  * Hot path: bodies are read from the frame bytes ({@link readBody}), never JSON-parsed, and the
  * `ws` client skips UTF-8 validation — the same cheap client for every peer.
@@ -17,8 +21,8 @@ import type { Socket as NetSocket } from 'node:net';
 import { WebSocket } from 'ws';
 import { body, nowMicros, readBody, type BodyFields } from '../lib/body.ts';
 import { Histogram } from '../lib/histogram.ts';
-import type { ConnectCommand, Connected, FanoutInit, FromWorker, PublishCommand, ToWorker } from '../lib/messages.ts';
-import { KEEP_ALIVE_MS, dialectFor, type Dialect } from './dialects.ts';
+import type { ConnectCommand, Connected, FanoutInit, FromWorker, PublishCommand, RecoveryDone, ToWorker } from '../lib/messages.ts';
+import { KEEP_ALIVE_MS, TOPIC, dialectFor, type Dialect } from './dialects.ts';
 
 interface Connection {
   readonly ws: WebSocket;
@@ -29,6 +33,8 @@ interface Connection {
   /** Request/reply: seq of the ping in flight, -1 when none. */
   awaiting: number;
   nextPing: number;
+  /** When set, every frame after the join goes here instead of the fan-out / request-reply path. */
+  hook: ((data: Buffer) => void) | null;
 }
 
 function send(message: FromWorker): void {
@@ -46,7 +52,7 @@ function openOne(command: ConnectCommand): Promise<string | null> {
   return new Promise((resolve) => {
     const dialect = dialectFor(command.peer);
     const ws = new WebSocket(command.url + dialect.path, { perMessageDeflate: false, skipUTF8Validation: true });
-    const connection: Connection = { ws, dialect, joined: false, lastSeq: -1, awaiting: -1, nextPing: 0 };
+    const connection: Connection = { ws, dialect, joined: false, lastSeq: -1, awaiting: -1, nextPing: 0, hook: null };
     let settled = false;
     const settle = (error: string | null): void => {
       if (settled) return;
@@ -125,6 +131,7 @@ interface FanoutState {
   received: number;
   measuredReceived: number;
   outOfOrder: number;
+  positioned: number;
   lastDeliveryMicros: number;
   progressScheduled: boolean;
 }
@@ -143,6 +150,7 @@ function initFanout(command: FanoutInit): void {
     received: 0,
     measuredReceived: 0,
     outOfOrder: 0,
+    positioned: 0,
     lastDeliveryMicros: 0,
     progressScheduled: false,
   };
@@ -204,6 +212,7 @@ function fanoutStats(published: number): FromWorker {
     lastDeliveryMicros: state.lastDeliveryMicros,
     latency: state.latency.toData(),
     closed: closedByServer,
+    positioned: state.positioned,
   };
 }
 
@@ -318,16 +327,269 @@ function answered(connection: Connection, sentAt: number): void {
   if (roundTrips.running) ping(connection);
 }
 
+// --- recovery -----------------------------------------------------------------------------
+
+/** A Phoenix V2 position `"<epoch>:<offset>"`, split. */
+interface Position {
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+function parsePosition(text: string): Position | null {
+  const colon = text.lastIndexOf(':');
+  const offset = Number(text.slice(colon + 1));
+  return colon > 0 && Number.isSafeInteger(offset) ? { epoch: text.slice(0, colon), offset } : null;
+}
+
+/** One rejoin in flight: what it must replay, what it got so far. */
+interface Rejoin {
+  readonly joinRef: string;
+  readonly from: Position;
+  readonly expected: number;
+  readonly firstSeq: number;
+  readonly sentAt: number;
+  replyAt: number;
+  replayed: number;
+  error: string | null;
+  readonly done: (result: RecoveryDone) => void;
+}
+
+const BROADCAST_HEAD = Buffer.from('[null,');
+
+/**
+ * The recovery scenario's client, on this worker's first three sockets (all joined to the
+ * history topic): the publisher, a *stayer* that stays joined on the subscriber's node (so that
+ * the node keeps the topic, as a room with other members does), and the subscriber that leaves
+ * and recovers. Broadcast frames are read without JSON parsing (body seq, ref as text), so the
+ * client adds little to the timed rejoin; control frames (replies, phx_stream) are parsed.
+ */
+class RecoveryClient {
+  readonly #publisher: Connection;
+  readonly #subscriber: Connection;
+  readonly #raw: NetSocket;
+  #seq = 0;
+  #seen = { publisher: -1, stayer: -1, subscriber: -1 };
+  /** The ref (position) of the last live broadcast the subscriber got. */
+  #lastRef: string | null = null;
+  /** The subscriber's position after its last recovery, from phx_stream: the next marker must follow it. */
+  #streamPosition: Position | null = null;
+  #joinRef = '1';
+  #refs = 0;
+  #leaveRef: string | null = null;
+  #left = false;
+  #from: { position: Position; firstSeq: number; expected: number } | null = null;
+  #rejoin: Rejoin | null = null;
+  #waiters: Array<{ test: () => boolean; resolve: () => void }> = [];
+
+  constructor(publisher: Connection, stayer: Connection, subscriber: Connection) {
+    this.#publisher = publisher;
+    this.#subscriber = subscriber;
+    this.#raw = (publisher.ws as unknown as { _socket: NetSocket })._socket;
+    publisher.hook = (data) => this.#onBody('publisher', data);
+    stayer.hook = (data) => this.#onBody('stayer', data);
+    subscriber.hook = (data) => this.#onSubscriber(data);
+  }
+
+  /** Marker, leave, N publications while away; resolves with the position to recover from. */
+  async prepare(messages: number, timeoutMs: number): Promise<string> {
+    const marker = this.#seq;
+    this.#publish(1);
+    await this.#until(() => this.#seen.subscriber >= marker && this.#seen.stayer >= marker, timeoutMs, 'the marker to reach the subscriber');
+    const ref = this.#lastRef;
+    const position = ref === null ? null : parsePosition(ref);
+    if (ref === null || position === null) throw new Error(`the marker arrived without a stream position (ref ${ref}): is history on for ${TOPIC}?`);
+    const previous = this.#streamPosition;
+    if (previous !== null && (previous.epoch !== position.epoch || previous.offset + 1 !== position.offset)) {
+      throw new Error(`live after recovery: the marker is at ${ref}, expected ${previous.epoch}:${previous.offset + 1} (phx_stream said ${previous.offset})`);
+    }
+
+    this.#leaveRef = `L${++this.#refs}`;
+    this.#left = false;
+    this.#subscriber.ws.send(JSON.stringify([this.#joinRef, this.#leaveRef, TOPIC, 'phx_leave', {}]));
+    await this.#until(() => this.#left, timeoutMs, 'the leave reply');
+
+    const last = this.#seq + messages - 1;
+    this.#from = { position, firstSeq: this.#seq, expected: messages };
+    // Chunks of 100 per TCP write, all at once: the server parses and appends them in a few turns.
+    for (let sent = 0; sent < messages; sent += 100) this.#publish(Math.min(100, messages - sent));
+    await this.#until(
+      () => this.#seen.publisher >= last && this.#seen.stayer >= last,
+      timeoutMs,
+      `${messages} publications to reach the publisher and the stayer`,
+    );
+    return ref;
+  }
+
+  /** Rejoins with `recover` and resolves at phx_stream (or the timeout) with the time and the checks. */
+  join(timeoutMs: number): Promise<RecoveryDone> {
+    const from = this.#from;
+    if (from === null) throw new Error('recovery-join before recovery-prepare');
+    this.#from = null;
+    return new Promise((resolve) => {
+      const joinRef = `J${++this.#refs}`;
+      const timer = setTimeout(() => {
+        const rejoin = this.#rejoin;
+        this.#rejoin = null;
+        resolve({
+          type: 'recovery-done',
+          micros: Number.NaN,
+          replyMicros: Number.NaN,
+          replayed: rejoin?.replayed ?? 0,
+          error: `no phx_stream within ${timeoutMs} ms`,
+        });
+      }, timeoutMs);
+      const sentAt = nowMicros();
+      this.#rejoin = {
+        joinRef,
+        from: from.position,
+        expected: from.expected,
+        firstSeq: from.firstSeq,
+        sentAt,
+        replyAt: 0,
+        replayed: 0,
+        error: null,
+        done: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+      };
+      const recover = `${from.position.epoch}:${from.position.offset}`;
+      this.#subscriber.ws.send(JSON.stringify([joinRef, joinRef, TOPIC, 'phx_join', { recover }]));
+    });
+  }
+
+  #publish(count: number): void {
+    const { ws, dialect } = this.#publisher;
+    this.#raw.cork();
+    for (let i = 0; i < count; i++) ws.send(dialect.publish(body(this.#seq++, nowMicros())));
+    this.#raw.uncork();
+  }
+
+  #onBody(who: 'publisher' | 'stayer', data: Buffer): void {
+    if (!readBody(data, fields)) return;
+    if (fields.seq > this.#seen[who]) this.#seen[who] = fields.seq;
+    this.#wake();
+  }
+
+  #onSubscriber(data: Buffer): void {
+    if (data.subarray(0, BROADCAST_HEAD.length).equals(BROADCAST_HEAD) && readBody(data, fields)) {
+      const ref = data[6] === 0x22 ? data.toString('latin1', 7, data.indexOf(0x22, 7)) : null;
+      const rejoin = this.#rejoin;
+      if (rejoin !== null) this.#replayed(rejoin, fields.seq, ref);
+      else {
+        if (fields.seq > this.#seen.subscriber) this.#seen.subscriber = fields.seq;
+        this.#lastRef = ref;
+        this.#wake();
+      }
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (!Array.isArray(frame)) return;
+    const [joinRef, ref, , event, payload] = frame as [unknown, unknown, unknown, unknown, unknown];
+    if (event === 'phx_reply' && ref === this.#leaveRef && ref !== null) {
+      this.#left = true;
+      this.#wake();
+      return;
+    }
+    const rejoin = this.#rejoin;
+    if (rejoin === null || joinRef !== rejoin.joinRef) return;
+    if (event === 'phx_reply' && ref === rejoin.joinRef) {
+      rejoin.replyAt = nowMicros();
+      const status = (payload as { status?: unknown } | null)?.status;
+      if (status !== 'ok') rejoin.error ??= `rejoin refused: ${data.toString('utf8')}`;
+    } else if (event === 'phx_stream') {
+      this.#streamed(rejoin, payload as { position?: unknown; recovered?: unknown } | null, data);
+    }
+  }
+
+  #replayed(rejoin: Rejoin, seq: number, ref: string | null): void {
+    const index = rejoin.replayed++;
+    if (rejoin.error !== null) return;
+    const expected = `${rejoin.from.epoch}:${rejoin.from.offset + index + 1}`;
+    if (rejoin.replyAt === 0) rejoin.error = 'a publication arrived before the join reply';
+    else if (ref !== expected) rejoin.error = `replayed publication ${index + 1} has ref ${ref}, expected ${expected}`;
+    else if (seq !== rejoin.firstSeq + index) rejoin.error = `replayed publication ${index + 1} has seq ${seq}, expected ${rejoin.firstSeq + index}`;
+  }
+
+  #streamed(rejoin: Rejoin, payload: { position?: unknown; recovered?: unknown } | null, data: Buffer): void {
+    const at = nowMicros();
+    this.#rejoin = null;
+    this.#joinRef = rejoin.joinRef;
+    const position = typeof payload?.position === 'string' ? parsePosition(payload.position) : null;
+    const last = rejoin.from.offset + rejoin.expected;
+    let error = rejoin.error;
+    if (payload?.recovered !== true) error ??= `phx_stream without recovered: true: ${data.toString('utf8')}`;
+    else if (position === null || position.epoch !== rejoin.from.epoch || position.offset !== last) {
+      error ??= `phx_stream at ${String(payload.position)}, expected ${rejoin.from.epoch}:${last}`;
+    } else if (rejoin.replayed !== rejoin.expected) error ??= `${rejoin.replayed} publications replayed, expected ${rejoin.expected}`;
+    this.#streamPosition = position;
+    rejoin.done({
+      type: 'recovery-done',
+      micros: at - rejoin.sentAt,
+      replyMicros: rejoin.replyAt === 0 ? Number.NaN : rejoin.replyAt - rejoin.sentAt,
+      replayed: rejoin.replayed,
+      error,
+    });
+  }
+
+  #until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error(`recovery: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #wake(): void {
+    if (this.#waiters.length === 0) return;
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.test()) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+}
+
+let recovery: RecoveryClient | null = null;
+
+function recoveryClient(): RecoveryClient {
+  if (recovery !== null) return recovery;
+  const [publisherSocket, stayer, subscriber] = connections;
+  if (publisherSocket === undefined || stayer === undefined || subscriber === undefined)
+    throw new Error(`recovery needs 3 sockets, this worker has ${connections.length}`);
+  recovery = new RecoveryClient(publisherSocket, stayer, subscriber);
+  return recovery;
+}
+
 // --- frames -------------------------------------------------------------------------------
 
 function onFrame(connection: Connection, data: Buffer): void {
+  if (connection.hook !== null) return connection.hook(data);
   if (!readBody(data, fields)) {
     const answer = connection.dialect.control(data);
     if (answer !== null) connection.ws.send(answer);
     return;
   }
   if (connection.awaiting === fields.seq) return answered(connection, fields.sentAt);
-  if (fanout !== null) deliver(fanout, connection, fields.seq, fields.sentAt);
+  if (fanout !== null) {
+    if (connection.dialect.hasPosition(data)) fanout.positioned++;
+    deliver(fanout, connection, fields.seq, fields.sentAt);
+  }
 }
 
 // --- commands -----------------------------------------------------------------------------
@@ -371,6 +633,17 @@ process.on('message', (command: ToWorker) => {
       roundTrips.running = false;
       roundTrips.measuring = false;
       send({ type: 'rr-stats', roundTrips: roundTrips.count, latency: roundTrips.latency.toData(), closed: closedByServer });
+      return;
+    case 'recovery-prepare':
+      void (async () => recoveryClient().prepare(command.messages, command.timeoutMs))().then(
+        (from) => send({ type: 'recovery-ready', from, error: null }),
+        (err: unknown) => send({ type: 'recovery-ready', from: null, error: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
+    case 'recovery-join':
+      void (async () => recoveryClient().join(command.timeoutMs))().then(send, (err: unknown) =>
+        send({ type: 'recovery-done', micros: Number.NaN, replyMicros: Number.NaN, replayed: 0, error: err instanceof Error ? err.message : String(err) }),
+      );
       return;
     case 'close':
       close();

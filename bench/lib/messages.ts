@@ -16,7 +16,9 @@ export type ToServer =
   /** Starts V8's CPU profiler in the server (the measured phase only). */
   | { readonly type: 'profile-start' }
   /** Stops it and writes the `.cpuprofile` to `file`. */
-  | { readonly type: 'profile-stop'; readonly file: string };
+  | { readonly type: 'profile-stop'; readonly file: string }
+  /** Asks for the CPU time used so far (`process.cpuUsage()`, µs precision): for phases shorter than /proc's 10 ms ticks. */
+  | { readonly type: 'cpu' };
 
 /** Memory of a server after a forced full GC. */
 export interface ServerMemory {
@@ -30,7 +32,12 @@ export interface ServerMemory {
 }
 
 /** Server → harness. */
-export type FromServer = { readonly type: 'ready'; readonly port: number } | ServerMemory | { readonly type: 'profiled'; readonly file: string | null };
+export type FromServer =
+  | { readonly type: 'ready'; readonly port: number }
+  | ServerMemory
+  | { readonly type: 'profiled'; readonly file: string | null }
+  /** User + system CPU time of the server process so far, µs. */
+  | { readonly type: 'cpu'; readonly micros: number };
 
 // --- harness ↔ worker ------------------------------------------------------------------------
 
@@ -76,8 +83,27 @@ export interface FanoutReport {
   readonly published: number;
 }
 
+/**
+ * Recovery, step 1 (the worker's sockets: publisher, stayer, subscriber): the publisher publishes
+ * a marker, whose position the subscriber notes; the subscriber leaves; the publisher publishes
+ * `messages` more and waits until they reached it and the stayer. Answered by `recovery-ready`.
+ */
+export interface RecoveryPrepare {
+  readonly type: 'recovery-prepare';
+  readonly messages: number;
+  readonly timeoutMs: number;
+}
+
+/** Recovery, step 2: the subscriber rejoins with `recover` = its last position. Answered by `recovery-done`. */
+export interface RecoveryJoin {
+  readonly type: 'recovery-join';
+  readonly timeoutMs: number;
+}
+
 export type ToWorker =
   | ConnectCommand
+  | RecoveryPrepare
+  | RecoveryJoin
   | FanoutInit
   | PublishCommand
   | { readonly type: 'progress'; readonly done: number }
@@ -119,6 +145,27 @@ export interface FanoutStats {
   readonly latency: HistogramData;
   /** Sockets closed by the server during the run. */
   readonly closed: number;
+  /** Bodies received in a frame whose ref is a stream position (history topics). */
+  readonly positioned: number;
+}
+
+export interface RecoveryReady {
+  readonly type: 'recovery-ready';
+  /** The subscriber's last position before it left ("<epoch>:<offset>"), null on error. */
+  readonly from: string | null;
+  readonly error: string | null;
+}
+
+export interface RecoveryDone {
+  readonly type: 'recovery-done';
+  /** phx_join sent → phx_stream received, µs. */
+  readonly micros: number;
+  /** phx_join sent → its phx_reply received, µs. */
+  readonly replyMicros: number;
+  /** Publications replayed between the reply and phx_stream. */
+  readonly replayed: number;
+  /** The first thing that was not as expected (count, order, positions, phx_stream payload), or null. */
+  readonly error: string | null;
 }
 
 export interface RoundTripStats {
@@ -134,5 +181,7 @@ export type FromWorker =
   | Published
   | FanoutStats
   | RoundTripStats
+  | RecoveryReady
+  | RecoveryDone
   | { readonly type: 'progress'; readonly done: number }
   | { readonly type: 'error'; readonly message: string };

@@ -10,12 +10,21 @@
  */
 
 /** The scenarios, in the order they run. */
-export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'fanout-cluster', 'connections', 'request-reply'] as const;
+export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'fanout-cluster', 'connections', 'request-reply', 'recovery', 'recovery-cluster'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-/** The peers, in the order they run inside a round (A B C A B C …). */
-export const PEERS = ['starling', 'supabase', 'socketio', 'bare-ws'] as const;
+/**
+ * The peers, in the order they run inside a round (A B C A B C …). `starling-history` is the
+ * Starling server with history on the benchmark topic (its own scenarios only: fan-out burst and
+ * cluster, recovery), so that the cost of history is measured against `starling` in the same run.
+ */
+export const PEERS = ['starling', 'starling-history', 'supabase', 'socketio', 'bare-ws'] as const;
 export type PeerName = (typeof PEERS)[number];
+
+/** True for the peers that keep history on the benchmark topic. */
+export function keepsHistory(peer: PeerName): boolean {
+  return peer === 'starling-history';
+}
 
 /** Shorthands accepted by `--scenario`. */
 const SCENARIO_ALIASES: Readonly<Record<string, readonly ScenarioName[]>> = {
@@ -28,6 +37,8 @@ const SCENARIO_ALIASES: Readonly<Record<string, readonly ScenarioName[]>> = {
   conn: ['connections'],
   rr: ['request-reply'],
   ping: ['request-reply'],
+  history: ['fanout-burst', 'fanout-cluster', 'recovery', 'recovery-cluster'],
+  recover: ['recovery', 'recovery-cluster'],
 };
 
 /** Everything a run is configured by. */
@@ -62,6 +73,12 @@ export interface BenchOptions {
   readonly workers: number;
   /** Handshakes in flight per worker while connecting. */
   readonly concurrency: number;
+  /** History peer: publications each history topic keeps (the stream's `size`); ≥ `recoverMessages`. */
+  readonly historySize: number;
+  /** Recovery: publications made while the subscriber is away, all replayed on its rejoin (N). */
+  readonly recoverMessages: number;
+  /** Recovery: rejoins measured per run (K); a run's number is the median over them. */
+  readonly recoveries: number;
   /** Pin the server to core 0 and the clients to core 1 with `taskset`, when available. */
   readonly pin: boolean;
   /** CPU-profile every server's measured phase (V8 profiler) and summarise the hottest functions. */
@@ -91,7 +108,10 @@ type Sizes = Readonly<
     | 'connections'
     | 'clients'
     | 'workers'
-    | 'concurrency',
+    | 'concurrency'
+    | 'historySize'
+    | 'recoverMessages'
+    | 'recoveries',
     number
   >
 >;
@@ -111,6 +131,9 @@ const FULL: Sizes = {
   clients: 50,
   workers: 1,
   concurrency: 100,
+  historySize: 1000,
+  recoverMessages: 1000,
+  recoveries: 20,
 };
 
 const QUICK: Sizes = {
@@ -128,6 +151,9 @@ const QUICK: Sizes = {
   clients: 20,
   workers: 1,
   concurrency: 100,
+  historySize: 1000,
+  recoverMessages: 1000,
+  recoveries: 3,
 };
 
 // Upper bounds keep every loop of the harness bounded whatever is passed in; 15,000 sockets stay
@@ -147,6 +173,9 @@ const BOUNDS: Readonly<Record<keyof Sizes, Bound>> = {
   clients: { min: 1, max: 5_000 },
   workers: { min: 1, max: 8 },
   concurrency: { min: 1, max: 1_000 },
+  historySize: { min: 1, max: 100_000 },
+  recoverMessages: { min: 1, max: 100_000 },
+  recoveries: { min: 1, max: 1_000 },
 };
 
 /** `burstIntervalMs` ↔ `--burst-interval-ms` ↔ `BENCH_BURST_INTERVAL_MS`. */
@@ -211,10 +240,16 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     return expanded;
   });
   const peers = listOption(raw('peers') ?? PEERS.join(','), (name) => {
-    const alias = name === 'socket.io' ? 'socketio' : name === 'ws' || name === 'bare' ? 'bare-ws' : name;
+    const alias = name === 'socket.io' ? 'socketio' : name === 'ws' || name === 'bare' ? 'bare-ws' : name === 'history' ? 'starling-history' : name;
     if (!PEERS.includes(alias as PeerName)) throw new Error(`unknown peer ${name}; one of ${PEERS.join(', ')}`);
     return [alias as PeerName];
   });
+  const recovering = scenarios.some((s) => s === 'recovery' || s === 'recovery-cluster');
+  if (recovering && numbers.recoverMessages > numbers.historySize) {
+    throw new Error(
+      `--recover-messages (${numbers.recoverMessages}) must not exceed --history-size (${numbers.historySize}): the stream would not keep them all`,
+    );
+  }
 
   return {
     ...numbers,
@@ -238,8 +273,9 @@ function listOption<T>(text: string, expand: (name: string) => readonly T[]): T[
 
 /** The usage text of `--help`. */
 export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<NAME> in the environment)
-  --scenario LIST      all | fanout | fanout-burst | fanout-rate | fanout-cluster | connections | request-reply (comma list)
-  --peers LIST         starling,socketio,bare-ws
+  --scenario LIST      all | fanout | fanout-burst | fanout-rate | fanout-cluster | connections | request-reply
+                       | recovery | recovery-cluster | history (= fanout-burst,fanout-cluster,recovery,recovery-cluster) (comma list)
+  --peers LIST         starling,starling-history,supabase,socketio,bare-ws
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
   --subscribers C      fan-out sockets, publisher included (default ${FULL.subscribers})
@@ -254,8 +290,11 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
   --clients P          request/reply clients (default ${FULL.clients})
   --workers K          load-generator processes (default ${FULL.workers})
   --concurrency N      handshakes in flight per worker (default ${FULL.concurrency})
+  --history-size N     starling-history: publications kept per history topic (default ${FULL.historySize})
+  --recover-messages N recovery: publications missed and replayed per rejoin (default ${FULL.recoverMessages})
+  --recoveries K       recovery: rejoins measured per run (default ${FULL.recoveries})
   --no-pin             do not pin with taskset
   --profile            CPU-profile each server's measured phase, print the hottest functions
   --out FILE           also append the JSON lines to FILE
   --quick              small sizes, one round (BENCH_QUICK=1)
-fanout-cluster runs two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
+fanout-cluster and recovery-cluster run two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;

@@ -35,6 +35,8 @@ export interface RatioSpec {
 }
 
 export const RATIOS: readonly RatioSpec[] = [
+  // The cost of history: the same server and topic, with and without it.
+  { of: 'starling-history', over: 'starling' },
   { of: 'starling', over: 'bare-ws' },
   { of: 'supabase', over: 'bare-ws' },
   { of: 'socketio', over: 'bare-ws' },
@@ -224,8 +226,10 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
     });
   }
 
+  out.push(...historyTargets(results));
+
   const target6 = 'no lost or reordered deliveries';
-  const fanoutRuns = [burst, rate, cluster].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling') ?? []);
+  const fanoutRuns = [burst, rate, cluster].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling' || x.peer === 'starling-history') ?? []);
   if (fanoutRuns.length > 0) {
     const lost = fanoutRuns.reduce((s, r) => s + (r.sample.lost ?? 0), 0);
     const reordered = fanoutRuns.reduce((s, r) => s + (r.sample.outOfOrder ?? 0), 0);
@@ -233,9 +237,60 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
       target: target6,
       measured: `${lost} lost, ${reordered} reordered`,
       pass: lost === 0 && reordered === 0,
-      note: `Starling, all ${fanoutRuns.length} fan-out runs`,
+      note: `Starling (with and without history), all ${fanoutRuns.length} fan-out runs`,
     });
   } else notMeasured(target6, 'needs a fan-out scenario with starling');
+  return out;
+}
+
+/** Server CPU per delivery with history ÷ without, the issue's bound (in process and across Redis). */
+export const HISTORY_CPU_BOUND = 1.25;
+
+/** The targets of gap-free recovery: the cost of history on fan-out, and the time of a recovery. */
+function historyTargets(results: readonly ScenarioResult[]): TargetResult[] {
+  const out: TargetResult[] = [];
+  const spec: RatioSpec = { of: 'starling-history', over: 'starling' };
+  for (const [name, where] of [
+    ['fanout-burst', 'in process'],
+    ['fanout-cluster', 'cross-node over Redis'],
+  ] as const) {
+    const target = `history: server CPU per delivery ≤ ${HISTORY_CPU_BOUND}× without (${where})`;
+    const result = find(results, name);
+    if (!has(result, 'starling', 'starling-history')) {
+      if (result !== undefined) out.push({ target, measured: '–', pass: null, note: `needs ${name} with starling and starling-history` });
+      continue;
+    }
+    const ratio = pairedRatio(result, spec, 'serverCpuPerDelivery');
+    const cpu = `${format(peerMedian(result, 'starling-history', 'serverCpuPerDelivery'), 3)} vs ${format(peerMedian(result, 'starling', 'serverCpuPerDelivery'), 3)} µs`;
+    const rate = pairedRatio(result, spec, 'deliveriesPerSec');
+    const redis = name === 'fanout-cluster' ? `; Redis CPU/publication ${format(pairedRatio(result, spec, 'redisCpuPerPublication'), 2)}×` : '';
+    out.push({
+      target,
+      measured: `${format(ratio, 2)}×`,
+      pass: ratio <= HISTORY_CPU_BOUND,
+      note: `${name}, paired; medians ${cpu}; deliveries/s ${format(rate, 2)}×${redis}${disturbance(result)}`,
+    });
+  }
+  for (const name of ['recovery', 'recovery-cluster'] as const) {
+    const result = find(results, name);
+    if (!has(result, 'starling-history')) continue;
+    const where = name === 'recovery' ? 'in process' : 'over Redis';
+    const messages = result.params.messages;
+    const time = peerMedian(result, 'starling-history', 'recoveryMicros');
+    const errors = result.runs.reduce((sum, r) => sum + (r.sample.recoveryErrors ?? 0), 0);
+    out.push({
+      target: `recovery of ${messages} missed publications: join → phx_stream (${where}; no number set)`,
+      measured: `${format(time / 1000, 2)} ms`,
+      pass: null,
+      note: `${name}, median of the rounds' medians`,
+    });
+    out.push({
+      target: `recovery replays exactly the missed publications, in order (${where})`,
+      measured: `${errors} of ${result.runs.length * Number(result.params.recoveries)} inexact`,
+      pass: errors === 0,
+      note: `${name}: count, seq order, positions, phx_stream {position, recovered: true}`,
+    });
+  }
   return out;
 }
 

@@ -19,9 +19,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startChild, type Child } from './children.ts';
 import type { FromServer, FromWorker, ServerMemory, ToServer, ToWorker } from './messages.ts';
-import type { PeerName } from './options.ts';
+import { keepsHistory, type PeerName } from './options.ts';
 import { cpuMicros, machineBusyMicros } from './proc.ts';
 import { nowMicros } from './body.ts';
+import { deleteKeys } from './redis.ts';
 
 /** Where and how children run. */
 export interface SessionContext {
@@ -39,9 +40,13 @@ const SERVER_CORE = 0;
 const CLIENT_CORE = 1;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
+/** The server file of `peer`: `starling-history` is the Starling server, told to keep history. */
 function serverFile(peer: PeerName): string {
-  return fileURLToPath(new URL(`../servers/${peer}.ts`, import.meta.url));
+  const file = keepsHistory(peer) ? 'starling' : peer;
+  return fileURLToPath(new URL(`../servers/${file}.ts`, import.meta.url));
 }
+
+let sessions = 0;
 
 const WORKER_FILE = fileURLToPath(new URL('../client/worker.ts', import.meta.url));
 
@@ -74,6 +79,8 @@ export interface CpuUsage {
 export interface SessionShape {
   /** Servers of the peer; more than one form a cluster over Redis. Default 1. */
   readonly nodes?: number;
+  /** History peers: publications each history topic keeps (`BENCH_HISTORY_SIZE`). Default 1000. */
+  readonly historySize?: number;
 }
 
 /** A running server (or cluster of servers) and its workers. */
@@ -82,13 +89,23 @@ export class Session {
   readonly servers: readonly ServerChild[];
   readonly workers: readonly WorkerChild[];
   readonly urls: readonly string[];
+  /** A cluster's Redis key prefix (its channels and streams), null for one node. */
+  readonly redisPrefix: string | null;
   private readonly context: SessionContext;
-  constructor(peer: PeerName, servers: readonly ServerChild[], workers: readonly WorkerChild[], urls: readonly string[], context: SessionContext) {
+  constructor(
+    peer: PeerName,
+    servers: readonly ServerChild[],
+    workers: readonly WorkerChild[],
+    urls: readonly string[],
+    context: SessionContext,
+    redisPrefix: string | null,
+  ) {
     this.peer = peer;
     this.servers = servers;
     this.workers = workers;
     this.urls = urls;
     this.context = context;
+    this.redisPrefix = redisPrefix;
   }
 
   /** The first node: the one memory and profiles are taken from. */
@@ -147,10 +164,11 @@ export class Session {
     return this.server.next('mem', 10_000);
   }
 
-  /** Stops workers first (they close their sockets), then the servers. */
+  /** Stops workers first (they close their sockets), then the servers; drops a cluster's Redis keys (streams). */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.stop({ type: 'close' })));
     await Promise.all(this.servers.map((server) => server.stop({ type: 'stop' }, 5_000)));
+    if (this.redisPrefix !== null) await deleteKeys(`${this.redisPrefix}:`);
   }
 }
 
@@ -194,6 +212,13 @@ export class CpuWindow {
 export async function openSession(peer: PeerName, context: SessionContext, shape: SessionShape = {}): Promise<Session> {
   if (context.profile !== null) mkdirSync(context.profile.dir, { recursive: true });
   const nodes = shape.nodes ?? 1;
+  const env: NodeJS.ProcessEnv = {};
+  if (nodes > 1) {
+    env.BENCH_PUBSUB = 'redis';
+    // Each cluster its own channels and streams: no run sees another's (or anyone else's) past.
+    env.BENCH_REDIS_PREFIX = `bench-${process.pid}-${++sessions}`;
+  }
+  if (keepsHistory(peer)) env.BENCH_HISTORY_SIZE = String(shape.historySize ?? 1000);
   const servers: ServerChild[] = [];
   for (let i = 0; i < nodes; i++) {
     servers.push(
@@ -202,7 +227,7 @@ export async function openSession(peer: PeerName, context: SessionContext, shape
         file: serverFile(peer),
         core: context.pin ? SERVER_CORE : null,
         nodeArgs: ['--expose-gc'],
-        env: nodes === 1 ? {} : { BENCH_PUBSUB: 'redis' },
+        env,
       }),
     );
   }
@@ -213,7 +238,7 @@ export async function openSession(peer: PeerName, context: SessionContext, shape
   try {
     const [ready] = await Promise.all([Promise.all(servers.map((s) => s.next('ready', 30_000))), ...workers.map((w) => w.next('ready', 30_000))]);
     const urls = ready.map(({ port }) => `ws://127.0.0.1:${port}`);
-    return new Session(peer, servers, workers, urls, context);
+    return new Session(peer, servers, workers, urls, context, env.BENCH_REDIS_PREFIX ?? null);
   } catch (err) {
     await Promise.all([...workers.map((w) => w.stop(null, 0)), ...servers.map((s) => s.stop(null, 0))]);
     throw err;

@@ -18,7 +18,7 @@
  *   heap has grown; still quantised by V8's growth steps, so it moves from run to run.
  * - Heap numbers are marginal deltas of V8's `heapUsed` and `heapTotal`.
  */
-import type { BenchOptions, PeerName } from '../lib/options.ts';
+import { keepsHistory, type BenchOptions, type PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
 import { rssBytes } from '../lib/proc.ts';
 import { openSession, sleep, type CpuUsage, type Joined, type SessionContext } from '../lib/session.ts';
@@ -44,6 +44,8 @@ function warmSockets(connections: number): number {
 export const connections: Scenario = {
   name: 'connections',
   metrics: METRICS,
+  // Idle sockets cost the same on a history topic; only its joins read the stream (see recovery).
+  supports: (peer) => !keepsHistory(peer),
   params: (o) => ({ connections: o.connections, warmSockets: warmSockets(o.connections), concurrency: o.concurrency, workers: o.workers }),
 
   async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {

@@ -15,6 +15,10 @@
  *   so every delivery but the publisher's own crosses Redis. Server CPU counts both nodes; Redis's
  *   own CPU is reported beside it.
  *
+ * History (the `starling-history` peer, burst and cluster only): the same topic keeping history,
+ * so every publication is appended to its stream first and its frames carry the position as
+ * `ref`; compared with `starling` in the same run (paired ratio).
+ *
  * Numbers: deliveries/s = measured bodies received ÷ (last measured arrival − first measured
  * publish); latency = arrival − body `t`; server CPU per delivery = server utime+stime over the
  * measured phase ÷ deliveries; lost = Σ over sockets of published seqs never received; reordered
@@ -22,10 +26,9 @@
  */
 import { Histogram } from '../lib/histogram.ts';
 import type { Published } from '../lib/messages.ts';
-import type { BenchOptions, PeerName } from '../lib/options.ts';
+import { keepsHistory, type BenchOptions, type PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
-import { cpuMicros } from '../lib/proc.ts';
-import { redisServerPid } from '../lib/redis.ts';
+import { RedisMeter } from '../lib/redis.ts';
 import { mergeJoined, openSession, type Session, type SessionContext } from '../lib/session.ts';
 import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
 
@@ -38,10 +41,14 @@ const METRICS: readonly Metric[] = [
   { key: 'serverCpuPerDelivery', label: 'server CPU per delivery (µs)', digits: 3, better: 'lower' },
   ...LOAD_METRICS,
   { key: 'redisCores', label: 'Redis CPU (cores busy)', digits: 2, better: 'none' },
+  { key: 'redisCpuPerPublication', label: 'Redis CPU per publication (µs)', digits: 1, better: 'lower' },
   { key: 'lost', label: 'lost deliveries', digits: 0, better: 'lower' },
   { key: 'outOfOrder', label: 'reordered deliveries', digits: 0, better: 'lower' },
+  { key: 'positioned', label: 'deliveries carrying a position (%)', digits: 0, better: 'none' },
   { key: 'failed', label: 'failed joins', digits: 0, better: 'none' },
 ];
+
+const CLUSTER_ONLY = new Set(['redisCores', 'redisCpuPerPublication']);
 
 /** Tracks the slowest worker's progress (every subscriber has seq < done) and forwards it. */
 class Progress {
@@ -91,7 +98,9 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
   const measuredMessages = (o: BenchOptions): number => (mode === 'burst' ? o.messages : Math.max(1, Math.round(o.rate * o.duration)));
   return {
     name: `fanout-${variant}`,
-    metrics: nodes === 1 ? METRICS.filter((m) => m.key !== 'redisCores') : METRICS,
+    metrics: nodes === 1 ? METRICS.filter((m) => !CLUSTER_ONLY.has(m.key)) : METRICS,
+    // History is measured where the issue asks for it: throughput on one node and across Redis.
+    supports: (peer) => mode === 'burst' || !keepsHistory(peer),
     params: (o): Record<string, number | string> =>
       mode === 'burst'
         ? {
@@ -107,8 +116,11 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
         : { subscribers: o.subscribers, rate: o.rate, duration: o.duration, messages: measuredMessages(o), warmup: o.warmup, workers: o.workers },
 
     async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {
-      const redisPid = nodes > 1 ? await redisServerPid() : null;
-      const session = await openSession(peer, context, { nodes });
+      const redis = nodes > 1 ? await RedisMeter.open() : null;
+      const session = await openSession(peer, context, { nodes, historySize: o.historySize }).catch((err: unknown) => {
+        redis?.close();
+        throw err;
+      });
       try {
         // On a cluster the first socket (the publisher) goes to node A, every other one to node B.
         const joined =
@@ -145,10 +157,10 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
         // what it delivered by then; the rest of M is simply not published (not counted as lost).
         const capMs = mode === 'burst' ? Math.max(5_000, o.duration * 2_500) : o.duration * 1000 + 2_000;
         const meter = await session.cpuWindow();
-        const redis0 = redisPid === null ? 0 : cpuMicros(redisPid);
+        const redis0 = redis === null ? 0 : await redis.micros();
         const published = await publish(o.warmup, total, mode, capMs);
         await progress.until(published.to, mode === 'burst' ? capMs : STALL_MS + 1_000);
-        const redisCpu = redisPid === null ? Number.NaN : cpuMicros(redisPid) - redis0;
+        const redisCpu = redis === null ? Number.NaN : (await redis.micros()) - redis0;
         const cpu = await meter.end();
 
         const stats = await Promise.all(
@@ -171,10 +183,16 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
           serverCpuPerDelivery: deliveries > 0 ? cpu.server / deliveries : Number.NaN,
           serverCores: cpu.server / cpu.wall,
           clientCores: cpu.client / cpu.wall,
-          otherCores: Math.max(0, cpu.other - (Number.isNaN(redisCpu) ? 0 : redisCpu)) / cpu.wall,
-          ...(nodes > 1 ? { redisCores: redisCpu / cpu.wall } : {}),
+          otherCores: Math.max(0, cpu.other - (redis?.local === true ? redisCpu : 0)) / cpu.wall,
+          ...(nodes > 1 ? { redisCores: redisCpu / cpu.wall, redisCpuPerPublication: redisCpu / Math.max(1, published.to - published.from) } : {}),
           lost: stats.reduce((sum, s) => sum + s.lost, 0),
           outOfOrder: stats.reduce((sum, s) => sum + s.outOfOrder, 0),
+          positioned:
+            (100 * stats.reduce((sum, s) => sum + s.positioned, 0)) /
+            Math.max(
+              1,
+              stats.reduce((sum, s) => sum + s.received, 0),
+            ),
           failed: joined.failed,
           closedByServer: stats.reduce((sum, s) => sum + s.closed, 0),
           published: published.to - published.from,
@@ -182,6 +200,7 @@ function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
           sockets: joined.opened,
         };
       } finally {
+        redis?.close();
         await session.close();
       }
     },

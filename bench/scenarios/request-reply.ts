@@ -8,7 +8,7 @@
  * time; server CPU per round trip = server utime+stime ÷ round trips.
  */
 import { Histogram } from '../lib/histogram.ts';
-import type { BenchOptions, PeerName } from '../lib/options.ts';
+import { keepsHistory, type BenchOptions, type PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
 import { openSession, sleep, type SessionContext } from '../lib/session.ts';
 import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
@@ -28,8 +28,9 @@ function warmupMs(o: BenchOptions): number {
 export const requestReply: Scenario = {
   name: 'request-reply',
   metrics: METRICS,
-  // A realtime channel answers no request with its body (only ack, without it).
-  supports: (peer) => peer !== 'supabase',
+  // A realtime channel answers no request with its body (only ack, without it); history does not
+  // touch replies.
+  supports: (peer) => peer !== 'supabase' && !keepsHistory(peer),
   params: (o) => ({ clients: o.clients, duration: o.duration, warmupMs: warmupMs(o), workers: o.workers }),
 
   async run(peer: PeerName, o: BenchOptions, context: SessionContext): Promise<Sample> {

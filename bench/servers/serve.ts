@@ -1,7 +1,8 @@
 /**
  * @module bench/servers/serve
  * The part every peer server shares: listen on 127.0.0.1 (port 0), tell the harness the port,
- * answer `gc` with memory after a forced full collection (run with `--expose-gc`), profile the
+ * answer `gc` with memory after a forced full collection (run with `--expose-gc`) and `cpu` with
+ * the process's CPU time (`process.cpuUsage()`, for phases too short for /proc), profile the
  * measured phase on request with V8's CPU profiler (the one behind `node --cpu-prof`), and exit on
  * `stop` or as soon as the harness goes away (the IPC channel closes), so no server outlives a run.
  *
@@ -82,6 +83,11 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
         (file) => send({ type: 'profiled', file }),
         () => send({ type: 'profiled', file: null }),
       );
+      return;
+    }
+    if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      send({ type: 'cpu', micros: user + system });
       return;
     }
     if (message.type === 'gc') {
