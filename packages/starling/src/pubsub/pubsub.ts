@@ -67,6 +67,8 @@ export class PubSub {
   readonly #history: History | null;
   readonly #adapter: PubSubAdapter;
   readonly #topics = new Map<string, Set<Subscriber>>();
+  /** Adapter subscriptions under way, by topic. */
+  readonly #subscribing = new Map<string, Promise<void>>();
   readonly #order: StreamOrder<Subscriber>;
   /** broadcastFrom on history topics: whom each of this node's appends in flight must skip. */
   readonly #skips = new Map<number, Subscriber>();
@@ -123,7 +125,8 @@ export class PubSub {
 
   /**
    * Subscribes `subscriber` to `topic` (exact match). Local delivery starts at once; remote
-   * delivery once the adapter has registered interest, when the returned promise resolves.
+   * delivery once the adapter has registered interest, when the returned promise resolves (for
+   * every subscriber of the topic, not only the first).
    *
    * Never rejects, so callers may ignore it: if the adapter fails to subscribe, the promise
    * resolves anyway, the failure is counted in `stats.subscribeFailures`, local delivery goes on,
@@ -136,12 +139,18 @@ export class PubSub {
       subscribers = new Set();
       this.#topics.set(topic, subscribers);
       subscribers.add(subscriber);
-      return this.#adapter.subscribe(topic).catch(() => {
+      const subscribed = this.#adapter.subscribe(topic).catch(() => {
         this.stats.subscribeFailures++;
       });
+      this.#subscribing.set(topic, subscribed);
+      void subscribed.then(() => {
+        if (this.#subscribing.get(topic) === subscribed) this.#subscribing.delete(topic);
+      });
+      return subscribed;
     }
     subscribers.add(subscriber);
-    return Promise.resolve();
+    // A later subscriber of a topic whose adapter subscription is still under way waits for it too.
+    return this.#subscribing.get(topic) ?? Promise.resolve();
   }
 
   /** Removes a subscription. Unknown subscriptions are ignored. */
@@ -153,6 +162,7 @@ export class PubSub {
     }
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
+      this.#subscribing.delete(topic);
       this.#order.forget(topic);
       this.#adapter.unsubscribe(topic).catch(() => {
         // Interest is an optimisation; a failed unsubscribe only means extra traffic.

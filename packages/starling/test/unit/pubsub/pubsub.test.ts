@@ -47,3 +47,46 @@ describe('PubSub with an adapter whose subscribe rejects', () => {
     expect(pubsub.subscriberCount('t')).toBe(0);
   });
 });
+
+describe('PubSub subscriptions under way', () => {
+  it('makes a later subscriber of the topic wait for the adapter subscription the first one started', async () => {
+    let confirm = (): void => undefined;
+    const adapter: PubSubAdapter = {
+      start: () => Promise.resolve(),
+      subscribe: () => new Promise<void>((resolve) => (confirm = resolve)),
+      unsubscribe: () => Promise.resolve(),
+      publish: () => undefined,
+      close: () => Promise.resolve(),
+    };
+    const pubsub = new PubSub({ adapter });
+    await pubsub.start();
+    const settled: string[] = [];
+    void pubsub.subscribe('room', { deliver: () => undefined }).then(() => settled.push('first'));
+    void pubsub.subscribe('room', { deliver: () => undefined }).then(() => settled.push('second'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toEqual([]); // what a history join reads after must not be read before Redis confirmed
+    confirm();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(settled).toEqual(['first', 'second']);
+    await expect(pubsub.subscribe('room', { deliver: () => undefined })).resolves.toBeUndefined(); // confirmed: at once
+  });
+});
+
+describe('PubSub history options', () => {
+  it('refuses history with an adapter that keeps no streams, and bounds that are not positive integers', () => {
+    const plain: PubSubAdapter = { ...brokenAdapter() };
+    expect(() => new PubSub({ adapter: plain, history: { topics: ['rooms:*'] } })).toThrow(expect.objectContaining({ code: 'ERR_PUBSUB_ADAPTER' }) as Error);
+    for (const bad of [{ size: 0 }, { ttlMs: 1.5 }, { maxTopics: -1 }]) {
+      expect(() => new PubSub({ history: { topics: ['rooms:*'], ...bad } })).toThrow(RangeError);
+    }
+    expect(() => new PubSub({ history: { topics: ['rooms:*x'] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_TOPIC_PATTERN' }) as Error);
+  });
+
+  it('covers topics by pattern or predicate', () => {
+    const byPattern = new PubSub({ history: { topics: ['rooms:*', 'system'] } });
+    expect(['rooms:lobby', 'system', 'systems', 'users:1'].map((topic) => byPattern.hasHistory(topic))).toEqual([true, true, false, false]);
+    const byPredicate = new PubSub({ history: { topics: (topic) => topic.endsWith(':log') } });
+    expect(byPredicate.hasHistory('a:log')).toBe(true);
+    expect(byPredicate.hasHistory('a:chat')).toBe(false);
+  });
+});
