@@ -18,6 +18,7 @@ import { Identity } from './identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
 import { openMessageStore, type MessageStore } from './store/index.ts';
+import { roomHistory } from './room-channel.ts';
 import { createUserSocket } from './user-socket.ts';
 
 /** Options of {@link startChat}; every one has an environment variable in `server.ts`. */
@@ -28,7 +29,7 @@ export interface ChatOptions {
   dataDir?: string;
   /** PostgreSQL connection string; SQLite when absent. */
   databaseUrl?: string;
-  /** Redis URL: broadcasts, presence and LongPoll sessions span every node using it. In-process when absent. */
+  /** Redis URL: broadcasts, the rooms' replay streams, presence and LongPoll sessions span every node using it. In-process when absent. */
   redisUrl?: string;
   /** Token secret; generated and saved in `dataDir` when absent. */
   secretKeyBase?: string;
@@ -47,7 +48,7 @@ export interface ChatOptions {
   publicUrl?: string;
   /** Bearer token `/metrics` requires; without one `/metrics` answers loopback peers only. */
   metricsToken?: string;
-  /** Budgets and caps; each field defaults to {@link DEFAULT_LIMITS}. */
+  /** Budgets and caps (the replay bounds of rooms included); each field defaults to {@link DEFAULT_LIMITS}. */
   limits?: Partial<ChatLimits>;
   logger?: Logger;
   /** Socket options (timeouts, limits). */
@@ -87,11 +88,22 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   chmodSync(dataDir, 0o700);
   const [assets, store] = await Promise.all([buildAssets(), openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
-  const pubsub = options.redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }) }) : undefined;
+  const limits: ChatLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  // Rooms keep their recent publications so that a page that reconnects resumes without a gap and
+  // without reading the store (room-channel.ts); with Redis the streams live there, for every node.
+  const history = roomHistory(limits);
+  const pubsub = options.redisUrl
+    ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }), history })
+    : undefined;
   const host = options.host ?? '127.0.0.1';
   const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
   // Pages of the public URL may open sockets; without one, the page's own scheme, host and port.
-  const endpoint = new Endpoint({ secretKeyBase, logger, pubsub, checkOrigin: publicUrl === undefined ? true : [publicUrl] });
+  const endpoint = new Endpoint({
+    secretKeyBase,
+    logger,
+    ...(pubsub === undefined ? { history } : { pubsub }),
+    checkOrigin: publicUrl === undefined ? true : [publicUrl],
+  });
   const identity = new Identity(
     endpoint.tokens,
     {
@@ -103,8 +115,8 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });
-  const budgets = new Budgets({ ...DEFAULT_LIMITS, ...options.limits }, metrics.registry);
-  endpoint.socket('/socket', createUserSocket(identity, store, budgets), options.socket);
+  const budgets = new Budgets(limits, metrics.registry);
+  endpoint.socket('/socket', createUserSocket(identity, store, budgets, { pubsub: endpoint.pubsub, registry: metrics.registry }), options.socket);
   // The link base needs the bound port (port 0 picks one), known only once listening.
   let handler: RequestListener = (_req, res) => void res.writeHead(503).end();
   const server = await endpoint.listen({

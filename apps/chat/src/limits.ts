@@ -1,6 +1,7 @@
 /**
  * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
- * create rooms and invites, create identities, join rooms), and the byte cap of a history page.
+ * create rooms and invites, create identities, join rooms), the byte cap of a history page, and
+ * how much of each room's recent traffic the server keeps in memory for reconnecting pages.
  * Every budget refused is counted in `/metrics` as `chat_budget_refused_total{action, scope}`.
  * Defaults fit a small public deployment; `server.ts` reads each from an environment variable.
  */
@@ -31,6 +32,15 @@ export interface ChatLimits {
   readonly announcementsPerUser: Rate;
   /** Largest history page (join reply, `history` reply) in bytes of JSON (`HISTORY_PAGE_BYTES`). */
   readonly historyPageBytes: number;
+  /**
+   * Publications (messages and announcements) each room keeps in memory so that a page that
+   * reconnects gets exactly what it missed without reading the store (`REPLAY_MESSAGES`).
+   */
+  readonly replayMessages: number;
+  /** How long a publication stays there, in seconds (`REPLAY_SECONDS`). */
+  readonly replaySeconds: number;
+  /** How many rooms keep one at once; the least recently active room loses its own first (`REPLAY_ROOMS`). */
+  readonly replayRooms: number;
 }
 
 /** Defaults: a person chatting never meets them; one IP address stores at most ~4,000 messages a day. */
@@ -46,6 +56,12 @@ export const DEFAULT_LIMITS: ChatLimits = {
   joinsPerIp: { count: 120, seconds: 60 },
   announcementsPerUser: { count: 1, seconds: 60 },
   historyPageBytes: 64 * 1024,
+  // A reconnect within 10 minutes that missed at most 300 publications resumes from memory; a
+  // longer outage reloads the page of history. Memory is bounded by what is posted in 10 minutes
+  // (itself bounded by the message budgets), by 300 per room and by 1,000 rooms.
+  replayMessages: 300,
+  replaySeconds: 600,
+  replayRooms: 1000,
 };
 
 /** An action with a budget. */

@@ -15,16 +15,26 @@
  *
  * Events: `new_msg {body}` stores the message, then broadcasts `new_msg {id, body, author,
  * inserted_at}` to everyone on the topic, sender included (no reply: the broadcast is the
- * acknowledgement); `history {before}` replies with the page before that id; `ping` replies with
- * its payload. A user's join tracks presence under their user id (meta `{name}`) and announces
+ * acknowledgement); `history {before}` replies with the page before that id (without `before`: the
+ * latest page); `ping` replies with its payload.
+ *
+ * Reconnects (the framework's history topics, {@link roomHistory}): room topics keep their recent
+ * publications in memory, so every broadcast frame carries its position as `ref`. A rejoin that
+ * sends the last position it saw as `recover` is answered `{}` — no page is read from the store —
+ * and then gets every publication it missed, once and in order, and `phx_stream {position,
+ * recovered: true}`; when the server no longer has them (`recovered: false`: too long away, or the
+ * server restarted) the client asks `history {}` for the latest page. The store stays the durable
+ * record; the in-memory stream only spares it the reads of every page reconnecting at once. Every
+ * page read from the store is counted in `/metrics` as `chat_history_pages_total{request}`. A user's join tracks presence under their user id (meta `{name}`) and announces
  * `user_joined {user: NAME#mark}` at most once a minute per room; it is intercepted so that sockets
  * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins) are
  * answered `{reason: "slow down"}`.
  */
-import { error, noreply, ok, reply, type Channel, type InferPayloads, type PresenceList, type ReplyResult } from 'starling';
+import { Counter, type Registry } from 'prom-client';
+import { error, noreply, ok, reply, type Channel, type HistoryOptions, type InferPayloads, type PresenceList, type PubSub, type ReplyResult } from 'starling';
 import { z } from 'zod';
 import { displayName } from './identity.ts';
-import type { Budgets } from './limits.ts';
+import type { Budgets, ChatLimits } from './limits.ts';
 import { StoreError, type MessageStore, type StoredMessage } from './store/index.ts';
 import { messageBody, nameText } from './text.ts';
 
@@ -68,7 +78,8 @@ export const roomSchemas = {
 
 /**
  * The join params: an optional display name (`name`, or `user` from pages before `name`) and a
- * shown name whose `user_joined` to ignore; anything else is ignored.
+ * shown name whose `user_joined` to ignore; anything else is ignored here (`recover`, a stream
+ * position, is the framework's: see the module doc).
  */
 const joinParams = z.object({
   name: userText(nameText, MAX_NAME, 'a name').optional(),
@@ -90,12 +101,31 @@ export interface HistoryPage {
   more: boolean;
 }
 
+/**
+ * The join reply: the latest page of history, or `{}` for a rejoin that resumes with `recover` on
+ * a server whose rooms keep history (what it missed follows as replay, see the module doc).
+ */
+export type JoinReply = HistoryPage | Record<string, never>;
+
 /** The room channel's events (shared with the page, which types its client by them). */
 export type RoomEvents = {
   in: InferPayloads<typeof roomSchemas>;
   out: { new_msg: WireMessage; user_joined: { user: string }; presence_state: PresenceList };
   replies: { history: HistoryPage; ping: Record<string, unknown> };
 };
+
+/** Which topics keep history for reconnects, and how much: every room, within `limits`' replay bounds. */
+export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replaySeconds' | 'replayRooms'>): HistoryOptions {
+  return { topics: ['rooms:*'], size: limits.replayMessages, ttlMs: limits.replaySeconds * 1000, maxTopics: limits.replayRooms };
+}
+
+/** What the room channel needs besides the store and the budgets. */
+export interface RoomChannelOptions {
+  /** The endpoint's PubSub: a rejoin with `recover` skips the page only on a topic that keeps history. */
+  readonly pubsub: Pick<PubSub, 'hasHistory'>;
+  /** Where `chat_history_pages_total` is registered. */
+  readonly registry: Registry;
+}
 
 /** The wire form of a stored message. */
 function wire(message: StoredMessage): WireMessage {
@@ -109,9 +139,17 @@ function storeFailure(err: unknown): ReplyResult<'error', { reason: string }> {
 }
 
 /** Creates the room channel over `store`, spending from `budgets`. */
-export function createRoomChannel(store: MessageStore, budgets: Budgets): Channel<RoomAssigns, RoomEvents> {
+export function createRoomChannel(store: MessageStore, budgets: Budgets, options: RoomChannelOptions): Channel<RoomAssigns, RoomEvents> {
+  const pages = new Counter({
+    name: 'chat_history_pages_total',
+    help: 'Pages of history read from the message store, by request: "join" (a first join, or a rejoin without a position) or "history" (older messages, or a reload after a reconnect that could not resume).',
+    labelNames: ['request'],
+    registers: [options.registry],
+  });
+
   /** The newest messages before `before` that fit the page's byte cap (always at least one). */
-  async function page(room: string, before?: number): Promise<HistoryPage> {
+  async function page(room: string, request: 'join' | 'history', before?: number): Promise<HistoryPage> {
+    pages.inc({ request });
     const stored = await store.history(room, before === undefined ? { limit: PAGE_MESSAGES } : { before, limit: PAGE_MESSAGES });
     const messages: WireMessage[] = [];
     let bytes = 0;
@@ -130,7 +168,8 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets): Channe
     async join(topic, params, socket) {
       const room = topic.slice('rooms:'.length);
       const { userId, ip } = socket.assigns;
-      const parsed = joinParams.safeParse(typeof params === 'object' && params !== null ? params : {});
+      const given: object = typeof params === 'object' && params !== null ? params : {};
+      const parsed = joinParams.safeParse(given);
       if (!parsed.success) return error({ reason: 'invalid name' });
       // Either way it is only a chosen name: who the user is comes from the token.
       const name = parsed.data.name ?? parsed.data.user ?? null;
@@ -143,7 +182,9 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets): Channe
           if (name !== null) await store.setProfileName(userId, name);
           user = displayName(name ?? (await store.profileName(userId)) ?? 'anonymous', userId);
         }
-        const history = await page(room);
+        // A rejoin that resumes from a position gets what it missed from the topic's stream: no page.
+        const resuming = Object.hasOwn(given, 'recover') && options.pubsub.hasHistory(topic);
+        const history: JoinReply = resuming ? {} : await page(room, 'join');
         socket.assign({ user, ignore: parsed.data.ignore ?? null });
         socket.sendInfo(AFTER_JOIN);
         return ok(history);
@@ -184,7 +225,7 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets): Channe
         }
         case 'history': {
           try {
-            return reply('ok', await page(room, payload.before));
+            return reply('ok', await page(room, 'history', payload.before));
           } catch (err) {
             return storeFailure(err);
           }

@@ -6,11 +6,11 @@
 import { Socket, accept, refuse } from 'starling';
 import type { Identity } from './identity.ts';
 import type { Budgets } from './limits.ts';
-import { createRoomChannel, type RoomAssigns } from './room-channel.ts';
+import { createRoomChannel, type RoomAssigns, type RoomChannelOptions } from './room-channel.ts';
 import { StoreError, type MessageStore } from './store/index.ts';
 
-/** Creates the chat's socket definition. */
-export function createUserSocket(identity: Identity, store: MessageStore, budgets: Budgets): Socket<RoomAssigns> {
+/** Creates the chat's socket definition; `rooms` is what the room channel needs of the endpoint. */
+export function createUserSocket(identity: Identity, store: MessageStore, budgets: Budgets, rooms: RoomChannelOptions): Socket<RoomAssigns> {
   return new Socket<RoomAssigns>({
     async connect(params, info) {
       const ip = info.peer.address;
@@ -25,5 +25,5 @@ export function createUserSocket(identity: Identity, store: MessageStore, budget
       }
     },
     id: (assigns) => (assigns.userId ? `users_socket:${assigns.userId}` : null),
-  }).channel('rooms:*', createRoomChannel(store, budgets));
+  }).channel('rooms:*', createRoomChannel(store, budgets, rooms));
 }

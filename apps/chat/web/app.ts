@@ -7,10 +7,16 @@
  *
  * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
+ *
+ * Reconnects: a room's channel remembers the position of the last publication it saw
+ * (`recoverableChannel`) and rejoins with it, so the server replays exactly what was missed and no
+ * history is reloaded; only when the server cannot (`recovered: false`: away too long, or it
+ * restarted) does the page ask for the latest page again. Messages are kept by id, so a message
+ * is never shown twice, whichever way it arrives.
  */
 import { Presence, Socket, type Channel, type PresenceEntry } from 'phoenix';
-import { typedChannel } from 'starling/client';
-import type { RoomEvents, WireMessage } from '../src/room-channel.ts';
+import { recoverableChannel, typedChannel, type StreamNotice } from 'starling/client';
+import type { HistoryPage, JoinReply, RoomEvents, WireMessage } from '../src/room-channel.ts';
 
 /** A message as the room channel sends it. */
 type ChatMessage = WireMessage;
@@ -194,6 +200,27 @@ function firstId(): number | undefined {
   return first;
 }
 
+function lastId(): number | undefined {
+  let last: number | undefined;
+  for (const id of state.messages.keys()) if (last === undefined || id > last) last = id;
+  return last;
+}
+
+/**
+ * Shows the latest page after a reconnect that could not resume. When it does not reach back to
+ * what is shown (more than a page was missed), what is shown is dropped rather than shown with a
+ * hole: "Load older messages" pages back from the new page.
+ */
+function addLatestPage(page: HistoryPage): void {
+  const oldest = page.messages[0]?.id;
+  const shown = lastId();
+  if (page.more && oldest !== undefined && shown !== undefined && oldest > shown) {
+    for (const id of [...state.messages.keys()]) if (id < oldest) state.messages.delete(id);
+    ui.older.hidden = false;
+  }
+  addMessages(page.messages);
+}
+
 interface MemberInfo {
   userId: string;
   name: string;
@@ -281,9 +308,20 @@ function openRoom(room: RoomInfo): void {
   history.replaceState(null, '', room.id === LOBBY.id ? '/' : `/?room=${encodeURIComponent(room.id)}`);
   ui.older.hidden = true;
 
-  // Every (re)join replies with the latest page; messages are merged by id, so a page that was
-  // offline shows what it missed.
-  const channel = socket.channel(`rooms:${room.id}`, () => ({ name: state.name }));
+  // The first join replies with the latest page. A rejoin (after a lost connection, over
+  // WebSocket or LongPoll) sends the last position seen as `recover`: it is answered without a
+  // page, and what was missed arrives as the usual new_msg pushes before phx_stream. Only when
+  // that is impossible does the page reload the latest page. Messages merge by id either way.
+  const reload = { needed: false };
+  const { channel } = recoverableChannel(socket, `rooms:${room.id}`, {
+    params: () => ({ name: state.name }),
+    onStream: (notice: StreamNotice) => {
+      // Until the page arrives every later phx_stream (a rejoin) asks again: the remembered
+      // position has moved past the gap, so no replay will ever fill it.
+      if (notice.recovered === false) reload.needed = true;
+      if (reload.needed) reloadLatest(channel, reload);
+    },
+  });
   const presence = new Presence(channel);
   // A room left a moment ago may still answer (its join reply was on the way): only the open
   // room's channel may touch the page.
@@ -297,10 +335,12 @@ function openRoom(room: RoomInfo): void {
   typedChannel<RoomEvents>(channel).on('new_msg', (message) => current() && addMessages([message]));
   channel
     .join()
-    .receive('ok', (reply: { messages?: ChatMessage[]; more?: boolean }) => {
+    .receive('ok', (reply: JoinReply) => {
       if (!current()) return;
       if (ui.roomError.dataset.kind === 'join') ui.roomError.hidden = true;
-      addMessages(reply.messages ?? []);
+      // A rejoin that resumes gets no page ({}): what is shown stays as it is.
+      if (reply.messages === undefined) return;
+      addMessages(reply.messages);
       ui.older.hidden = reply.more !== true;
     })
     .receive('error', (reply: { reason?: string }) => {
@@ -315,6 +355,26 @@ function openRoom(room: RoomInfo): void {
   state.channel = channel;
   ui.online.replaceChildren();
   ui.membersSection.hidden = true;
+}
+
+/**
+ * Asks for the latest page of the open room after a reconnect whose gap the server could not
+ * replay; `reload.needed` stays set until it is shown (a failed request is asked again 5 s later).
+ */
+function reloadLatest(channel: Channel, reload: { needed: boolean }): void {
+  if (state.channel !== channel) return;
+  const retry = (): void => {
+    setTimeout(() => reload.needed && reloadLatest(channel, reload), 5000);
+  };
+  typedChannel<RoomEvents>(channel)
+    .push('history', {})
+    .receive('ok', (page) => {
+      if (state.channel !== channel) return;
+      reload.needed = false;
+      addLatestPage(page);
+    })
+    .receive('error', retry)
+    .receive('timeout', retry);
 }
 
 ui.older.addEventListener('click', () => {

@@ -1,6 +1,8 @@
 /**
  * The chat page (`examples/chat/web/`) in real Chromium against the chat running in-process:
- * chatting between pages, history on reload and after a lost connection, presence, the
+ * chatting between pages, history on reload and after a lost connection (resumed from the room's
+ * replay stream over WebSocket or LongPoll without reloading history, or reloaded when the stream
+ * no longer covers the outage), presence, the
  * connection state, user text rendered as text under a CSP without inline script, private rooms
  * with invite links, and use on a phone-sized screen and from the keyboard.
  *
@@ -10,6 +12,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
+import { connect as tcpConnect, createServer as createTcpServer, type Socket as TcpSocket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -148,11 +151,112 @@ async function postAsBot(chat: TestChat, count: number): Promise<void> {
   writer.leave();
 }
 
-/** A chat and the URL of its page. */
-async function startChat(): Promise<{ chat: TestChat; url: string }> {
-  const chat = await chats.start();
+/** A chat (with `options`) and the URL of its page. */
+async function startChat(options: Parameters<typeof chats.start>[0] = {}): Promise<{ chat: TestChat; url: string }> {
+  const chat = await chats.start(options);
   return { chat, url: `${chat.baseUrl}/` };
 }
+
+/** A `phx_join` of a room that a page sent: over which transport, with which params. */
+interface RoomJoin {
+  readonly transport: 'websocket' | 'longpoll';
+  readonly params: Record<string, unknown>;
+}
+
+/**
+ * Every `phx_join` of a room the page sends, from WebSocket frames and LongPoll POST bodies (a
+ * page that lost its WebSocket may come back over LongPoll), across reconnects.
+ */
+function roomJoinsSentBy(page: Page): RoomJoin[] {
+  const joins: RoomJoin[] = [];
+  const record = (transport: RoomJoin['transport'], text: string): void => {
+    const frame = JSON.parse(text) as unknown[]; // V2: [join_ref, ref, topic, event, payload]
+    if (frame[3] === 'phx_join' && String(frame[2]).startsWith('rooms:')) joins.push({ transport, params: frame[4] as Record<string, unknown> });
+  };
+  page.on('websocket', (socket) => socket.on('framesent', ({ payload }) => record('websocket', String(payload))));
+  page.on('request', (request) => {
+    if (request.method() !== 'POST' || !request.url().includes('/socket/longpoll')) return;
+    for (const line of (request.postData() ?? '').split('\n')) if (line !== '') record('longpoll', line);
+  });
+  return joins;
+}
+
+/**
+ * A TCP line to the chat that can drop every connection and hold new ones — accepted, neither
+ * refused nor relayed — until {@link release}. A page whose WebSocket was dropped reconnects into
+ * the held line and, once released, over that WebSocket: its reconnect never fails, so phoenix.js
+ * has no reason to fall back to LongPoll (as it does when a reconnect is refused, see TcpProxy).
+ */
+interface HoldingLine {
+  readonly port: number;
+  /** Destroys every relayed connection; new ones wait. */
+  drop(): void;
+  /** Relays the waiting connections, and new ones again. */
+  release(): void;
+}
+
+async function startHoldingLine(target: number): Promise<HoldingLine> {
+  const relayed = new Set<TcpSocket>();
+  let held: TcpSocket[] | null = null;
+  const relay = (client: TcpSocket): void => {
+    const upstream = tcpConnect(target, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      relayed.add(from);
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        relayed.delete(from);
+        to.destroy();
+      });
+    }
+  };
+  const server = createTcpServer((client) => {
+    if (held === null) return relay(client);
+    client.pause(); // what it sends waits in the socket until release
+    client.on('error', () => client.destroy());
+    held.push(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxies.push({
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of [...relayed, ...(held ?? [])]) socket.destroy();
+        server.close(() => resolve());
+      }),
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    drop() {
+      held ??= [];
+      for (const socket of relayed) socket.destroy();
+    },
+    release() {
+      const waiting = held ?? [];
+      held = null;
+      for (const client of waiting) if (!client.destroyed) relay(client);
+    },
+  };
+}
+
+/** How many history pages the chat has read from its store for `request` (`chat_history_pages_total` in `/metrics`). */
+async function pagesRead(chat: TestChat, request: 'join' | 'history'): Promise<number> {
+  const text = await (await fetch(`${chat.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`chat_history_pages_total{request="${request}"} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+/** A writer in the lobby through the official client, as "alice". */
+async function lobbyWriter(chat: TestChat): Promise<(bodies: string[]) => Promise<void>> {
+  const writer = (await chats.userSocket(chat)).socket.channel('rooms:lobby', { name: 'alice' });
+  await joined(writer);
+  return async (bodies) => void (await sendAll(writer, bodies));
+}
+
+const numbered = (count: number, prefix: string): string[] => Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
+const byAlice = (bodies: string[]): string[] => bodies.map((body) => `alice: ${body}`);
 
 /** An HTTP proxy in front of the chat that forwards requests but refuses every WebSocket upgrade. */
 interface BlockingProxy {
@@ -393,6 +497,146 @@ describe('the chat page', () => {
       setTimeout(() => resolve({ ran: window.inlineScriptRan === true, violated }), 100);
     })`);
     expect(outcome).toEqual({ ran: false, violated: 'script-src-elem' });
+  });
+});
+
+describe('the page coming back after a lost connection', () => {
+  const POSITION = /^[^:]+:\d+$/;
+
+  /**
+   * Bob says "back" from the page and waits to see it after `shown`: the page's pushes go in
+   * order and the room handles them in order, so any reload of history it asked for on its
+   * rejoin has been counted by then.
+   */
+  async function back(bob: Page, shown: string[]): Promise<void> {
+    await say(bob, 'back');
+    await waitForMessages(bob, [...shown, 'bob: back']);
+  }
+
+  it('shows what it missed once and in order, replayed by the server from where it left off over a new WebSocket: no history is reloaded', async () => {
+    const { chat } = await startChat();
+    const line = await startHoldingLine(chat.chat.port);
+    const post = await lobbyWriter(chat);
+    const bob = await visit(`http://127.0.0.1:${line.port}/`);
+    const joins = roomJoinsSentBy(bob);
+    await setName(bob, 'bob');
+    await post(['before 1', 'before 2']);
+    await waitForMessages(bob, byAlice(['before 1', 'before 2']));
+    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+
+    line.drop();
+    await waitForStatus(bob, 'reconnecting');
+    await post(numbered(5, 'missed'));
+    expect(await messages(bob)).toEqual(byAlice(['before 1', 'before 2']));
+    line.release();
+
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, byAlice(['before 1', 'before 2', ...numbered(5, 'missed')]));
+    await post(['live']);
+    await back(bob, byAlice(['before 1', 'before 2', ...numbered(5, 'missed'), 'live']));
+    // The rejoin sent the position of the last message seen, and the server read no page for it.
+    expect(joins.map((join) => join.transport)).toEqual(['websocket', 'websocket', 'websocket']);
+    expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
+    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+  });
+
+  it('resumes the same way when its reconnects are refused and phoenix.js falls back to LongPoll', async () => {
+    const { chat } = await startChat();
+    const proxy = await TcpProxy.start(chat.chat.port);
+    proxies.push(proxy);
+    const post = await lobbyWriter(chat);
+    const bob = await visit(`http://127.0.0.1:${proxy.port}/`);
+    const joins = roomJoinsSentBy(bob);
+    await setName(bob, 'bob');
+    await post(['before']);
+    await waitForMessages(bob, byAlice(['before']));
+    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+
+    proxy.cut();
+    await waitForStatus(bob, 'reconnecting');
+    await post(numbered(5, 'missed'));
+    proxy.restore();
+
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, byAlice(['before', ...numbered(5, 'missed')]));
+    await back(bob, byAlice(['before', ...numbered(5, 'missed')]));
+    expect(joins.map((join) => join.transport)).toEqual(['websocket', 'websocket', 'longpoll']);
+    expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
+    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+  });
+
+  it('resumes the same way once it has fallen back to LongPoll behind a proxy that refuses WebSockets', async () => {
+    const blocking = await startWebSocketBlockingProxy();
+    const line = await TcpProxy.start(blocking.port);
+    proxies.push(line);
+    const chat = await chats.start({ publicUrl: `http://127.0.0.1:${line.port}` });
+    blocking.target = chat.chat.port;
+    const post = await lobbyWriter(chat);
+    const bob = await visit(`http://127.0.0.1:${line.port}/`);
+    const joins = roomJoinsSentBy(bob);
+    await setName(bob, 'bob');
+    await post(['before']);
+    await waitForMessages(bob, byAlice(['before']), 10_000);
+    expect(blocking.refusedUpgrades).toBeGreaterThan(0);
+    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+
+    line.cut();
+    await waitForStatus(bob, 'reconnecting', 10_000);
+    await post(numbered(4, 'missed'));
+    line.restore();
+
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, byAlice(['before', ...numbered(4, 'missed')]), 10_000);
+    await back(bob, byAlice(['before', ...numbered(4, 'missed')]));
+    expect(joins.map((join) => join.transport)).toEqual(['longpoll', 'longpoll', 'longpoll']);
+    expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
+    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+  });
+
+  it('reloads the latest page when it was away longer than the room keeps, and shows every message once', async () => {
+    const { chat } = await startChat({ limits: { replayMessages: 2 } });
+    const proxy = await TcpProxy.start(chat.chat.port);
+    proxies.push(proxy);
+    const post = await lobbyWriter(chat);
+    const bob = await visit(`http://127.0.0.1:${proxy.port}/`);
+    await setName(bob, 'bob');
+    await post(['before']);
+    await waitForMessages(bob, byAlice(['before']));
+    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+
+    proxy.cut();
+    await waitForStatus(bob, 'reconnecting');
+    await post(numbered(5, 'missed'));
+    proxy.restore();
+
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, byAlice(['before', ...numbered(5, 'missed')]));
+    await post(['live']);
+    await back(bob, byAlice(['before', ...numbered(5, 'missed'), 'live']));
+    // Three messages fell out of the room's stream: the page asked for the latest page, once.
+    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual({ join: pages.join, history: pages.history + 1 });
+  });
+
+  it('shows no hole when it missed more than a page: the latest page, then older ones on request', async () => {
+    const { chat } = await startChat({ limits: { replayMessages: 2 } });
+    const proxy = await TcpProxy.start(chat.chat.port);
+    proxies.push(proxy);
+    const post = await lobbyWriter(chat);
+    const bob = await visit(`http://127.0.0.1:${proxy.port}/`);
+    await post(['before']);
+    await waitForMessages(bob, byAlice(['before']));
+
+    proxy.cut();
+    await waitForStatus(bob, 'reconnecting');
+    await post(numbered(55, 'missed'));
+    proxy.restore();
+
+    // The 50 newest, not "before" followed by a jump to "missed 6".
+    await waitForStatus(bob, 'online', 10_000);
+    await waitForMessages(bob, byAlice(numbered(55, 'missed').slice(5)));
+    await bob.locator('#older').click();
+    await waitForMessages(bob, byAlice(['before', ...numbered(55, 'missed')]));
+    expect(await bob.locator('#older').isHidden()).toBe(true);
   });
 });
 

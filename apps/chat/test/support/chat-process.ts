@@ -41,6 +41,9 @@ const CHAT_SETTINGS = [
   'JOINS_PER_IP',
   'ANNOUNCEMENTS_PER_USER',
   'HISTORY_PAGE_BYTES',
+  'REPLAY_MESSAGES',
+  'REPLAY_SECONDS',
+  'REPLAY_ROOMS',
 ];
 
 function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
