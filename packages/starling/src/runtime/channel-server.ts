@@ -322,16 +322,26 @@ export class ChannelServer implements Subscriber {
     this.#drain();
   }
 
-  /** Sends phx_stream, then lets live publications through, skipping those the read covered. */
+  /**
+   * Sends phx_stream, then the live publications held during the read. After a replay the held
+   * ones it covered are skipped. Without one, every held publication reached this node after the
+   * subscription and is sent — so the position announced is the one just before the first of
+   * them (not the read's, which may be later): live traffic follows it without a gap.
+   */
   #endRecovery(position: StreamPosition, recovered: boolean | undefined): void {
-    const payload = recovered === undefined ? { position: formatPosition(position) } : { position: formatPosition(position), recovered };
-    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event: Events.stream, payload });
-    if (frame !== null) this.connection.send(frame);
     const held = this.#recovery ?? [];
     this.#recovery = null;
+    let from = position;
+    if (recovered !== true) {
+      const first = held.find((message) => message.position?.epoch === position.epoch)?.position;
+      if (first !== undefined && first.offset <= position.offset) from = { epoch: position.epoch, offset: first.offset - 1 };
+    }
+    const payload = recovered === undefined ? { position: formatPosition(from) } : { position: formatPosition(from), recovered };
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event: Events.stream, payload });
+    if (frame !== null) this.connection.send(frame);
     for (const message of held) {
       const at = message.position;
-      if (at !== undefined && at.epoch === position.epoch && at.offset <= position.offset) continue;
+      if (at !== undefined && at.epoch === from.epoch && at.offset <= from.offset) continue;
       this.deliver(message);
     }
   }
