@@ -67,7 +67,13 @@ export class MemoryPubSubAdapter implements PubSubAdapter {
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
     if (this.#node === null) return; // closed: nothing is delivered, as a PubSub that is closed expects
     const { bus } = this;
-    const positioned = bus.streams.append(message, limits, Date.now());
+    let positioned: BroadcastMessage;
+    try {
+      positioned = bus.streams.append(message, limits, Date.now());
+    } catch {
+      this.#node.lost(publishId); // not JSON: as the Redis adapter, delivered nowhere
+      return;
+    }
     for (const peer of bus.adapters) {
       if (peer === this) bus.appended.push(() => peer.#node?.deliver(positioned, publishId));
       else if (peer.#topics.has(message.topic)) {

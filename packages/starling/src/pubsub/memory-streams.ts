@@ -2,7 +2,8 @@
  * @module pubsub/memory-streams
  * Internal: the in-process stream store behind {@link MemoryPubSubAdapter}'s history: one bounded
  * ring of publications per topic, for every node on one {@link MemoryBus}. Its past lives and dies
- * with the process, so a restart starts new epochs.
+ * with the process, so a restart starts new epochs. A publication's size, for `maxBytes`, is the
+ * length of its payload as JSON (one `JSON.stringify` per publication, not per subscriber).
  *
  * Epochs: every topic's epoch is `<store epoch>.<generation>`, where the store epoch is random per
  * store and the generation counts the streams evicted so far (by `maxTopics`). A topic that never
@@ -12,36 +13,58 @@
  * position handed out for the evicted one, so no stale position can match it.
  */
 import { randomBytes } from 'node:crypto';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import type { BroadcastMessage } from '../protocol.ts';
 import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
 
 interface Entry {
   readonly message: BroadcastMessage;
   readonly at: number;
+  /** The payload's size as JSON, for `maxBytes`. */
+  readonly bytes: number;
 }
 
-/** One topic's ring: the last `count` publications, ending at `offset`. */
+/** One topic's ring: the last `count` publications, ending at `offset`, `bytes` in all. */
 class TopicStream {
   readonly epoch: string;
   offset = 0;
+  bytes = 0;
   #ring: Entry[] = [];
   #count = 0;
   constructor(epoch: string) {
     this.epoch = epoch;
   }
 
-  append(message: BroadcastMessage, size: number, at: number): void {
+  /** Appends; returns the bytes of the publication it pushed out (0 when there was room). */
+  append(entry: Entry, size: number): number {
     this.offset++;
-    const entry = { message, at };
     const slot = (this.offset - 1) % size;
+    const freed = this.#count === size ? this.#entry(this.offset - size, size).bytes : 0;
     if (this.#ring.length < size && slot === this.#ring.length) this.#ring.push(entry);
     else this.#ring[slot] = entry;
     this.#count = Math.min(this.#count + 1, size);
+    this.bytes += entry.bytes - freed;
+    return freed;
   }
 
-  /** Forgets publications older than `oldest` (they are contiguous at the front). */
-  expire(oldest: number, size: number): void {
-    while (this.#count > 0 && this.#entry(this.offset - this.#count + 1, size).at < oldest) this.#count--;
+  /** Forgets publications older than `oldest` (they are contiguous at the front); returns the bytes freed. */
+  expire(oldest: number, size: number): number {
+    let freed = 0;
+    while (this.#count > 0 && this.#entry(this.first, size).at < oldest) freed += this.dropOldest(size);
+    return freed;
+  }
+
+  /** Forgets the oldest publication kept; returns its bytes. */
+  dropOldest(size: number): number {
+    const { bytes } = this.#entry(this.first, size);
+    this.#count--;
+    this.bytes -= bytes;
+    return bytes;
+  }
+
+  /** How many publications are kept. */
+  get count(): number {
+    return this.#count;
   }
 
   /** The offset of the oldest publication kept, or offset + 1 when none is. */
@@ -67,8 +90,15 @@ export class MemoryStreams {
   #generation = 0;
   /** In order of last append: the first entry is the least recently published topic. */
   readonly #streams = new Map<string, TopicStream>();
+  /** The payload bytes of every publication kept, all topics together. */
+  #bytes = 0;
 
-  /** Appends `message` to its topic's stream; returns it with its position (a new object). */
+  /**
+   * Appends `message` to its topic's stream; returns it with its position (a new object). Then
+   * enforces `maxBytes`: the least recently published topics lose their streams, and if this
+   * topic alone is over, its oldest publications go (its newest one always stays).
+   * @throws StarlingError `ERR_INVALID_PAYLOAD` (appending nothing) for a payload that is not JSON
+   */
   append(message: BroadcastMessage, limits: StreamLimits, now: number): BroadcastMessage {
     let stream = this.#streams.get(message.topic);
     if (stream === undefined) {
@@ -81,8 +111,11 @@ export class MemoryStreams {
     }
     this.#streams.set(message.topic, stream);
     const positioned = { topic: message.topic, event: message.event, payload: message.payload, position: { epoch: stream.epoch, offset: stream.offset + 1 } };
-    stream.append(positioned, limits.size, now);
-    stream.expire(now - limits.ttlMs, limits.size);
+    const bytes = jsonLength(message.payload);
+    this.#bytes += bytes - stream.append({ message: positioned, at: now, bytes }, limits.size);
+    this.#bytes -= stream.expire(now - limits.ttlMs, limits.size);
+    while (this.#bytes > limits.maxBytes && this.#streams.size > 1) this.#evictOldest();
+    while (this.#bytes > limits.maxBytes && stream.count > 1) this.#bytes -= stream.dropOldest(limits.size);
     return positioned;
   }
 
@@ -94,7 +127,7 @@ export class MemoryStreams {
       const recovered = since !== null && since.epoch === position.epoch && since.offset === 0;
       return { position, recovered, publications: [] };
     }
-    stream.expire(now - limits.ttlMs, limits.size);
+    this.#bytes -= stream.expire(now - limits.ttlMs, limits.size);
     const position = { epoch: stream.epoch, offset: stream.offset };
     if (since === null || since.epoch !== stream.epoch || since.offset > stream.offset || since.offset < stream.first - 1) {
       return { position, recovered: false, publications: [] };
@@ -107,9 +140,22 @@ export class MemoryStreams {
   }
 
   #evictOldest(): void {
-    const oldest = this.#streams.keys().next();
+    const oldest = this.#streams.entries().next();
     if (oldest.done === true) return;
-    this.#streams.delete(oldest.value);
+    const [topic, stream] = oldest.value;
+    this.#streams.delete(topic);
+    this.#bytes -= stream.bytes;
     this.#generation++;
   }
+}
+
+function jsonLength(payload: unknown): number {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(payload) as string | undefined;
+  } catch (cause) {
+    throw new StarlingError(ErrorCodes.invalidPayload, 'a publication on a history topic must be JSON', { cause });
+  }
+  if (json === undefined) throw new StarlingError(ErrorCodes.invalidPayload, 'a publication on a history topic must be JSON');
+  return json.length;
 }

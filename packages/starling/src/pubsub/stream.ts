@@ -39,6 +39,12 @@ export interface HistoryOptions {
    * million topics cannot exhaust memory.
    */
   maxTopics?: number | undefined;
+  /**
+   * The size of every stream together, in bytes (a payload's JSON text; Redis: the stored
+   * envelope); default 67 108 864 (64 MiB). Beyond it the least recently published topics lose
+   * their streams first; a topic alone over it keeps only its newest publications.
+   */
+  maxBytes?: number | undefined;
 }
 
 /** The resolved bounds of every stream (what a store enforces). */
@@ -46,6 +52,7 @@ export interface StreamLimits {
   readonly size: number;
   readonly ttlMs: number;
   readonly maxTopics: number;
+  readonly maxBytes: number;
 }
 
 /** What a store answers to a read: the publications after a position, or why it cannot give them. */
@@ -63,7 +70,7 @@ export interface StreamRead {
 }
 
 /** Defaults of {@link HistoryOptions}. */
-export const DEFAULT_HISTORY_LIMITS: StreamLimits = { size: 100, ttlMs: 300_000, maxTopics: 1000 };
+export const DEFAULT_HISTORY_LIMITS: StreamLimits = { size: 100, ttlMs: 300_000, maxTopics: 1000, maxBytes: 64 * 1024 * 1024 };
 
 /** The wire form of a position: `"<epoch>:<offset>"`, offset in decimal. */
 export function formatPosition(position: StreamPosition): string {
@@ -99,6 +106,7 @@ export class History {
       size: bound(options.size, DEFAULT_HISTORY_LIMITS.size, 'size'),
       ttlMs: bound(options.ttlMs, DEFAULT_HISTORY_LIMITS.ttlMs, 'ttlMs'),
       maxTopics: bound(options.maxTopics, DEFAULT_HISTORY_LIMITS.maxTopics, 'maxTopics'),
+      maxBytes: bound(options.maxBytes, DEFAULT_HISTORY_LIMITS.maxBytes, 'maxBytes'),
     };
   }
 

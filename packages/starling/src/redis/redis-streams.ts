@@ -14,9 +14,9 @@
  *
  * | key | type | holds |
  * | --- | --- | --- |
- * | `P:h:store` | hash | `e`: the store epoch (random, made when missing), `g`: streams created so far |
+ * | `P:h:store` | hash | `e`: the store epoch (random, made when missing), `g`: streams created so far, `b`: bytes kept in all lists |
  * | `P:h:topics` | sorted set | every topic with a stream, scored by its last append (ms) |
- * | `P:h:m:<topic>` | hash | `e`: the topic's epoch `<store epoch>.<g at creation>`, `o`: its last offset |
+ * | `P:h:m:<topic>` | hash | `e`: the topic's epoch `<store epoch>.<g at creation>`, `o`: its last offset, `b`: bytes in its list |
  * | `P:h:l:<topic>` | list | the kept publications: 13-digit append time (ms) + envelope |
  *
  * Epochs: a stream's epoch is fixed when it is created and no two creations share one (the
@@ -24,9 +24,10 @@
  * Redis restarted empty → a new store epoch → every older position fails to recover (never a stale
  * or partial replay). A topic with no stream is read as offset 0 of the epoch its next creation
  * would get; that position is honoured only if no other stream is created first. Beyond
- * `maxTopics` streams the least recently published one is deleted. The list expires when idle for
- * `ttlMs` (its entries would have expired anyway); the meta hash stays, so offsets never restart
- * within an epoch.
+ * `maxTopics` streams, or `maxBytes` in all lists, the least recently published stream is deleted
+ * (a topic alone over `maxBytes` drops its oldest entries, keeping its newest). Entries older than
+ * `ttlMs` are dropped when the topic is appended to or read; nothing expires by itself, so the
+ * byte counts stay exact and offsets never restart within an epoch.
  */
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -35,12 +36,12 @@ import type { BroadcastMessage } from '../protocol.ts';
 import type { StreamLimits, StreamPosition, StreamRead } from '../pubsub/stream.ts';
 import { decodeEnvelope } from './envelope.ts';
 
-const STORE_EPOCH = `
+const PRELUDE = `
 local function storeEpoch()
   local e = redis.call('HGET', KEYS[1], 'e')
   if not e then
     e = ARGV[1]
-    redis.call('HSET', KEYS[1], 'e', e, 'g', 0)
+    redis.call('HSET', KEYS[1], 'e', e, 'g', 0, 'b', 0)
   end
   return e
 end
@@ -48,42 +49,63 @@ local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function expire(list, oldest)
+local function bytesOf(hash)
+  return tonumber(redis.call('HGET', hash, 'b') or '0')
+end
+-- Drops the oldest entry of a topic's list, keeping the byte counts of the topic and the store.
+local function dropHead(meta, list)
+  local entry = redis.call('LPOP', list)
+  if entry then
+    redis.call('HINCRBY', meta, 'b', -#entry)
+    redis.call('HINCRBY', KEYS[1], 'b', -#entry)
+  end
+end
+local function expire(meta, list, oldest)
   while true do
     local head = redis.call('LINDEX', list, 0)
     if not head or tonumber(string.sub(head, 1, 13)) >= oldest then return end
-    redis.call('LPOP', list)
+    dropHead(meta, list)
   end
 end
 `;
 
 /**
- * KEYS: store, topics, meta, list. ARGV: new store epoch, topic, size, ttlMs, maxTopics, envelope
- * head, envelope body, channel, meta prefix, list prefix. Returns the position.
+ * KEYS: store, topics, meta, list. ARGV: new store epoch, topic, size, ttlMs, maxTopics, maxBytes,
+ * envelope head, envelope body, channel, meta prefix, list prefix. Returns the position.
  */
-const APPEND = `${STORE_EPOCH}
+const APPEND = `${PRELUDE}
 local store = storeEpoch()
 local now = nowMs()
-local size, ttl, maxTopics = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local topic, size, ttl, maxTopics, maxBytes = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local function evict(victim)
+  redis.call('HINCRBY', KEYS[1], 'b', -bytesOf(ARGV[10] .. victim))
+  redis.call('DEL', ARGV[10] .. victim, ARGV[11] .. victim)
+  redis.call('ZREM', KEYS[2], victim)
+end
 local epoch = redis.call('HGET', KEYS[3], 'e')
 if not epoch then
-  while redis.call('ZCARD', KEYS[2]) >= maxTopics do
-    local victim = redis.call('ZPOPMIN', KEYS[2])
-    redis.call('DEL', ARGV[9] .. victim[1], ARGV[10] .. victim[1])
-  end
+  while redis.call('ZCARD', KEYS[2]) >= maxTopics do evict(redis.call('ZRANGE', KEYS[2], 0, 0)[1]) end
   epoch = store .. '.' .. redis.call('HINCRBY', KEYS[1], 'g', 1)
   redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[3], 'e', epoch, 'o', 0)
+  redis.call('HSET', KEYS[3], 'e', epoch, 'o', 0, 'b', 0)
 end
 local offset = redis.call('HINCRBY', KEYS[3], 'o', 1)
-redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('ZADD', KEYS[2], now, topic)
 local position = epoch .. ':' .. offset
-local envelope = ARGV[6] .. string.char(math.floor(#position / 256), #position % 256) .. position .. ARGV[7]
-redis.call('RPUSH', KEYS[4], string.format('%013d', now) .. envelope)
-redis.call('LTRIM', KEYS[4], -size, -1)
-expire(KEYS[4], now - ttl)
-redis.call('PEXPIRE', KEYS[4], ttl)
-redis.call('PUBLISH', ARGV[8], envelope)
+local envelope = ARGV[7] .. string.char(math.floor(#position / 256), #position % 256) .. position .. ARGV[8]
+local entry = string.format('%013d', now) .. envelope
+redis.call('RPUSH', KEYS[4], entry)
+redis.call('HINCRBY', KEYS[3], 'b', #entry)
+redis.call('HINCRBY', KEYS[1], 'b', #entry)
+while redis.call('LLEN', KEYS[4]) > size do dropHead(KEYS[3], KEYS[4]) end
+expire(KEYS[3], KEYS[4], now - ttl)
+while bytesOf(KEYS[1]) > maxBytes do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if not oldest or oldest == topic then break end
+  evict(oldest)
+end
+while bytesOf(KEYS[1]) > maxBytes and redis.call('LLEN', KEYS[4]) > 1 do dropHead(KEYS[3], KEYS[4]) end
+redis.call('PUBLISH', ARGV[9], envelope)
 return position
 `;
 
@@ -91,7 +113,7 @@ return position
  * KEYS: store, meta, list. ARGV: new store epoch, since epoch ('' for none), since offset, ttlMs.
  * Returns {epoch, offset, recovered (0/1), entries…}.
  */
-const READ = `${STORE_EPOCH}
+const READ = `${PRELUDE}
 local store = storeEpoch()
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
@@ -100,7 +122,7 @@ end
 local offset = tonumber(redis.call('HGET', KEYS[2], 'o'))
 local since = tonumber(ARGV[3])
 if ARGV[2] ~= epoch or since > offset then return {epoch, tostring(offset), '0'} end
-expire(KEYS[3], nowMs() - tonumber(ARGV[4]))
+expire(KEYS[2], KEYS[3], nowMs() - tonumber(ARGV[4]))
 local first = offset - redis.call('LLEN', KEYS[3]) + 1
 if since < first - 1 then return {epoch, tostring(offset), '0'} end
 local out = {epoch, tostring(offset), '1'}
@@ -150,6 +172,7 @@ export class RedisStreams {
       limits.size,
       limits.ttlMs,
       limits.maxTopics,
+      limits.maxBytes,
       head,
       body,
       this.#channelPrefix + topic,

@@ -123,6 +123,28 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       expect(again.epoch).not.toBe(first.epoch);
     });
 
+    it('keeps at most `maxBytes` in all streams: the least recently published topics go first', async () => {
+      const [a] = await factory.start(1, { topics: ['t:*'], maxBytes: 25_000 });
+      const big = { text: 'x'.repeat(10_000) };
+      a!.broadcast('t:1', 'n', big);
+      const first = (await eventuallyAt(a!, 't:1', 1)).position;
+      a!.broadcast('t:2', 'n', big);
+      const second = (await eventuallyAt(a!, 't:2', 1)).position;
+      a!.broadcast('t:3', 'n', big); // over 25 000 bytes: t:1 goes
+      await eventuallyAt(a!, 't:3', 1);
+      expect((await a!.readStream('t:1', { epoch: first.epoch, offset: 0 })).recovered).toBe(false);
+      expect(values((await a!.readStream('t:2', { epoch: second.epoch, offset: 0 })).publications)).toEqual([big]);
+    });
+
+    it('keeps a topic that alone exceeds `maxBytes` to its newest publications', async () => {
+      const [a] = await factory.start(1, { topics: ['room'], maxBytes: 25_000 });
+      for (let i = 1; i <= 3; i++) a!.broadcast('room', 'n', { i, text: 'x'.repeat(10_000) });
+      const { position } = await eventuallyAt(a!, 'room', 3);
+      expect((await a!.readStream('room', { epoch: position.epoch, offset: 0 })).recovered).toBe(false);
+      const kept = await a!.readStream('room', { epoch: position.epoch, offset: 1 });
+      expect(offsets(kept.publications)).toEqual([2, 3]);
+    });
+
     it('reads a topic that never published as offset 0, creating nothing; that position recovers its first publications', async () => {
       const [a] = await factory.start(1, { topics: ['t:*'], maxTopics: 1 });
       a!.broadcast('t:busy', 'n', {});
@@ -136,6 +158,17 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       const read = await a!.readStream('t:quiet', empty.position);
       expect(read.recovered).toBe(true);
       expect(values(read.publications)).toEqual([{ first: true }]);
+    });
+
+    it('delivers a publication whose payload is not JSON nowhere, and counts it', async () => {
+      const [a] = await factory.start(1, { topics: ['room'] });
+      const local = new Recorder();
+      await a!.subscribe('room', local);
+      a!.broadcast('room', 'bad', { n: 1n }); // never throws
+      a!.broadcast('room', 'good', {});
+      await eventually(() => expect(local.events).toEqual(['good']));
+      expect(local.received[0]?.position?.offset).toBe(1);
+      expect(a!.stats.appendFailures).toBe(1);
     });
 
     it('refuses binary payloads on history topics (binary frames have no ref for the position)', async () => {
