@@ -128,7 +128,7 @@ function openFileLimit(): string {
 export function machineInfo(pinned: boolean): MachineInfo {
   return {
     commit: git(['rev-parse', '--short', 'HEAD'])?.trim() ?? 'unknown',
-    srcChanges: (git(['status', '--porcelain', '--untracked-files=no', '--', 'src']) ?? '')
+    srcChanges: (git(['status', '--porcelain', '--untracked-files=no', '--', 'packages/starling/src']) ?? '')
       .split('\n')
       .map((line) => line.slice(3).trim())
       .filter((file) => file !== ''),
