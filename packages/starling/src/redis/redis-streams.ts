@@ -143,8 +143,16 @@ export class RedisStreams {
   readonly #redis: Scripted;
   readonly #keys: string;
   readonly #channelPrefix: string;
-  /** Used when Redis has no store epoch yet (first use, or after losing its data). */
-  readonly #newEpoch = (): string => randomBytes(6).toString('base64url');
+  readonly #seed = randomBytes(6).toString('base64url');
+  #epochs = 0;
+  /**
+   * A store epoch for Redis to take if it has none (first use, or after losing its data): never
+   * the same twice — after a data loss the new store epoch must differ from every earlier one —
+   * yet cheap, since every script call carries one.
+   */
+  #newEpoch(): string {
+    return `${this.#seed}${(this.#epochs++).toString(36)}`;
+  }
 
   /**
    * @param redis a connection in normal (not subscriber) mode; the scripts are defined on it
