@@ -36,12 +36,18 @@ import type { BroadcastMessage } from '../protocol.ts';
 import type { StreamLimits, StreamPosition, StreamRead } from '../pubsub/stream.ts';
 import { decodeEnvelope } from './envelope.ts';
 
+/**
+ * Shared by both scripts, which take ARGV[1] = a new store epoch, ARGV[2] = the key prefix
+ * `P:h:`, ARGV[3] = the topic (keys are computed here, which keeps each call small).
+ */
 const PRELUDE = `
+local STORE, TOPICS = ARGV[2] .. 'store', ARGV[2] .. 'topics'
+local META, LIST = ARGV[2] .. 'm:' .. ARGV[3], ARGV[2] .. 'l:' .. ARGV[3]
 local function storeEpoch()
-  local e = redis.call('HGET', KEYS[1], 'e')
+  local e = redis.call('HGET', STORE, 'e')
   if not e then
     e = ARGV[1]
-    redis.call('HSET', KEYS[1], 'e', e, 'g', 0, 'b', 0)
+    redis.call('HSET', STORE, 'e', e, 'g', 0, 'b', 0)
   end
   return e
 end
@@ -52,88 +58,89 @@ end
 local function bytesOf(hash)
   return tonumber(redis.call('HGET', hash, 'b') or '0')
 end
--- Drops the oldest entry of a topic's list, keeping the byte counts of the topic and the store.
-local function dropHead(meta, list)
-  local entry = redis.call('LPOP', list)
+-- Drops the oldest entry of the topic's list, keeping the byte counts of the topic and the store.
+local function dropHead()
+  local entry = redis.call('LPOP', LIST)
   if entry then
-    redis.call('HINCRBY', meta, 'b', -#entry)
-    redis.call('HINCRBY', KEYS[1], 'b', -#entry)
+    redis.call('HINCRBY', META, 'b', -#entry)
+    redis.call('HINCRBY', STORE, 'b', -#entry)
   end
 end
-local function expire(meta, list, oldest)
+local function expire(oldest)
   while true do
-    local head = redis.call('LINDEX', list, 0)
+    local head = redis.call('LINDEX', LIST, 0)
     if not head or tonumber(string.sub(head, 1, 13)) >= oldest then return end
-    dropHead(meta, list)
+    dropHead()
   end
 end
 `;
 
 /**
- * KEYS: store, topics, meta, list. ARGV: new store epoch, topic, size, ttlMs, maxTopics, maxBytes,
- * envelope head, envelope body, channel, meta prefix, list prefix. Returns the position.
+ * ARGV (after the prelude's three): 4 = limits `size,ttlMs,maxTopics,maxBytes`, 5 = envelope head,
+ * 6 = envelope body, 7 = channel prefix. Returns the position.
  */
 const APPEND = `${PRELUDE}
 local store = storeEpoch()
 local now = nowMs()
-local topic, size, ttl, maxTopics, maxBytes = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local topic = ARGV[3]
+local size, ttl, maxTopics, maxBytes = string.match(ARGV[4], '^(%d+),(%d+),(%d+),(%d+)$')
+size, ttl, maxTopics, maxBytes = tonumber(size), tonumber(ttl), tonumber(maxTopics), tonumber(maxBytes)
 local function evict(victim)
-  redis.call('HINCRBY', KEYS[1], 'b', -bytesOf(ARGV[10] .. victim))
-  redis.call('DEL', ARGV[10] .. victim, ARGV[11] .. victim)
-  redis.call('ZREM', KEYS[2], victim)
+  local meta = ARGV[2] .. 'm:' .. victim
+  redis.call('HINCRBY', STORE, 'b', -bytesOf(meta))
+  redis.call('DEL', meta, ARGV[2] .. 'l:' .. victim)
+  redis.call('ZREM', TOPICS, victim)
 end
-local epoch = redis.call('HGET', KEYS[3], 'e')
+local epoch = redis.call('HGET', META, 'e')
 if not epoch then
-  while redis.call('ZCARD', KEYS[2]) >= maxTopics do evict(redis.call('ZRANGE', KEYS[2], 0, 0)[1]) end
-  epoch = store .. '.' .. redis.call('HINCRBY', KEYS[1], 'g', 1)
-  redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[3], 'e', epoch, 'o', 0, 'b', 0)
+  while redis.call('ZCARD', TOPICS) >= maxTopics do evict(redis.call('ZRANGE', TOPICS, 0, 0)[1]) end
+  epoch = store .. '.' .. redis.call('HINCRBY', STORE, 'g', 1)
+  redis.call('DEL', LIST)
+  redis.call('HSET', META, 'e', epoch, 'o', 0, 'b', 0)
 end
-local offset = redis.call('HINCRBY', KEYS[3], 'o', 1)
-redis.call('ZADD', KEYS[2], now, topic)
+local offset = redis.call('HINCRBY', META, 'o', 1)
+redis.call('ZADD', TOPICS, now, topic)
 local position = epoch .. ':' .. offset
-local envelope = ARGV[7] .. string.char(math.floor(#position / 256), #position % 256) .. position .. ARGV[8]
+local envelope = ARGV[5] .. string.char(math.floor(#position / 256), #position % 256) .. position .. ARGV[6]
 local entry = string.format('%013d', now) .. envelope
-redis.call('RPUSH', KEYS[4], entry)
-redis.call('HINCRBY', KEYS[3], 'b', #entry)
-redis.call('HINCRBY', KEYS[1], 'b', #entry)
-while redis.call('LLEN', KEYS[4]) > size do dropHead(KEYS[3], KEYS[4]) end
-expire(KEYS[3], KEYS[4], now - ttl)
-while bytesOf(KEYS[1]) > maxBytes do
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+redis.call('RPUSH', LIST, entry)
+redis.call('HINCRBY', META, 'b', #entry)
+redis.call('HINCRBY', STORE, 'b', #entry)
+while redis.call('LLEN', LIST) > size do dropHead() end
+expire(now - ttl)
+while bytesOf(STORE) > maxBytes do
+  local oldest = redis.call('ZRANGE', TOPICS, 0, 0)[1]
   if not oldest or oldest == topic then break end
   evict(oldest)
 end
-while bytesOf(KEYS[1]) > maxBytes and redis.call('LLEN', KEYS[4]) > 1 do dropHead(KEYS[3], KEYS[4]) end
-redis.call('PUBLISH', ARGV[9], envelope)
+while bytesOf(STORE) > maxBytes and redis.call('LLEN', LIST) > 1 do dropHead() end
+redis.call('PUBLISH', ARGV[7] .. topic, envelope)
 return position
 `;
 
 /**
- * KEYS: store, meta, list. ARGV: new store epoch, since epoch ('' for none), since offset, ttlMs.
+ * ARGV (after the prelude's three): 4 = since epoch ('' for none), 5 = since offset, 6 = ttlMs.
  * Returns {epoch, offset, recovered (0/1), entries…}.
  */
 const READ = `${PRELUDE}
 local store = storeEpoch()
-local epoch = redis.call('HGET', KEYS[2], 'e')
+local epoch = redis.call('HGET', META, 'e')
 if not epoch then
-  return {store .. '.' .. (tonumber(redis.call('HGET', KEYS[1], 'g')) + 1), '0', '0'}
+  return {store .. '.' .. (tonumber(redis.call('HGET', STORE, 'g')) + 1), '0', '0'}
 end
-local offset = tonumber(redis.call('HGET', KEYS[2], 'o'))
-local since = tonumber(ARGV[3])
-if ARGV[2] ~= epoch or since > offset then return {epoch, tostring(offset), '0'} end
-expire(KEYS[2], KEYS[3], nowMs() - tonumber(ARGV[4]))
-local first = offset - redis.call('LLEN', KEYS[3]) + 1
+local offset = tonumber(redis.call('HGET', META, 'o'))
+local since = tonumber(ARGV[5])
+if ARGV[4] ~= epoch or since > offset then return {epoch, tostring(offset), '0'} end
+expire(nowMs() - tonumber(ARGV[6]))
+local first = offset - redis.call('LLEN', LIST) + 1
 if since < first - 1 then return {epoch, tostring(offset), '0'} end
 local out = {epoch, tostring(offset), '1'}
-local entries = redis.call('LRANGE', KEYS[3], since - first + 1, -1)
+local entries = redis.call('LRANGE', LIST, since - first + 1, -1)
 for i = 1, #entries do out[#out + 1] = entries[i] end
 return out
 `;
 
 type Scripted = Redis & {
-  starlingAppend(...args: Array<string | Buffer | number>): Promise<Buffer>;
-  starlingRead(...args: Array<string | Buffer | number>): Promise<Buffer[]>;
   starlingAppendBuffer(...args: Array<string | Buffer | number>): Promise<Buffer>;
   starlingReadBuffer(...args: Array<string | Buffer | number>): Promise<Buffer[]>;
 };
@@ -160,8 +167,9 @@ export class RedisStreams {
    * @param channelPrefix the PUBLISH channel of a topic is this plus the topic
    */
   constructor(redis: Redis, prefix: string, channelPrefix: string) {
-    redis.defineCommand('starlingAppend', { numberOfKeys: 4, lua: APPEND });
-    redis.defineCommand('starlingRead', { numberOfKeys: 3, lua: READ });
+    // The keys are computed inside the scripts (standalone Redis only, see the module doc).
+    redis.defineCommand('starlingAppend', { numberOfKeys: 0, lua: APPEND });
+    redis.defineCommand('starlingRead', { numberOfKeys: 0, lua: READ });
     this.#redis = redis as Scripted;
     this.#keys = `${prefix}:h:`;
     this.#channelPrefix = channelPrefix;
@@ -169,39 +177,13 @@ export class RedisStreams {
 
   /** Appends and publishes; resolves with the position Redis gave. */
   async append(topic: string, head: Buffer, body: Buffer, limits: StreamLimits): Promise<string> {
-    const k = this.#keys;
-    const position = await this.#redis.starlingAppendBuffer(
-      `${k}store`,
-      `${k}topics`,
-      `${k}m:${topic}`,
-      `${k}l:${topic}`,
-      this.#newEpoch(),
-      topic,
-      limits.size,
-      limits.ttlMs,
-      limits.maxTopics,
-      limits.maxBytes,
-      head,
-      body,
-      this.#channelPrefix + topic,
-      `${k}m:`,
-      `${k}l:`,
-    );
+    const position = await this.#redis.starlingAppendBuffer(this.#newEpoch(), this.#keys, topic, limitsArg(limits), head, body, this.#channelPrefix);
     return position.toString('utf8');
   }
 
   /** See {@link StreamRead}. Rejects with `ERR_PUBSUB_ADAPTER` if Redis fails or answers garbage. */
   async read(topic: string, since: StreamPosition | null, limits: StreamLimits): Promise<StreamRead> {
-    const k = this.#keys;
-    const reply = await this.#redis.starlingReadBuffer(
-      `${k}store`,
-      `${k}m:${topic}`,
-      `${k}l:${topic}`,
-      this.#newEpoch(),
-      since?.epoch ?? '',
-      since?.offset ?? 0,
-      limits.ttlMs,
-    );
+    const reply = await this.#redis.starlingReadBuffer(this.#newEpoch(), this.#keys, topic, since?.epoch ?? '', since?.offset ?? 0, limits.ttlMs);
     const [epoch, offset, recovered, ...entries] = reply;
     if (epoch === undefined || offset === undefined || recovered === undefined) {
       throw new StarlingError(ErrorCodes.adapter, `unexpected reply to a stream read of ${topic}`);
@@ -210,4 +192,16 @@ export class RedisStreams {
     const publications: BroadcastMessage[] = entries.map((entry) => decodeEnvelope(entry.subarray(13)).message);
     return { position, recovered: since !== null && recovered.toString('utf8') === '1', publications };
   }
+}
+
+const limitsArgs = new WeakMap<StreamLimits, string>();
+
+/** The limits as the append script's one argument, made once per limits object. */
+function limitsArg(limits: StreamLimits): string {
+  let arg = limitsArgs.get(limits);
+  if (arg === undefined) {
+    arg = `${limits.size},${limits.ttlMs},${limits.maxTopics},${limits.maxBytes}`;
+    limitsArgs.set(limits, arg);
+  }
+  return arg;
 }
