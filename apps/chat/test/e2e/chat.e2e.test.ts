@@ -241,11 +241,14 @@ async function startHoldingLine(target: number): Promise<HoldingLine> {
   };
 }
 
-/** How many history pages the chat has read from its store for `request` (`chat_history_pages_total` in `/metrics`). */
-async function pagesRead(chat: TestChat, request: 'join' | 'history'): Promise<number> {
+/** How many history pages the chat has read from its store, by request (`chat_history_pages_total` in `/metrics`). */
+async function pagesRead(chat: TestChat): Promise<{ join: number; history: number }> {
   const text = await (await fetch(`${chat.baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`chat_history_pages_total{request="${request}"} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  const count = (request: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`chat_history_pages_total{request="${request}"} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  };
+  return { join: count('join'), history: count('history') };
 }
 
 /** A writer in the lobby through the official client, as "alice". */
@@ -522,7 +525,7 @@ describe('the page coming back after a lost connection', () => {
     await setName(bob, 'bob');
     await post(['before 1', 'before 2']);
     await waitForMessages(bob, byAlice(['before 1', 'before 2']));
-    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+    const pages = await pagesRead(chat);
 
     line.drop();
     await waitForStatus(bob, 'reconnecting');
@@ -537,7 +540,7 @@ describe('the page coming back after a lost connection', () => {
     // The rejoin sent the position of the last message seen, and the server read no page for it.
     expect(joins.map((join) => join.transport)).toEqual(['websocket', 'websocket', 'websocket']);
     expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
-    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+    expect(await pagesRead(chat)).toEqual(pages);
   });
 
   it('resumes the same way when its reconnects are refused and phoenix.js falls back to LongPoll', async () => {
@@ -550,7 +553,7 @@ describe('the page coming back after a lost connection', () => {
     await setName(bob, 'bob');
     await post(['before']);
     await waitForMessages(bob, byAlice(['before']));
-    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+    const pages = await pagesRead(chat);
 
     proxy.cut();
     await waitForStatus(bob, 'reconnecting');
@@ -562,7 +565,7 @@ describe('the page coming back after a lost connection', () => {
     await back(bob, byAlice(['before', ...numbered(5, 'missed')]));
     expect(joins.map((join) => join.transport)).toEqual(['websocket', 'websocket', 'longpoll']);
     expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
-    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+    expect(await pagesRead(chat)).toEqual(pages);
   });
 
   it('resumes the same way once it has fallen back to LongPoll behind a proxy that refuses WebSockets', async () => {
@@ -578,7 +581,7 @@ describe('the page coming back after a lost connection', () => {
     await post(['before']);
     await waitForMessages(bob, byAlice(['before']), 10_000);
     expect(blocking.refusedUpgrades).toBeGreaterThan(0);
-    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+    const pages = await pagesRead(chat);
 
     line.cut();
     await waitForStatus(bob, 'reconnecting', 10_000);
@@ -590,7 +593,7 @@ describe('the page coming back after a lost connection', () => {
     await back(bob, byAlice(['before', ...numbered(4, 'missed')]));
     expect(joins.map((join) => join.transport)).toEqual(['longpoll', 'longpoll', 'longpoll']);
     expect(joins.at(-1)?.params).toEqual({ name: 'bob', recover: expect.stringMatching(POSITION) });
-    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual(pages);
+    expect(await pagesRead(chat)).toEqual(pages);
   });
 
   it('reloads the latest page when it was away longer than the room keeps, and shows every message once', async () => {
@@ -602,7 +605,7 @@ describe('the page coming back after a lost connection', () => {
     await setName(bob, 'bob');
     await post(['before']);
     await waitForMessages(bob, byAlice(['before']));
-    const pages = { join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') };
+    const pages = await pagesRead(chat);
 
     proxy.cut();
     await waitForStatus(bob, 'reconnecting');
@@ -614,7 +617,7 @@ describe('the page coming back after a lost connection', () => {
     await post(['live']);
     await back(bob, byAlice(['before', ...numbered(5, 'missed'), 'live']));
     // Three messages fell out of the room's stream: the page asked for the latest page, once.
-    expect({ join: await pagesRead(chat, 'join'), history: await pagesRead(chat, 'history') }).toEqual({ join: pages.join, history: pages.history + 1 });
+    expect(await pagesRead(chat)).toEqual({ join: pages.join, history: pages.history + 1 });
   });
 
   it('shows no hole when it missed more than a page: the latest page, then older ones on request', async () => {

@@ -13,8 +13,8 @@
  * position handed out for the evicted one, so no stale position can match it.
  */
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, StarlingError } from '../errors.ts';
 import type { BroadcastMessage } from '../protocol.ts';
+import { payloadJson } from '../serializer/json-text.ts';
 import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
 
 interface Entry {
@@ -111,7 +111,7 @@ export class MemoryStreams {
     }
     this.#streams.set(message.topic, stream);
     const positioned = { topic: message.topic, event: message.event, payload: message.payload, position: { epoch: stream.epoch, offset: stream.offset + 1 } };
-    const bytes = jsonLength(message.payload);
+    const bytes = payloadJson(message).length;
     this.#bytes += bytes - stream.append({ message: positioned, at: now, bytes }, limits.size);
     this.#bytes -= stream.expire(now - limits.ttlMs, limits.size);
     while (this.#bytes > limits.maxBytes && this.#streams.size > 1) this.#evictOldest();
@@ -147,15 +147,4 @@ export class MemoryStreams {
     this.#bytes -= stream.bytes;
     this.#generation++;
   }
-}
-
-function jsonLength(payload: unknown): number {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(payload) as string | undefined;
-  } catch (cause) {
-    throw new StarlingError(ErrorCodes.invalidPayload, 'a publication on a history topic must be JSON', { cause });
-  }
-  if (json === undefined) throw new StarlingError(ErrorCodes.invalidPayload, 'a publication on a history topic must be JSON');
-  return json.length;
 }

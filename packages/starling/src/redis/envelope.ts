@@ -48,6 +48,7 @@
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
 import { parsePosition, type StreamPosition } from '../pubsub/stream.ts';
+import { payloadJson } from '../serializer/json-text.ts';
 
 /** The envelope format of broadcasts on topics without history. */
 export const ENVELOPE_VERSION = 1;
@@ -132,14 +133,7 @@ function encodeBody(message: BroadcastMessage): Buffer {
     bytes = payload.binary;
   } else {
     kind = PayloadKinds.json;
-    try {
-      json = JSON.stringify(payload) as string | undefined;
-    } catch (cause) {
-      throw new StarlingError(ErrorCodes.invalidPayload, `broadcast payload of ${topic} ${event} is not JSON`, { cause });
-    }
-    if (json === undefined) {
-      throw new StarlingError(ErrorCodes.invalidPayload, `broadcast payload of ${topic} ${event} is not JSON`);
-    }
+    json = payloadJson(message);
   }
   const topicLength = Buffer.byteLength(topic);
   const eventLength = Buffer.byteLength(event);

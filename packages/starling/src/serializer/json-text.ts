@@ -1,10 +1,11 @@
 /**
  * @module serializer/json-text
- * Internal: what the JSON serializers share: decoding a text frame's bytes, recognising a ref, and
- * the ref of a broadcast.
+ * Internal: what the JSON serializers share: decoding a text frame's bytes, recognising a ref, the
+ * ref of a broadcast, and a payload's JSON text (also what the Redis envelope and the in-process
+ * stream store measure).
  */
 import { isUtf8 } from 'node:buffer';
-import { MalformedFrameError } from '../errors.ts';
+import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import type { BroadcastMessage, Ref } from '../protocol.ts';
 import { formatPosition } from '../pubsub/stream.ts';
 
@@ -33,4 +34,20 @@ export function isRef(value: unknown): value is Ref {
 /** A broadcast's `ref`: its stream position `"<epoch>:<offset>"` on a history topic, else null. */
 export function positionRef(broadcast: BroadcastMessage): string | null {
   return broadcast.position === undefined ? null : formatPosition(broadcast.position);
+}
+
+/**
+ * A broadcast's payload as JSON text.
+ * @throws StarlingError `ERR_INVALID_PAYLOAD` when it is not JSON-serialisable (`undefined`, a
+ *   function, a BigInt, a cycle)
+ */
+export function payloadJson(broadcast: BroadcastMessage): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(broadcast.payload) as string | undefined;
+  } catch (cause) {
+    throw new StarlingError(ErrorCodes.invalidPayload, `broadcast payload of ${broadcast.topic} ${broadcast.event} is not JSON`, { cause });
+  }
+  if (json === undefined) throw new StarlingError(ErrorCodes.invalidPayload, `broadcast payload of ${broadcast.topic} ${broadcast.event} is not JSON`);
+  return json;
 }

@@ -14,7 +14,9 @@ import { RedisPubSubAdapter } from '../../../src/redis/index.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
 import type { HistoryOptions } from '../../../src/pubsub/stream.ts';
 import { eventually } from '@starling/test-support/eventually';
-import { ensureRedis } from '@starling/test-support/redis';
+import { ensureRedis, startThrowawayRedis } from '@starling/test-support/redis';
+import { Endpoint, Socket, accept, ok, silentLogger } from '../../../src/index.ts';
+import { ChannelTest } from '../../../src/testing/index.ts';
 import { Recorder } from './pubsub-adapter.suite.ts';
 
 const logger = pino({ level: 'silent' });
@@ -92,5 +94,41 @@ describe('RedisPubSubAdapter history: a node whose subscription dropped', () => 
     const after = offsets(onB).slice(1);
     expect(after[0]).toBeGreaterThan(2);
     expect(after).toEqual(Array.from({ length: after.length }, (_, i) => (after[0] as number) + i)); // in order, no duplicate
+  });
+});
+
+describe('RedisPubSubAdapter history: Redis unreachable', () => {
+  it('delivers no publication (not even locally, counted) and ends joins with phx_error until Redis is back', async () => {
+    const redis = await startThrowawayRedis();
+    const pubsub = new PubSub({
+      adapter: new RedisPubSubAdapter({ url: redis.url, logger, maxReconnectDelayMs: 100 }),
+      history: { topics: ['rooms:*'] },
+    });
+    const socket = new Socket({ connect: () => accept({}) }).channel('rooms:*', { join: () => ok() });
+    const endpoint = new Endpoint({ logger: silentLogger, pubsub }).socket('/socket', socket, { websocket: false, longpoll: false });
+    const test = new ChannelTest(endpoint);
+    try {
+      const client = await test.connect();
+      const { channel } = await client.join('rooms:a');
+      await channel.assertPush('phx_stream');
+
+      await redis.stop();
+      endpoint.broadcast('rooms:a', 'news', { n: 1 });
+      expect(pubsub.stats.appendFailures).toBe(1);
+      await channel.refutePush('news', undefined, { timeoutMs: 100 });
+      const { status, channel: during } = await (await test.connect()).join('rooms:b');
+      expect(status).toBe('ok'); // the app's join accepted it; the stream cannot be read
+      await during.assertPush('phx_error', { reason: 'channel_crash' });
+
+      await redis.restart();
+      await eventually(async () => {
+        const { channel: after } = await (await test.connect()).join('rooms:c');
+        await after.assertPush('phx_stream', undefined, { timeoutMs: 300 });
+      }, 10_000);
+    } finally {
+      await test.close();
+      await endpoint.close();
+      await redis.stop();
+    }
   });
 });

@@ -11,20 +11,10 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisPubSubAdapter } from '../../../src/redis/index.ts';
-import type { BroadcastMessage } from '../../../src/protocol.ts';
-import { PubSub, type Subscriber } from '../../../src/pubsub/pubsub.ts';
+import { PubSub } from '../../../src/pubsub/pubsub.ts';
 import { eventually, sleep } from '@starling/test-support/eventually';
 import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
-
-class Recorder implements Subscriber {
-  readonly received: BroadcastMessage[] = [];
-  deliver(message: BroadcastMessage): void {
-    this.received.push(message);
-  }
-  get events(): string[] {
-    return this.received.map((m) => m.event);
-  }
-}
+import { Recorder } from './pubsub-adapter.suite.ts';
 
 /** Log lines of the adapters, parsed, to check what they report. */
 const logs: Array<{ level: number; msg: string; err?: { code?: string } }> = [];

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import type { PubSubAdapter } from '../../../src/pubsub/adapter.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
+import { Endpoint } from '../../../src/endpoint.ts';
 
 /** An adapter whose backend is gone: every subscribe rejects. */
 function brokenAdapter(): PubSubAdapter & { published: BroadcastMessage[] } {
@@ -80,6 +81,11 @@ describe('PubSub history options', () => {
       expect(() => new PubSub({ history: { topics: ['rooms:*'], ...bad } })).toThrow(RangeError);
     }
     expect(() => new PubSub({ history: { topics: ['rooms:*x'] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_TOPIC_PATTERN' }) as Error);
+  });
+
+  it('belong to the PubSub an endpoint is given, not to the endpoint too', () => {
+    expect(() => new Endpoint({ pubsub: new PubSub(), history: { topics: ['rooms:*'] } })).toThrow(TypeError);
+    expect(new Endpoint({ history: { topics: ['rooms:*'] } }).pubsub.hasHistory('rooms:lobby')).toBe(true);
   });
 
   it('covers topics by pattern or predicate', () => {
