@@ -555,8 +555,12 @@ describe('the page coming back after a lost connection', () => {
     await waitForMessages(bob, byAlice(['before']));
     const pages = await pagesRead(chat);
 
+    // The line comes back only once phoenix.js has switched to LongPoll (its first poll, refused
+    // like the WebSocket before it): restored any earlier, a WebSocket retry could get through.
+    const polled = bob.waitForRequest((request) => request.url().includes('/socket/longpoll'), { timeout: 10_000 });
     proxy.cut();
     await waitForStatus(bob, 'reconnecting');
+    await polled;
     await post(numbered(5, 'missed'));
     proxy.restore();
 
