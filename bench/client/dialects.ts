@@ -87,8 +87,9 @@ function starling(): Dialect {
   };
 }
 
-/** An API key signed with the supabase peer's bench secret (`servers/supabase.ts`). */
-const SUPABASE_BENCH_KEY = 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiIsImlzcyI6InN0YXJsaW5nLWJlbmNoIn0.JuMOFTSfvGu7KKMMNuv8nufJzG-9Z2kO_J7s4LC7HNY';
+/** An API key signed with the supabase peer's bench secret (`servers/supabase.ts`): role anon, expiring in 2100 (a key without `exp` is refused). */
+const SUPABASE_BENCH_KEY =
+  'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiIsImlzcyI6InN0YXJsaW5nLWJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.8-HaID_UIDAzxTlZLXBcWI0HpiGjMfloinOrIsOzuwo';
 const SUPABASE_TOPIC = 'realtime:bench';
 
 function supabase(): Dialect {

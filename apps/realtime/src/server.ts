@@ -4,8 +4,9 @@
  * service for the official `phoenix` client at `/socket`. `npm run realtime` starts it.
  *
  * Environment: `REALTIME_JWT_SECRET` (required: the HS256 secret that signs API keys and access
- * tokens), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes), `SECRET_KEY_BASE`,
- * `LOG_LEVEL` (info). Its policy: a private channel needs a token whose `role` is
+ * tokens, at least 32 bytes), `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens
+ * must name them), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
+ * `SECRET_KEY_BASE`, `LOG_LEVEL` (info). Its policy: a private channel needs a token whose `role` is
  * `authenticated`; an anon key gets public channels.
  */
 import { Endpoint, PubSub, consoleLogger, type LogLevel } from 'starling';
@@ -21,11 +22,20 @@ const logger = consoleLogger((process.env.LOG_LEVEL ?? 'info') as LogLevel);
 const redisUrl = process.env.REDIS_URL || undefined;
 const pubsub = redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) }) : undefined;
 const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger });
-const realtime = createRealtime(endpoint, {
-  jwtSecret: secret,
-  // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
-  authorize: ({ claims }) => claims.role === 'authenticated',
-});
+const listOf = (value: string | undefined): string[] | undefined => (value ? value.split(',').map((item) => item.trim()) : undefined);
+let realtime;
+try {
+  realtime = createRealtime(endpoint, {
+    jwtSecret: secret,
+    issuer: listOf(process.env.REALTIME_JWT_ISSUER),
+    audience: listOf(process.env.REALTIME_JWT_AUDIENCE),
+    // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
+    authorize: ({ claims }) => claims.role === 'authenticated',
+  });
+} catch (err) {
+  console.error(`REALTIME_JWT_SECRET refused: ${(err as Error).message}`);
+  process.exit(1);
+}
 // Any site may use the service, as with a Supabase project: clients authenticate with their API key,
 // never with ambient cookies, so a page from another origin gains nothing it could not do itself.
 const mount = { checkOrigin: false } as const;

@@ -47,6 +47,16 @@ describe('npm run realtime', () => {
     expect(result.stderr).toMatch(/REALTIME_JWT_SECRET is required/);
   });
 
+  it('refuses to start with a JWT secret shorter than 32 bytes, which the public anon key would let anyone guess', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+      env: { ...process.env, REALTIME_JWT_SECRET: 'x'.repeat(31), PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/REALTIME_JWT_SECRET refused: the JWT secret must be at least 32 bytes/);
+  });
+
   it('serves realtime-js with its policy: public channels for anon keys, private ones for authenticated tokens', async () => {
     const port = await startServer();
     const anon = await key({ role: 'anon' });

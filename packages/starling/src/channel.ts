@@ -41,8 +41,22 @@ export type StopReason = string | { readonly shutdown: string } | Error;
 /** The reason `terminate` receives. */
 export type TerminateReason = { readonly shutdown: 'left' | 'closed' | 'duplicate_join' | 'disconnected' | 'draining' | 'inactive' } | StopReason;
 
-/** Result of `join`: accepted (with an optional reply) or refused with a reply. */
-export type JoinResult = { readonly kind: 'ok'; readonly response: unknown } | { readonly kind: 'error'; readonly response: unknown };
+/** Result of `join`: accepted (with an optional reply and {@link JoinOptions}) or refused with a reply. */
+export type JoinResult =
+  { readonly kind: 'ok'; readonly response: unknown; readonly pubsubTopic?: string | undefined } | { readonly kind: 'error'; readonly response: unknown };
+
+/** How an accepted join is wired to the PubSub; see {@link ok}. */
+export interface JoinOptions {
+  /**
+   * The PubSub topic this channel subscribes to, broadcasts on and tracks presence on, when it
+   * must differ from the topic the client joined (default: that topic). Frames to the client
+   * still carry the joined topic. Two joins of one client topic with different `pubsubTopic`s
+   * share nothing — no broadcast, no presence — which is how the Supabase-compatible socket keeps
+   * a private channel apart from the public channel of the same name. Server code reaches such
+   * channels with `endpoint.broadcast(pubsubTopic, …)`.
+   */
+  readonly pubsubTopic?: string | undefined;
+}
 
 /** A reply to one client push. */
 export interface Reply {
@@ -131,9 +145,9 @@ export type HandleResult = { readonly kind: 'noreply' } | { readonly kind: 'stop
 /** A value, or a promise of it: every callback may be sync or async. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Accept a join, optionally replying with `response` (default `{}`). */
-export function ok(response: unknown = {}): JoinResult {
-  return { kind: 'ok', response };
+/** Accept a join, optionally replying with `response` (default `{}`), wired as `options` say. */
+export function ok(response: unknown = {}, options?: JoinOptions): JoinResult {
+  return options?.pubsubTopic === undefined ? { kind: 'ok', response } : { kind: 'ok', response, pubsubTopic: options.pubsubTopic };
 }
 
 /** Refuse a join with `response`, conventionally `{reason: "…"}`. No channel remains. */
@@ -186,6 +200,11 @@ export interface SocketRef {
 export interface ChannelSocket<A extends Assigns = Assigns, E extends ChannelEvents = UntypedEvents> {
   /** The exact topic joined, e.g. `"rooms:lobby"`. */
   readonly topic: string;
+  /**
+   * The PubSub topic behind it: {@link topic} unless the join chose another with
+   * `ok(reply, {pubsubTopic})` (see {@link JoinOptions}). Broadcasts and presence use it.
+   */
+  readonly pubsubTopic: string;
   /** This join's `join_ref`; frames with another non-null join_ref are stale. */
   readonly joinRef: Ref;
   /** The socket id from the socket's `id()` callback, or null. */

@@ -50,6 +50,7 @@ export {
   type HandleResult,
   type InfoBroadcast,
   type JoinResult,
+  type JoinOptions,
   type InferPayloads,
   type MaybePromise,
   type NoReply,

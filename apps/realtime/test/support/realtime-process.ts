@@ -12,9 +12,9 @@ import { freePort } from '@starling/test-support/official-client';
 export const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
 export const SECRET = 'the-realtime-test-secret-which-is-long-enough-for-hs256';
 
-/** A JWT signed with the server's secret. */
+/** A JWT signed with the server's secret, valid for an hour (the server refuses keys without `exp`). */
 export function key(claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(new TextEncoder().encode(SECRET));
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
 }
 
 /** Running servers; {@link stopServers} ends them. */

@@ -35,6 +35,9 @@ export class ChannelContext implements ChannelSocket {
   get topic(): string {
     return this.#server.topic;
   }
+  get pubsubTopic(): string {
+    return this.#server.pubsubTopic;
+  }
   get joinRef(): Ref {
     return this.#server.joinRef;
   }
@@ -69,15 +72,15 @@ export class ChannelContext implements ChannelSocket {
     this.#server.unsubscribeInfo(topic);
   }
   track(key: string, meta: PresenceMeta = {}): void {
-    this.#server.connection.services.presence.track(this.#server, this.#server.topic, key, meta);
+    this.#server.connection.services.presence.track(this.#server, this.#server.pubsubTopic, key, meta);
   }
   untrack(key: string): void {
-    this.#server.connection.services.presence.untrack(this.#server, this.#server.topic, key);
+    this.#server.connection.services.presence.untrack(this.#server, this.#server.pubsubTopic, key);
   }
   updatePresence(key: string, meta: PresenceMeta): void {
-    this.#server.connection.services.presence.update(this.#server, this.#server.topic, key, meta);
+    this.#server.connection.services.presence.update(this.#server, this.#server.pubsubTopic, key, meta);
   }
   listPresence(): PresenceList {
-    return this.#server.connection.services.presence.list(this.#server.topic);
+    return this.#server.connection.services.presence.list(this.#server.pubsubTopic);
   }
 }

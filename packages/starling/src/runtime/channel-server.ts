@@ -58,6 +58,8 @@ function isPromise<T>(value: unknown): value is Promise<T> {
 export class ChannelServer implements Subscriber {
   readonly topic: string;
   readonly joinRef: Ref;
+  /** The PubSub topic behind {@link topic}: the same unless the join chose another (`JoinOptions`). */
+  #pubsubTopic: string;
   /** The socket connection this channel runs on. */
   readonly connection: Connection;
   readonly #channel: Channel;
@@ -87,6 +89,7 @@ export class ChannelServer implements Subscriber {
     this.connection = connection;
     this.#channel = channel;
     this.topic = topic;
+    this.#pubsubTopic = topic;
     this.joinRef = joinRef;
     this.#intercepts = interceptsOf(channel);
     this.#socket = new ChannelContext(this, assigns);
@@ -94,6 +97,11 @@ export class ChannelServer implements Subscriber {
 
   get #services(): Services {
     return this.connection.services;
+  }
+
+  /** The PubSub topic this channel subscribes to, broadcasts on and tracks presence on. */
+  get pubsubTopic(): string {
+    return this.#pubsubTopic;
   }
 
   /** True once the join was accepted and until the channel ends. */
@@ -136,17 +144,23 @@ export class ChannelServer implements Subscriber {
   }
 
   #decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
-    const decided = result as { kind?: unknown; response?: unknown } | null;
+    const decided = result as { kind?: unknown; response?: unknown; pubsubTopic?: unknown } | null;
     if (decided?.kind === 'ok') {
+      if (decided.pubsubTopic !== undefined) {
+        if (typeof decided.pubsubTopic !== 'string' || decided.pubsubTopic === '') {
+          return this.#joinCrashed(new StarlingError(ErrorCodes.invalidCallbackResult, 'ok(…, {pubsubTopic}) needs a non-empty string'), ref, replyJoinRef);
+        }
+        this.#pubsubTopic = decided.pubsubTopic;
+      }
       // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
       this.#state = 'joined';
       const { pubsub } = this.#services;
-      const subscribed = pubsub.subscribe(this.topic, this);
+      const subscribed = pubsub.subscribe(this.#pubsubTopic, this);
       this.#writeReply(replyJoinRef, ref, 'ok', decided.response ?? {});
       const pushes = this.#pendingPushes;
       this.#pendingPushes = null;
       if (pushes) for (const frame of pushes) this.connection.send(frame);
-      if (pubsub.hasHistory(this.topic)) this.#recover(params, subscribed);
+      if (pubsub.hasHistory(this.#pubsubTopic)) this.#recover(params, subscribed);
       else this.#drain();
       return 'ok';
     }
@@ -207,7 +221,7 @@ export class ChannelServer implements Subscriber {
       return;
     }
     const { connection } = this;
-    const frame = broadcastFrame(message, connection.serializer, connection.mount.services.stats);
+    const frame = broadcastFrame(message, connection.serializer, connection.mount.services.stats, this.topic);
     if (frame !== null) connection.send(frame);
   }
 
@@ -243,7 +257,7 @@ export class ChannelServer implements Subscriber {
   /** Broadcasts on the topic; `fromSelf` excludes this channel. */
   broadcast(event: string, payload: OutPayload, fromSelf: boolean): void {
     assertOutPayload(payload);
-    this.#services.pubsub.broadcast(this.topic, event, payload, fromSelf ? this : null);
+    this.#services.pubsub.broadcast(this.#pubsubTopic, event, payload, fromSelf ? this : null);
   }
 
   /** A handle to answer the push being handled later. */
@@ -292,7 +306,7 @@ export class ChannelServer implements Subscriber {
     this.#recovery = [];
     this.#busy = true;
     subscribed
-      .then(() => this.#services.pubsub.readStream(this.topic, asked ?? null))
+      .then(() => this.#services.pubsub.readStream(this.#pubsubTopic, asked ?? null))
       .then(
         (read) => this.#replay(read, asked),
         (err: unknown) => {
@@ -412,7 +426,7 @@ export class ChannelServer implements Subscriber {
       case 'leave':
         return undefined;
       case 'replay': {
-        const frame = broadcastFrame(task.message, this.connection.serializer, this.#services.stats);
+        const frame = broadcastFrame(task.message, this.connection.serializer, this.#services.stats, this.topic);
         if (frame !== null) this.connection.send(frame);
         return undefined;
       }
@@ -494,7 +508,7 @@ export class ChannelServer implements Subscriber {
     this.#mailbox = null;
     this.#pendingPushes = null;
     this.#recovery = null;
-    this.#services.pubsub.unsubscribe(this.topic, this);
+    this.#services.pubsub.unsubscribe(this.#pubsubTopic, this);
     if (this.#infoSubscriptions !== null) {
       for (const [topic, subscriber] of this.#infoSubscriptions) this.#services.pubsub.unsubscribe(topic, subscriber);
       this.#infoSubscriptions = null;

@@ -26,10 +26,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Endpoint } from '../endpoint.ts';
 import { Socket, accept, refuse, type SocketFraming } from '../socket.ts';
 import { createVerifier, type JwtClaims, type JwtVerification } from './auth.ts';
-import { createRealtimeChannel, type AuthorizationRequest, type Authorize, type RealtimeSocketAssigns } from './realtime-channel.ts';
+import { createRealtimeChannel, pubsubTopicOf, type AuthorizationRequest, type Authorize, type RealtimeSocketAssigns } from './realtime-channel.ts';
 import { createBroadcastApi } from './rest.ts';
 
 export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns };
+export { MIN_JWT_SECRET_BYTES } from './auth.ts';
+export { pubsubTopicOf };
 
 /** Options of {@link createRealtime}. */
 export interface RealtimeOptions extends JwtVerification {
@@ -68,7 +70,8 @@ const denyAll: Authorize = () => false;
 
 /**
  * Creates the socket and REST API of a Supabase-Realtime-compatible service on `endpoint`.
- * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given
+ * Tokens must carry `exp` and `role` (and the `issuer`/`audience` when configured).
+ * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given, or `jwtSecret` is shorter than 32 bytes
  */
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
   const verify = createVerifier(options);
@@ -87,7 +90,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     verify,
     authorize,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    publish: (topic, message) => endpoint.broadcast(`realtime:${topic}`, 'broadcast', message),
+    publish: (topic, isPrivate, message) => endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', message),
   });
   return { socket: socketFor('supabase'), phoenixSocket: socketFor('phoenix'), handleRequest };
 }

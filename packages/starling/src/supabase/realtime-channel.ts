@@ -11,8 +11,13 @@
  * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
  *   answered `ok`; `presence_state` after every join when presence is enabled, then
  *   `presence_diff` (only to clients with presence enabled);
- * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires
- *   ends the channel with a `system` error push and `phx_close`.
+ * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires,
+ *   or that no longer grants `read` on a private channel, ends the channel with a `system` error
+ *   push and `phx_close`.
+ *
+ * A private channel and the public channel of the same name are different topics, as in Supabase
+ * Realtime: a private join is wired to the PubSub topic `realtime-private:<name>` (see
+ * {@link pubsubTopicOf}), so no broadcast, presence or REST message crosses between them.
  */
 import { randomUUID } from 'node:crypto';
 import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
@@ -42,6 +47,8 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   private: boolean;
   presenceKey: string;
   presenceEnabled: boolean;
+  /** Whether this channel tracks its key: another channel tracking the same key is not this one. */
+  tracked: boolean;
   /** Write permission on a private topic, asked once per token. */
   canWrite: boolean | null;
   /** Bumped by every token change, so that an older token's expiry timer is ignored. */
@@ -60,6 +67,16 @@ export interface RealtimeLimits {
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
 
 const TOPIC_PREFIX = 'realtime:';
+const PRIVATE_PREFIX = 'realtime-private:';
+
+/**
+ * The PubSub topic of channel `name` (the client topic without `realtime:`): `realtime:<name>`
+ * when public, `realtime-private:<name>` when private. Server code broadcasts to a channel with
+ * `endpoint.broadcast(pubsubTopicOf(name, isPrivate), 'broadcast', message)`.
+ */
+export function pubsubTopicOf(name: string, isPrivate: boolean): string {
+  return `${isPrivate ? PRIVATE_PREFIX : TOPIC_PREFIX}${name}`;
+}
 const AFTER_JOIN = 'after_join';
 /** Timers longer than this overflow setTimeout; a token valid for longer is re-checked then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -67,6 +84,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 interface TokenExpiry {
   readonly kind: 'token_expiry';
   readonly generation: number;
+}
+
+function unauthorizedRead(name: string): string {
+  return `Unauthorized: You do not have permissions to read from this Channel topic: ${name}`;
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -101,6 +122,10 @@ export function createRealtimeChannel(
     return ++assigns.presenceCalls <= limits.presenceCallsPerSecond;
   }
 
+  function mayRead(name: string, claims: JwtClaims): boolean | Promise<boolean> {
+    return authorize({ topic: name, claims, access: 'read' });
+  }
+
   async function mayWrite(socket: RealtimeSocket): Promise<boolean> {
     const assigns = socket.assigns;
     if (!assigns.private) return true;
@@ -128,9 +153,7 @@ export function createRealtimeChannel(
         claims = verified.claims;
       }
       const isPrivate = config.private === true;
-      if (isPrivate && !(await authorize({ topic: name, claims, access: 'read' }))) {
-        return error({ reason: `Unauthorized: You do not have permissions to read from this Channel topic: ${name}` });
-      }
+      if (isPrivate && !(await mayRead(name, claims))) return error({ reason: unauthorizedRead(name) });
       const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
       socket.assign({
         claims,
@@ -139,13 +162,14 @@ export function createRealtimeChannel(
         private: isPrivate,
         presenceKey: key,
         presenceEnabled: presence.enabled === true,
+        tracked: false,
         canWrite: null,
         tokenGeneration: 0,
         presenceWindow: 0,
         presenceCalls: 0,
       });
       socket.sendInfo(AFTER_JOIN);
-      return ok({});
+      return ok({}, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
     },
 
     async handleIn(event, payload, socket) {
@@ -167,14 +191,18 @@ export function createRealtimeChannel(
           if (!withinPresenceBudget(socket.assigns)) return reply('error', { reason: 'presence rate limited' });
           if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
           const key = socket.assigns.presenceKey;
+          // Several channels may track one key (a user's two tabs, or anyone naming the same key):
+          // each holds its own meta under it, and each untrack or leave removes only its own.
           if (body.event === 'track') {
             const meta = record(body.payload);
-            if (socket.listPresence()[key] === undefined) socket.track(key, meta);
-            else socket.updatePresence(key, meta);
+            if (socket.assigns.tracked) socket.updatePresence(key, meta);
+            else socket.track(key, meta);
+            socket.assigns.tracked = true;
             return reply('ok', {});
           }
           if (body.event === 'untrack') {
             socket.untrack(key);
+            socket.assigns.tracked = false;
             return reply('ok', {});
           }
           return reply('error', { reason: 'presence events are track and untrack' });
@@ -182,6 +210,9 @@ export function createRealtimeChannel(
         case 'access_token': {
           const verified = await verify(body.access_token);
           if (!verified.ok) return endForToken(socket, `access_token refused: ${verified.reason}`);
+          // A refresh must still grant what the join was granted: reading, on a private channel.
+          const name = socket.topic.slice(TOPIC_PREFIX.length);
+          if (socket.assigns.private && !(await mayRead(name, verified.claims))) return endForToken(socket, unauthorizedRead(name));
           socket.assign({ claims: verified.claims, canWrite: null, tokenGeneration: socket.assigns.tokenGeneration + 1 });
           scheduleExpiry(socket);
           return noreply();

@@ -9,15 +9,21 @@
  *
  * Both are answered 202 once broadcast. The `apikey` header must be a valid key; an
  * `Authorization: Bearer <jwt>` token, when present, is whose claims `authorize` sees for private
- * topics (else the key's). Bodies are bounded; a malformed one is a 400 with a JSON reason.
+ * topics (else the key's). A message reaches the private channel only when it asks for it
+ * (`private: true`, `?private=true`) and `authorize(…, 'write')` allows it; otherwise it reaches
+ * the public channel of that name, never the private one. Bodies are bounded; a malformed one is
+ * a 400 with a JSON reason.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody } from '../transport/http-body.ts';
 import type { Verified } from './auth.ts';
 import type { Authorize } from './realtime-channel.ts';
 
-/** A broadcast the REST API accepted: sent as `broadcast` on `realtime:<topic>`. */
-export type PublishBroadcast = (topic: string, message: { type: 'broadcast'; event: string; payload: unknown }) => void;
+/**
+ * A broadcast the REST API accepted: sent as `broadcast` to channel `topic` — the private one when
+ * `isPrivate`, else the public one (they are different topics).
+ */
+export type PublishBroadcast = (topic: string, isPrivate: boolean, message: { type: 'broadcast'; event: string; payload: unknown }) => void;
 
 const MAX_MESSAGES = 100;
 
@@ -107,5 +113,5 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
       throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
     }
   }
-  for (const { topic, event, payload } of messages) options.publish(topic, { type: 'broadcast', event, payload });
+  for (const message of messages) options.publish(message.topic, message.private, { type: 'broadcast', event: message.event, payload: message.payload });
 }

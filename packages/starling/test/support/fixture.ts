@@ -64,7 +64,8 @@ function makeTestChannel(calls: Call[]): Channel {
       const key = field(payload, 'track');
       if (typeof key === 'string') socket.sendInfo({ track: key });
       const replyWith = field(payload, 'reply');
-      return replyWith === undefined ? ok() : ok(replyWith);
+      const pubsubTopic = field(payload, 'pubsubTopic');
+      return ok(replyWith ?? {}, { pubsubTopic: typeof pubsubTopic === 'string' ? pubsubTopic : undefined });
     },
     handleInfo(message, socket) {
       const key = field(message, 'track');

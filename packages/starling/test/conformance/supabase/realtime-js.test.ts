@@ -14,14 +14,15 @@ import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, inboxOf, joinOutcome, phoenix18Client } from '@starling/test-support/official-client';
 import { RawClient, tryUpgrade } from '@starling/test-support/raw-client';
 import { Endpoint, silentLogger } from '../../../src/index.ts';
-import { createRealtime } from '../../../src/supabase/index.ts';
+import { createRealtime, type RealtimeOptions } from '../../../src/supabase/index.ts';
 
 const SECRET = 'a-test-jwt-secret-of-at-least-thirty-two-characters-long';
 const OTHER_SECRET = 'another-secret-that-did-not-sign-the-keys-of-this-test!!';
 
-async function jwt(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: string | number } = {}): Promise<string> {
+/** A JWT signed with `SECRET` (or `secret`), expiring in an hour unless `expiresIn` says otherwise (null: no `exp`). */
+async function jwt(claims: Record<string, unknown>, options: { secret?: string; expiresIn?: string | number | null } = {}): Promise<string> {
   let token = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
-  if (options.expiresIn !== undefined) token = token.setExpirationTime(options.expiresIn);
+  if (options.expiresIn !== null) token = token.setExpirationTime(options.expiresIn ?? '1h');
   return token.sign(new TextEncoder().encode(options.secret ?? SECRET));
 }
 
@@ -41,9 +42,9 @@ afterEach(async () => {
   for (const { endpoint } of services.splice(0)) await endpoint.close({ intervalMs: 0 });
 });
 
-async function start(): Promise<Service> {
+async function start(options: Partial<RealtimeOptions> = {}): Promise<Service> {
   const endpoint = new Endpoint({ logger: silentLogger });
-  const realtime = createRealtime(endpoint, { jwtSecret: SECRET, authorize: ({ claims }) => claims.role === 'authenticated' });
+  const realtime = createRealtime(endpoint, { jwtSecret: SECRET, authorize: ({ claims }) => claims.role === 'authenticated', ...options });
   endpoint.socket('/realtime/v1', realtime.socket).socket('/socket', realtime.phoenixSocket);
   const server = await endpoint.listen({ port: 0, fallback: (req, res) => void (realtime.handleRequest(req, res) || res.writeHead(404).end()) });
   services.push({ endpoint, server });
@@ -215,6 +216,146 @@ describe('keys, tokens and private channels', () => {
   });
 });
 
+describe('a private channel and the public channel of the same name share nothing', () => {
+  /** An authenticated member of private `board-42` and an anon client on public `board-42`, both with ack and presence. */
+  async function boards(service: Service) {
+    const config = { broadcast: { ack: true }, presence: { enabled: true } };
+    const member = client(service, await jwt({ role: 'anon' }));
+    await member.setAuth(await jwt({ role: 'authenticated', sub: 'member' }));
+    const privateBoard = member.channel('board-42', { config: { ...config, private: true, presence: { key: 'member', enabled: true } } });
+    const outsider = client(service, await jwt({ role: 'anon' })).channel('board-42', { config: { ...config, presence: { key: 'outsider', enabled: true } } });
+    const heard = { member: broadcasts(privateBoard, 'note'), outsider: broadcasts(outsider, 'note') };
+    for (const channel of [privateBoard, outsider]) channel.on('presence', { event: 'sync' }, () => {});
+    expect(await subscribed(privateBoard)).toEqual({ status: 'SUBSCRIBED' });
+    expect(await subscribed(outsider)).toEqual({ status: 'SUBSCRIBED' });
+    return { privateBoard, outsider, heard };
+  }
+
+  it('no broadcast or presence crosses between them, in either direction', async () => {
+    const service = await start();
+    const { privateBoard, outsider, heard } = await boards(service);
+    // A second public client: what it sends and tracks is what the outsider may see.
+    const publicPeer = client(service, await jwt({ role: 'anon' })).channel('board-42', { config: { broadcast: { ack: true } } });
+    expect(await subscribed(publicPeer)).toEqual({ status: 'SUBSCRIBED' });
+
+    expect(await privateBoard.track({ email: 'member@example.com' })).toBe('ok');
+    expect(await privateBoard.send({ type: 'broadcast', event: 'note', payload: { secret: 1 } })).toBe('ok');
+    expect(await outsider.send({ type: 'broadcast', event: 'note', payload: { intrusion: 1 } })).toBe('ok');
+    expect(await publicPeer.track({ marker: true })).toBe('ok');
+    // Acknowledged sends were broadcast before their reply; the marker follows them on the same socket.
+    expect(await publicPeer.send({ type: 'broadcast', event: 'note', payload: { marker: 1 } })).toBe('ok');
+    await eventually(() => expect(heard.outsider).toEqual([{ marker: 1 }]));
+    await eventually(() => expect(Object.keys(outsider.presenceState()).length).toBeGreaterThan(0));
+    expect(JSON.stringify(outsider.presenceState())).not.toContain('member@example.com');
+    expect(Object.keys(privateBoard.presenceState())).toEqual(['member']);
+    expect(heard.member).toEqual([]);
+  });
+
+  it('REST reaches the private channel only when private is asked and write is authorized', async () => {
+    const service = await start();
+    const { heard } = await boards(service);
+    const post = async (path: string, body: unknown, apikey: string) =>
+      (
+        await fetch(`${service.httpUrl}/api/broadcast${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', apikey },
+          body: JSON.stringify(body),
+        })
+      ).status;
+    const anon = await jwt({ role: 'anon' });
+    expect(await post('', { messages: [{ topic: 'board-42', event: 'note', payload: { omitted: 1 } }] }, anon)).toBe(202);
+    expect(await post('/board-42/events/note?private=false', { explicit: 1 }, anon)).toBe(202);
+    expect(await post('', { messages: [{ topic: 'board-42', event: 'note', payload: { forged: 1 }, private: true }] }, anon)).toBe(403);
+    expect(
+      await post('', { messages: [{ topic: 'board-42', event: 'note', payload: { allowed: 1 }, private: true }] }, await jwt({ role: 'authenticated' })),
+    ).toBe(202);
+    await eventually(() => expect(heard.member).toEqual([{ allowed: 1 }]));
+    expect(heard.outsider).toEqual([{ omitted: 1 }, { explicit: 1 }]);
+  });
+});
+
+describe('presence keys tracked by several channels', () => {
+  it('keeps one meta per channel under a shared key: nobody crashes, each leave removes only its own', async () => {
+    const service = await start();
+    const anon = await jwt({ role: 'anon' });
+    const config = { presence: { key: 'ada', enabled: true } };
+    const [tab1, tab2, squatter] = [0, 1, 2].map(() => client(service, anon).channel('shared-key', { config }));
+    const watcher = client(service, anon).channel('shared-key', { config: { presence: { key: 'watcher', enabled: true } } });
+    const errors: unknown[] = [];
+    for (const channel of [tab1!, tab2!, squatter!, watcher]) {
+      channel.on('presence', { event: 'sync' }, () => {});
+      channel.on('system', {}, (payload) => errors.push(payload));
+      expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+    }
+    expect(await tab1!.track({ tab: 1 })).toBe('ok');
+    expect(await tab2!.track({ tab: 2 })).toBe('ok');
+    expect(await squatter!.track({ tab: 'squat' })).toBe('ok');
+    expect(await tab2!.track({ tab: 2, again: true })).toBe('ok');
+    const metas = () => (watcher.presenceState().ada ?? []).map((meta) => (meta as { tab?: unknown }).tab).sort();
+    await eventually(() => expect(metas()).toEqual([1, 2, 'squat']));
+    await squatter!.unsubscribe();
+    await eventually(() => expect(metas()).toEqual([1, 2]));
+    expect(await tab1!.untrack()).toBe('ok');
+    await eventually(() => expect(metas()).toEqual([2]));
+    for (const channel of [tab1!, tab2!]) expect(channel.state).toBe('joined');
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('token rules', () => {
+  it('ends a private channel whose refreshed token no longer grants read (the anon key), and it hears nothing more', async () => {
+    const service = await start();
+    const anonKey = await jwt({ role: 'anon' });
+    const member = client(service, anonKey);
+    await member.setAuth(await jwt({ role: 'authenticated', sub: 'm' }));
+    const channel = member.channel('vault', { config: { private: true } });
+    const system: unknown[] = [];
+    channel.on('system', {}, (payload) => system.push(payload));
+    const heard = broadcasts(channel, 'note');
+    expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+
+    await member.setAuth(anonKey);
+    await eventually(() =>
+      expect(system).toEqual([expect.objectContaining({ status: 'error', extension: 'system', message: expect.stringMatching(/Unauthorized/) })]),
+    );
+    await eventually(() => expect(channel.state).toBe('closed'));
+    const writer = client(service, anonKey);
+    await writer.setAuth(await jwt({ role: 'authenticated', sub: 'w' }));
+    const other = writer.channel('vault', { config: { private: true, broadcast: { ack: true } } });
+    expect(await subscribed(other)).toEqual({ status: 'SUBSCRIBED' });
+    expect(await other.send({ type: 'broadcast', event: 'note', payload: { after: 1 } })).toBe('ok');
+    expect(heard).toEqual([]);
+  });
+
+  it('refuses a key or an access token without exp or without role, and one with no claims at all', async () => {
+    const service = await start();
+    const upgrade = async (apikey: string) => (await tryUpgrade(`${service.url}/websocket?apikey=${apikey}&vsn=2.0.0`)).status;
+    expect(await upgrade(await jwt({ role: 'anon' }, { expiresIn: null }))).toBe(403);
+    expect(await upgrade(await jwt({}))).toBe(403);
+    expect(await upgrade(await jwt({}, { expiresIn: null }))).toBe(403);
+    expect(await upgrade(await jwt({ role: 'anon' }))).toBe(101);
+
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    await realtime.setAuth(await jwt({ role: 'authenticated' }, { expiresIn: null }));
+    const outcome = await subscribed(realtime.channel('forever'));
+    expect(outcome.status).toBe('CHANNEL_ERROR');
+    expect(outcome.error).toMatch(/Fields `role` and `exp` are required in JWT/);
+  });
+
+  it('checks issuer and audience when configured', async () => {
+    const service = await start({ issuer: 'https://auth.example.com', audience: 'authenticated' });
+    const upgrade = async (apikey: string) => (await tryUpgrade(`${service.url}/websocket?apikey=${apikey}&vsn=2.0.0`)).status;
+    expect(await upgrade(await jwt({ role: 'anon', iss: 'https://auth.example.com', aud: 'authenticated' }))).toBe(101);
+    expect(await upgrade(await jwt({ role: 'anon', iss: 'https://evil.example.com', aud: 'authenticated' }))).toBe(403);
+    expect(await upgrade(await jwt({ role: 'anon', iss: 'https://auth.example.com' }))).toBe(403);
+  });
+
+  it('refuses an HS256 secret shorter than 32 bytes', () => {
+    expect(() => createRealtime(new Endpoint({ logger: silentLogger }), { jwtSecret: 'x' })).toThrow(/at least 32 bytes/);
+    expect(() => createRealtime(new Endpoint({ logger: silentLogger }), { jwtSecret: 'a'.repeat(31) })).toThrow(/at least 32 bytes/);
+  });
+});
+
 describe('hostile realtime frames', () => {
   /** A kind 3 user broadcast push with `payload` as its JSON body (lengths per docs/supabase.md). */
   function kind3(topic: string, payload: string): Buffer {
@@ -329,7 +470,7 @@ describe('keys from a JWKS', () => {
       services.push({ endpoint, server });
       const port = (server.address() as { port: number }).port;
       const sign = (key: Parameters<SignJWT['sign']>[0]) =>
-        new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().sign(key);
+        new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setExpirationTime('1h').sign(key);
       const url = (apikey: string) => `ws://127.0.0.1:${port}/realtime/v1/websocket?apikey=${apikey}&vsn=2.0.0`;
       expect((await tryUpgrade(url(await sign(published.privateKey)))).status).toBe(101);
       expect((await tryUpgrade(url(await sign(unpublished.privateKey)))).status).toBe(403);

@@ -59,6 +59,29 @@ for (const dialect of JSON_DIALECTS) {
       expect(await elsewhere.framesBeforeHeartbeat('22')).toEqual([]);
     });
 
+    it('a join wired to another PubSub topic (ok(reply, {pubsubTopic})) shares no broadcast or presence with the plain join of its topic', async () => {
+      const fixture = await start();
+      const plain = await joined(fixture, dialect, 'test:room', '11', {}, { track: 'plain' });
+      const apart = await joined(fixture, dialect, 'test:room', '21', {}, { pubsubTopic: 'apart:room', track: 'apart' });
+      const apartPeer = await joined(fixture, V2, 'test:room', '31', {}, { pubsubTopic: 'apart:room' });
+      expect(await plain.nextFrames(1)).toEqual([plain.wire(['11', null, 'test:room', 'presence_state', {}])]);
+      expect(await apart.nextFrames(1)).toEqual([apart.wire(['21', null, 'test:room', 'presence_state', {}])]);
+      // Each side sees its own track only.
+      const diff = (key: string) => ({ joins: { [key]: { metas: [{ online_at: '1', phx_ref: expect.any(String) }] } }, leaves: {} });
+      expect(await plain.nextFrames(1)).toEqual([plain.wire([null, null, 'test:room', 'presence_diff', diff('plain')])]);
+      expect(await apart.nextFrames(1)).toEqual([apart.wire([null, null, 'test:room', 'presence_diff', diff('apart')])]);
+
+      await apart.push(['21', '22', 'test:room', 'broadcast', { event: 'news', payload: { side: 'apart' } }]);
+      fixture.endpoint.broadcast('test:room', 'news', { side: 'plain' });
+      fixture.endpoint.broadcast('apart:room', 'news', { side: 'app' });
+      // Frames always carry the topic the client joined.
+      const news = (frame: readonly unknown[]) => frame[3] === 'news';
+      expect(await apartPeer.receive(news)).toEqual([null, null, 'test:room', 'news', { side: 'apart' }]);
+      expect(await apartPeer.receive(news)).toEqual([null, null, 'test:room', 'news', { side: 'app' }]);
+      expect(await plain.nextFrames(1)).toEqual([plain.wire([null, null, 'test:room', 'news', { side: 'plain' }])]);
+      expect(await plain.framesBeforeHeartbeat('12')).toEqual([]);
+    });
+
     it('broadcastFrom reaches every subscriber except the sending channel, including another socket of the same user (item 29)', async () => {
       const fixture = await start();
       const sender = await joined(fixture, dialect, 'test:room', '11', { user_id: '7' });

@@ -41,4 +41,15 @@ describe('broadcastFrame', () => {
     expect(nested!.text).toContain('{"n":2}');
     expect(stats.broadcastEncodes).toBe(3);
   });
+
+  it('writes the topic the client joined when its channel listens on another PubSub topic, still once per (serializer, topic)', () => {
+    const stats = createEndpointStats();
+    const broadcast: BroadcastMessage = { topic: 'private:lobby', event: 'new_msg', payload: { n: 1 } };
+    const frames = Array.from({ length: 20 }, () => broadcastFrame(broadcast, v2JsonSerializer, stats, 'rooms:lobby'));
+    const own = broadcastFrame(broadcast, v2JsonSerializer, stats);
+    expect(stats.broadcastEncodes).toBe(2);
+    expect(new Set(frames).size).toBe(1);
+    expect(frames[0]!.text).toBe('[null,null,"rooms:lobby","new_msg",{"n":1}]');
+    expect(own!.text).toBe('[null,null,"private:lobby","new_msg",{"n":1}]');
+  });
 });
