@@ -23,7 +23,10 @@
  * } satisfies Channel;
  */
 import type { BinaryPayload, Ref } from './protocol.ts';
+import type { Presence } from './presence/presence.ts';
 import type { PresenceList, PresenceMeta } from './presence/presence-state.ts';
+import type { PubSub } from './pubsub/pubsub.ts';
+import type { TokenSigner } from './token/token.ts';
 
 /** Per-socket and per-channel state, set in `connect` and in channel callbacks. */
 export type Assigns = Record<string, unknown>;
@@ -194,6 +197,22 @@ export interface SocketRef {
 }
 
 /**
+ * What a channel reaches of its endpoint, as Phoenix's `socket.endpoint`: the `Endpoint` itself
+ * satisfies it. For example, verify a signed ticket in `join` with
+ * `socket.endpoint.tokens.verify('room ticket', params.ticket, {maxAge: 60})`.
+ */
+export interface ChannelEndpoint {
+  /** The endpoint's Phoenix.Token signer (its `secretKeyBase`). */
+  readonly tokens: TokenSigner;
+  /** The endpoint's PubSub (every node's, with an adapter). */
+  readonly pubsub: PubSub;
+  /** The endpoint's Presence tracker. */
+  readonly presence: Presence;
+  /** Broadcasts `event` to every subscriber of `topic` on every node. */
+  broadcast(topic: string, event: string, payload: OutPayload): void;
+}
+
+/**
  * What the runtime tells callbacks about the joined topic and its socket. In a typed channel
  * (`E`), `push`, `broadcast` and `broadcastFrom` accept only the events and payloads of `E['out']`.
  */
@@ -211,6 +230,8 @@ export interface ChannelSocket<A extends Assigns = Assigns, E extends ChannelEve
   readonly id: string | null;
   /** `"websocket"` or `"longpoll"`. */
   readonly transport: string;
+  /** The endpoint this socket belongs to: its token signer, PubSub, Presence and `broadcast`. */
+  readonly endpoint: ChannelEndpoint;
   /** This channel's own copy of the socket's assigns; mutate it freely. */
   readonly assigns: A;
   /** Merges `patch` into `assigns`. */

@@ -200,6 +200,7 @@ export class Endpoint {
     this.presence = new Presence(this.pubsub, options.presence);
     this.tokens = new TokenSigner(secretOf(options.secretKeyBase));
     this.#services = {
+      endpoint: this,
       pubsub: this.pubsub,
       presence: this.presence,
       logger: this.logger,

@@ -51,6 +51,7 @@ export {
   type InfoBroadcast,
   type JoinResult,
   type JoinOptions,
+  type ChannelEndpoint,
   type InferPayloads,
   type MaybePromise,
   type NoReply,

@@ -30,7 +30,7 @@ export type { ChannelEvents, EventName } from '../channel.ts';
 
 /** A push of the `phoenix` client: what this module needs of it. */
 export interface PhoenixPush {
-  receive(status: string, callback: (response: never) => unknown): PhoenixPush;
+  receive(status: string, callback: (response: unknown) => unknown): PhoenixPush;
 }
 
 /** A channel of the `phoenix` client (`socket.channel(topic, params)`): what this module needs of it. */
@@ -38,7 +38,7 @@ export interface PhoenixChannel {
   join(timeout?: number): PhoenixPush;
   leave(timeout?: number): PhoenixPush;
   push(event: string, payload: object, timeout?: number): PhoenixPush;
-  on(event: string, callback: (payload: never) => unknown): number;
+  on(event: string, callback: (payload: unknown) => unknown): number;
   off(event: string, ref?: number): void;
 }
 

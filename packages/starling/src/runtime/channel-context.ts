@@ -3,7 +3,7 @@
  * Internal: the `socket` argument of channel callbacks — a view of one {@link ChannelServer}
  * (its topic, join ref and assigns) plus the calls a channel makes: push, broadcast, presence.
  */
-import type { Assigns, ChannelSocket, OutPayload, SocketRef } from '../channel.ts';
+import type { Assigns, ChannelEndpoint, ChannelSocket, OutPayload, SocketRef } from '../channel.ts';
 import type { PresenceList, PresenceMeta } from '../presence/presence-state.ts';
 import type { Ref } from '../protocol.ts';
 import type { ChannelServer } from './channel-server.ts';
@@ -46,6 +46,9 @@ export class ChannelContext implements ChannelSocket {
   }
   get transport(): string {
     return this.#server.connection.transportName;
+  }
+  get endpoint(): ChannelEndpoint {
+    return this.#server.connection.services.endpoint;
   }
   assign(patch: Partial<Assigns>): void {
     Object.assign(this.assigns, patch);

@@ -5,6 +5,7 @@
  * reference to its {@link Mount} (and through it the endpoint's {@link Services}) instead of its
  * own bag of pointers.
  */
+import type { ChannelEndpoint } from '../channel.ts';
 import type { Logger } from '../logger.ts';
 import type { Clock } from './clock.ts';
 import type { Presence } from '../presence/presence.ts';
@@ -19,6 +20,8 @@ import type { EndpointStats } from './endpoint-stats.ts';
 
 /** The endpoint's services: one object per endpoint. */
 export interface Services {
+  /** The endpoint itself, as channels see it (`socket.endpoint`). */
+  readonly endpoint: ChannelEndpoint;
   readonly pubsub: PubSub;
   readonly presence: Presence;
   readonly logger: Logger;

@@ -175,3 +175,33 @@ describe('ManualClock', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe('socket.endpoint', () => {
+  it('gives channels their endpoint: join verifies a ticket signed with the endpoint’s tokens and handleIn broadcasts through it', async () => {
+    const TicketChannel = {
+      join(topic, params, socket) {
+        const ticket = socket.endpoint.tokens.verify('room ticket', (params as { ticket?: unknown }).ticket, { maxAge: 60 });
+        return ticket.ok && ticket.data === topic ? ok() : error({ reason: 'bad ticket' });
+      },
+      handleIn(_event, _payload, socket) {
+        socket.endpoint.broadcast('audit:log', 'pinged', { topic: socket.topic });
+        return reply('ok', {});
+      },
+    } satisfies Channel;
+    const endpoint = new Endpoint({ logger: silentLogger });
+    endpoint.socket('/socket', new Socket().channel('rooms:*', TicketChannel), { websocket: false, longpoll: false });
+    test = new ChannelTest(endpoint);
+    const client = await test.connect();
+    expect(await client.join('rooms:1', { ticket: endpoint.tokens.sign('room ticket', 'rooms:2') })).toMatchObject({
+      status: 'error',
+      response: { reason: 'bad ticket' },
+    });
+    const room = await client.join('rooms:1', { ticket: endpoint.tokens.sign('room ticket', 'rooms:1') });
+    expect(room.status).toBe('ok');
+    const audit: unknown[] = [];
+    const stop = endpoint.subscribe('audit:log', (_event, payload) => audit.push(payload));
+    await room.channel.push('ping', {});
+    stop();
+    expect(audit).toEqual([{ topic: 'rooms:1' }]);
+  });
+});
