@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { TokenSigner } from 'starling';
+import { displayNameText } from './text.ts';
 
 const USER_SALT = 'user socket';
 const INVITE_SALT = 'room invite';
@@ -43,9 +44,14 @@ export function markOf(userId: string): string {
   return createHash('sha256').update(userId).digest('base64url').slice(0, MARK_LENGTH);
 }
 
-/** How a user is shown to everyone: `name#mark`. */
+/**
+ * How a user is shown to everyone: `name#mark`. The mark is what follows the last `#` (a name may
+ * contain `#`; the page shows the mark in an element of its own). A name saved before format
+ * characters were refused (see `text.ts`) is shown as `anonymous`, so no stored profile can
+ * reorder the mark either.
+ */
 export function displayName(name: string, userId: string): string {
-  return `${name}#${markOf(userId)}`;
+  return `${displayNameText(name, Infinity) ?? 'anonymous'}#${markOf(userId)}`;
 }
 
 /** Issues and checks the chat's tokens. */

@@ -11,7 +11,8 @@
  * but not post: `new_msg` from a guest is answered `{reason: "sign in to post"}`.
  *
  * Payloads are checked by `roomSchemas` before `handleIn` runs; a payload that fails is answered
- * `{reason: "invalid payload", issues}` (a bad name at join: `{reason: "invalid name"}`).
+ * `{reason: "invalid payload", issues}` (a bad name at join: `{reason: "invalid name"}`, also for a
+ * name with a format character such as a bidi override, see `text.ts`).
  *
  * Events: `new_msg {body}` stores the message, then broadcasts `new_msg {id, body, author,
  * inserted_at}` to everyone on the topic, sender included (no reply: the broadcast is the
@@ -36,7 +37,7 @@ import { z } from 'zod';
 import { displayName } from './identity.ts';
 import type { Budgets, ChatLimits } from './limits.ts';
 import { StoreError, type MessageStore, type StoredMessage } from './store/index.ts';
-import { messageBody, nameText } from './text.ts';
+import { displayNameText, messageBody } from './text.ts';
 
 /** Per-channel state of a room. */
 export interface RoomAssigns extends Record<string, unknown> {
@@ -58,11 +59,11 @@ const PAGE_MESSAGES = 50;
 const SLOW_DOWN = { reason: 'slow down' } as const;
 
 /** User text as `text.ts` accepts it (trimmed, bounded, no control characters), as a schema. */
-function userText(accept: (value: unknown, max: number) => string | null, max: number, what: string) {
+function userText(accept: (value: unknown, max: number) => string | null, max: number, what: string, refused = 'control characters') {
   return z.string().transform((value, context) => {
     const accepted = accept(value, max);
     if (accepted === null) {
-      context.addIssue({ code: 'custom', message: `${what} must be 1 to ${max} characters once trimmed, without control characters` });
+      context.addIssue({ code: 'custom', message: `${what} must be 1 to ${max} characters once trimmed, without ${refused}` });
       return z.NEVER;
     }
     return accepted;
@@ -82,8 +83,8 @@ export const roomSchemas = {
  * position, is the framework's: see the module doc).
  */
 const joinParams = z.object({
-  name: userText(nameText, MAX_NAME, 'a name').optional(),
-  user: userText(nameText, MAX_NAME, 'a name').optional(),
+  name: userText(displayNameText, MAX_NAME, 'a name', 'control or format characters').optional(),
+  user: userText(displayNameText, MAX_NAME, 'a name', 'control or format characters').optional(),
   ignore: z.string().optional().catch(undefined),
 });
 

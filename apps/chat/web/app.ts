@@ -3,7 +3,8 @@
  * user-supplied string is rendered with textContent, never as HTML.
  *
  * People are shown as `name#mark`: the name they chose and a mark the server derives from their
- * user id, so two people may share a name but no one can pass for someone else.
+ * user id, so two people may share a name but no one can pass for someone else. The mark is shown
+ * in an element of its own (`person`), so a `#` typed into a name never passes for one.
  *
  * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
@@ -111,18 +112,26 @@ function showRoomError(text: string, kind: 'join' | 'other'): void {
   ui.roomError.hidden = false;
 }
 
-/** `label` (`name#mark`) as the name and, dimmed, its mark. */
+/**
+ * `label` (`name#mark`, as the server sends it) as the chosen name and the mark, each in an element
+ * of its own. The mark is what follows the last `#` (a mark never contains one, a name may): it is
+ * drawn as a badge that no typed text can look like, so `alice#Xk3f9a` typed as a name shows as a
+ * name ending in `#Xk3f9a`, followed by its author's real mark. The name is bidi-isolated (`bdi`),
+ * so no character in it can move or reverse the mark. The text stays `name#mark` (copy, search);
+ * a screen reader hears the mark announced as such (see `app.css`).
+ */
 function person(label: string, className: string): HTMLSpanElement {
   const hash = label.lastIndexOf('#');
   const outer = document.createElement('span');
   outer.className = className;
-  const name = document.createElement('span');
+  const name = document.createElement('bdi');
   name.className = 'name';
   name.textContent = hash < 0 ? label : label.slice(0, hash);
   outer.append(name);
   if (hash >= 0) {
     const mark = document.createElement('span');
     mark.className = 'mark';
+    mark.title = 'Mark: set by the server for each person, so two people with the same name are told apart';
     mark.textContent = label.slice(hash);
     outer.append(mark);
   }
@@ -400,10 +409,20 @@ ui.messageForm.addEventListener('submit', (event) => {
   ui.messageInput.value = '';
 });
 
+// The server refuses a name with control or format characters (bidi overrides, zero-width
+// characters: see `text.ts`); saying so here keeps the page from rejoining with it forever.
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+ui.nameInput.addEventListener('input', () => ui.nameInput.setCustomValidity(''));
+
 ui.nameForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const name = ui.nameInput.value.trim();
   if (name === '' || name.length > 32) return;
+  if (INVISIBLE.test(name)) {
+    ui.nameInput.setCustomValidity('A name cannot contain invisible formatting characters such as a right-to-left override.');
+    ui.nameInput.reportValidity();
+    return;
+  }
   state.name = name;
   localStorage.setItem(NAME_KEY, name);
   renderYou();

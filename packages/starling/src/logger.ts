@@ -8,6 +8,10 @@
  * connections and traffic stay quiet, while channel crashes, malformed frames and limits that
  * fire are never hidden.
  *
+ * Log lines carry client-chosen strings (topics, events, presence keys, names inside error
+ * messages). `consoleLogger` escapes them, so one call is one line whatever a client sent; a
+ * logger of your own must do the same (pino does: it writes JSON).
+ *
  * @example
  * import { Endpoint, consoleLogger } from 'starling';
  * import { pino } from 'pino';
@@ -45,7 +49,14 @@ export interface Logger {
 
 /**
  * A logger that writes lines such as `[starling] error channel crashed {"topic":"rooms:1"}` to
- * `console.error`, from `level` up (default `"warn"`). An `err` field is printed with its stack.
+ * `console.error`, from `level` up (default `"warn"`). An `err` field is printed last, an Error
+ * with its stack.
+ *
+ * Every call writes exactly one line: the message, the fields (JSON) and the error are escaped
+ * (line breaks as `\n`, other controls, Unicode line separators and format characters as
+ * `\uXXXX`, a backslash as `\\`), so a topic such as `"x\n[starling] error forged"` cannot
+ * start a line of its own, an ANSI escape cannot drive the terminal, and a stack trace stays one
+ * record for whatever reads the log line by line.
  */
 export function consoleLogger(level: LogLevel = 'warn'): Logger {
   const threshold = level === 'silent' ? LogLevels.length : LogLevels.indexOf(level);
@@ -59,8 +70,8 @@ export function consoleLogger(level: LogLevel = 'warn'): Logger {
       if (!enabled(at)) return;
       const { err, ...rest } = fields;
       const extra = Object.keys(rest).length > 0 ? ` ${safeJson(rest)}` : '';
-      const stack = err instanceof Error ? `\n${err.stack ?? err.message}` : err === undefined ? '' : ` err=${String(err)}`;
-      console.error(`[starling] ${at} ${message}${extra}${stack}`);
+      const error = err === undefined ? '' : ` err=${escaped(err instanceof Error ? (err.stack ?? String(err)) : String(err))}`;
+      console.error(`[starling] ${at} ${escaped(String(message))}${extra}${error}`);
     };
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'), isLevelEnabled: enabled };
 }
@@ -75,10 +86,33 @@ export function logs(logger: Logger, level: LogLevel): boolean {
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value);
+    // JSON.stringify escapes C0 controls and lone surrogates but leaves DEL, C1 controls, U+2028,
+    // U+2029 and format characters as they are: escaped here, the text stays valid JSON.
+    return JSON.stringify(value).replace(UNESCAPED_BY_JSON, unicodeEscape);
   } catch {
     return '[unserializable fields]';
   }
+}
+
+/**
+ * What a terminal or a line-oriented reader acts on: controls (C0 with LF, CR and the ESC of ANSI
+ * sequences; DEL; C1 with NEL), the Unicode line and paragraph separators, format characters
+ * (bidi overrides reorder what is shown) and lone surrogates.
+ */
+const UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const UNESCAPED_BY_JSON = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `\\uXXXX` per UTF-16 unit (so a character beyond U+FFFF becomes the surrogate pair JSON expects). */
+function unicodeEscape(char: string): string {
+  let out = '';
+  for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
+
+/** `text` as one line of printable text: see {@link consoleLogger}. */
+function escaped(text: string): string {
+  return text.replace(UNSAFE, (char) => SHORT_ESCAPES[char] ?? unicodeEscape(char));
 }
 
 /** A logger that adds `fields` to every line of `logger` (pino's `child`, for any {@link Logger}). */

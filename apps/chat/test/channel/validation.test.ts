@@ -2,10 +2,10 @@
  * What the room channel accepts from clients, tested in-process with `starling/testing` (the
  * chat's real socket definition and room channel over a real SQLite store; no server, no port):
  * a message body is 1 to 2000 characters once trimmed, without control characters but tab and
- * line feed; a display name 1 to 32 without any; posting needs a user token, and messages are
- * signed `name#mark` with the name kept in the user's profile. A payload that fails the channel's
- * schemas is answered `{reason: "invalid payload", issues}`, a bad name `{reason: "invalid name"}`,
- * and nothing is stored or broadcast.
+ * line feed; a display name 1 to 32 without any, nor format characters (Cf); posting needs a
+ * user token, and messages are signed `name#mark` with the name kept in the user's profile. A
+ * payload that fails the channel's schemas is answered `{reason: "invalid payload", issues}`, a
+ * bad name `{reason: "invalid name"}`, and nothing is stored or broadcast.
  */
 import type { TestChannel } from 'starling/testing';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +102,11 @@ describe('display names', () => {
     ['a control character', 'al\u0007ice'],
     ['a line break', 'al\nice'],
     ['a lone surrogate', 'al\ud800ice'],
+    // Format characters (Unicode Cf): a right-to-left override turns `alice#<alice's mark>` + U+202E
+    // + `#<own mark>` into a fake mark in front of the real one, reversed.
+    ['a right-to-left override', 'alice#Xk3f9a\u202e'],
+    ['a right-to-left isolate', '\u2067alice'],
+    ['a zero-width space', 'al\u200bice'],
   ])('refuses a join whose name is %s with error {reason: "invalid name"}', async (_, name) => {
     const { client } = await chatChannels().connect();
 

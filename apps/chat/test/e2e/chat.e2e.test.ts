@@ -337,6 +337,76 @@ describe('the chat page', () => {
     expect(await markOf(second)).toBe(secondMark);
   });
 
+  it('shows the mark in an element of its own, a badge: a name typed as "alice#<alice’s mark>" shows as a name, followed by its author’s real mark', async () => {
+    const { url } = await startChat();
+    const alice = await visit(url);
+    const mallory = await visit(url);
+    await setName(alice, 'alice');
+    const aliceMark = (await alice.locator('#you .mark').textContent()) ?? '';
+    expect(aliceMark).toMatch(/^#[\w-]{6}$/);
+    const fake = `alice${aliceMark}`;
+    await setName(mallory, fake);
+    const malloryMark = (await mallory.locator('#you .mark').textContent()) ?? '';
+    expect(malloryMark).not.toBe(aliceMark);
+    await say(mallory, 'it is me');
+    await eventually(async () => expect(await messages(alice)).toEqual([`${fake}: it is me`]), 5000);
+
+    /** How a shown person is drawn: its elements with their text, and the font of each. */
+    const drawn = (person: Locator): Promise<Array<{ tag: string; className: string; text: string; font: string; isolated: string }>> =>
+      person.evaluate((element) => {
+        // (The page's own window: the test project has no DOM types, so no global getComputedStyle.)
+        const view = element.ownerDocument.defaultView!;
+        return [...element.children].map((child) => ({
+          tag: child.tagName.toLowerCase(),
+          className: child.className,
+          text: child.textContent ?? '',
+          font: view.getComputedStyle(child).fontFamily,
+          isolated: view.getComputedStyle(child).unicodeBidi,
+        }));
+      });
+    const expectNameThenMark = async (person: Locator, name: string, mark: string): Promise<void> => {
+      // The text reads name#mark (copy, search, screen readers) ...
+      expect(await person.textContent()).toBe(`${name}${mark}`);
+      const [shownName, shownMark, ...rest] = await drawn(person);
+      expect(rest).toEqual([]);
+      // ... the "#…" typed into the name is text of the name, in the name's font, bidi-isolated ...
+      expect(shownName).toMatchObject({ tag: 'bdi', className: 'name', text: name, isolated: 'isolate' });
+      expect(shownName!.font).not.toMatch(/monospace/);
+      // ... and the one mark is its own element, a monospace badge.
+      expect(shownMark).toMatchObject({ tag: 'span', className: 'mark', text: mark });
+      expect(shownMark!.font).toMatch(/monospace/);
+    };
+
+    // In a message, in the online list and in "You appear as".
+    await expectNameThenMark(alice.locator('#messages li .author'), fake, malloryMark);
+    await eventually(async () => expect(await onlineAsShown(alice)).toContain(`${fake}${malloryMark}`), 5000);
+    await expectNameThenMark(alice.locator('#online li', { hasText: malloryMark }).locator('.person'), fake, malloryMark);
+    // (Alice's own entry only: "alice#<her mark>" is also how Mallory's entry begins.)
+    await expectNameThenMark(alice.locator('#online li', { hasText: new RegExp(`^alice${aliceMark}$`) }).locator('.person'), 'alice', aliceMark);
+    await expectNameThenMark(mallory.locator('#you .person'), fake, malloryMark);
+    // A screen reader hears the mark announced as one (the badge's alternative text).
+    expect(await mallory.locator('#you').ariaSnapshot()).toContain(`You appear as ${fake} mark ${malloryMark}`);
+    expect(await alice.locator('.mark').evaluateAll((marks) => marks.map((mark) => mark.textContent))).toEqual(
+      expect.arrayContaining([aliceMark, malloryMark]),
+    );
+    expect(await alice.locator('#messages .mark').count()).toBe(1);
+  });
+
+  it('refuses a name with a right-to-left override in the name form, and keeps the name it had', async () => {
+    const { url } = await startChat();
+    const mallory = await visit(url);
+    await setName(mallory, 'mallory');
+
+    await mallory.locator('#name-input').fill('alice#Xk3f9a\u202e');
+    await mallory.locator('#name-input').press('Enter');
+
+    expect(await mallory.locator('#name-input').evaluate((input) => (input as unknown as { validationMessage: string }).validationMessage)).toMatch(
+      /invisible formatting characters/,
+    );
+    expect(await mallory.locator('#you .name').textContent()).toBe('mallory');
+    expect(await online(mallory)).toEqual(['mallory']);
+  });
+
   it('lets two people chat both ways: Enter sends, both pages show author and text', async () => {
     const { url } = await startChat();
     const alice = await visit(url);

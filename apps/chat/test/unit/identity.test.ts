@@ -1,11 +1,13 @@
 /**
  * User tokens with an absolute session lifetime: renewal gives a fresh token of the same session,
  * never one that outlives the session's start plus `sessionMaxAge`. A clock is injected: no test
- * waits for real time.
+ * waits for real time. A display name is the chosen name and the user's mark; a name cannot
+ * contain a format character (a bidi override would make a fake mark out of its end).
  */
 import { describe, expect, it } from 'vitest';
 import { Endpoint } from 'starling';
 import { Identity, displayName, markOf } from '../../src/identity.ts';
+import { displayNameText } from '../../src/text.ts';
 
 const DAY = 24 * 3600;
 const ages = { userTokenMaxAge: 30 * DAY, inviteMaxAge: 7 * DAY, sessionMaxAge: 90 * DAY };
@@ -79,5 +81,30 @@ describe('a display name', () => {
     expect(markOf('user-1')).toBe(markOf('user-1'));
     expect(markOf('user-1')).not.toBe(markOf('user-2'));
     expect(displayName('alice', 'user-1')).toBe(`alice#${markOf('user-1')}`);
+  });
+
+  it('shows a name saved before format characters were refused as "anonymous", never shifting the mark', () => {
+    expect(displayName('alice#Xk3f9a\u202e', 'user-1')).toBe(`anonymous#${markOf('user-1')}`);
+  });
+});
+
+describe('the display name rule', () => {
+  it.each([
+    ['a right-to-left override (a fake mark before the real one)', 'alice#Xk3f9a\u202e'],
+    ['a right-to-left isolate', 'alice\u2067#Xk3f9a'],
+    ['a left-to-right mark', 'alice\u200e'],
+    ['a zero-width space', 'al\u200bice'],
+    ['a zero-width joiner', 'al\u200dice'],
+    ['a zero-width no-break space (BOM)', 'al\ufeffice'],
+    ['a soft hyphen', 'al\u00adice'],
+    ['a format character beyond U+FFFF (a tag)', 'alice\u{e0041}'],
+    ['a control character', 'al\u0007ice'],
+  ])('refuses a name with %s', (_, name) => {
+    expect(displayNameText(name, 32)).toBeNull();
+  });
+
+  it('accepts "#" and any other visible text, trimmed: the page shows the mark in an element of its own', () => {
+    expect(displayNameText('  alice#Xk3f9a ', 32)).toBe('alice#Xk3f9a');
+    expect(displayNameText('Zoë 🐦 مريم', 32)).toBe('Zoë 🐦 مريم');
   });
 });
