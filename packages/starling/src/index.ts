@@ -93,5 +93,7 @@ export {
   type TrackedMeta,
 } from './presence/presence-state.ts';
 export { TokenSigner, signToken, verifyToken } from './token/token.ts';
+export type { MaxAge, SignOptions, TokenData, TokenError, TypedVerifyOptions, VerifyOptions, VerifyResult } from './token/token.ts';
+export type { Term, TermObject } from './token/etf.ts';
 export type { CheckOrigin } from './transport/origin.ts';
 export type { WebSocketOptions, LongPollOptions } from './transport/options.ts';
