@@ -305,6 +305,14 @@ export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = 
   handleIn?(...args: HandleInArgs<A, E>): MaybePromise<HandleInReturn<E>>;
   /** Outgoing broadcast events that go through `handleOut` for each subscriber instead of the fastlane. */
   readonly intercept?: readonly EventName<E['out']>[];
+  /**
+   * Presence in one call (default `true`): the first `socket.track` of a join first sends this
+   * channel's client `presence_state` — unless the channel already pushed one — so the official
+   * client's `Presence` syncs with no other code, and a typed channel needs no `presence_state` in
+   * its `out` map. `false` leaves `presence_state` to the channel (e.g. a protocol that sends it
+   * only to clients that asked).
+   */
+  readonly syncPresence?: boolean;
   /** Handles an intercepted broadcast: `socket.push` a tailored payload, or drop it. */
   handleOut?(...args: HandleOutArgs<A, E>): MaybePromise<HandleResult | void>;
   /** Handles messages from `sendInfo` and subscriptions. */
