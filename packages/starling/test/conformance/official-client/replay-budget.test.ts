@@ -1,5 +1,5 @@
 /**
- * A bounded replay with the official client (docs/recovery.md, "How much a replay may carry"): a
+ * A bounded replay with the official client (docs/recovery.md, "How much one replay may carry"): a
  * `recoverableChannel` of `starling/client` behind a TCP proxy that cuts the line misses
  * publications, then reconnects and rejoins with `recover` by itself. What it missed is replayed
  * only when it weighs at most `history.maxReplayBytes` and fits in half the room left in its
