@@ -1,7 +1,8 @@
 /**
  * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
- * create rooms and invites, create identities, join rooms), the byte cap of a history page, and
- * how much of each room's recent traffic the server keeps in memory for reconnecting pages.
+ * create rooms and invites, create identities, join rooms), the byte caps of a history page and of
+ * a reconnect's replay, and how much of each room's recent traffic the server keeps in memory for
+ * reconnecting pages.
  * Every budget refused is counted in `/metrics` as `chat_budget_refused_total{action, scope}`.
  * Defaults fit a small public deployment; `server.ts` reads each from an environment variable.
  */
@@ -41,6 +42,12 @@ export interface ChatLimits {
   readonly replaySeconds: number;
   /** How many rooms keep one at once; the least recently active room loses its own first (`REPLAY_ROOMS`). */
   readonly replayRooms: number;
+  /**
+   * The most one reconnect may replay, in bytes (`REPLAY_BYTES`; the framework's
+   * `history.maxReplayBytes`): a page that missed more gets `recovered: false` and reloads the
+   * latest page instead, so a rejoin never costs more than a join that reads a page.
+   */
+  readonly replayBytes: number;
 }
 
 /** Defaults: a person chatting never meets them; one IP address stores at most ~4,000 messages a day. */
@@ -62,6 +69,9 @@ export const DEFAULT_LIMITS: ChatLimits = {
   replayMessages: 300,
   replaySeconds: 600,
   replayRooms: 1000,
+  // As much as a history page: a rejoin with `recover` (counted against the join budgets like any
+  // join) sends no more than the join reply it replaces.
+  replayBytes: 64 * 1024,
 };
 
 /** An action with a budget. */

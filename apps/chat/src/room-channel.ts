@@ -24,7 +24,9 @@
  * sends the last position it saw as `recover` is answered `{}` — no page is read from the store —
  * and then gets every publication it missed, once and in order, and `phx_stream {position,
  * recovered: true}`; when the server no longer has them (`recovered: false`: too long away, or the
- * server restarted) the client asks `history {}` for the latest page. The store stays the durable
+ * server restarted, or what it missed weighs more than `replayBytes`) the client asks `history {}`
+ * for the latest page. A rejoin with `recover` spends from the join budgets like any join, and
+ * its replay is capped like the page it replaces. The store stays the durable
  * record; the in-memory stream only spares it the reads of every page reconnecting at once. Every
  * page read from the store is counted in `/metrics` as `chat_history_pages_total{request}`. A user's join tracks presence under their user id (meta `{name}`) and announces
  * `user_joined {user: NAME#mark}` at most once a minute per room; it is intercepted so that sockets
@@ -116,8 +118,14 @@ export type RoomEvents = {
 };
 
 /** Which topics keep history for reconnects, and how much: every room, within `limits`' replay bounds. */
-export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replaySeconds' | 'replayRooms'>): HistoryOptions {
-  return { topics: ['rooms:*'], size: limits.replayMessages, ttlMs: limits.replaySeconds * 1000, maxTopics: limits.replayRooms };
+export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replaySeconds' | 'replayRooms' | 'replayBytes'>): HistoryOptions {
+  return {
+    topics: ['rooms:*'],
+    size: limits.replayMessages,
+    ttlMs: limits.replaySeconds * 1000,
+    maxTopics: limits.replayRooms,
+    maxReplayBytes: limits.replayBytes,
+  };
 }
 
 /** What the room channel needs besides the store and the budgets. */

@@ -2,8 +2,8 @@
  * `npm start`: runs the chat on http://127.0.0.1:4000. Configuration comes from the environment
  * (see README): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, WORKERS, SECRET_KEY_BASE,
  * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, INVITE_MAX_USES, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL and the
- * budgets and caps (MESSAGES_PER_USER … HISTORY_PAGE_BYTES, REPLAY_MESSAGES, REPLAY_SECONDS,
- * REPLAY_ROOMS, see `limits.ts`). A malformed value stops the
+ * budgets and caps (MESSAGES_PER_USER … HISTORY_PAGE_BYTES, REPLAY_BYTES, REPLAY_MESSAGES,
+ * REPLAY_SECONDS, REPLAY_ROOMS, see `limits.ts`). A malformed value stops the
  * start with a message naming the variable. SIGTERM and SIGINT drain sockets with close code 1012
  * and exit 0.
  *
@@ -29,7 +29,7 @@ function seconds(name: string): number | undefined {
 
 /** The budgets set in the environment; unset ones keep their defaults. */
 function limitsFromEnv(): Partial<ChatLimits> {
-  const rates: Record<string, Exclude<keyof ChatLimits, 'historyPageBytes' | 'replayMessages' | 'replaySeconds' | 'replayRooms'>> = {
+  const rates: Record<string, Exclude<keyof ChatLimits, 'historyPageBytes' | 'replayBytes' | 'replayMessages' | 'replaySeconds' | 'replayRooms'>> = {
     MESSAGES_PER_USER: 'messagesPerUser',
     MESSAGES_PER_IP: 'messagesPerIp',
     ROOMS_PER_USER: 'roomsPerUser',
@@ -46,11 +46,13 @@ function limitsFromEnv(): Partial<ChatLimits> {
     const value = process.env[variable];
     if (value !== undefined && value !== '') limits[key] = parseRate(value, variable);
   }
-  const pageBytes = process.env.HISTORY_PAGE_BYTES;
-  if (pageBytes !== undefined && pageBytes !== '') {
-    const parsed = Number(pageBytes);
-    if (!Number.isInteger(parsed) || parsed < 1024) throw new Error('HISTORY_PAGE_BYTES must be an integer of at least 1024');
-    limits.historyPageBytes = parsed;
+  const byteCaps = { HISTORY_PAGE_BYTES: 'historyPageBytes', REPLAY_BYTES: 'replayBytes' } as const;
+  for (const [variable, key] of Object.entries(byteCaps)) {
+    const value = process.env[variable];
+    if (value === undefined || value === '') continue;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 1024) throw new Error(`${variable} must be an integer of at least 1024`);
+    limits[key] = parsed;
   }
   const counts = { REPLAY_MESSAGES: 'replayMessages', REPLAY_SECONDS: 'replaySeconds', REPLAY_ROOMS: 'replayRooms' } as const;
   for (const [variable, key] of Object.entries(counts)) {

@@ -97,6 +97,7 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
   counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);
   counter('connections_per_ip_refused_total', 'Connections refused by maxConnectionsPerIp.', () => stats.connectionsPerIpRefused);
   counter('longpoll_sessions_refused_total', 'LongPoll sessions refused by longpoll.maxSessions.', () => stats.longpollSessionsRefused);
+  counter('replays_refused_total', 'Recover joins answered recovered: false because what was missed was over the replay budget.', () => stats.replaysRefused);
   new Counter({
     name: `${prefix}errors_total`,
     help: 'Faults by code (see docs/errors.md).',

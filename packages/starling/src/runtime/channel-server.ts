@@ -332,7 +332,11 @@ export class ChannelServer implements Subscriber {
 
   #replay(read: StreamRead, asked: StreamPosition | null | undefined): void {
     if (this.#state !== 'joined') return;
-    const recovered = asked != null && read.recovered;
+    // A replay is bounded twice (docs/recovery.md): by history.maxReplayBytes (the store refused
+    // it) and by the room left in this client's transport; past either, recovered: false.
+    const fits = read.recovered && this.connection.hasRoomFor(read.bytes);
+    if (asked != null && read.bytes > 0 && !fits) this.#services.stats.replaysRefused++;
+    const recovered = asked != null && fits;
     const tasks: Task[] = [];
     if (recovered) {
       for (const message of read.publications) {

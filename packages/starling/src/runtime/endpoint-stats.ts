@@ -46,6 +46,12 @@ export interface EndpointStats {
   connectionsPerIpRefused: number;
   /** LongPoll sessions refused because the mount already had `longpoll.maxSessions` open. */
   longpollSessionsRefused: number;
+  /**
+   * Joins with `recover` answered `recovered: false` although the position was still kept, because
+   * what was missed weighs more than `history.maxReplayBytes` or than the client's transport can
+   * take (docs/recovery.md): the client reloads its state instead.
+   */
+  replaysRefused: number;
   /** Faults by code; every code is present, starting at 0. */
   errors: Record<CountedError, number>;
 }
@@ -64,6 +70,7 @@ export function createEndpointStats(): EndpointStats {
     rateLimitCloses: 0,
     connectionsPerIpRefused: 0,
     longpollSessionsRefused: 0,
+    replaysRefused: 0,
     errors,
   };
 }
