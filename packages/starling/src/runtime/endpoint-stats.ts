@@ -46,6 +46,11 @@ export interface EndpointStats {
   connectionsPerIpRefused: number;
   /** LongPoll sessions refused because the mount already had `longpoll.maxSessions` open. */
   longpollSessionsRefused: number;
+  /**
+   * Supabase REST broadcasts (`starling/supabase`) refused with HTTP 429, by the budget that
+   * refused them: the client address's or the key's.
+   */
+  restBroadcastsRefused: { address: number; key: number };
   /** Faults by code; every code is present, starting at 0. */
   errors: Record<CountedError, number>;
 }
@@ -64,6 +69,7 @@ export function createEndpointStats(): EndpointStats {
     rateLimitCloses: 0,
     connectionsPerIpRefused: 0,
     longpollSessionsRefused: 0,
+    restBroadcastsRefused: { address: 0, key: 0 },
     errors,
   };
 }
