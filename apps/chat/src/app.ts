@@ -46,7 +46,7 @@ export interface ChatOptions {
    * it and page origins are checked against it. Default `http://<host>:<port>`.
    */
   publicUrl?: string;
-  /** Bearer token `/metrics` requires; without one `/metrics` answers loopback peers only. */
+  /** Bearer token `/metrics` requires; without one `/metrics` answers loopback clients only. */
   metricsToken?: string;
   /**
    * The reverse proxies in front of the chat (`TRUSTED_PROXIES`): addresses and CIDR ranges, e.g.

@@ -1,7 +1,8 @@
 /**
  * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
- * create rooms and invites, create identities, join rooms, read pages of history), the byte cap of a history page, and
- * how much of each room's recent traffic the server keeps in memory for reconnecting pages.
+ * create rooms and invites, create identities, join rooms, read pages of history), the byte cap
+ * of a history page, and how much of each room's recent traffic the server keeps in memory for
+ * reconnecting pages.
  * Every budget refused is counted in `/metrics` as `chat_budget_refused_total{action, scope}`.
  * Defaults fit a small public deployment; `server.ts` reads each from an environment variable.
  */

@@ -1,7 +1,8 @@
 /**
  * The chat's socket: a valid user token (param `token`) identifies the user; no token makes a
- * guest (reads the lobby, cannot post); a tampered, expired or revoked token is refused (403). The client's
- * IP address (behind a trusted proxy, the one it forwards) is kept for per-IP budgets. `rooms:*` topics go to the room channel.
+ * guest (reads the lobby, cannot post); a tampered, expired or revoked token is refused (403). The
+ * client's IP address (behind a trusted proxy, the one it forwards) is kept for per-IP budgets.
+ * `rooms:*` topics go to the room channel.
  */
 import { Socket, accept, refuse } from 'starling';
 import type { Identity } from './identity.ts';
