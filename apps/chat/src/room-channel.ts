@@ -30,7 +30,8 @@
  * record; the in-memory stream only spares it the reads of every page reconnecting at once. Every
  * page read from the store is counted in `/metrics` as `chat_history_pages_total{request}`. A user's join tracks presence under their user id (meta `{name}`) and announces
  * `user_joined {user: NAME#mark}` at most once a minute per room; it is intercepted so that sockets
- * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins) are
+ * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins,
+ * `history` requests: per user, per address, and tighter for an address's guests together) are
  * answered `{reason: "slow down"}`.
  */
 import { Counter, type Registry } from 'prom-client';
@@ -233,6 +234,9 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets, options
           }
         }
         case 'history': {
+          const { userId, ip } = socket.assigns;
+          // Each page is a store read of up to historyPageBytes: budgeted per user and per address.
+          if (budgets.take('history', ip, userId) !== null) return reply('error', SLOW_DOWN);
           try {
             return reply('ok', await page(room, 'history', payload.before));
           } catch (err) {

@@ -1,8 +1,9 @@
 /**
  * `npm start`: runs the chat on http://127.0.0.1:4000. Configuration comes from the environment
  * (see README): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, WORKERS, SECRET_KEY_BASE,
- * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, INVITE_MAX_USES, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL and the
- * budgets and caps (MESSAGES_PER_USER … HISTORY_PAGE_BYTES, REPLAY_BYTES, REPLAY_MESSAGES,
+ * USER_TOKEN_MAX_AGE, INVITE_MAX_AGE, INVITE_MAX_USES, SESSION_MAX_AGE, PUBLIC_URL, METRICS_TOKEN, LOG_LEVEL,
+ * TRUSTED_PROXIES, CONNECTIONS_PER_IP and the
+ * budgets and caps (MESSAGES_PER_USER … HISTORY_PER_GUEST_IP, HISTORY_PAGE_BYTES, REPLAY_BYTES, REPLAY_MESSAGES,
  * REPLAY_SECONDS, REPLAY_ROOMS, see `limits.ts`). A malformed value stops the
  * start with a message naming the variable. SIGTERM and SIGINT drain sockets with close code 1012
  * and exit 0.
@@ -14,6 +15,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
+import { TrustedProxies } from 'starling';
 import { parseRate, type Rate } from './budget.ts';
 import { startChat } from './app.ts';
 import type { ChatLimits } from './limits.ts';
@@ -40,6 +42,9 @@ function limitsFromEnv(): Partial<ChatLimits> {
     JOINS_PER_USER: 'joinsPerUser',
     JOINS_PER_IP: 'joinsPerIp',
     ANNOUNCEMENTS_PER_USER: 'announcementsPerUser',
+    HISTORY_PER_USER: 'historyPerUser',
+    HISTORY_PER_IP: 'historyPerIp',
+    HISTORY_PER_GUEST_IP: 'historyPerGuestIp',
   };
   const limits: Record<string, Rate | number> = {};
   for (const [variable, key] of Object.entries(rates)) {
@@ -70,6 +75,27 @@ function inviteMaxUses(): number | undefined {
   if (value === undefined || value === '') return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1 || parsed > 1000) throw new Error('INVITE_MAX_USES must be an integer from 1 to 1000');
+  return parsed;
+}
+
+/** `TRUSTED_PROXIES`, checked here so that a malformed entry names the variable. */
+function trustedProxies(): string | undefined {
+  const value = process.env.TRUSTED_PROXIES;
+  if (value === undefined || value.trim() === '') return undefined;
+  try {
+    new TrustedProxies(value);
+  } catch (err) {
+    throw new Error(`TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDR ranges (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return value;
+}
+
+function connectionsPerIp(): number | undefined {
+  const value = process.env.CONNECTIONS_PER_IP;
+  if (value === undefined || value === '') return undefined;
+  if (value === 'off') return Number.POSITIVE_INFINITY;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error('CONNECTIONS_PER_IP must be a positive integer or "off"');
   return parsed;
 }
 
@@ -151,6 +177,8 @@ if (workers > 1 && cluster.isPrimary) {
         inviteMaxUses: inviteMaxUses(),
         publicUrl: process.env.PUBLIC_URL || undefined,
         metricsToken: process.env.METRICS_TOKEN || undefined,
+        trustedProxies: trustedProxies(),
+        connectionsPerIp: connectionsPerIp(),
         limits: limitsFromEnv(),
         logger,
       }),

@@ -395,7 +395,8 @@ ui.older.addEventListener('click', () => {
       if (state.channel !== channel) return;
       addMessages(reply.messages);
       ui.older.hidden = reply.more !== true;
-    });
+    })
+    .receive('error', (reply) => showRoomError(`Not loaded: ${(reply as { reason?: string }).reason ?? 'error'}`, 'other'));
 });
 
 ui.messageForm.addEventListener('submit', (event) => {

@@ -28,6 +28,7 @@ export {
   type DrainOptions,
   type ListenOptions,
 } from './endpoint.ts';
+export { TrustedProxies, clientAddress, type ForwardedHeader, type TrustedProxiesOptions } from './client-address.ts';
 export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
 export type { RateLimitOptions } from './runtime/rate-limiter.ts';
 export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';

@@ -44,7 +44,8 @@ type MetricsSource = Pick<Endpoint, 'connectionCount' | 'channelCount' | 'stats'
  * - gauges `sockets`, `channels_joined`
  * - counters `messages_in_total`, `messages_out_total`, `bytes_out_total`, `broadcasts_total`,
  *   `broadcast_encodes_total`, `slow_reader_closes_total`, `rate_limited_total`,
- *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `errors_total{code}`
+ *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `longpoll_sessions_refused_total`,
+ *   `rest_broadcasts_refused_total{scope}`, `errors_total{code}`
  */
 export function createMetrics(endpoint: MetricsSource, options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
@@ -98,6 +99,16 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
   counter('connections_per_ip_refused_total', 'Connections refused by maxConnectionsPerIp.', () => stats.connectionsPerIpRefused);
   counter('longpoll_sessions_refused_total', 'LongPoll sessions refused by longpoll.maxSessions.', () => stats.longpollSessionsRefused);
   counter('replays_refused_total', 'Recover joins answered recovered: false because what was missed was over the replay budget.', () => stats.replaysRefused);
+  new Counter({
+    name: `${prefix}rest_broadcasts_refused_total`,
+    help: "Supabase REST broadcasts refused with 429 by their client address's or their key's budget.",
+    labelNames: ['scope'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [scope, count] of Object.entries(stats.restBroadcastsRefused)) this.inc({ scope }, count);
+    },
+  });
   new Counter({
     name: `${prefix}errors_total`,
     help: 'Faults by code (see docs/errors.md).',

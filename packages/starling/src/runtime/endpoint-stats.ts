@@ -52,6 +52,11 @@ export interface EndpointStats {
    * take (docs/recovery.md): the client reloads its state instead.
    */
   replaysRefused: number;
+  /**
+   * Supabase REST broadcasts (`starling/supabase`) refused with HTTP 429, by the budget that
+   * refused them: the client address's or the key's.
+   */
+  restBroadcastsRefused: { address: number; key: number };
   /** Faults by code; every code is present, starting at 0. */
   errors: Record<CountedError, number>;
 }
@@ -71,6 +76,7 @@ export function createEndpointStats(): EndpointStats {
     connectionsPerIpRefused: 0,
     longpollSessionsRefused: 0,
     replaysRefused: 0,
+    restBroadcastsRefused: { address: 0, key: 0 },
     errors,
   };
 }

@@ -239,6 +239,8 @@ export class ChannelTest {
     const connectInfo: ConnectInfo = {
       transport: info.transport ?? 'websocket',
       peer: info.peer ?? { address: '127.0.0.1', port: 0 },
+      // As without trusted proxies: the client is the peer unless the test says otherwise.
+      clientAddress: info.clientAddress ?? info.peer?.address ?? '127.0.0.1',
       uri: info.uri ?? new URL(`http://localhost${this.#mount.path}/websocket?vsn=2.0.0`),
       origin: info.origin,
       userAgent: info.userAgent,
