@@ -29,8 +29,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { clientAddress, type TrustedProxies } from 'starling';
-import type { Metrics } from 'starling/metrics';
+import { clientAddress, type TrustedProxies } from 'starling-channels';
+import type { Metrics } from 'starling-channels/metrics';
 import type { Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';

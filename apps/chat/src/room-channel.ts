@@ -35,7 +35,18 @@
  * answered `{reason: "slow down"}`.
  */
 import { Counter, type Registry } from 'prom-client';
-import { error, noreply, ok, reply, type Channel, type HistoryOptions, type InferPayloads, type PresenceList, type PubSub, type ReplyResult } from 'starling';
+import {
+  error,
+  noreply,
+  ok,
+  reply,
+  type Channel,
+  type HistoryOptions,
+  type InferPayloads,
+  type PresenceList,
+  type PubSub,
+  type ReplyResult,
+} from 'starling-channels';
 import { z } from 'zod';
 import { displayName } from './identity.ts';
 import type { Budgets, ChatLimits } from './limits.ts';

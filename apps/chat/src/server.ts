@@ -15,7 +15,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
-import { TrustedProxies } from 'starling';
+import { TrustedProxies } from 'starling-channels';
 import { parseRate, type Rate } from './budget.ts';
 import { startChat } from './app.ts';
 import type { ChatLimits } from './limits.ts';

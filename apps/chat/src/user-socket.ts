@@ -4,7 +4,7 @@
  * client's IP address (behind a trusted proxy, the one it forwards) is kept for per-IP budgets.
  * `rooms:*` topics go to the room channel.
  */
-import { Socket, accept, refuse } from 'starling';
+import { Socket, accept, refuse } from 'starling-channels';
 import type { Identity } from './identity.ts';
 import type { Budgets } from './limits.ts';
 import { createRoomChannel, type RoomAssigns, type RoomChannelOptions } from './room-channel.ts';

@@ -16,7 +16,7 @@
  * is never shown twice, whichever way it arrives.
  */
 import { Presence, Socket, type Channel, type PresenceEntry } from 'phoenix';
-import { recoverableChannel, typedChannel, type StreamNotice } from 'starling/client';
+import { recoverableChannel, typedChannel, type StreamNotice } from 'starling-channels/client';
 import type { HistoryPage, JoinReply, RoomEvents, WireMessage } from '../src/room-channel.ts';
 
 /** A message as the room channel sends it. */

@@ -10,9 +10,9 @@
  * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Its policy: a private channel needs a token whose `role` is
  * `authenticated`; an anon key gets public channels.
  */
-import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling';
-import { RedisPubSubAdapter } from 'starling/redis';
-import { createRealtime } from 'starling/supabase';
+import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
+import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { createRealtime } from 'starling-channels/supabase';
 
 const secret = process.env.REALTIME_JWT_SECRET;
 if (!secret) {

@@ -8,7 +8,7 @@
  * Every payload a callback receives comes from an untrusted client: validate it.
  *
  * @example
- * import { error, noreply, ok, reply, type Channel } from 'starling';
+ * import { error, noreply, ok, reply, type Channel } from 'starling-channels';
  *
  * const RoomChannel = {
  *   join(topic, _params, _socket) {

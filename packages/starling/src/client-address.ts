@@ -14,7 +14,7 @@
  * balancers) is the default; `header: "forwarded"` reads RFC 7239's `Forwarded: for=…` instead.
  *
  * @example
- * import { Endpoint, TrustedProxies, clientAddress } from 'starling';
+ * import { Endpoint, TrustedProxies, clientAddress } from 'starling-channels';
  *
  * const endpoint = new Endpoint({ trustedProxies: ['127.0.0.1', '10.0.0.0/8'] });
  * // in an HTTP route of your own:

@@ -5,7 +5,7 @@
  * `/socket/websocket` and `/socket/longpoll`.
  *
  * @example
- * import { Endpoint } from 'starling';
+ * import { Endpoint } from 'starling-channels';
  *
  * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
  * endpoint.socket('/socket', userSocket);
@@ -141,7 +141,7 @@ export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
 /** The shortest `secretKeyBase` accepted, as Phoenix asks for (`mix phx.gen.secret` makes 64). */
 export const MIN_SECRET_KEY_BASE_LENGTH = 64;
 
-/** The mounts of each endpoint, by path: read by `starling/testing` (see {@link mountOf}). */
+/** The mounts of each endpoint, by path: read by `starling-channels/testing` (see {@link mountOf}). */
 const mounts = new WeakMap<Endpoint, Map<string, Mount>>();
 
 /**

@@ -2,11 +2,11 @@
  * @module starling
  * Phoenix-style real-time Channels for Node.js, wire-compatible with the official `phoenix`
  * client: an {@link Endpoint} mounts a {@link Socket}, which routes topics to {@link Channel}s.
- * Subpaths: `starling/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
- * `starling/metrics` (Prometheus metrics; needs `prom-client`).
+ * Subpaths: `starling-channels/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
+ * `starling-channels/metrics` (Prometheus metrics; needs `prom-client`).
  *
  * @example
- * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling';
+ * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling-channels';
  *
  * const RoomChannel = {
  *   join: (topic) => (topic === 'rooms:lobby' ? ok() : error({ reason: 'unauthorized' })),

@@ -7,7 +7,7 @@
  * `connect` receives untrusted query params: verify tokens there, not in channels.
  *
  * @example
- * import { Socket, accept, refuse } from 'starling';
+ * import { Socket, accept, refuse } from 'starling-channels';
  *
  * const userSocket = new Socket({
  *   connect(params) {

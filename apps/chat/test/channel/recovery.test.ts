@@ -1,5 +1,5 @@
 /**
- * Reconnects without a gap, in-process on `starling/testing` (the real socket, room channel and
+ * Reconnects without a gap, in-process on `starling-channels/testing` (the real socket, room channel and
  * SQLite store on an endpoint whose rooms keep history, as the chat's do): room broadcasts carry
  * their stream position as `ref`; a rejoin with `recover` is answered `{}` without reading a page
  * from the store, then gets exactly what it missed, in order, then `phx_stream {recovered: true}`;
@@ -7,7 +7,7 @@
  * `history {}` answers the latest page.
  */
 import type { Registry } from 'prom-client';
-import type { ReceivedFrame, TestSocket } from 'starling/testing';
+import type { ReceivedFrame, TestSocket } from 'starling-channels/testing';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@starling/test-support/eventually';
 import type { HistoryPage, WireMessage } from '../../src/room-channel.ts';

@@ -1,5 +1,5 @@
 /**
- * @module starling/metrics
+ * @module starling-channels/metrics
  * Prometheus metrics of an {@link Endpoint}, on `prom-client` (an optional peer dependency:
  * install it to use this subpath). Every value is read from the
  * endpoint's own counters (`endpoint.stats`, `endpoint.pubsub.stats`) and gauges when the registry
@@ -7,7 +7,7 @@
  * Counts are this node's; sum them across nodes in Prometheus.
  *
  * @example
- * import { createMetrics } from 'starling/metrics';
+ * import { createMetrics } from 'starling-channels/metrics';
  * import { collectDefaultMetrics } from 'prom-client';
  * const metrics = createMetrics(endpoint);
  * collectDefaultMetrics({ register: metrics.registry }); // optional: process metrics too

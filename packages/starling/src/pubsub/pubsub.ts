@@ -6,7 +6,7 @@
  * (the channels' fan-out encodes it once per serializer from there).
  *
  * @example
- * import { PubSub } from 'starling';
+ * import { PubSub } from 'starling-channels';
  *
  * const pubsub = new PubSub();
  * await pubsub.start();

@@ -9,7 +9,7 @@
  * `readStream`) and the channel runtime. Pure: no I/O.
  *
  * @example
- * import { Endpoint } from 'starling';
+ * import { Endpoint } from 'starling-channels';
  *
  * // Rooms keep their last 500 publications for 10 minutes.
  * const endpoint = new Endpoint({ history: { topics: ['rooms:*'], size: 500, ttlMs: 600_000 } });

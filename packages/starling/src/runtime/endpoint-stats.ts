@@ -53,7 +53,7 @@ export interface EndpointStats {
    */
   replaysRefused: number;
   /**
-   * Supabase REST broadcasts (`starling/supabase`) refused with HTTP 429, by the budget that
+   * Supabase REST broadcasts (`starling-channels/supabase`) refused with HTTP 429, by the budget that
    * refused them: the client address's or the key's.
    */
   restBroadcastsRefused: { address: number; key: number };

@@ -33,7 +33,7 @@ export interface Services {
   readonly live: Set<LiveConnection>;
   /**
    * Time for the rate limit, join timeouts and delayed `sendInfo` ({@link realClock} unless
-   * `starling/testing` controls it). Not read on the broadcast fan-out path.
+   * `starling-channels/testing` controls it). Not read on the broadcast fan-out path.
    */
   readonly clock: Clock;
   /** The endpoint's `trustedProxies`, or null: where every per-address rule reads a client's address. */

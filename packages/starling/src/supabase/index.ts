@@ -1,5 +1,5 @@
 /**
- * @module starling/supabase
+ * @module starling-channels/supabase
  * A Supabase-Realtime-compatible socket, so the unchanged `@supabase/realtime-js` client (and
  * supabase-js's `supabase.channel(…)`) can use a Starling endpoint for **Broadcast** and
  * **Presence**: `realtime:<name>` topics, the join config (`broadcast.self`, `broadcast.ack`,
@@ -10,8 +10,8 @@
  * The wire details are in the repository's docs/supabase.md.
  *
  * @example
- * import { Endpoint } from 'starling';
- * import { createRealtime } from 'starling/supabase';
+ * import { Endpoint } from 'starling-channels';
+ * import { createRealtime } from 'starling-channels/supabase';
  *
  * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
  * const realtime = createRealtime(endpoint, {

@@ -82,7 +82,7 @@ export async function handshake(mount: Mount, req: IncomingMessage, url: URL, tr
 }
 
 /**
- * The last two steps of the pipeline: the socket's `connect`, then its `id`. `starling/testing`
+ * The last two steps of the pipeline: the socket's `connect`, then its `id`. `starling-channels/testing`
  * enters the pipeline here, with params and connect info of its own.
  */
 export async function connectSocket(mount: Mount, serializer: Serializer, params: Params, info: ConnectInfo): Promise<HandshakeResult> {

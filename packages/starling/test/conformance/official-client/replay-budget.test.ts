@@ -1,6 +1,6 @@
 /**
  * A bounded replay with the official client (docs/recovery.md, "How much one replay may carry"): a
- * `recoverableChannel` of `starling/client` behind a TCP proxy that cuts the line misses
+ * `recoverableChannel` of `starling-channels/client` behind a TCP proxy that cuts the line misses
  * publications, then reconnects and rejoins with `recover` by itself. What it missed is replayed
  * only when it weighs at most `history.maxReplayBytes` and fits in half the room left in its
  * transport; otherwise the join gets `phx_stream {recovered: false}` and no replay, and live

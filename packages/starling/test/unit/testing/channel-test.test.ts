@@ -1,5 +1,5 @@
 /**
- * `starling/testing` itself: connect (with `connect`/`id`), join, push and reply, pushes and
+ * `starling-channels/testing` itself: connect (with `connect`/`id`), join, push and reply, pushes and
  * broadcasts asserted and refuted (and failing with readable messages), leave, close, and the
  * manual clock driving delayed `sendInfo`.
  */
