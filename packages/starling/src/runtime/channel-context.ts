@@ -1,21 +1,40 @@
 /**
  * @module runtime/channel-context
- * Internal: the `socket` argument of channel callbacks — a view of one {@link ChannelServer}
+ * Internal: the `socket` argument of channel callbacks — a view of one channel server
  * (its topic, join ref and assigns) plus the calls a channel makes: push, broadcast, presence.
  */
 import type { Assigns, ChannelEndpoint, ChannelSocket, OutPayload, SocketRef } from '../channel.ts';
 import type { PresenceList, PresenceMeta } from '../presence/presence-state.ts';
 import type { Ref } from '../protocol.ts';
-import type { ChannelServer } from './channel-server.ts';
+import type { Subscriber } from '../pubsub/pubsub.ts';
+import { assertOutPayload } from './callback-results.ts';
+import type { ChannelHost } from './channel-host.ts';
+import type { InfoSources } from './info-sources.ts';
+import type { Services } from './services.ts';
 
-/** The `socket` argument of channel callbacks: a view of one ChannelServer. */
+/** What a context shows and calls of its channel server (`ChannelServer` implements it). */
+export interface ContextServer extends Subscriber {
+  readonly topic: string;
+  readonly pubsubTopic: string;
+  readonly joinRef: Ref;
+  readonly connection: Pick<ChannelHost<never>, 'socketId' | 'transportName'>;
+  readonly services: Services;
+  push(event: string, payload: OutPayload): void;
+  socketRef(): SocketRef;
+  info(message: unknown): void;
+  infoSources(): InfoSources | null;
+  /** Sends `presence_state` first, unless sent already (see `Channel.syncPresence`). */
+  beforeTrack(): void;
+}
+
+/** The `socket` argument of channel callbacks: a view of one channel server. */
 export class ChannelContext implements ChannelSocket {
-  readonly #server: ChannelServer;
+  readonly #server: ContextServer;
   #assigns: Assigns;
   #ownAssigns = false;
 
   /** @param assigns the socket's assigns: shared until this channel first uses them, then copied. */
-  constructor(server: ChannelServer, assigns: Assigns) {
+  constructor(server: ContextServer, assigns: Assigns) {
     this.#server = server;
     this.#assigns = assigns;
   }
@@ -48,7 +67,7 @@ export class ChannelContext implements ChannelSocket {
     return this.#server.connection.transportName;
   }
   get endpoint(): ChannelEndpoint {
-    return this.#server.connection.services.endpoint;
+    return this.#server.services.endpoint;
   }
   assign(patch: Partial<Assigns>): void {
     Object.assign(this.assigns, patch);
@@ -57,34 +76,41 @@ export class ChannelContext implements ChannelSocket {
     this.#server.push(event, payload);
   }
   broadcast(event: string, payload: OutPayload): void {
-    this.#server.broadcast(event, payload, false);
+    this.#broadcast(event, payload, null);
   }
   broadcastFrom(event: string, payload: OutPayload): void {
-    this.#server.broadcast(event, payload, true);
+    this.#broadcast(event, payload, this.#server);
   }
   socketRef(): SocketRef {
     return this.#server.socketRef();
   }
   sendInfo(message: unknown, delayMs?: number): void {
-    this.#server.info(message, delayMs);
+    if (delayMs === undefined || delayMs <= 0) this.#server.info(message);
+    else this.#server.infoSources()?.after(delayMs, message);
   }
   subscribe(topic: string): void {
-    this.#server.subscribeInfo(topic);
+    this.#server.infoSources()?.subscribe(topic);
   }
   unsubscribe(topic: string): void {
-    this.#server.unsubscribeInfo(topic);
+    this.#server.infoSources()?.unsubscribe(topic);
   }
   track(key: string, meta: PresenceMeta = {}): void {
     this.#server.beforeTrack();
-    this.#server.connection.services.presence.track(this.#server, this.#server.pubsubTopic, key, meta);
+    this.#server.services.presence.track(this.#server, this.#server.pubsubTopic, key, meta);
   }
   untrack(key: string): void {
-    this.#server.connection.services.presence.untrack(this.#server, this.#server.pubsubTopic, key);
+    this.#server.services.presence.untrack(this.#server, this.#server.pubsubTopic, key);
   }
   updatePresence(key: string, meta: PresenceMeta): void {
-    this.#server.connection.services.presence.update(this.#server, this.#server.pubsubTopic, key, meta);
+    this.#server.services.presence.update(this.#server, this.#server.pubsubTopic, key, meta);
   }
   listPresence(): PresenceList {
-    return this.#server.connection.services.presence.list(this.#server.pubsubTopic);
+    return this.#server.services.presence.list(this.#server.pubsubTopic);
+  }
+
+  /** Broadcasts on the channel's PubSub topic, to every subscriber but `from`. */
+  #broadcast(event: string, payload: OutPayload, from: Subscriber | null): void {
+    assertOutPayload(payload);
+    this.#server.services.pubsub.broadcast(this.#server.pubsubTopic, event, payload, from);
   }
 }

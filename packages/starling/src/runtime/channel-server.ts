@@ -7,16 +7,9 @@
  */
 import {
   isGracefulStop,
-  reply,
-  type ChannelSchemas,
-  type StandardSchemaV1,
-  type UntypedEvents,
   type Assigns,
   type Channel,
   type ChannelSocket,
-  type HandleInResult,
-  type HandleResult,
-  type InfoBroadcast,
   type OutPayload,
   type Reply,
   type SocketRef,
@@ -24,44 +17,41 @@ import {
   type TerminateReason,
 } from '../channel.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
-import { Events, isBinaryPayload, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
+import { Events, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
-import { formatPosition, parsePosition, type StreamPosition, type StreamRead } from '../pubsub/stream.ts';
+import { formatPosition } from '../pubsub/stream.ts';
 import type { Frame } from '../serializer/frame.ts';
 import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
-import type { ClockTimer } from './clock.ts';
-import type { Connection } from './connection.ts';
+import { settleWithin } from './clock.ts';
+import type { ChannelHost } from './channel-host.ts';
 import { CountedErrors } from './endpoint-stats.ts';
+import { assertOutPayload, callbackOutcome, interceptsOf, isPromise, joinDecision } from './callback-results.ts';
+import { validateInbound } from './inbound-validation.ts';
+import { InfoSources } from './info-sources.ts';
+import { Recovery, type RecoveringChannel, type RecoveryTask } from './recovery.ts';
 import type { Services } from './services.ts';
 
 /** How a join was decided. */
 export type JoinOutcome = 'ok' | 'error';
 
+/** One entry of the mailbox: `out` is an intercepted publication for `handleOut`; `step` a recovery step (recovery.ts). */
 type Task =
   | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'out'; readonly event: string; readonly payload: OutPayload; readonly position: StreamPosition | undefined }
   | { readonly kind: 'info'; readonly message: unknown }
   | { readonly kind: 'leave'; readonly ref: Ref }
-  // A publication's frame written in mailbox order: replayed (docs/recovery.md), or queued behind
-  // an intercepted one; and the phx_stream push that ends a join's replay.
-  | { readonly kind: 'replay'; readonly message: BroadcastMessage }
-  | { readonly kind: 'stream'; readonly position: StreamPosition; readonly recovered: boolean | undefined };
+  | RecoveryTask;
 
 type State = 'joining' | 'joined' | 'closed';
 
-function isPromise<T>(value: unknown): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
 /** The runtime of one joined topic. */
-export class ChannelServer implements Subscriber {
+export class ChannelServer implements Subscriber, RecoveringChannel {
   readonly topic: string;
   readonly joinRef: Ref;
   /** The PubSub topic behind {@link topic}: the same unless the join chose another (`JoinOptions`). */
   #pubsubTopic: string;
-  /** The socket connection this channel runs on. */
-  readonly connection: Connection;
+  /** The socket connection this channel runs on, seen through what a channel needs of it. */
+  readonly connection: ChannelHost<ChannelServer>;
   readonly #channel: Channel;
   #state: State = 'joining';
   // Created on first use: most channels never need them, and thousands of idle sockets each hold one.
@@ -71,23 +61,17 @@ export class ChannelServer implements Subscriber {
   #currentRef: Ref = null;
   /** The position of the publication `handleOut` is handling: the ref of the pushes it makes. */
   #publicationRef: string | null = null;
-  /** Non-null while a join on a history topic reads the stream: live publications held meanwhile. */
-  #recovery: BroadcastMessage[] | null = null;
-  /**
-   * Publications of a history topic waiting in the mailbox (intercepted ones, and those queued
-   * behind them). While there are any, later ones queue too: the client sees its stream in
-   * offset order, so the last position it saw means "everything up to here".
-   */
-  #queuedPublications = 0;
+  /** The history side of a channel on a history topic (docs/recovery.md); null on other topics. */
+  #recovery: Recovery | null = null;
   #pendingPushes: Frame[] | null = null;
   /** Whether this join's client was sent `presence_state` (by the channel or by the first track). */
   #presenceStateSent = false;
   readonly #intercepts: ReadonlySet<string> | null;
-  #infoSubscriptions: Map<string, Subscriber> | null = null;
-  #timers: Set<ClockTimer> | null = null;
+  /** Other topics subscribed to and delayed `sendInfo` timers, made on first use. */
+  #info: InfoSources | null = null;
   readonly #socket: ChannelSocket;
 
-  constructor(connection: Connection, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
+  constructor(connection: ChannelHost<ChannelServer>, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
     this.connection = connection;
     this.#channel = channel;
     this.topic = topic;
@@ -97,7 +81,8 @@ export class ChannelServer implements Subscriber {
     this.#socket = new ChannelContext(this, assigns);
   }
 
-  get #services(): Services {
+  /** The endpoint's services: the one route to them, for this channel and its recovery. */
+  get services(): Services {
     return this.connection.services;
   }
 
@@ -123,60 +108,41 @@ export class ChannelServer implements Subscriber {
       return this.#joinCrashed(err, ref, replyJoinRef);
     }
     if (!isPromise(result)) return this.#decideJoin(result, payload, ref, replyJoinRef);
-    const { clock } = this.#services;
-    return new Promise<JoinOutcome>((resolve) => {
-      const timer = clock.setTimeout(() => {
-        this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
-        this.#close();
-        resolve('error');
-      }, timeoutMs);
-      result.then(
-        (decided) => {
-          clock.clearTimeout(timer);
-          if (this.#state === 'joining') resolve(this.#decideJoin(decided, payload, ref, replyJoinRef));
-          else resolve('error');
-        },
-        (err: unknown) => {
-          clock.clearTimeout(timer);
-          if (this.#state === 'joining') resolve(this.#joinCrashed(err, ref, replyJoinRef));
-          else resolve('error');
-        },
-      );
+    return settleWithin(result, timeoutMs, this.services.clock).then((settled) => {
+      if (this.#state !== 'joining') return 'error';
+      if (settled.kind === 'resolved') return this.#decideJoin(settled.value, payload, ref, replyJoinRef);
+      if (settled.kind === 'rejected') return this.#joinCrashed(settled.error, ref, replyJoinRef);
+      this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
+      this.#close();
+      return 'error';
     });
   }
 
   #decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
-    const decided = result as { kind?: unknown; response?: unknown; pubsubTopic?: unknown } | null;
-    if (decided?.kind === 'ok') {
-      if (decided.pubsubTopic !== undefined) {
-        if (typeof decided.pubsubTopic !== 'string' || decided.pubsubTopic === '') {
-          return this.#joinCrashed(new StarlingError(ErrorCodes.invalidCallbackResult, 'ok(…, {pubsubTopic}) needs a non-empty string'), ref, replyJoinRef);
-        }
-        this.#pubsubTopic = decided.pubsubTopic;
-      }
-      // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
-      this.#state = 'joined';
-      const { pubsub } = this.#services;
-      const subscribed = pubsub.subscribe(this.#pubsubTopic, this);
-      this.#writeReply(replyJoinRef, ref, 'ok', decided.response ?? {});
-      const pushes = this.#pendingPushes;
-      this.#pendingPushes = null;
-      if (pushes) for (const frame of pushes) this.connection.send(frame);
-      if (pubsub.hasHistory(this.#pubsubTopic)) this.#recover(params, subscribed);
-      else this.#drain();
-      return 'ok';
-    }
-    if (decided?.kind === 'error') {
-      this.#writeReply(replyJoinRef, ref, 'error', decided.response ?? {});
+    const decided = joinDecision(result);
+    if (decided.kind === 'invalid') return this.#joinCrashed(decided.error, ref, replyJoinRef);
+    if (decided.kind === 'error') {
+      this.#writeReply(replyJoinRef, ref, 'error', decided.response);
       this.#close();
       return 'error';
     }
-    return this.#joinCrashed(new StarlingError(ErrorCodes.invalidCallbackResult, `join returned ${String(result)}; use ok() or error()`), ref, replyJoinRef);
+    this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
+    // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
+    this.#state = 'joined';
+    const { pubsub } = this.services;
+    const subscribed = pubsub.subscribe(this.#pubsubTopic, this);
+    this.#writeReply(replyJoinRef, ref, 'ok', decided.response);
+    const pushes = this.#pendingPushes;
+    this.#pendingPushes = null;
+    if (pushes) for (const frame of pushes) this.connection.send(frame);
+    if (pubsub.hasHistory(this.#pubsubTopic)) (this.#recovery = new Recovery(this)).start(params, subscribed);
+    else this.#drain();
+    return 'ok';
   }
 
   #joinCrashed(err: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
-    this.#services.stats.errors[CountedErrors.joinCrash]++;
-    this.#services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
+    this.services.stats.errors[CountedErrors.joinCrash]++;
+    this.services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
     this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
     this.#close();
     return 'error';
@@ -184,47 +150,31 @@ export class ChannelServer implements Subscriber {
 
   /** Queues a client event for `handleIn`. */
   handleIn(message: Message): void {
-    this.#enqueue({ kind: 'in', message });
+    this.enqueue({ kind: 'in', message });
   }
 
   /** Queues the client's `phx_leave`: reply ok, `phx_close`, then `terminate({shutdown: "left"})`. */
   leave(ref: Ref): void {
-    this.#enqueue({ kind: 'leave', ref });
+    this.enqueue({ kind: 'leave', ref });
   }
 
   /** Queues an in-process message for `handleInfo`. */
-  info(message: unknown, delayMs?: number): void {
-    if (delayMs === undefined || delayMs <= 0) {
-      this.#enqueue({ kind: 'info', message });
-      return;
-    }
-    const timer = this.#services.clock.setTimeout(() => {
-      this.#timers?.delete(timer);
-      this.#enqueue({ kind: 'info', message });
-    }, delayMs);
-    (this.#timers ??= new Set()).add(timer);
+  info(message: unknown): void {
+    this.enqueue({ kind: 'info', message });
+  }
+
+  /** What else feeds `handleInfo` (subscriptions, delayed messages): made on first use; null once closed. */
+  infoSources(): InfoSources | null {
+    if (this.#state === 'closed') return null;
+    return (this.#info ??= new InfoSources(this.services.pubsub, this.services.clock, (message) => this.info(message)));
   }
 
   /** Fastlane: called by PubSub for every broadcast on the topic. */
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;
-    if (this.#recovery !== null) {
-      this.#recovery.push(message);
-      return;
-    }
-    if (this.#intercepts?.has(message.event)) {
-      if (message.position !== undefined) this.#queuedPublications++;
-      this.#enqueue({ kind: 'out', event: message.event, payload: message.payload as OutPayload, position: message.position });
-      return;
-    }
-    if (message.position !== undefined && this.#queuedPublications > 0) {
-      this.#queuedPublications++;
-      this.#enqueue({ kind: 'replay', message });
-      return;
-    }
-    const { connection } = this;
-    const frame = broadcastFrame(message, connection.serializer, connection.mount.services.stats, this.topic);
-    if (frame !== null) connection.send(frame);
+    if (this.#recovery !== null) this.#recovery.deliver(message);
+    else if (this.#intercepts?.has(message.event)) this.enqueue({ kind: 'out', message });
+    else this.write(message);
   }
 
   /**
@@ -250,7 +200,7 @@ export class ChannelServer implements Subscriber {
     if (event === Events.presenceState) this.#presenceStateSent = true;
     const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.#publicationRef, topic: this.topic, event, payload });
     if (frame === null) {
-      this.#services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
+      this.services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
       return;
     }
     if (this.#state === 'joining') (this.#pendingPushes ??= []).push(frame);
@@ -264,13 +214,7 @@ export class ChannelServer implements Subscriber {
    */
   beforeTrack(): void {
     if (this.#presenceStateSent || this.#channel.syncPresence === false) return;
-    this.push(Events.presenceState, this.#services.presence.list(this.#pubsubTopic));
-  }
-
-  /** Broadcasts on the topic; `fromSelf` excludes this channel. */
-  broadcast(event: string, payload: OutPayload, fromSelf: boolean): void {
-    assertOutPayload(payload);
-    this.#services.pubsub.broadcast(this.#pubsubTopic, event, payload, fromSelf ? this : null);
+    this.push(Events.presenceState, this.services.presence.list(this.#pubsubTopic));
   }
 
   /** A handle to answer the push being handled later. */
@@ -285,101 +229,33 @@ export class ChannelServer implements Subscriber {
     };
   }
 
-  /** Subscribes to another topic; broadcasts arrive in `handleInfo`. */
-  subscribeInfo(topic: string): void {
-    if (this.#state === 'closed' || this.#infoSubscriptions?.has(topic)) return;
-    const subscriber: Subscriber = {
-      deliver: (message) => {
-        const info: InfoBroadcast = { kind: 'broadcast', ...message };
-        this.#enqueue({ kind: 'info', message: info });
-      },
-    };
-    (this.#infoSubscriptions ??= new Map()).set(topic, subscriber);
-    void this.#services.pubsub.subscribe(topic, subscriber);
+  // --- used by Recovery (recovery.ts) -------------------------------------------------------
+
+  /** True when `handleOut` intercepts `event`. */
+  intercepts(event: string): boolean {
+    return this.#intercepts?.has(event) === true;
   }
 
-  /** Undoes {@link subscribeInfo}. */
-  unsubscribeInfo(topic: string): void {
-    const subscriber = this.#infoSubscriptions?.get(topic);
-    if (subscriber === undefined) return;
-    this.#infoSubscriptions?.delete(topic);
-    this.#services.pubsub.unsubscribe(topic, subscriber);
-  }
-
-  // --- recovery (docs/recovery.md) ------------------------------------------------------------
-
-  /**
-   * After the join reply on a history topic: holds the mailbox and live publications, reads the
-   * stream once the subscription is in place, then queues — ahead of anything the client sent
-   * meanwhile — the replay (when `recover` is honoured) and the phx_stream push, which releases
-   * the live publications not already replayed.
-   */
-  #recover(params: unknown, subscribed: Promise<void>): void {
-    const asked = recoverParam(params);
-    this.#recovery = [];
-    this.#busy = true;
-    subscribed
-      .then(() => this.#services.pubsub.readStream(this.#pubsubTopic, asked ?? null))
-      .then(
-        (read) => this.#replay(read, asked),
-        (err: unknown) => {
-          if (this.#state !== 'joined') return;
-          this.#busy = false;
-          this.#crash(err);
-        },
-      );
-  }
-
-  #replay(read: StreamRead, asked: StreamPosition | null | undefined): void {
-    if (this.#state !== 'joined') return;
-    // A replay is bounded twice (docs/recovery.md): by history.maxReplayBytes (the store refused
-    // it) and by the room left in this client's transport; past either, recovered: false.
-    const fits = read.recovered && this.connection.hasRoomFor(read.bytes);
-    if (asked != null && read.bytes > 0 && !fits) this.#services.stats.replaysRefused++;
-    const recovered = asked != null && fits;
-    const tasks: Task[] = [];
-    if (recovered) {
-      for (const message of read.publications) {
-        tasks.push(
-          this.#intercepts?.has(message.event)
-            ? { kind: 'out', event: message.event, payload: message.payload as OutPayload, position: message.position }
-            : { kind: 'replay', message },
-        );
-      }
-    }
-    this.#queuedPublications += tasks.length;
-    tasks.push({ kind: 'stream', position: read.position, recovered: asked === undefined ? undefined : recovered });
-    this.#mailbox = this.#mailbox === null ? tasks : tasks.concat(this.#mailbox);
-    this.#drain();
-  }
-
-  /**
-   * Sends phx_stream, then the live publications held during the read. After a replay the held
-   * ones it covered are skipped. Without one, every held publication reached this node after the
-   * subscription and is sent — so the position announced is the one just before the first of
-   * them (not the read's, which may be later): live traffic follows it without a gap.
-   */
-  #endRecovery(position: StreamPosition, recovered: boolean | undefined): void {
-    const held = this.#recovery ?? [];
-    this.#recovery = null;
-    let from = position;
-    if (recovered !== true) {
-      const first = held.find((message) => message.position?.epoch === position.epoch)?.position;
-      if (first !== undefined && first.offset <= position.offset) from = { epoch: position.epoch, offset: first.offset - 1 };
-    }
-    const payload = recovered === undefined ? { position: formatPosition(from) } : { position: formatPosition(from), recovered };
-    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: null, topic: this.topic, event: Events.stream, payload });
+  /** Writes a publication's frame, encoded once per serializer for all its subscribers. */
+  write(message: BroadcastMessage): void {
+    const frame = broadcastFrame(message, this.connection.serializer, this.services.stats, this.topic);
     if (frame !== null) this.connection.send(frame);
-    for (const message of held) {
-      const at = message.position;
-      if (at !== undefined && at.epoch === from.epoch && at.offset <= from.offset) continue;
-      this.deliver(message);
-    }
+  }
+
+  hold(): void {
+    this.#busy = true;
+  }
+
+  resume(tasks: RecoveryTask[]): void {
+    if (this.#state !== 'joined') return;
+    this.#mailbox = this.#mailbox === null ? tasks : [...tasks, ...this.#mailbox];
+    this.#drain();
   }
 
   // --- mailbox ------------------------------------------------------------------------------
 
-  #enqueue(task: Task): void {
+  /** Queues `task`; runs the mailbox unless it is busy (a callback settling, a join's replay being read). */
+  enqueue(task: Task): void {
     if (this.#state === 'closed') return;
     (this.#mailbox ??= []).push(task);
     if (this.#state === 'joined' && !this.#busy) this.#drain();
@@ -393,7 +269,7 @@ export class ChannelServer implements Subscriber {
       try {
         result = this.#run(task);
       } catch (err) {
-        this.#crash(err);
+        this.crash(err);
         break;
       }
       if (isPromise(result)) {
@@ -402,10 +278,7 @@ export class ChannelServer implements Subscriber {
             this.#finish(task, settled);
             this.#drain();
           },
-          (err: unknown) => {
-            this.#crash(err);
-            this.#busy = false;
-          },
+          (err: unknown) => this.crash(err),
         );
         return;
       }
@@ -422,57 +295,38 @@ export class ChannelServer implements Subscriber {
         if (this.#channel.handleIn === undefined) {
           throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
         }
-        if (this.#channel.schemas !== undefined) return this.#validateIn(this.#channel.schemas, task.message);
+        if (this.#channel.schemas !== undefined) {
+          return validateInbound(this.#channel.schemas, task.message, (event, value) => this.#channel.handleIn!(event, value, this.#socket));
+        }
         return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
-      case 'out':
+      case 'out': {
+        const { event, payload, position } = task.message;
         this.#currentRef = null;
-        this.#publicationRef = task.position === undefined ? null : formatPosition(task.position);
+        this.#publicationRef = position === undefined ? null : formatPosition(position);
         if (this.#channel.handleOut === undefined) {
           // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-          this.push(task.event, task.payload);
+          this.push(event, payload as OutPayload);
           return undefined;
         }
-        return this.#channel.handleOut(task.event, task.payload, this.#socket);
+        return this.#channel.handleOut(event, payload as OutPayload, this.#socket);
+      }
       case 'info':
         this.#currentRef = null;
         if (this.#channel.handleInfo === undefined) {
-          this.#services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
+          this.services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
           return undefined;
         }
         return this.#channel.handleInfo(task.message, this.#socket);
       case 'leave':
         return undefined;
-      case 'replay': {
-        const frame = broadcastFrame(task.message, this.connection.serializer, this.#services.stats, this.topic);
-        if (frame !== null) this.connection.send(frame);
-        return undefined;
-      }
-      case 'stream':
-        this.#endRecovery(task.position, task.recovered);
+      case 'step':
+        task.run();
         return undefined;
     }
   }
 
-  /**
-   * Validates an inbound payload with its event's schema, then hands the schema's output to
-   * `handleIn`; a failure (or an event without a schema) is answered with an error reply instead.
-   */
-  #validateIn(schemas: ChannelSchemas<UntypedEvents>, message: Message): unknown {
-    const schema = Object.hasOwn(schemas, message.event) ? schemas[message.event] : undefined;
-    if (schema === undefined) return reply('error', { reason: Reasons.unknownEvent });
-    const result = schema['~standard'].validate(message.payload);
-    if (isPromise<StandardSchemaV1.Result<unknown>>(result)) return result.then((settled) => this.#afterValidation(settled, message.event));
-    return this.#afterValidation(result, message.event);
-  }
-
-  #afterValidation(result: StandardSchemaV1.Result<unknown>, event: string): unknown {
-    if (result.issues !== undefined) return reply('error', { reason: Reasons.invalidPayload, issues: result.issues.map(wireIssue) });
-    return this.#channel.handleIn!(event, result.value, this.#socket);
-  }
-
   #finish(task: Task, result: unknown): void {
     this.#publicationRef = null;
-    if (task.kind === 'replay' || (task.kind === 'out' && task.position !== undefined)) this.#queuedPublications--;
     if (this.#state !== 'joined') return;
     if (task.kind === 'leave') {
       this.#writeReply(this.joinRef, task.ref, 'ok', {});
@@ -481,24 +335,11 @@ export class ChannelServer implements Subscriber {
       this.#terminate({ shutdown: 'left' });
       return;
     }
-    if (result === undefined) return;
-    const outcome = result as HandleInResult | HandleResult;
-    switch (outcome.kind) {
-      case 'noreply':
-        return;
-      case 'reply':
-        if (task.kind !== 'in') {
-          this.#crash(new StarlingError(ErrorCodes.invalidCallbackResult, 'only handleIn can reply'));
-          return;
-        }
-        this.#writeReply(this.joinRef, task.message.ref, outcome.status, outcome.response);
-        return;
-      case 'stop':
-        this.#stop(outcome.reason, task.kind === 'in' ? task.message.ref : null, 'reply' in outcome ? outcome.reply : undefined);
-        return;
-      default:
-        this.#crash(new StarlingError(ErrorCodes.invalidCallbackResult, `invalid callback result ${JSON.stringify(result)}`));
-    }
+    const outcome = callbackOutcome(result, task.kind === 'in');
+    const ref = task.kind === 'in' ? task.message.ref : null;
+    if (outcome.kind === 'reply') this.#writeReply(this.joinRef, ref, outcome.status, outcome.response);
+    else if (outcome.kind === 'stop') this.#stop(outcome.reason, ref, outcome.reply);
+    else if (outcome.kind === 'invalid') this.crash(outcome.error);
   }
 
   #stop(reason: StopReason, ref: Ref, replyWith: Reply | undefined): void {
@@ -510,10 +351,12 @@ export class ChannelServer implements Subscriber {
     this.#terminate(reason);
   }
 
-  #crash(err: unknown): void {
+  /** Ends the channel with `phx_error` (a callback threw, or the stream could not be read); the socket carries on. */
+  crash(err: unknown): void {
+    this.#busy = false;
     if (this.#state === 'closed') return;
-    this.#services.stats.errors[CountedErrors.channelCrash]++;
-    this.#services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
+    this.services.stats.errors[CountedErrors.channelCrash]++;
+    this.services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
     this.#sendControl(Events.error, { reason: Reasons.channelCrash });
     this.#close();
     this.connection.channelEnded(this);
@@ -525,25 +368,19 @@ export class ChannelServer implements Subscriber {
     this.#mailbox = null;
     this.#pendingPushes = null;
     this.#recovery = null;
-    this.#services.pubsub.unsubscribe(this.#pubsubTopic, this);
-    if (this.#infoSubscriptions !== null) {
-      for (const [topic, subscriber] of this.#infoSubscriptions) this.#services.pubsub.unsubscribe(topic, subscriber);
-      this.#infoSubscriptions = null;
-    }
-    if (this.#timers !== null) {
-      for (const timer of this.#timers) this.#services.clock.clearTimeout(timer);
-      this.#timers = null;
-    }
-    this.#services.presence.untrackAll(this);
+    this.services.pubsub.unsubscribe(this.#pubsubTopic, this);
+    this.#info?.close();
+    this.#info = null;
+    this.services.presence.untrackAll(this);
   }
 
   #terminate(reason: TerminateReason): void {
     if (this.#channel.terminate === undefined) return;
     try {
       const done = this.#channel.terminate(reason, this.#socket);
-      if (isPromise(done)) done.catch((err: unknown) => this.#services.logger.error({ err, topic: this.topic }, 'terminate failed'));
+      if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'terminate failed'));
     } catch (err) {
-      this.#services.logger.error({ err, topic: this.topic }, 'terminate failed');
+      this.services.logger.error({ err, topic: this.topic }, 'terminate failed');
     }
   }
 
@@ -555,39 +392,5 @@ export class ChannelServer implements Subscriber {
   #sendControl(event: string, payload: object): void {
     const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.joinRef, topic: this.topic, event, payload });
     if (frame !== null) this.connection.send(frame);
-  }
-}
-
-const interceptCache = new WeakMap<Channel, ReadonlySet<string> | null>();
-
-/** The channel's intercepted events as a set, shared by all its servers. */
-function interceptsOf(channel: Channel): ReadonlySet<string> | null {
-  let intercepts = interceptCache.get(channel);
-  if (intercepts === undefined) {
-    intercepts = channel.intercept?.length ? new Set(channel.intercept) : null;
-    interceptCache.set(channel, intercepts);
-  }
-  return intercepts;
-}
-
-/** A validation issue as the client receives it: its message and its path as JSON keys. */
-function wireIssue(issue: StandardSchemaV1.Issue): { message: string; path: Array<string | number> } {
-  const path = (issue.path ?? []).map((segment) => {
-    const key = typeof segment === 'object' ? segment.key : segment;
-    return typeof key === 'number' ? key : String(key);
-  });
-  return { message: issue.message, path };
-}
-
-/** The join's `recover` param: a position, null when present but not one, undefined when absent. */
-function recoverParam(params: unknown): StreamPosition | null | undefined {
-  if (typeof params !== 'object' || params === null || !Object.hasOwn(params, 'recover')) return undefined;
-  return parsePosition((params as { recover?: unknown }).recover);
-}
-
-function assertOutPayload(payload: unknown): void {
-  if (isBinaryPayload(payload)) return;
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    throw new StarlingError(ErrorCodes.invalidPayload, 'push and broadcast payloads must be objects or {binary}');
   }
 }

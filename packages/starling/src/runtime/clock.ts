@@ -28,3 +28,24 @@ export const realClock: Clock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
 };
+
+/** How a promise raced against a clock timer ended (see {@link settleWithin}). */
+export type Settled<T> =
+  { readonly kind: 'resolved'; readonly value: T } | { readonly kind: 'rejected'; readonly error: unknown } | { readonly kind: 'timeout' };
+
+/** Races `promise` against a timer of `clock` (cleared when the promise wins); never rejects. */
+export function settleWithin<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<Settled<T>> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => resolve({ kind: 'timeout' }), ms);
+    promise.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve({ kind: 'resolved', value });
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        resolve({ kind: 'rejected', error });
+      },
+    );
+  });
+}

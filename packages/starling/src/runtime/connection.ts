@@ -12,28 +12,19 @@ import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
 import type { Serializer } from '../serializer/serializer.ts';
 import type { TransportHandle } from '../transport/transport.ts';
+import type { ChannelHost } from './channel-host.ts';
 import { ChannelServer, type JoinOutcome } from './channel-server.ts';
 import { ChannelTable } from './channel-table.ts';
-import { checkMessage, checkNesting, type InputLimits } from './limits.ts';
-import { Admissions, RateLimiter, type RateLimit } from './rate-limiter.ts';
+import { checkMessage, checkNesting } from './limits.ts';
+import { Admissions, RateLimiter } from './rate-limiter.ts';
 import type { Mount, Services } from './services.ts';
-
-/** Limits a connection enforces. */
-export interface ConnectionLimits extends InputLimits {
-  /** Joined (and joining) channels per socket; the next join is refused. Default 100. */
-  readonly maxChannels: number;
-  /** How long a join may take before it is answered `{reason: "join timeout"}`. Default 10 s. */
-  readonly joinTimeoutMs: number;
-  /** The inbound rate limit, or null for none. */
-  readonly rateLimit: RateLimit | null;
-}
 
 interface PendingJoin {
   readonly held: Array<{ message: Message; dispatched: () => void }>;
 }
 
 /** One connected socket. */
-export class Connection implements Subscriber {
+export class Connection implements Subscriber, ChannelHost<ChannelServer> {
   /** The mounted socket this connection was accepted by (its limits, the endpoint's services). */
   readonly mount: Mount;
   readonly serializer: Serializer;

@@ -16,8 +16,9 @@ import type { TokenSigner } from '../token/token.ts';
 import type { ConnectionsPerIp } from '../transport/connections-per-ip.ts';
 import type { OriginContext } from '../transport/origin.ts';
 import type { LiveConnection } from '../transport/transport.ts';
-import type { ConnectionLimits } from './connection.ts';
 import type { EndpointStats } from './endpoint-stats.ts';
+import type { InputLimits } from './limits.ts';
+import type { RateLimit } from './rate-limiter.ts';
 
 /** The endpoint's services: one object per endpoint. */
 export interface Services {
@@ -38,6 +39,16 @@ export interface Services {
   readonly clock: Clock;
   /** The endpoint's `trustedProxies`, or null: where every per-address rule reads a client's address. */
   readonly trustedProxies: TrustedProxies | null;
+}
+
+/** Limits a connection enforces. */
+export interface ConnectionLimits extends InputLimits {
+  /** Joined (and joining) channels per socket; the next join is refused. Default 100. */
+  readonly maxChannels: number;
+  /** How long a join may take before it is answered `{reason: "join timeout"}`. Default 10 s. */
+  readonly joinTimeoutMs: number;
+  /** The inbound rate limit, or null for none. */
+  readonly rateLimit: RateLimit | null;
 }
 
 /** A socket definition mounted at a path, with its resolved options: one object per mount. */

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Connection } from '../runtime/connection.ts';
+import type { TerminateReason } from '../channel.ts';
 import type { Frame } from '../serializer/frame.ts';
 
 /** A transport: handles the HTTP requests (and upgrades) of its URL under a mount. */
@@ -40,8 +40,16 @@ export interface TransportHandle {
   spareBytes?(): number;
 }
 
+/** What the endpoint needs of an open connection to count its channels and drain it. */
+export interface DrainableConnection {
+  /** Number of joined channels. */
+  readonly channelCount: number;
+  /** Ends every channel with `reason`; sends nothing (the transport closes next). */
+  close(reason: TerminateReason): void;
+}
+
 /** A live connection and the transport that carries it, as the endpoint tracks them for draining. */
 export interface LiveConnection {
-  readonly connection: Connection;
+  readonly connection: DrainableConnection;
   readonly transport: TransportHandle;
 }
