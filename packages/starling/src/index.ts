@@ -67,21 +67,26 @@ export {
   type TerminateReason,
 } from './channel.ts';
 export { TopicPattern } from './topic.ts';
-export { Events, Reasons, CloseCodes, PHOENIX_TOPIC, isBinaryPayload, type BinaryPayload, type BroadcastMessage, type Ref } from './protocol.ts';
+export {
+  Events,
+  Reasons,
+  CloseCodes,
+  PHOENIX_TOPIC,
+  isBinaryPayload,
+  formatPosition,
+  parsePosition,
+  type BinaryPayload,
+  type BroadcastMessage,
+  type Ref,
+  type StreamPosition,
+} from './protocol.ts';
 export { StarlingError, MalformedFrameError, ErrorCodes, type ErrorCode } from './errors.ts';
 export { consoleLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './logger.ts';
 export { PubSub, type PubSubOptions, type PubSubStats, type Subscriber } from './pubsub/pubsub.ts';
 export type { PubSubAdapter, PubSubNode } from './pubsub/adapter.ts';
-export { MemoryPubSubAdapter, MemoryBus } from './pubsub/memory-adapter.ts';
-export {
-  DEFAULT_HISTORY_LIMITS,
-  formatPosition,
-  parsePosition,
-  type HistoryOptions,
-  type StreamLimits,
-  type StreamPosition,
-  type StreamRead,
-} from './pubsub/stream.ts';
+export type { HistoryAdapter } from './pubsub/history-adapter.ts';
+export { MemoryPubSubAdapter, MemoryBus, type MemoryPubSubAdapterOptions } from './pubsub/memory-adapter.ts';
+export { DEFAULT_HISTORY_LIMITS, type HistoryOptions, type StreamLimits, type StreamRead } from './pubsub/stream.ts';
 export { Presence } from './presence/presence.ts';
 export type { PresenceClusterOptions } from './presence/presence-cluster.ts';
 export {

@@ -4,8 +4,6 @@
  * model every serializer reads and writes. Wire strings are spelled here (and in the serializers)
  * exactly as Phoenix spells them, and nowhere else.
  */
-import type { StreamPosition } from './pubsub/stream.ts';
-
 /** Control events of the Phoenix protocol. */
 export const Events = {
   join: 'phx_join',
@@ -68,6 +66,33 @@ export const CloseCodes = {
   /** Graceful shutdown: reconnect, ideally to another node. */
   serviceRestart: 1012,
 } as const;
+
+/**
+ * Where a publication sits in its topic's stream (docs/recovery.md §1): frames of a publication on
+ * a history topic carry it as their `ref`, `phx_stream` and a join's `recover` param as a string.
+ */
+export interface StreamPosition {
+  /** Names one unbroken past of the stream; a new epoch means everything before it is gone. Never contains `:`. */
+  readonly epoch: string;
+  /** 1 for the first publication of an epoch, +1 for each next one; 0 before the first. */
+  readonly offset: number;
+}
+
+/** The wire form of a position: `"<epoch>:<offset>"`, offset in decimal. */
+export function formatPosition(position: StreamPosition): string {
+  return `${position.epoch}:${position.offset}`;
+}
+
+const POSITION = /^([^:]{1,64}):(0|[1-9]\d{0,15})$/;
+
+/** Reads a wire position (`"<epoch>:<offset>"`); null for anything else (untrusted input). */
+export function parsePosition(value: unknown): StreamPosition | null {
+  if (typeof value !== 'string') return null;
+  const match = POSITION.exec(value);
+  if (match === null) return null;
+  const offset = Number(match[2]);
+  return Number.isSafeInteger(offset) ? { epoch: match[1] as string, offset } : null;
+}
 
 /** A `ref` or `join_ref`: opaque, echoed with the JSON type it came with (string or number). */
 export type Ref = string | number | null;

@@ -32,7 +32,28 @@ import {
 /** Whoever owns tracked entries (a joined channel); compared by identity. */
 export type PresenceOwner = object;
 
-/** Tracks presences per topic and broadcasts their diffs. */
+/**
+ * Tracks presences per topic and broadcasts their diffs.
+ *
+ * Guarantees (pinned by `test/unit/presence/` and the presence conformance tests):
+ * - **ownership**: an entry belongs to the owner (a joined channel) that tracked it, on the node
+ *   that tracked it; only that owner changes it, and when the channel ends — leave, crash, stop,
+ *   socket closed — `untrackAll` removes its entries, one `presence_diff` of leaves per topic;
+ * - **one diff per change, once per subscriber**: every `track`, `update` and `untrack` is one
+ *   `presence_diff` on the topic (`update`: the new meta in joins, the old in leaves, linked by
+ *   `phx_ref_prev`); each node delivers it to its **local** subscribers only
+ *   (`PubSub.localBroadcast`), so no subscriber gets one twice and none is appended to a stream;
+ * - **order per owner**: one owner's diffs reach every subscriber in the order they were made;
+ *   a channel's client gets `presence_state` before the diff of its own first `track`;
+ * - **cluster-wide, eventually consistent**: `list` is this node's entries plus its replica of
+ *   every other node's; replicas converge to the union of all live nodes' entries (see
+ *   {@link PresenceCluster}); a PubSub outage delays convergence, it loses nothing that is still
+ *   tracked once replication resumes (a node that sees a gap asks for a full state);
+ * - **failure**: a node that shuts down (`stop`) is dropped by the others at once; one that dies
+ *   is dropped after `downAfterMs` (+ one heartbeat), its entries reported as leaves;
+ * - **untrusted keys**: a key that is not a safe string is refused with `ERR_PRESENCE` (so is
+ *   tracking the same key twice for one owner and topic), never stored.
+ */
 export class Presence {
   /** topic → owner → key → meta */
   readonly #topics = new Map<string, Map<PresenceOwner, Map<string, TrackedMeta>>>();

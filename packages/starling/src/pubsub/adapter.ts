@@ -2,10 +2,10 @@
  * @module pubsub/adapter
  * The PubSub adapter contract: the only part of PubSub that differs per backend. It carries
  * broadcasts to the *other* nodes of a cluster. Local subscribers, encode-once fan-out and
- * self-filtering live once in {@link PubSub}; an adapter never sees a subscriber.
+ * self-filtering live once in {@link PubSub}; an adapter never sees a subscriber. An adapter that
+ * also keeps streams, for topics with history, implements {@link HistoryAdapter} (history-adapter.ts).
  */
 import type { BroadcastMessage } from '../protocol.ts';
-import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
 
 /** What an adapter knows about the node it serves. */
 export interface PubSubNode {
@@ -13,7 +13,13 @@ export interface PubSubNode {
   readonly id: string;
   /**
    * Hands a broadcast to this node's local subscribers: one published by another node, or a
-   * publication appended by `append` (of any node, this one's with its `publishId`).
+   * publication appended by `append` (of any node, this one's with its `publishId`). Synchronous.
+   *
+   * **Must not throw, and is guarded as if it could**: subscribers must not throw, but one that
+   * does is a bug of that subscriber, not of the cluster. So every adapter calls `deliver` inside
+   * a `try`, logs what it catches and goes on: a throw never reaches the adapter's socket parser,
+   * an unhandled rejection or an uncaught microtask, and never stops the delivery to other nodes
+   * or of later broadcasts.
    */
   deliver(message: BroadcastMessage, publishId?: number): void;
   /** This node's `append` with `publishId` failed: nothing of it will be delivered anywhere. */
@@ -30,7 +36,11 @@ export interface PubSubNode {
  * - **interest**: after `subscribe(topic)` resolves, broadcasts for `topic` published by other
  *   nodes are delivered; after `unsubscribe(topic)` they may stop;
  * - **at-most-once, best effort**: nothing is persisted or retried; what is published while the
- *   backend is unreachable may be lost (the local node still delivers its own broadcasts).
+ *   backend is unreachable may be lost (the local node still delivers its own broadcasts);
+ * - **never blocks, bounded**: `publish` returns at once and never throws; what the backend has
+ *   not taken yet is bounded (the Redis adapter drops past `maxPendingPublishes`, counted), so a
+ *   slow or absent backend costs messages, never memory or latency of the local fan-out;
+ * - **guarded delivery**: every call of {@link PubSubNode.deliver} is guarded (see there).
  */
 export interface PubSubAdapter {
   /** Connects; `node` is where remote broadcasts go. Resolves when ready. */
@@ -43,23 +53,4 @@ export interface PubSubAdapter {
   publish(message: BroadcastMessage): void;
   /** Disconnects. Resolves once nothing more will be delivered. */
   close(): Promise<void>;
-
-  /**
-   * History (docs/recovery.md), for adapters that keep streams; both built-in adapters do.
-   * Appends `message` to its topic's stream, giving it the next position, and publishes the
-   * positioned message to every node that subscribes to the topic — **this node included**, with
-   * `publishId` — through `deliver`. Append and publish are one step: every node sees the same
-   * offsets, in the same order. Never throws; a failed append calls `lost(publishId)`. A stream
-   * keeps at most `limits.size` publications for `limits.ttlMs`, and at most `limits.maxTopics`
-   * topics keep one (the least recently published is dropped; its topic gets a new epoch).
-   */
-  append?(message: BroadcastMessage, publishId: number, limits: StreamLimits): void;
-  /**
-   * History: the publications of `topic` after `since` and its latest position (see
-   * {@link StreamRead}). Reading a topic that never published creates nothing. A replay is
-   * bounded: when the publications after `since` weigh more than `limits.maxReplayBytes` (their
-   * replay size, `StreamRead.bytes`), none is returned and `recovered` is false — measured where
-   * they are kept, from sizes known at append, so an oversized replay is never copied or sent.
-   */
-  readStream?(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead | Promise<StreamRead>;
 }

@@ -11,10 +11,12 @@
  * const a = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
  * const b = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
  */
-import type { BroadcastMessage } from '../protocol.ts';
-import type { PubSubAdapter, PubSubNode } from './adapter.ts';
+import { consoleLogger, type Logger } from '../logger.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { PubSubNode } from './adapter.ts';
+import type { HistoryAdapter } from './history-adapter.ts';
 import { MemoryStreams } from './memory-streams.ts';
-import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
+import type { StreamLimits, StreamRead } from './stream.ts';
 
 /** An in-process "network" joining several {@link MemoryPubSubAdapter}s, and their shared history. */
 export class MemoryBus {
@@ -30,15 +32,23 @@ export class MemoryBus {
   draining = false;
 }
 
+/** Options of {@link MemoryPubSubAdapter}. */
+export interface MemoryPubSubAdapterOptions {
+  /** Where a subscriber that threw during a delivery is logged. Default: `consoleLogger()` (stderr). */
+  logger?: Logger | undefined;
+}
+
 /** Delivers broadcasts to the other nodes on the same {@link MemoryBus}. */
-export class MemoryPubSubAdapter implements PubSubAdapter {
+export class MemoryPubSubAdapter implements HistoryAdapter {
   #node: PubSubNode | null = null;
   readonly #topics = new Set<string>();
+  readonly #logger: Logger;
 
   /** @param bus the bus shared with the other nodes; a private one (single node) by default */
   private readonly bus: MemoryBus;
-  constructor(bus: MemoryBus = new MemoryBus()) {
+  constructor(bus: MemoryBus = new MemoryBus(), options: MemoryPubSubAdapterOptions = {}) {
     this.bus = bus;
+    this.#logger = options.logger ?? consoleLogger();
   }
 
   async start(node: PubSubNode): Promise<void> {
@@ -75,10 +85,10 @@ export class MemoryPubSubAdapter implements PubSubAdapter {
       return;
     }
     for (const peer of bus.adapters) {
-      if (peer === this) bus.appended.push(() => peer.#node?.deliver(positioned, publishId));
+      if (peer === this) bus.appended.push(() => peer.#deliver(positioned, publishId));
       else if (peer.#topics.has(message.topic)) {
         const copy = structuredClone(positioned);
-        bus.appended.push(() => peer.#node?.deliver(copy));
+        bus.appended.push(() => peer.#deliver(copy));
       }
     }
     if (bus.draining) return;
@@ -100,7 +110,20 @@ export class MemoryPubSubAdapter implements PubSubAdapter {
       // A copy per node, delivered on a later microtask, so that nodes share no objects and a
       // publisher never re-enters a remote dispatch synchronously — as over a real network.
       const copy = structuredClone(message);
-      queueMicrotask(() => peer.#node?.deliver(copy));
+      queueMicrotask(() => peer.#deliver(copy));
+    }
+  }
+
+  /**
+   * Hands `message` to this node, guarded as the contract asks (PubSubNode.deliver): a subscriber
+   * that throws is logged, and neither escapes as an uncaught microtask nor stops the bus's queue —
+   * the other nodes still get this publication and the ones after it.
+   */
+  #deliver(message: BroadcastMessage, publishId?: number): void {
+    try {
+      this.#node?.deliver(message, publishId);
+    } catch (err) {
+      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a broadcast threw');
     }
   }
 

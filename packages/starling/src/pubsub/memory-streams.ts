@@ -15,9 +15,9 @@
  * position handed out for the evicted one, so no stale position can match it.
  */
 import { randomBytes } from 'node:crypto';
-import type { BroadcastMessage } from '../protocol.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import { payloadJson } from '../serializer/json-text.ts';
-import { REPLAY_FRAME_OVERHEAD, type StreamLimits, type StreamPosition, type StreamRead } from './stream.ts';
+import { REPLAY_FRAME_OVERHEAD, type StreamLimits, type StreamRead } from './stream.ts';
 
 interface Entry {
   readonly message: BroadcastMessage;

@@ -16,11 +16,12 @@
 import { randomBytes } from 'node:crypto';
 
 import { ErrorCodes, StarlingError } from '../errors.ts';
-import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
+import { isBinaryPayload, type BroadcastMessage, type StreamPosition } from '../protocol.ts';
 import type { PubSubAdapter } from './adapter.ts';
+import { isHistoryAdapter, type HistoryAdapter } from './history-adapter.ts';
 import { MemoryPubSubAdapter } from './memory-adapter.ts';
 import { StreamOrder } from './stream-order.ts';
-import { History, type HistoryOptions, type StreamLimits, type StreamPosition, type StreamRead } from './stream.ts';
+import { History, type HistoryOptions, type StreamLimits, type StreamRead } from './stream.ts';
 
 /** Counters of the broadcast path, for metrics and tests. */
 export interface PubSubStats {
@@ -47,7 +48,10 @@ export interface Subscriber {
 
 /** Options of {@link PubSub}. */
 export interface PubSubOptions {
-  /** Carries broadcasts to other nodes; default: in-process, single node. */
+  /**
+   * Carries broadcasts to other nodes; default: in-process, single node. With `history` it must be
+   * a {@link HistoryAdapter} (both built-in adapters are).
+   */
   adapter?: PubSubAdapter | undefined;
   /** This node's id; default: random. */
   nodeId?: string | undefined;
@@ -71,6 +75,8 @@ export class PubSub {
    */
   readonly #gapLimits: StreamLimits | null;
   readonly #adapter: PubSubAdapter;
+  /** The adapter again, as the store of the history topics' streams; null without history. */
+  readonly #streams: HistoryAdapter | null;
   readonly #topics = new Map<string, Set<Subscriber>>();
   /** Adapter subscriptions under way, by topic. */
   readonly #subscribing = new Map<string, Promise<void>>();
@@ -80,15 +86,21 @@ export class PubSub {
   #publishId = 0;
   #started: Promise<void> | null = null;
 
-  /** @throws StarlingError `ERR_PUBSUB_ADAPTER` when `history` is set and the adapter keeps no streams */
+  /** With history (or none), on an adapter that keeps streams: the in-process one by default. */
+  constructor(options?: PubSubOptions & { readonly adapter?: HistoryAdapter | undefined });
+  /** Without history, on any adapter. */
+  constructor(options: PubSubOptions & { readonly history?: undefined });
+  /** @throws StarlingError `ERR_PUBSUB_ADAPTER` when `history` is set and the adapter keeps no streams (an untyped caller) */
   constructor(options: PubSubOptions = {}) {
-    this.#adapter = options.adapter ?? new MemoryPubSubAdapter();
+    const adapter = options.adapter ?? new MemoryPubSubAdapter();
+    this.#adapter = adapter;
     this.nodeId = options.nodeId ?? randomBytes(8).toString('base64url');
     this.#history = options.history === undefined ? null : new History(options.history);
     this.#gapLimits = this.#history === null ? null : { ...this.#history.limits, maxReplayBytes: this.#history.limits.maxBytes };
-    if (this.#history !== null && (this.#adapter.append === undefined || this.#adapter.readStream === undefined)) {
-      throw new StarlingError(ErrorCodes.adapter, 'history needs a PubSub adapter that keeps streams (append and readStream)');
+    if (this.#history !== null && !isHistoryAdapter(adapter)) {
+      throw new StarlingError(ErrorCodes.adapter, 'history needs a HistoryAdapter: a PubSub adapter that keeps streams (append and readStream)');
     }
+    this.#streams = this.#history !== null && isHistoryAdapter(adapter) ? adapter : null;
     this.#order = new StreamOrder<Subscriber>({
       dispatch: (message, from) => this.#dispatch(message, from),
       read: (topic, since) => this.#read(topic, since, this.#gapLimits),
@@ -198,7 +210,7 @@ export class PubSub {
       if (isBinaryPayload(payload)) throw new StarlingError(ErrorCodes.invalidPayload, `${topic} keeps history: its broadcasts must be JSON, not {binary}`);
       const publishId = ++this.#publishId;
       if (from !== null) this.#skips.set(publishId, from);
-      this.#adapter.append?.(message, publishId, this.#history.limits);
+      this.#streams?.append(message, publishId, this.#history.limits);
       return;
     }
     this.#dispatch(message, from);
@@ -229,9 +241,8 @@ export class PubSub {
   }
 
   #read(topic: string, since: StreamPosition | null, limits: StreamLimits | null): StreamRead | Promise<StreamRead> {
-    const adapter = this.#adapter;
-    if (limits === null || adapter.readStream === undefined) throw new StarlingError(ErrorCodes.adapter, 'no history');
-    return adapter.readStream(topic, since, limits);
+    if (limits === null || this.#streams === null) throw new StarlingError(ErrorCodes.adapter, 'no history');
+    return this.#streams.readStream(topic, since, limits);
   }
 
   #dispatch(message: BroadcastMessage, from: Subscriber | null): void {

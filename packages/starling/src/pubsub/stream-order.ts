@@ -11,8 +11,8 @@
  * The order of a topic starts with the first publication seen after the node subscribed to it,
  * and is forgotten when the node's last subscriber leaves.
  */
-import type { BroadcastMessage } from '../protocol.ts';
-import type { StreamPosition, StreamRead } from './stream.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { StreamRead } from './stream.ts';
 
 /** A publication waiting for its turn, with the subscriber it must skip (broadcastFrom). */
 interface Held<S> {

@@ -14,16 +14,12 @@
  * // Rooms keep their last 500 publications for 10 minutes.
  * const endpoint = new Endpoint({ history: { topics: ['rooms:*'], size: 500, ttlMs: 600_000 } });
  */
-import type { BroadcastMessage } from '../protocol.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import { TopicPattern } from '../topic.ts';
 
-/** Where a publication sits in its topic's stream. */
-export interface StreamPosition {
-  /** Names one unbroken past of the stream; a new epoch means everything before it is gone. Never contains `:`. */
-  readonly epoch: string;
-  /** 1 for the first publication of an epoch, +1 for each next one; 0 before the first. */
-  readonly offset: number;
-}
+// The position is wire vocabulary (a frame's ref), so it lives in protocol.ts; named here too for
+// code that reads the history vocabulary from this module (the stream store suite does).
+export type { StreamPosition } from '../protocol.ts';
 
 /** Which topics keep history, and how much (docs/recovery.md, "Server"). */
 export interface HistoryOptions {
@@ -102,22 +98,6 @@ export const DEFAULT_HISTORY_LIMITS: StreamLimits = {
   maxBytes: 64 * 1024 * 1024,
   maxReplayBytes: 256 * 1024,
 };
-
-/** The wire form of a position: `"<epoch>:<offset>"`, offset in decimal. */
-export function formatPosition(position: StreamPosition): string {
-  return `${position.epoch}:${position.offset}`;
-}
-
-const POSITION = /^([^:]{1,64}):(0|[1-9]\d{0,15})$/;
-
-/** Reads a wire position (`"<epoch>:<offset>"`); null for anything else (untrusted input). */
-export function parsePosition(value: unknown): StreamPosition | null {
-  if (typeof value !== 'string') return null;
-  const match = POSITION.exec(value);
-  if (match === null) return null;
-  const offset = Number(match[2]);
-  return Number.isSafeInteger(offset) ? { epoch: match[1] as string, offset } : null;
-}
 
 /** Resolved history settings: which topics, which bounds. */
 export class History {

@@ -46,8 +46,7 @@
  * decodeEnvelope(bytes); // { origin: 'node-1', message: { topic: 'rooms:lobby', … } }
  */
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
-import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
-import { parsePosition, type StreamPosition } from '../pubsub/stream.ts';
+import { isBinaryPayload, parsePosition, type BroadcastMessage, type StreamPosition } from '../protocol.ts';
 import { payloadJson } from '../serializer/json-text.ts';
 
 /** The envelope format of broadcasts on topics without history. */

@@ -16,10 +16,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
-import type { BroadcastMessage } from '../protocol.ts';
-import type { PubSubAdapter, PubSubNode } from '../pubsub/adapter.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { PubSubNode } from '../pubsub/adapter.ts';
+import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import { redacted, shutdown, whenReady } from './connection.ts';
-import type { StreamLimits, StreamPosition, StreamRead } from '../pubsub/stream.ts';
+import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
 import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
 import { RedisStreams } from './redis-streams.ts';
 
@@ -72,7 +73,7 @@ const RESUBSCRIBE_CHUNK = 1000;
 /**
  * Carries broadcasts between nodes through Redis pub/sub.
  *
- * Guarantees (those of {@link PubSubAdapter}, made concrete):
+ * Guarantees (those of {@link HistoryAdapter} and its `PubSubAdapter`, made concrete):
  * - **at-most-once, best effort**: Redis pub/sub stores nothing; a node not subscribed at the
  *   moment of a PUBLISH never sees it, and nothing is retried (a PUBLISH whose connection drops
  *   before the reply is counted as dropped, never re-sent, so never duplicated).
@@ -105,7 +106,7 @@ const RESUBSCRIBE_CHUNK = 1000;
  * - **close**: QUITs both connections and resolves when they are closed; nothing is delivered
  *   after it was called.
  */
-export class RedisPubSubAdapter implements PubSubAdapter {
+export class RedisPubSubAdapter implements HistoryAdapter {
   readonly #channelPrefix: string;
   readonly #url: string;
   readonly #logger: Logger;

@@ -33,8 +33,8 @@
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, StarlingError } from '../errors.ts';
-import type { BroadcastMessage } from '../protocol.ts';
-import type { StreamLimits, StreamPosition, StreamRead } from '../pubsub/stream.ts';
+import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
 import { decodeEnvelope } from './envelope.ts';
 
 /**

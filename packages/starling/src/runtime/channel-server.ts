@@ -17,9 +17,8 @@ import {
   type TerminateReason,
 } from '../channel.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
-import { Events, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
+import { Events, formatPosition, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
-import { formatPosition } from '../pubsub/stream.ts';
 import type { Frame } from '../serializer/frame.ts';
 import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';

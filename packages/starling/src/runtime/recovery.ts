@@ -16,8 +16,8 @@
  * {@link Recovery.start} and {@link Recovery.deliver}, and the recovery sees the channel only
  * through {@link RecoveringChannel}.
  */
-import { Events, type BroadcastMessage } from '../protocol.ts';
-import { formatPosition, parsePosition, type StreamPosition, type StreamRead } from '../pubsub/stream.ts';
+import { Events, formatPosition, parsePosition, type BroadcastMessage, type StreamPosition } from '../protocol.ts';
+import type { StreamRead } from '../pubsub/stream.ts';
 import type { ChannelHost } from './channel-host.ts';
 import type { Services } from './services.ts';
 

@@ -6,8 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
-import type { BroadcastMessage, Ref } from '../protocol.ts';
-import { formatPosition } from '../pubsub/stream.ts';
+import { formatPosition, type BroadcastMessage, type Ref } from '../protocol.ts';
 
 /**
  * Decodes a text frame's bytes as UTF-8 JSON.

@@ -76,7 +76,12 @@ describe('PubSub subscriptions under way', () => {
 describe('PubSub history options', () => {
   it('refuses history with an adapter that keeps no streams, and bounds that are not positive integers', () => {
     const plain: PubSubAdapter = { ...brokenAdapter() };
+    // @ts-expect-error history needs a HistoryAdapter: a plain adapter does not type-check…
     expect(() => new PubSub({ adapter: plain, history: { topics: ['rooms:*'] } })).toThrow(expect.objectContaining({ code: 'ERR_PUBSUB_ADAPTER' }) as Error);
+    // …nor, from a caller that is not type-checked (plain JavaScript), pass at run time.
+    expect(() => Reflect.construct(PubSub, [{ adapter: plain, history: { topics: ['rooms:*'] } }])).toThrow(
+      expect.objectContaining({ code: 'ERR_PUBSUB_ADAPTER' }) as Error,
+    );
     for (const bad of [{ size: 0 }, { ttlMs: 1.5 }, { maxTopics: -1 }]) {
       expect(() => new PubSub({ history: { topics: ['rooms:*'], ...bad } })).toThrow(RangeError);
     }
