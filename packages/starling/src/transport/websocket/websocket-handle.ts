@@ -59,15 +59,18 @@ export class WebSocketHandle implements TransportHandle, LiveConnection, IdleWat
   connection!: Connection;
   idleBytes = 0;
   idleSweep = 0;
-  // ws keeps the TCP socket private; writing our pre-built frames to it directly (in order with
-  // ws's own writes, which are synchronous without compression) is what makes fan-out write the
-  // same bytes to every subscriber.
+  // Writing our pre-built frames to the TCP socket directly (in order with ws's own writes, which
+  // are synchronous without compression) is what makes fan-out write the same bytes to every
+  // subscriber. ws keeps the socket it writes to private (`_socket`) and offers no public getter;
+  // but it is the very socket the upgrade request arrived on, which `WebSocketServer.handleUpgrade`
+  // was given (ws's `setSocket` adopts it as it is), so the transport hands that one over instead.
   readonly #tcp: NetSocket;
 
-  constructor(ws: StarlingWebSocket, shared: WebSocketShared) {
+  /** @param tcp the socket of the upgrade request, which ws writes to */
+  constructor(ws: StarlingWebSocket, shared: WebSocketShared, tcp: NetSocket) {
     this.ws = ws;
     this.shared = shared;
-    this.#tcp = (ws as unknown as { _socket: NetSocket })._socket;
+    this.#tcp = tcp;
   }
 
   get name(): string {

@@ -7,6 +7,7 @@
  * `maxQueuedBytes` waiting to be sent) with 1008 — only that socket; every other socket carries on.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { logs } from '../../logger.ts';
@@ -106,7 +107,8 @@ export class WebSocketTransport implements Transport, WebSocketShared {
           return rejectUpgrade(socket, result.status);
         }
         if (socket.destroyed) return;
-        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => this.#open(ws as StarlingWebSocket, result, req));
+        // An HTTP server's upgrade socket is its net.Socket (a tls.TLSSocket under https), typed Duplex by node:http.
+        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => this.#open(ws as StarlingWebSocket, socket as NetSocket, result, req));
       },
       (err: unknown) => {
         stats.errors[CountedErrors.connectCrash]++;
@@ -116,8 +118,8 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     );
   }
 
-  #open(ws: StarlingWebSocket, accepted: AcceptedHandshake, req: IncomingMessage): void {
-    const handle = new WebSocketHandle(ws, this);
+  #open(ws: StarlingWebSocket, tcp: NetSocket, accepted: AcceptedHandshake, req: IncomingMessage): void {
+    const handle = new WebSocketHandle(ws, this, tcp);
     handle.open(openConnection(this.mount, accepted, handle));
     const { logger } = this.mount.services;
     // Only when logged: reading the peer makes the TCP socket keep its address for its whole life.
