@@ -27,6 +27,7 @@ import type { HistoryOptions } from './pubsub/stream.ts';
 import { realClock } from './runtime/clock.ts';
 import { createEndpointStats, type EndpointStats } from './runtime/endpoint-stats.ts';
 import { resolveInputLimits } from './runtime/limits.ts';
+import { registerMount } from './runtime/mounts.ts';
 import { resolveRateLimit, type RateLimitOptions } from './runtime/rate-limiter.ts';
 import type { Mount, Services } from './runtime/services.ts';
 import type { Socket } from './socket.ts';
@@ -141,17 +142,6 @@ export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
 /** The shortest `secretKeyBase` accepted, as Phoenix asks for (`mix phx.gen.secret` makes 64). */
 export const MIN_SECRET_KEY_BASE_LENGTH = 64;
 
-/** The mounts of each endpoint, by path: read by `starling-channels/testing` (see {@link mountOf}). */
-const mounts = new WeakMap<Endpoint, Map<string, Mount>>();
-
-/**
- * Internal (not exported by the package's main entry point): the socket mounted at `path` on
- * `endpoint`, with its resolved limits and the endpoint's services, or undefined.
- */
-export function mountOf(endpoint: Endpoint, path: string): Mount | undefined {
-  return mounts.get(endpoint)?.get(path.replace(/\/+$/, ''));
-}
-
 function perIpCounter(max: number | undefined): ConnectionsPerIp | null {
   const resolved = max ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
   return resolved === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(resolved);
@@ -247,9 +237,7 @@ export class Endpoint {
       configuredHost: this.#options.host,
       configuredUrl: this.#publicUrl,
     };
-    let byPath = mounts.get(this);
-    if (byPath === undefined) mounts.set(this, (byPath = new Map()));
-    byPath.set(prefix, mount);
+    registerMount(this, mount);
     if (options.websocket !== false) {
       const wsOptions = typeof options.websocket === 'object' ? options.websocket : {};
       this.#routes.set(`${prefix}/websocket`, new WebSocketTransport(mount, wsOptions));

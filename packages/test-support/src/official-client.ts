@@ -15,6 +15,7 @@ import * as phoenix18 from 'phoenix';
 import * as phoenix17 from 'phoenix17';
 import type { Channel, Socket, SocketOptions } from 'phoenix';
 import { installFetchXhr } from './fetch-xhr.ts';
+import { Inbox } from 'starling-channels/testing';
 
 /** One version of the official client. */
 export interface OfficialClient {
@@ -173,37 +174,8 @@ export function roundTrip(socket: Socket, timeoutMs = 3000): Promise<void> {
   });
 }
 
-/** Collects values in arrival order; {@link next} waits for one that matches. */
-export class Inbox<T = unknown> {
-  readonly items: T[] = [];
-  #waiters: Array<() => void> = [];
-
-  /** Adds a value (bound, so it can be passed as a callback). */
-  readonly add = (item: T): void => {
-    this.items.push(item);
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
-  };
-
-  /** Waits for the next value matching `match`, takes it out and returns it. */
-  async next(match: (item: T) => boolean = () => true, timeoutMs = 3000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.items.findIndex(match);
-      if (index >= 0) return this.items.splice(index, 1)[0] as T;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`nothing matching within ${timeoutMs} ms; have: ${JSON.stringify(this.items)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
+// One inbox for every test client: the harness's (`starling-channels/testing`), re-exported here.
+export { Inbox };
 
 /** Collects the payloads of `event` on `channel`. */
 export function inboxOf(channel: Channel, event: string): Inbox {

@@ -60,7 +60,7 @@ describe('chat history', () => {
 
     while (pages.at(-1)!.more) {
       const oldest = pages.at(-1)!.messages[0]!;
-      pages.push((await reader.assertReply(reader.push('history', { before: oldest.id }), 'ok')) as HistoryPage);
+      pages.push((await reader.assertReply(reader.push('history', { before: oldest.id }), 'ok')).response as HistoryPage);
     }
 
     expect(pages.map((page) => page.messages.length)).toEqual([50, 50, 20]);

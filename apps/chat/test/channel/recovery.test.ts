@@ -130,7 +130,7 @@ describe('reconnecting to a room', () => {
     expect(bodies(pushes)).toEqual([]);
     expect(pushes.at(-1)![2]).toEqual({ position: expect.stringMatching(POSITION), recovered: false });
     const historyPages = await pagesRead(chat.registry, 'history');
-    const page = (await channel.assertReply(channel.push('history', {}), 'ok')) as HistoryPage;
+    const page = (await channel.assertReply(channel.push('history', {}), 'ok')).response as HistoryPage;
     expect(page.messages.map((message) => message.body)).toEqual(['seen', 'missed 1', 'missed 2', 'missed 3', 'missed 4']);
     expect(await pagesRead(chat.registry, 'history')).toBe(historyPages + 1);
 
@@ -163,7 +163,7 @@ describe('reconnecting to a room', () => {
     expect(bodies(pushes)).toEqual([]);
     expect(pushes.at(-1)![2]).toEqual({ position: expect.stringMatching(POSITION), recovered: false });
     // The page falls back to the latest page, itself capped at historyPageBytes.
-    const page = (await channel.assertReply(channel.push('history', {}), 'ok')) as HistoryPage;
+    const page = (await channel.assertReply(channel.push('history', {}), 'ok')).response as HistoryPage;
     expect(page.messages.at(-1)?.body).toBe(long(79));
     expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThan(64 * 1024 + 2048);
 

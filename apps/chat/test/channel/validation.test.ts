@@ -72,14 +72,14 @@ describe('message bodies', () => {
 
     channel.push('new_msg', { body: '  hello  \n' });
 
-    expect(await channel.assertBroadcast('new_msg')).toMatchObject({ body: 'hello' });
+    expect((await channel.assertBroadcast('new_msg')).payload).toMatchObject({ body: 'hello' });
     expect((await history()).messages.map((message) => message.body)).toEqual(['hello']);
   });
 
   it('refuses a history request whose before is not an integer, and an unknown event', async () => {
     const { channel } = await lobby();
 
-    const response = await channel.assertReply(channel.push('history', { before: '10' }), 'error');
+    const { response } = await channel.assertReply(channel.push('history', { before: '10' }), 'error');
     expect(response).toMatchObject({ reason: 'invalid payload', issues: [{ path: ['before'] }] });
     await channel.assertReply(channel.push('shout', {}), 'error', { reason: 'unknown event' });
   });
@@ -144,7 +144,7 @@ describe('display names', () => {
   it('lets a user named "__proto__" join, appear in presence under their user id, post and answer a ping', async () => {
     const { channel, user } = await lobby({ name: '__proto__' });
 
-    const diff = (await channel.assertPush('presence_diff')) as { joins: Record<string, { metas: Array<{ name: string }> }> };
+    const diff = (await channel.assertPush('presence_diff')).payload as { joins: Record<string, { metas: Array<{ name: string }> }> };
     expect(Object.keys(diff.joins)).toEqual([user.userId]);
     expect(diff.joins[user.userId]!.metas[0]!.name).toBe(`__proto__#${user.mark}`);
     expect((await sendAll(channel, ['hi']))[0]!.author).toBe(`__proto__#${user.mark}`);

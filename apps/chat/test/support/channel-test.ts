@@ -92,7 +92,7 @@ export async function sendAll(channel: TestChannel, bodies: readonly string[]): 
   const sent: WireMessage[] = [];
   for (const body of bodies) {
     channel.push('new_msg', { body });
-    sent.push((await channel.assertBroadcast('new_msg', (payload) => (payload as WireMessage).body === body)) as WireMessage);
+    sent.push((await channel.assertBroadcast('new_msg', (payload) => (payload as WireMessage).body === body)).payload as WireMessage);
   }
   return sent;
 }

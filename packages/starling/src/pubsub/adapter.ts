@@ -53,4 +53,12 @@ export interface PubSubAdapter {
   publish(message: BroadcastMessage): void;
   /** Disconnects. Resolves once nothing more will be delivered. */
   close(): Promise<void>;
+  /**
+   * A round trip through the backend: resolves once everything this node published or appended
+   * before the call has been taken by the backend and has come back — appends delivered to this
+   * node's subscribers — or was dropped. Never rejects, and resolves at once while the backend is
+   * unreachable. Optional: an adapter that delivers within the tick (the in-process one) has none.
+   * For tests (`starling-channels/testing`'s `settle()`), not for the broadcast path.
+   */
+  flush?(): Promise<void>;
 }

@@ -225,6 +225,14 @@ export class PubSub {
     this.#dispatch({ topic, event, payload }, from);
   }
 
+  /**
+   * Resolves once this node's broadcasts made before the call have been through the adapter's
+   * round trip (see `PubSubAdapter.flush`): on history topics, delivered here. At once in process.
+   */
+  flush(): Promise<void> {
+    return this.#adapter.flush?.() ?? Promise.resolve();
+  }
+
   /** Disconnects the adapter. */
   async close(): Promise<void> {
     await this.#adapter.close();

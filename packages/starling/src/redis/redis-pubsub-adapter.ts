@@ -69,6 +69,8 @@ type State = 'idle' | 'starting' | 'started' | 'closed';
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 // Redis accepts many channels per SUBSCRIBE; chunks keep one command (and its reply) moderate.
 const RESUBSCRIBE_CHUNK = 1000;
+// How long `flush` waits for its marker: past it the marker was lost with a connection.
+const FLUSH_TIMEOUT_MS = 2000;
 
 /**
  * Carries broadcasts between nodes through Redis pub/sub.
@@ -123,6 +125,13 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
   #pending = 0;
+  /** The last publish or append sent (it never rejects): what `flush` waits for first. */
+  #lastWrite: Promise<void> = Promise.resolve();
+  /** This node's own channel for `flush` markers, outside the topics' namespace. */
+  #flushChannel: Buffer | null = null;
+  /** `flush` markers on their way back, by their text. */
+  readonly #markers = new Map<string, () => void>();
+  #markerSeq = 0;
 
   constructor(options: RedisPubSubAdapterOptions = {}) {
     const prefix = options.prefix ?? 'starling';
@@ -168,6 +177,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   async start(node: PubSubNode): Promise<void> {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `RedisPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
+    this.#flushChannel = Buffer.from(`${this.#channelPrefix.slice(0, -'t:'.length)}flush:${node.id}`, 'utf8');
     this.#node = node;
     this.#state = 'starting';
     this.#starting = this.#connect();
@@ -220,7 +230,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
       return;
     }
     this.#pending++;
-    this.#publisher.publish(this.#channel(message.topic), envelope).then(
+    this.#lastWrite = this.#publisher.publish(this.#channel(message.topic), envelope).then(
       () => {
         this.#pending--;
         this.#stats.published++;
@@ -256,7 +266,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
       return;
     }
     this.#pending++;
-    this.#streams.append(message.topic, parts.head, parts.body, limits).then(
+    this.#lastWrite = this.#streams.append(message.topic, parts.head, parts.body, limits).then(
       () => {
         this.#pending--;
         this.#stats.published++;
@@ -282,8 +292,41 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     }
   }
 
+  /**
+   * Waits for this node's writes sent so far to be answered, then PUBLISHes a marker on this node's
+   * own flush channel and waits until the subscriber connection receives it: Redis keeps one
+   * connection's commands in order and delivers to a subscriber in order, so every publication this
+   * node appended before has then been delivered here. Resolves at once while Redis is unreachable,
+   * and after 2 s if the marker was lost with a connection.
+   */
+  async flush(): Promise<void> {
+    const channel = this.#flushChannel;
+    const ready = (): boolean => this.#state === 'started' && this.#publisher.status === 'ready' && this.#subscriber.status === 'ready';
+    if (channel === null || !ready()) return;
+    await this.#lastWrite;
+    try {
+      await this.#subscriber.subscribe(channel);
+    } catch {
+      return;
+    }
+    const marker = String(++this.#markerSeq);
+    const back = new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#markers.delete(marker);
+        resolve();
+      };
+      const timer = setTimeout(done, FLUSH_TIMEOUT_MS);
+      timer.unref();
+      this.#markers.set(marker, done);
+    });
+    this.#publisher.publish(channel, marker).catch(() => this.#markers.get(marker)?.());
+    await back;
+  }
+
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    for (const done of [...this.#markers.values()]) done();
     this.#state = 'closed';
     this.#node = null;
     this.#interest.clear();
@@ -338,6 +381,10 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     const node = this.#node;
     const header = this.#header;
     if (node === null || header === null) return;
+    if (this.#flushChannel?.equals(channel) === true) {
+      this.#markers.get(bytes.toString('utf8'))?.();
+      return;
+    }
     // No echo: our own envelopes start with our header (version + origin); no decoding needed.
     if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
     let message: BroadcastMessage;

@@ -100,6 +100,33 @@ export class V2JsonSerializer implements Serializer {
   }
 }
 
+/**
+ * Decodes a frame this serializer encoded, as a V2 client reads it (`starling-channels/testing`
+ * does, so its client sees exactly the bytes a WebSocket client would): a text frame, or a server
+ * binary frame — kind 0 push, 1 reply (event `phx_reply`, payload `{status, response: {binary}}`),
+ * 2 broadcast. Null refs are read back from their empty header fields.
+ * @throws MalformedFrameError for anything else
+ */
+export function decodeServerFrame(data: Buffer, binary: boolean): Message {
+  if (!binary) return decodeText(data);
+  const kind = data[0];
+  const fields = kind === Kind.push ? 3 : kind === Kind.reply ? 4 : kind === Kind.broadcast ? 2 : 0;
+  if (fields === 0 || data.length < 1 + fields) throw new MalformedFrameError('V2 server binary frame: unknown kind or truncated header');
+  let offset = 1 + fields;
+  const values: string[] = [];
+  for (let i = 1; i <= fields; i++) {
+    const end = offset + data.readUInt8(i);
+    if (end > data.length) throw new MalformedFrameError('V2 server binary frame: field lengths overrun the frame');
+    values.push(readField(data, offset, end));
+    offset = end;
+  }
+  const payload = { binary: new Uint8Array(data.subarray(offset)) };
+  const [a = '', b = '', c = '', d = ''] = values;
+  if (kind === Kind.push) return { joinRef: a || null, ref: null, topic: b, event: c, payload };
+  if (kind === Kind.reply) return { joinRef: a || null, ref: b || null, topic: c, event: Events.reply, payload: { status: d, response: payload } };
+  return { joinRef: null, ref: null, topic: a, event: b, payload };
+}
+
 function decodeText(data: Buffer): Message {
   const value = parseJsonText(data);
   if (!Array.isArray(value) || value.length < 5) {

@@ -37,19 +37,11 @@
  * await channel.assertPush('tick', {});
  * await test.close();
  */
-export {
-  ChannelTest,
-  ConnectRefusedError,
-  TestChannel,
-  TestPush,
-  TestSocket,
-  type ChannelTestOptions,
-  type PayloadMatch,
-  type ReceivedFrame,
-  type TestConnectInfo,
-  type TestJoin,
-  type TestReply,
-  type WaitOptions,
-} from './channel-test.ts';
+export { ChannelTest, ConnectRefusedError, type ChannelTestOptions, type TestConnectInfo } from './channel-test.ts';
+export { TestSocket } from './test-socket.ts';
+export { TestChannel, TestPush, type TestJoin } from './test-channel.ts';
+export type { ReceivedBroadcast, ReceivedFrame, ReceivedReply, TestReply } from './received.ts';
+export type { PayloadMatch, WaitOptions } from './assertions.ts';
+export { Inbox } from './inbox.ts';
 export { ManualClock } from './manual-clock.ts';
 export type { Clock, ClockTimer } from '../runtime/clock.ts';

@@ -26,10 +26,12 @@ const MODULES: Record<string, string> = {
   'pubsub/pubsub.ts': '',
   'pubsub/memory-adapter.ts': '',
   'pubsub/stream.ts': '',
+  'pubsub/history-adapter.ts': '',
   'presence/presence-state.ts': '',
   'redis/index.ts': '',
   'supabase/index.ts': '',
   'testing/index.ts': '',
+  'testing/inbox.ts': 'declare const channel: { on(event: string, callback: (payload: { body: string }) => void): void };',
   'client/index.ts': 'declare const token: string;',
   'client/recovery.ts': 'declare const token: string;\ndeclare function reloadHistory(): Promise<void>;\ndeclare function show(message: unknown): void;',
   'metrics/index.ts':

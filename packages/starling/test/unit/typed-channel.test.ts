@@ -146,7 +146,7 @@ describe('validation at the edge (schemas)', () => {
 
   it('answers an invalid payload {reason: "invalid payload", issues} and never calls handleIn', async () => {
     const channel = await lobby();
-    const response = await channel.assertReply(channel.push('new_msg', { body: 42 }), 'error');
+    const { response } = await channel.assertReply(channel.push('new_msg', { body: 42 }), 'error');
     expect(response).toEqual({ reason: 'invalid payload', issues: [{ message: expect.any(String), path: ['body'] }] });
     await channel.assertReply(channel.push('new_msg', {}), 'error', (r) => (r as { reason?: string }).reason === 'invalid payload');
     expect(handled).toEqual([]);

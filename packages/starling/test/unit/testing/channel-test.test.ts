@@ -71,7 +71,14 @@ describe('ChannelTest', () => {
     expect(await client.join('rooms:secret')).toMatchObject({ status: 'error', response: { reason: 'unauthorized' } });
     const push = joined.channel.push('ping', { n: 1 });
     expect(await push.reply()).toEqual({ status: 'ok', response: { n: 1 } });
-    expect(await joined.channel.assertReply(joined.channel.push('nope'), 'error')).toEqual({ reason: 'unknown event nope' });
+    const nope = joined.channel.push('nope');
+    expect(await joined.channel.assertReply(nope, 'error')).toEqual({
+      status: 'error',
+      response: { reason: 'unknown event nope' },
+      ref: nope.ref,
+      joinRef: joined.channel.joinRef,
+      topic: 'rooms:lobby',
+    });
   });
 
   it('asserts pushes and broadcasts, and consumes what it asserted', async () => {
@@ -79,10 +86,17 @@ describe('ChannelTest', () => {
     const ada = (await (await test.connect({ user: 'ada' })).join('rooms:lobby')).channel;
     const bob = (await (await test.connect({ user: 'bob' })).join('rooms:lobby')).channel;
     ada.push('whisper');
-    expect(await ada.assertPush('whisper', { to: 'ada' })).toEqual({ to: 'ada' });
+    // An assertion returns the whole message it consumed, not only its payload.
+    expect(await ada.assertPush('whisper', { to: 'ada' })).toEqual({
+      joinRef: ada.joinRef,
+      ref: null,
+      topic: 'rooms:lobby',
+      event: 'whisper',
+      payload: { to: 'ada' },
+    });
     await bob.refutePush('whisper');
     bob.push('shout');
-    await ada.assertBroadcast('shout', { from: 'bob' });
+    expect(await ada.assertBroadcast('shout', { from: 'bob' })).toEqual({ topic: 'rooms:lobby', event: 'shout', payload: { from: 'bob' } });
     await test.refuteBroadcast('rooms:lobby', 'shout');
     // Bob's broadcast reached Ada's client through the fastlane, and Bob's own.
     await ada.assertPush('shout', (payload) => (payload as { from?: unknown }).from === 'bob');
