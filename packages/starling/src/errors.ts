@@ -1,7 +1,10 @@
 /**
  * @module errors
- * Faults raised by Starling, each with a stable `code` (catalogued in docs/errors.md). Expected
- * outcomes — a refused join, an unmatched topic — are values, not errors.
+ * The error catalogue (docs/errors.md): faults raised by Starling ({@link ErrorCodes}, thrown as a
+ * {@link StarlingError} with a stable `code`) and faults the runtime counts instead of throwing
+ * ({@link CountedErrors}, in `endpoint.stats.errors`); a code both do, such as
+ * `ERR_MALFORMED_FRAME`, is spelled once. Expected outcomes — a refused join, an unmatched
+ * topic — are values, not errors.
  */
 
 /** Stable error codes. */
@@ -18,6 +21,23 @@ export const ErrorCodes = {
 
 /** One of {@link ErrorCodes}. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The faults counted in `EndpointStats.errors`, by a stable code (listed in docs/errors.md). */
+export const CountedErrors = {
+  /** An inbound frame that could not be decoded (WebSocket 1007, LongPoll 400): a {@link MalformedFrameError}. */
+  malformedFrame: ErrorCodes.malformedFrame,
+  /** A channel callback threw or returned an invalid result after the join (`phx_error` sent). */
+  channelCrash: 'ERR_CHANNEL_CRASH',
+  /** A channel's `join` threw or returned an invalid result (`{reason: "join crashed"}`). */
+  joinCrash: 'ERR_JOIN_CRASH',
+  /** The socket's `connect` threw (HTTP 500). */
+  connectCrash: 'ERR_CONNECT_CRASH',
+  /** Handling an inbound frame failed unexpectedly (WebSocket 1011). */
+  socketCrash: 'ERR_SOCKET_CRASH',
+} as const;
+
+/** One of {@link CountedErrors}. */
+export type CountedError = (typeof CountedErrors)[keyof typeof CountedErrors];
 
 /** Base class of every Starling fault. */
 export class StarlingError extends Error {

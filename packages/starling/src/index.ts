@@ -29,8 +29,8 @@ export {
   type ListenOptions,
 } from './endpoint.ts';
 export { TrustedProxies, clientAddress, type ForwardedHeader, type TrustedProxiesOptions } from './client-address.ts';
-export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
-export type { RateLimitOptions } from './runtime/rate-limiter.ts';
+export type { EndpointStats } from './endpoint-stats.ts';
+export type { RateLimitOptions } from './rate-limit.ts';
 export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
 export {
   ok,
@@ -80,7 +80,7 @@ export {
   type Ref,
   type StreamPosition,
 } from './protocol.ts';
-export { StarlingError, MalformedFrameError, ErrorCodes, type ErrorCode } from './errors.ts';
+export { StarlingError, MalformedFrameError, ErrorCodes, CountedErrors, type ErrorCode, type CountedError } from './errors.ts';
 export { consoleLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './logger.ts';
 export { PubSub, type PubSubOptions, type PubSubStats, type Subscriber } from './pubsub/pubsub.ts';
 export type { PubSubAdapter, PubSubNode } from './pubsub/adapter.ts';

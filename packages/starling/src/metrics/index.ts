@@ -16,7 +16,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Endpoint } from '../endpoint.ts';
-import type { CountedError } from '../runtime/endpoint-stats.ts';
+import type { CountedError } from '../errors.ts';
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {

@@ -17,7 +17,7 @@
 import type { BroadcastMessage } from '../protocol.ts';
 import type { Frame } from '../serializer/frame.ts';
 import type { Serializer } from '../serializer/serializer.ts';
-import type { EndpointStats } from './endpoint-stats.ts';
+import type { EndpointStats } from '../endpoint-stats.ts';
 
 let message: BroadcastMessage | null = null;
 // One slot for the common case of one serializer; a map only when clients mix serializers.

@@ -16,7 +16,7 @@ import {
   type StopReason,
   type TerminateReason,
 } from '../channel.ts';
-import { ErrorCodes, StarlingError } from '../errors.ts';
+import { CountedErrors, ErrorCodes, StarlingError } from '../errors.ts';
 import { Events, formatPosition, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
@@ -24,7 +24,6 @@ import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
 import { settleWithin } from './clock.ts';
 import type { ChannelHost } from './channel-host.ts';
-import { CountedErrors } from './endpoint-stats.ts';
 import { assertOutPayload, callbackOutcome, interceptsOf, isPromise, joinDecision } from './callback-results.ts';
 import { validateInbound } from './inbound-validation.ts';
 import { InfoSources } from './info-sources.ts';

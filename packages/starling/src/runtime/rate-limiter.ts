@@ -11,15 +11,7 @@
  * limiter.admit(performance.now()); // 'admit' | 'refuse' | 'close'
  */
 
-/** Options of the per-socket inbound rate limit (`rateLimit` of the socket mount options). */
-export interface RateLimitOptions {
-  /** Sustained messages per second. Default 100. */
-  messagesPerSecond?: number | undefined;
-  /** Messages accepted at once after a quiet period (the bucket's size). Default 200. */
-  burst?: number | undefined;
-  /** Close the socket once it has been refused messages continuously for this long. Default 5,000 ms; `Infinity`: never. */
-  closeAfterMs?: number | undefined;
-}
+import type { RateLimitOptions } from '../rate-limit.ts';
 
 /** A resolved rate limit. */
 export type RateLimit = Readonly<Required<RateLimitOptions>>;

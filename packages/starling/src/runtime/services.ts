@@ -16,7 +16,7 @@ import type { TokenSigner } from '../token/token.ts';
 import type { ConnectionsPerIp } from '../transport/connections-per-ip.ts';
 import type { OriginContext } from '../transport/origin.ts';
 import type { LiveConnection } from '../transport/transport.ts';
-import type { EndpointStats } from './endpoint-stats.ts';
+import type { EndpointStats } from '../endpoint-stats.ts';
 import type { InputLimits } from './limits.ts';
 import type { RateLimit } from './rate-limiter.ts';
 

@@ -14,8 +14,8 @@
  * charge.key(keyId);
  * charge.body(body.length); // bodies without Content-Length are charged once read
  */
-import type { Clock } from '../runtime/clock.ts';
-import type { EndpointStats } from '../runtime/endpoint-stats.ts';
+import type { Clock } from '../clock.ts';
+import type { EndpointStats } from '../endpoint-stats.ts';
 import { HttpError } from '../transport/http-body.ts';
 
 /** A rate and byte budget of the REST broadcast API, for one client address or one key. */

@@ -44,4 +44,4 @@ export type { ReceivedBroadcast, ReceivedFrame, ReceivedReply, TestReply } from 
 export type { PayloadMatch, WaitOptions } from './assertions.ts';
 export { Inbox } from './inbox.ts';
 export { ManualClock } from './manual-clock.ts';
-export type { Clock, ClockTimer } from '../runtime/clock.ts';
+export type { Clock, ClockTimer } from '../clock.ts';

@@ -3,7 +3,7 @@
  * A clock that moves only when a test says so: `starling-channels/testing` runs the real runtime on it, so
  * rate limits, join timeouts and delayed `sendInfo` can be tested without sleeping.
  */
-import type { Clock, ClockTimer } from '../runtime/clock.ts';
+import type { Clock, ClockTimer } from '../clock.ts';
 
 interface ManualTimer extends ClockTimer {
   readonly at: number;

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MalformedFrameError } from '../../errors.ts';
-import { CountedErrors } from '../../runtime/endpoint-stats.ts';
+import { CountedErrors } from '../../errors.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { HttpError, readBody } from '../http-body.ts';
 import { clientAddressOf, handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';

@@ -6,7 +6,8 @@
  * so nothing is recorded per message.
  */
 import { CloseCodes } from '../../protocol.ts';
-import { realClock, type Clock, type ClockTimer } from '../../runtime/clock.ts';
+import type { Clock, ClockTimer } from '../../clock.ts';
+import { realClock } from '../../runtime/clock.ts';
 
 /** Sweeps per timeout: a connection is closed between 1 and 1.125 × `timeoutMs` after its last byte. */
 const SWEEPS_PER_TIMEOUT = 8;

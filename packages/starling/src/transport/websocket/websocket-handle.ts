@@ -12,7 +12,7 @@ import { MalformedFrameError } from '../../errors.ts';
 import { logs } from '../../logger.ts';
 import { CloseCodes } from '../../protocol.ts';
 import type { Connection } from '../../runtime/connection.ts';
-import { CountedErrors } from '../../runtime/endpoint-stats.ts';
+import { CountedErrors } from '../../errors.ts';
 import type { Mount } from '../../runtime/services.ts';
 import type { Frame } from '../../serializer/frame.ts';
 import type { LiveConnection, TransportHandle } from '../transport.ts';

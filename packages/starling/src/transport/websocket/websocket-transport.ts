@@ -11,7 +11,7 @@ import type { Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { logs } from '../../logger.ts';
-import { CountedErrors } from '../../runtime/endpoint-stats.ts';
+import { CountedErrors } from '../../errors.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { clientAddressOf, handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake } from '../handshake.ts';
 import type { WebSocketOptions } from '../options.ts';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import { broadcastFrame } from '../../../src/runtime/broadcast-frames.ts';
-import { createEndpointStats } from '../../../src/runtime/endpoint-stats.ts';
+import { createEndpointStats } from '../../../src/endpoint-stats.ts';
 import { v1JsonSerializer, v2JsonSerializer } from '../../../src/serializer/index.ts';
 
 const message = (n: number): BroadcastMessage => ({ topic: 'rooms:lobby', event: 'new_msg', payload: { n } });

@@ -1,5 +1,5 @@
 /**
- * @module runtime/endpoint-stats
+ * @module endpoint-stats
  * The endpoint's counters, read as `endpoint.stats`: traffic, the protective limits that fired and
  * faults by code. They only ever grow, so a metrics exporter (`createMetrics`) can publish them as
  * counters as they are; they are plain numbers so that the hot path pays one `++` for each.
@@ -8,23 +8,7 @@
  * const { messagesIn, slowReaderCloses, errors } = endpoint.stats;
  * console.log(errors.ERR_MALFORMED_FRAME);
  */
-
-/** The faults counted in {@link EndpointStats.errors}, by a stable code (listed in docs/errors.md). */
-export const CountedErrors = {
-  /** An inbound frame that could not be decoded (WebSocket 1007, LongPoll 400). */
-  malformedFrame: 'ERR_MALFORMED_FRAME',
-  /** A channel callback threw or returned an invalid result after the join (`phx_error` sent). */
-  channelCrash: 'ERR_CHANNEL_CRASH',
-  /** A channel's `join` threw or returned an invalid result (`{reason: "join crashed"}`). */
-  joinCrash: 'ERR_JOIN_CRASH',
-  /** The socket's `connect` threw (HTTP 500). */
-  connectCrash: 'ERR_CONNECT_CRASH',
-  /** Handling an inbound frame failed unexpectedly (WebSocket 1011). */
-  socketCrash: 'ERR_SOCKET_CRASH',
-} as const;
-
-/** One of {@link CountedErrors}. */
-export type CountedError = (typeof CountedErrors)[keyof typeof CountedErrors];
+import { CountedErrors, type CountedError } from './errors.ts';
 
 /** What the endpoint did and how often its limits fired since it started. */
 export interface EndpointStats {
