@@ -41,7 +41,7 @@ export function clientAddressOf(mount: Mount, req: IncomingMessage): string {
 /** Logs a refused connect at info (an expected outcome, but one an operator wants to see). */
 export function logRefusal(mount: Mount, req: IncomingMessage, transport: string, code: number, reason: RefusalReason, client?: string): void {
   // Behind a proxy the peer is the proxy: the client's address says who was refused.
-  const fields = { code, reason, transport, peer: peerOf(req), ...(client === undefined ? {} : { client }) };
+  const fields = { code, reason, transport, peer: peerOf(req), client: client ?? clientAddressOf(mount, req) };
   if (reason !== 'origin') return mount.services.logger.info(fields, 'connect refused');
   // Loud: most refused origins are a deployment mistake (a proxy in front, `url` not set), and the
   // operator needs both origins to fix it.
