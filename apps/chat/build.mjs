@@ -8,6 +8,13 @@ import { fileURLToPath } from 'node:url';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const framework = here('../../packages/starling/src/');
+// The framework from its sources, for the server and the page alike.
+const alias = {
+  'starling-channels/redis': `${framework}redis/index.ts`,
+  'starling-channels/metrics': `${framework}metrics/index.ts`,
+  'starling-channels/client': `${framework}client/index.ts`,
+  'starling-channels': `${framework}index.ts`,
+};
 
 await build({
   entryPoints: [here('src/server.ts')],
@@ -17,11 +24,7 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'external',
-  alias: {
-    'starling-channels/redis': `${framework}redis/index.ts`,
-    'starling-channels/metrics': `${framework}metrics/index.ts`,
-    'starling-channels': `${framework}index.ts`,
-  },
+  alias,
   // An ES module bundle of CommonJS-era code may still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   define: { CHAT_PAGE_PREBUILT: 'true' },
@@ -36,5 +39,6 @@ await build({
   format: 'esm',
   target: 'es2020',
   minify: true,
+  alias,
   logLevel: 'warning',
 });
