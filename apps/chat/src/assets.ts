@@ -1,7 +1,7 @@
 /**
- * The page's static assets: `web/app.ts` bundled with esbuild (the official `phoenix` client
- * included) at startup, in memory, so `npm start` needs no separate build step and never serves
- * a stale bundle.
+ * The page's static assets: `web/app.ts` and the modules it imports bundled with esbuild (the
+ * official `phoenix` client included) at startup, in memory, so `npm start` needs no separate build
+ * step and never serves a stale bundle.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
