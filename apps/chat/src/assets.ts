@@ -1,7 +1,7 @@
 /**
- * The page's static assets: `web/app.ts` bundled with esbuild (the official `phoenix` client
- * included). Under `npm start` it is bundled at startup, in memory, so there is no separate build
- * step and never a stale bundle. The production server (`dist/server.js`, built by `build.mjs`)
+ * The page's static assets: `web/app.ts` and the modules it imports, bundled with esbuild (the
+ * official `phoenix` client included). Under `npm start` it is bundled at startup, in memory, so
+ * there is no separate build step and never a stale bundle. The production server (`dist/server.js`, built by `build.mjs`)
  * serves the bundle made with it instead: no compiler at run time, no esbuild process beside the
  * server.
  */

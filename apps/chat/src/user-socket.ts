@@ -8,10 +8,10 @@ import { Socket, accept, refuse } from 'starling-channels';
 import type { Identity } from './identity.ts';
 import type { Budgets } from './limits.ts';
 import { createRoomChannel, type RoomAssigns, type RoomChannelOptions } from './room-channel.ts';
-import { StoreError, type MessageStore } from './store/index.ts';
+import { StoreError, type ChatStore } from './store/index.ts';
 
 /** Creates the chat's socket definition; `rooms` is what the room channel needs of the endpoint. */
-export function createUserSocket(identity: Identity, store: MessageStore, budgets: Budgets, rooms: RoomChannelOptions): Socket<RoomAssigns> {
+export function createUserSocket(identity: Identity, store: ChatStore, budgets: Budgets, rooms: RoomChannelOptions): Socket<RoomAssigns> {
   return new Socket<RoomAssigns>({
     async connect(params, info) {
       // The client's, also behind a trusted proxy (TRUSTED_PROXIES): the key of every per-address budget.
