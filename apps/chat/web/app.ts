@@ -18,6 +18,11 @@ import { ui } from './view.ts';
 
 const NAME_KEY = 'starling:name';
 
+/** `text` (ASCII) as lowercase hex: see the socket's `authToken` below. */
+function hexOf(text: string): string {
+  return Array.from(text, (char) => char.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+}
+
 const state = {
   name: localStorage.getItem(NAME_KEY) ?? `guest-${Math.random().toString(36).slice(2, 6)}`,
   /** The invite shown in the sidebar, which its creator may revoke. */
@@ -29,8 +34,12 @@ const state = {
 const api = new ChatApi();
 
 // Behind a proxy or network that blocks WebSockets, fall back to the server's LongPoll transport
-// (phoenix.js remembers the choice for the browser session).
-const socket = new Socket('/socket', { params: () => (api.identity ? { token: api.identity.token } : {}), longPollFallbackMs: 2500 });
+// (phoenix.js remembers the choice for the browser session). The token travels as phoenix.js's
+// `authToken` — in `Sec-WebSocket-Protocol`, or LongPoll's `X-Phoenix-AuthToken` header — never in
+// the URL, where proxies log it. Hex-encoded: phoenix.js puts btoa(token) in the subprotocol,
+// where a `/` (which btoa of a token's own alphabet can yield) is not allowed; btoa of hex never
+// yields one.
+const socket = new Socket('/socket', { authToken: () => (api.identity ? hexOf(api.identity.token) : ''), longPollFallbackMs: 2500 });
 socket.onOpen(() => {
   state.wasOnline = true;
   view.setStatus('online');
