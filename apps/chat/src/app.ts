@@ -1,6 +1,6 @@
 /**
  * The chat application: an endpoint with the user socket at `/socket`, the page at `/`, its API,
- * `/health` and `/metrics` (Prometheus), over a message store (SQLite under `dataDir` by default, PostgreSQL with
+ * `/health` and `/metrics` (Prometheus), over the chat store (SQLite under `dataDir` by default, PostgreSQL with
  * `databaseUrl`). Used by `server.ts` (the `npm start` process) and by tests that run the chat
  * in-process.
  */
@@ -17,7 +17,7 @@ import { createHttpHandler } from './http.ts';
 import { Identity } from './identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
-import { openMessageStore, type MessageStore } from './store/index.ts';
+import { openChatStore, type ChatStore } from './store/index.ts';
 import { roomHistory } from './room-channel.ts';
 import { createUserSocket } from './user-socket.ts';
 
@@ -81,7 +81,7 @@ export function parsePublicUrl(value: string): string {
 export interface Chat {
   readonly endpoint: Endpoint;
   readonly server: Server;
-  readonly store: MessageStore;
+  readonly store: ChatStore;
   /** The bound port. */
   readonly port: number;
   /** Drains sockets, closes the server and the store. */
@@ -95,7 +95,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // History of private rooms and the token secret live here: other local users may not read them.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-  const [assets, store] = await Promise.all([buildAssets(), openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
+  const [assets, store] = await Promise.all([buildAssets(), openChatStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
   const limits: ChatLimits = { ...DEFAULT_LIMITS, ...options.limits };
   // Rooms keep their recent publications so that a page that reconnects resumes without a gap and
@@ -122,7 +122,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
       inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
       sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
     },
-    store,
+    store.users,
   );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });

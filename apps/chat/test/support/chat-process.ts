@@ -50,6 +50,7 @@ const CHAT_SETTINGS = [
   'REPLAY_MESSAGES',
   'REPLAY_SECONDS',
   'REPLAY_ROOMS',
+  'SHUTDOWN_TIMEOUT',
 ];
 
 function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -94,6 +95,11 @@ export class ChatProcess {
       throw err;
     }
     return server;
+  }
+
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  get exited(): Promise<NodeJS.Signals | number | null> {
+    return this.#exited;
   }
 
   /** The server's process id. */
