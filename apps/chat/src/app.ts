@@ -14,6 +14,7 @@ import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starl
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
 import { createHttpHandler } from './http.ts';
+import { Readiness } from './readiness.ts';
 import { Identity } from './identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
@@ -84,6 +85,8 @@ export interface Chat {
   readonly store: ChatStore;
   /** The bound port. */
   readonly port: number;
+  /** The store's and the PubSub's health, as `/ready` reports it. */
+  readonly readiness: Readiness;
   /** Drains sockets, closes the server and the store. */
   close(): Promise<void>;
 }
@@ -139,7 +142,15 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4000);
   const linkBase = publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const readiness = new Readiness(
+    [
+      { name: options.databaseUrl ? 'postgresql' : 'sqlite', check: () => store.ping() },
+      ...(pubsub === undefined ? [] : [{ name: 'redis', check: async () => pubsub.connected }]),
+    ],
+    { logger, registry: metrics.registry },
+  );
   handler = createHttpHandler({
+    readiness,
     assets,
     identity,
     store,
@@ -158,7 +169,9 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     server,
     store,
     port,
+    readiness,
     async close() {
+      readiness.close();
       await endpoint.close({ intervalMs: 0 });
       await store.close();
     },

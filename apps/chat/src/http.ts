@@ -31,6 +31,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { clientAddress, type TrustedProxies } from 'starling-channels';
 import type { Metrics } from 'starling-channels/metrics';
+import type { Readiness } from './readiness.ts';
 import type { Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
@@ -88,6 +89,8 @@ function publicRoom(room: Room): { id: string; name: string } {
 /** Everything the HTTP handler serves from. */
 export interface ChatHttpOptions {
   readonly assets: Map<string, Asset>;
+  /** What `/ready` reports: the dependencies down at the last check. */
+  readonly readiness: Pick<Readiness, 'down'>;
   readonly identity: Identity;
   /** Rooms, invites and session revocations: the API never reads messages (the room channel does). */
   readonly store: Pick<ChatStore, 'rooms' | 'users'>;
@@ -276,6 +279,12 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
     const path = url.pathname;
     if (path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (path === '/ready') {
+      const down = options.readiness.down;
+      const body = JSON.stringify(down.length === 0 ? { ready: true } : { ready: false, down });
+      res.writeHead(down.length === 0 ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return;
     }
     if (path === '/metrics' && req.method === 'GET') {

@@ -40,6 +40,10 @@ export class PostgresChatStore implements ChatStore {
     return PostgresDatabase.connect(options, parts, (database) => new PostgresChatStore(database));
   }
 
+  async ping(): Promise<void> {
+    await this.#database.call('ping', () => this.#database.query('SELECT 1', []));
+  }
+
   close(): Promise<void> {
     return this.#database.close();
   }

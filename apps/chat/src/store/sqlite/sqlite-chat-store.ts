@@ -39,6 +39,10 @@ export class SqliteChatStore implements ChatStore {
     return SqliteDatabase.open(file, schemas, (database) => new SqliteChatStore(database));
   }
 
+  async ping(): Promise<void> {
+    await this.#database.call('ping', () => this.#database.db.prepare('SELECT 1').get());
+  }
+
   close(): Promise<void> {
     return this.#database.close();
   }
