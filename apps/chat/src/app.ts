@@ -13,6 +13,7 @@ import { RedisPubSubAdapter } from 'starling-channels/redis';
 import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
+import { clusterMetricsRenderer } from './cluster-metrics.ts';
 import { createHttpHandler } from './http.ts';
 import { Readiness } from './readiness.ts';
 import { Identity } from './identity.ts';
@@ -63,6 +64,8 @@ export interface ChatOptions {
   logger?: Logger;
   /** Socket options (timeouts, limits). */
   socket?: SocketMountOptions;
+  /** In a `WORKERS` worker: `/metrics` shows the whole cluster's, summed by the primary. */
+  clusterMetrics?: boolean;
 }
 
 /** `value` as an origin (`scheme://host[:port]`, no path); throws a clear error otherwise. */
@@ -151,6 +154,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   );
   handler = createHttpHandler({
     readiness,
+    renderMetrics: options.clusterMetrics ? clusterMetricsRenderer(metrics.registry) : () => metrics.render(),
     assets,
     identity,
     store,

@@ -89,6 +89,8 @@ function publicRoom(room: Room): { id: string; name: string } {
 /** Everything the HTTP handler serves from. */
 export interface ChatHttpOptions {
   readonly assets: Map<string, Asset>;
+  /** The text `/metrics` serves: this process's, or under `WORKERS` the cluster's. */
+  readonly renderMetrics: () => Promise<string>;
   /** What `/ready` reports: the dependencies down at the last check. */
   readonly readiness: Pick<Readiness, 'down'>;
   readonly identity: Identity;
@@ -292,7 +294,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
         return;
       }
-      metrics.render().then(
+      options.renderMetrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         (err: unknown) => {
           logger.error({ err }, 'metrics failed');

@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -152,5 +153,18 @@ describe('WORKERS', () => {
     for (const inbox of inboxes) {
       await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 3']), 5000);
     }
+
+    // /metrics reaches one worker at random, but shows the whole cluster: the same sums every time.
+    // A new connection each time (fetch would reuse one, always reaching the same worker).
+    const scrape = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(Number(/^starling_channels_joined (\d+)$/m.exec(text)?.[1])));
+        }).on('error', reject);
+      });
+    const scrapes = [await scrape(), await scrape(), await scrape(), await scrape()];
+    expect(scrapes).toEqual([4, 4, 4, 4]);
   });
 });
