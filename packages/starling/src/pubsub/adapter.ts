@@ -54,6 +54,11 @@ export interface PubSubAdapter {
   /** Disconnects. Resolves once nothing more will be delivered. */
   close(): Promise<void>;
   /**
+   * Whether the adapter reaches its backend now (for readiness checks): false while it is
+   * unreachable, true once it is back. Absent means always (an in-process adapter).
+   */
+  isConnected?(): boolean;
+  /**
    * A round trip through the backend: resolves once everything this node published or appended
    * before the call has been taken by the backend and has come back — appends delivered to this
    * node's subscribers — or was dropped. Never rejects, and resolves at once while the backend is
