@@ -368,7 +368,7 @@ export class Endpoint {
     const intervalMs = options.intervalMs ?? 2_000;
     const live = [...this.#live];
     for (let start = 0; start < live.length; start += batchSize) {
-      if (start > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      if (start > 0) await new Promise<void>((resolve) => this.#services.clock.setTimeout(resolve, intervalMs));
       for (const { connection, transport } of live.slice(start, start + batchSize)) {
         connection.close({ shutdown: 'draining' });
         transport.close(CloseCodes.serviceRestart, 'server shutting down');

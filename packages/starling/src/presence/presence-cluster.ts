@@ -11,7 +11,9 @@
  * Guarantees: eventually consistent — every node converges to the union of all live nodes'
  * entries; a dead node's entries leave within `downAfterMs + heartbeatMs`.
  */
+import type { Clock, ClockTimer } from '../clock.ts';
 import type { BroadcastMessage } from '../protocol.ts';
+import { realClock } from '../runtime/clock.ts';
 import type { PubSub, Subscriber } from '../pubsub/pubsub.ts';
 import type { PresenceEntry, TrackedMeta } from './presence-state.ts';
 
@@ -26,6 +28,8 @@ export interface PresenceClusterOptions {
   heartbeatMs?: number | undefined;
   /** A node silent this long is down: its entries leave. Default 10,000 ms. */
   downAfterMs?: number | undefined;
+  /** The time source of heartbeats and of `downAfterMs`; default the real clock (a test passes a `ManualClock`). */
+  clock?: Clock | undefined;
 }
 
 /** One entry on the wire: topic, key, meta (whose `phx_ref` identifies it). */
@@ -61,7 +65,8 @@ export class PresenceCluster implements Subscriber {
   readonly #heartbeatMs: number;
   readonly #downAfterMs: number;
   #seq = 0;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #clock: Clock;
+  #timer: ClockTimer | null = null;
   #lastPublished = 0;
 
   private readonly pubsub: PubSub;
@@ -73,20 +78,29 @@ export class PresenceCluster implements Subscriber {
     this.sink = sink;
     this.#heartbeatMs = options.heartbeatMs ?? 1_500;
     this.#downAfterMs = options.downAfterMs ?? 10_000;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Subscribes, announces this node and starts heartbeats. */
   async start(): Promise<void> {
     await this.pubsub.subscribe(PRESENCE_CLUSTER_TOPIC, this);
     this.#publish({ v: FORMAT, kind: 'hello', node: this.pubsub.nodeId });
-    this.#timer = setInterval(() => this.#tick(), this.#heartbeatMs);
-    this.#timer.unref();
+    this.#schedule();
+  }
+
+  /** The next tick, one heartbeat from now; unref'd, so that a node alone never keeps the process up. */
+  #schedule(): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#tick();
+      if (this.#timer !== null) this.#schedule();
+    }, this.#heartbeatMs);
+    this.#timer.unref?.();
   }
 
   /** Says goodbye (others drop this node's entries at once) and stops. */
   stop(): void {
     if (this.#timer === null) return;
-    clearInterval(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#publish({ v: FORMAT, kind: 'goodbye', node: this.pubsub.nodeId });
     this.pubsub.unsubscribe(PRESENCE_CLUSTER_TOPIC, this);
@@ -148,13 +162,13 @@ export class PresenceCluster implements Subscriber {
   }
 
   #publish(message: ClusterMessage): void {
-    this.#lastPublished = Date.now();
+    this.#lastPublished = this.#clock.now();
     // Sent "from" this subscriber: it never hears its own messages.
     this.pubsub.broadcast(PRESENCE_CLUSTER_TOPIC, message.kind, message, this);
   }
 
   #tick(): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const [id, node] of this.#nodes) {
       if (now - node.lastSeen > this.#downAfterMs) this.#drop(id);
     }
@@ -174,10 +188,10 @@ export class PresenceCluster implements Subscriber {
   #touch(id: string): RemoteNode {
     let node = this.#nodes.get(id);
     if (node === undefined) {
-      node = { seq: 0, lastSeen: Date.now(), synced: false, topics: new Map() };
+      node = { seq: 0, lastSeen: this.#clock.now(), synced: false, topics: new Map() };
       this.#nodes.set(id, node);
     }
-    node.lastSeen = Date.now();
+    node.lastSeen = this.#clock.now();
     return node;
   }
 

@@ -11,7 +11,9 @@
  * const a = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
  * const b = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
  */
+import type { Clock } from '../clock.ts';
 import { consoleLogger, type Logger } from '../logger.ts';
+import { realClock } from '../runtime/clock.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from './adapter.ts';
 import type { HistoryAdapter } from './history-adapter.ts';
@@ -20,6 +22,8 @@ import type { StreamLimits, StreamRead } from './stream.ts';
 
 /** An in-process "network" joining several {@link MemoryPubSubAdapter}s, and their shared history. */
 export class MemoryBus {
+  /** The time source of the streams' `ttlMs`: one for the whole bus, as one store has one. */
+  readonly clock: Clock;
   readonly adapters = new Set<MemoryPubSubAdapter>();
   /** The streams of history topics, shared by every node on the bus (lost with the process). */
   readonly streams = new MemoryStreams();
@@ -30,6 +34,11 @@ export class MemoryBus {
    */
   readonly appended: Array<() => void> = [];
   draining = false;
+
+  /** @param clock default the real clock; a test passes a `ManualClock` to age publications without sleeping */
+  constructor(clock: Clock = realClock) {
+    this.clock = clock;
+  }
 }
 
 /** Options of {@link MemoryPubSubAdapter}. */
@@ -79,7 +88,7 @@ export class MemoryPubSubAdapter implements HistoryAdapter {
     const { bus } = this;
     let positioned: BroadcastMessage;
     try {
-      positioned = bus.streams.append(message, limits, Date.now());
+      positioned = bus.streams.append(message, limits, bus.clock.now());
     } catch {
       this.#node.lost(publishId); // not JSON: as the Redis adapter, delivered nowhere
       return;
@@ -101,7 +110,7 @@ export class MemoryPubSubAdapter implements HistoryAdapter {
   }
 
   readStream(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead {
-    return this.bus.streams.read(topic, since, limits, Date.now());
+    return this.bus.streams.read(topic, since, limits, this.bus.clock.now());
   }
 
   #toPeers(message: BroadcastMessage): void {

@@ -5,6 +5,8 @@
  * passwords out of logs. Internal to `redis`.
  */
 import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.ts';
+import { settleWithin } from '../runtime/clock.ts';
 
 const QUIT_TIMEOUT_MS = 2000;
 
@@ -25,8 +27,8 @@ export function whenReady(client: Redis): Promise<void> {
   });
 }
 
-/** QUITs (or, when not connected, disconnects) and resolves once the connection has ended. */
-export async function shutdown(client: Redis): Promise<void> {
+/** QUITs (or, when not connected, disconnects) and resolves once the connection has ended (or 2 s on `clock` passed). */
+export async function shutdown(client: Redis, clock: Clock): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'reconnecting' || client.status === 'close') {
     // No socket is open, and ioredis emits no `end` for a disconnect between two attempts.
@@ -39,9 +41,7 @@ export async function shutdown(client: Redis): Promise<void> {
   } else {
     client.disconnect();
   }
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)))]);
-  clearTimeout(timer);
+  await settleWithin(ended, QUIT_TIMEOUT_MS, clock);
   // Re-read: the status changed while we waited (TypeScript still holds the narrowed one).
   if ((client.status as string) !== 'end') client.disconnect();
 }

@@ -14,7 +14,9 @@
  * await pubsub.start(); // rejects with ERR_PUBSUB_ADAPTER if Redis is unreachable for 5 s
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Clock } from '../clock.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
+import { realClock, settleWithin } from '../runtime/clock.ts';
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
@@ -43,6 +45,11 @@ export interface RedisPubSubAdapterOptions {
   redisOptions?: RedisOptions | undefined;
   /** How long `start` waits for both connections; default 5000 ms. */
   connectTimeoutMs?: number | undefined;
+  /**
+   * The time source of the adapter's own timeouts (`connectTimeoutMs`, QUIT on close, `flush`);
+   * default the real clock. ioredis's reconnect back-off keeps its own timers.
+   */
+  clock?: Clock | undefined;
   /** Cap of the back-off between reconnect attempts; default 1000 ms. */
   maxReconnectDelayMs?: number | undefined;
   /**
@@ -113,6 +120,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   readonly #url: string;
   readonly #logger: Logger;
   readonly #connectTimeoutMs: number;
+  readonly #clock: Clock;
   readonly #maxPending: number;
   readonly #publisher: Redis;
   readonly #subscriber: Redis;
@@ -139,6 +147,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     this.#channelPrefix = `${prefix}:t:`;
     this.#logger = withFields(options.logger ?? consoleLogger(), { component: 'redis-pubsub' });
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.#clock = options.clock ?? realClock;
     this.#maxPending = options.maxPendingPublishes ?? 10_000;
     const maxDelay = options.maxReconnectDelayMs ?? 1000;
     const redisOptions: RedisOptions = {
@@ -317,12 +326,12 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     const marker = String(++this.#markerSeq);
     const back = new Promise<void>((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#markers.delete(marker);
         resolve();
       };
-      const timer = setTimeout(done, FLUSH_TIMEOUT_MS);
-      timer.unref();
+      const timer = this.#clock.setTimeout(done, FLUSH_TIMEOUT_MS);
+      timer.unref?.();
       this.#markers.set(marker, done);
     });
     this.#publisher.publish(channel, marker).catch(() => this.#markers.get(marker)?.());
@@ -335,7 +344,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     this.#state = 'closed';
     this.#node = null;
     this.#interest.clear();
-    await Promise.all([shutdown(this.#publisher), shutdown(this.#subscriber)]);
+    await Promise.all([shutdown(this.#publisher, this.#clock), shutdown(this.#subscriber, this.#clock)]);
   }
 
   #channel(topic: string): string {
@@ -346,20 +355,13 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     const ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]);
     this.#publisher.connect().catch(() => undefined);
     this.#subscriber.connect().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StarlingError(ErrorCodes.adapter, `Redis at ${redacted(this.#url)} not reachable within ${this.#connectTimeoutMs} ms`)),
-        this.#connectTimeoutMs,
-      );
-    });
-    try {
-      await Promise.race([ready, timeout]);
-    } catch (err) {
+    const outcome = await settleWithin(ready, this.#connectTimeoutMs, this.#clock);
+    if (outcome.kind !== 'resolved') {
       if (this.#state === 'starting') await this.close();
+      if (outcome.kind === 'timeout')
+        throw new StarlingError(ErrorCodes.adapter, `Redis at ${redacted(this.#url)} not reachable within ${this.#connectTimeoutMs} ms`);
+      const err = outcome.error;
       throw err instanceof StarlingError ? err : new StarlingError(ErrorCodes.adapter, 'RedisPubSubAdapter closed while starting', { cause: err });
-    } finally {
-      clearTimeout(timer);
     }
     if (this.#state !== 'starting') throw new StarlingError(ErrorCodes.adapter, 'RedisPubSubAdapter closed while starting');
     this.#state = 'started';

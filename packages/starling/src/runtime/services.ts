@@ -33,8 +33,9 @@ export interface Services {
   /** Every open connection, for draining on shutdown. */
   readonly live: Set<LiveConnection>;
   /**
-   * Time for the rate limit, join timeouts and delayed `sendInfo` ({@link realClock} unless
-   * `starling-channels/testing` controls it). Not read on the broadcast fan-out path.
+   * Time for the rate limit, join timeouts, delayed `sendInfo`, the idle sweep, LongPoll's poll
+   * window, session expiry and forwarding timeouts, and the pause between drain batches (the real
+   * clock unless `starling-channels/testing` controls it). Not read on the broadcast fan-out path.
    */
   readonly clock: Clock;
   /** The endpoint's `trustedProxies`, or null: where every per-address rule reads a client's address. */

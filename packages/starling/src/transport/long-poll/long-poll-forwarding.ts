@@ -8,6 +8,7 @@
  * one for an unknown session (GET → new session, POST → 410), as Phoenix does.
  */
 import { randomBytes } from 'node:crypto';
+import type { Clock, ClockTimer } from '../../clock.ts';
 import type { BroadcastMessage } from '../../protocol.ts';
 import type { PubSub, Subscriber } from '../../pubsub/pubsub.ts';
 import type { LongPollBody, PollResponder } from './long-poll-session.ts';
@@ -58,10 +59,13 @@ export class LongPollForwarder implements Subscriber {
   private readonly mountPath: string;
   private readonly handlers: SessionHandlers;
   private readonly timeoutMs;
-  constructor(pubsub: PubSub, mountPath: string, handlers: SessionHandlers, timeoutMs = 2_000) {
+  /** The endpoint's clock: the ack and answer timeouts run on it. */
+  private readonly clock: Clock;
+  constructor(pubsub: PubSub, mountPath: string, handlers: SessionHandlers, clock: Clock, timeoutMs = 2_000) {
     this.pubsub = pubsub;
     this.mountPath = mountPath;
     this.handlers = handlers;
+    this.clock = clock;
     this.timeoutMs = timeoutMs;
   }
 
@@ -86,19 +90,20 @@ export class LongPollForwarder implements Subscriber {
   forwardPoll(owner: string, sid: string, token: string, responder: PollResponder, windowMs: number): Promise<boolean> {
     const reqId = randomBytes(9).toString('base64url');
     return new Promise((resolve) => {
-      let answerTimer: NodeJS.Timeout | undefined;
-      const ackTimer = setTimeout(() => finish(false), this.timeoutMs);
+      const { clock } = this;
+      let answerTimer: ClockTimer | undefined;
+      const ackTimer = clock.setTimeout(() => finish(false), this.timeoutMs);
       const finish = (taken: boolean): void => {
-        clearTimeout(ackTimer);
-        clearTimeout(answerTimer);
+        clock.clearTimeout(ackTimer);
+        if (answerTimer !== undefined) clock.clearTimeout(answerTimer);
         this.#pending.delete(reqId);
         resolve(taken);
       };
       this.#pending.set(reqId, {
         onAck: () => {
-          clearTimeout(ackTimer);
+          clock.clearTimeout(ackTimer);
           // The owner holds the poll up to its window; if its answer is lost, answer "nothing yet".
-          answerTimer = setTimeout(() => {
+          answerTimer = clock.setTimeout(() => {
             this.#pending.delete(reqId);
             responder.respond({ status: 204, token, messages: [] });
           }, windowMs + this.timeoutMs);
@@ -106,8 +111,8 @@ export class LongPollForwarder implements Subscriber {
         },
         onAnswer: (body) => {
           if (body === null) return finish(false);
-          clearTimeout(ackTimer);
-          clearTimeout(answerTimer);
+          clock.clearTimeout(ackTimer);
+          if (answerTimer !== undefined) clock.clearTimeout(answerTimer);
           this.#pending.delete(reqId);
           responder.respond(body);
           resolve(true);
@@ -125,17 +130,18 @@ export class LongPollForwarder implements Subscriber {
   forwardPublish(owner: string, sid: string, lines: string[], ndjson: boolean, windowMs: number): Promise<LongPollBody | null> {
     const reqId = randomBytes(9).toString('base64url');
     return new Promise((resolve) => {
-      let timer = setTimeout(() => finish(null), this.timeoutMs);
+      const { clock } = this;
+      let timer = clock.setTimeout(() => finish(null), this.timeoutMs);
       const finish = (body: LongPollBody | null): void => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         this.#pending.delete(reqId);
         resolve(body);
       };
       this.#pending.set(reqId, {
         onAck: () => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           // Processing may wait up to the window (frames held behind a join, then 408).
-          timer = setTimeout(() => finish(null), windowMs + this.timeoutMs);
+          timer = clock.setTimeout(() => finish(null), windowMs + this.timeoutMs);
         },
         onAnswer: finish,
       });

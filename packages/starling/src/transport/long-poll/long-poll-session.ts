@@ -7,6 +7,7 @@
  * forwarded from another node — is a {@link PollResponder}.
  */
 import type { TerminateReason } from '../../channel.ts';
+import type { Clock, ClockTimer } from '../../clock.ts';
 import type { Connection } from '../../runtime/connection.ts';
 import type { Mount } from '../../runtime/services.ts';
 import type { Frame } from '../../serializer/frame.ts';
@@ -48,9 +49,9 @@ export class LongPollSession implements TransportHandle, LiveConnection {
   #buffer: string[] = [];
   #bufferedBytes = 0;
   #overflowed = false;
-  #poll: { responder: PollResponder; timer: NodeJS.Timeout } | null = null;
+  #poll: { responder: PollResponder; timer: ClockTimer } | null = null;
   #flushScheduled = false;
-  #expiry: NodeJS.Timeout;
+  #expiry: ClockTimer;
   #ended = false;
 
   constructor(id: string, token: string, shared: SessionShared, onEnd: (session: LongPollSession) => void) {
@@ -58,7 +59,12 @@ export class LongPollSession implements TransportHandle, LiveConnection {
     this.token = token;
     this.#shared = shared;
     this.#onEnd = onEnd;
-    this.#expiry = setTimeout(() => this.end({ shutdown: 'inactive' }), shared.windowMs * 1.5);
+    this.#expiry = shared.mount.services.clock.setTimeout(() => this.end({ shutdown: 'inactive' }), shared.windowMs * 1.5);
+  }
+
+  /** The endpoint's clock: the poll window and the session's expiry run on it. */
+  get #clock(): Clock {
+    return this.#shared.mount.services.clock;
   }
 
   get ended(): boolean {
@@ -102,18 +108,18 @@ export class LongPollSession implements TransportHandle, LiveConnection {
 
   /** Answers `responder` at once if frames are buffered, else holds it. A newer poll replaces an older one. */
   poll(responder: PollResponder): void {
-    clearTimeout(this.#expiry);
+    this.#clock.clearTimeout(this.#expiry);
     if (this.#poll !== null) this.#flush(204);
     if (this.#buffer.length > 0) {
       this.#answer(responder, 200);
       this.#armExpiry();
       return;
     }
-    const timer = setTimeout(() => this.#flush(204), this.#shared.windowMs);
+    const timer = this.#clock.setTimeout(() => this.#flush(204), this.#shared.windowMs);
     this.#poll = { responder, timer };
     responder.onGone(() => {
       if (this.#poll?.responder === responder) {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#poll = null;
         this.#armExpiry();
       }
@@ -124,9 +130,9 @@ export class LongPollSession implements TransportHandle, LiveConnection {
   end(reason: TerminateReason): void {
     if (this.#ended) return;
     this.#ended = true;
-    clearTimeout(this.#expiry);
+    this.#clock.clearTimeout(this.#expiry);
     if (this.#poll !== null) {
-      clearTimeout(this.#poll.timer);
+      this.#clock.clearTimeout(this.#poll.timer);
       this.#poll.responder.respond({ status: 410 });
       this.#poll = null;
     }
@@ -149,7 +155,7 @@ export class LongPollSession implements TransportHandle, LiveConnection {
     const poll = this.#poll;
     if (poll === null) return;
     this.#poll = null;
-    clearTimeout(poll.timer);
+    this.#clock.clearTimeout(poll.timer);
     this.#answer(poll.responder, this.#buffer.length > 0 ? 200 : status);
     this.#armExpiry();
   }
@@ -163,7 +169,7 @@ export class LongPollSession implements TransportHandle, LiveConnection {
 
   #armExpiry(): void {
     if (this.#ended) return;
-    clearTimeout(this.#expiry);
-    this.#expiry = setTimeout(() => this.end({ shutdown: 'inactive' }), this.#shared.windowMs * 1.5);
+    this.#clock.clearTimeout(this.#expiry);
+    this.#expiry = this.#clock.setTimeout(() => this.end({ shutdown: 'inactive' }), this.#shared.windowMs * 1.5);
   }
 }

@@ -12,8 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MalformedFrameError } from '../../errors.ts';
-import { CountedErrors } from '../../errors.ts';
+import { CountedErrors, MalformedFrameError } from '../../errors.ts';
+import { settleWithin } from '../../runtime/clock.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { HttpError, readBody } from '../http-body.ts';
 import { clientAddressOf, handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';
@@ -104,6 +104,7 @@ export class LongPollTransport implements Transport, SessionShared {
           return session === undefined ? null : this.#process(session, lines, ndjson);
         },
       },
+      mount.services.clock,
       options.pubsubTimeoutMs,
     );
   }
@@ -282,10 +283,7 @@ export class LongPollTransport implements Transport, SessionShared {
       return { status: 400 };
     }
     if (held.length === 0) return { status: 200 };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.windowMs)));
-    const outcome = await Promise.race([Promise.all(held), timedOut]);
-    clearTimeout(timer);
-    return { status: outcome === 'timeout' ? 408 : 200 };
+    const outcome = await settleWithin(Promise.all(held), this.windowMs, this.mount.services.clock);
+    return { status: outcome.kind === 'timeout' ? 408 : 200 };
   }
 }

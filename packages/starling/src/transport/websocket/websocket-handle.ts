@@ -8,11 +8,10 @@
  */
 import type { Socket as NetSocket } from 'node:net';
 import { WebSocket } from 'ws';
-import { MalformedFrameError } from '../../errors.ts';
+import { CountedErrors, MalformedFrameError } from '../../errors.ts';
 import { logs } from '../../logger.ts';
 import { CloseCodes } from '../../protocol.ts';
 import type { Connection } from '../../runtime/connection.ts';
-import { CountedErrors } from '../../errors.ts';
 import type { Mount } from '../../runtime/services.ts';
 import type { Frame } from '../../serializer/frame.ts';
 import type { LiveConnection, TransportHandle } from '../transport.ts';

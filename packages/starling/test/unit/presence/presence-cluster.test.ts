@@ -8,6 +8,7 @@ import { Presence } from '../../../src/presence/presence.ts';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import { MemoryBus, MemoryPubSubAdapter } from '../../../src/pubsub/memory-adapter.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
+import { ManualClock } from '../../../src/testing/index.ts';
 import { eventually, sleep } from '@starling/test-support/eventually';
 
 interface Node {
@@ -19,10 +20,10 @@ interface Node {
 const TIMING = { heartbeatMs: 50, downAfterMs: 300 };
 let nodes: Node[] = [];
 
-async function node(bus: MemoryBus): Promise<Node> {
+async function node(bus: MemoryBus, clock?: ManualClock): Promise<Node> {
   const pubsub = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });
   await pubsub.start();
-  const presence = new Presence(pubsub, TIMING);
+  const presence = new Presence(pubsub, { ...TIMING, clock });
   await presence.start();
   const diffs: BroadcastMessage[] = [];
   await pubsub.subscribe('room', { deliver: (message) => diffs.push(message) });
@@ -92,20 +93,19 @@ describe('Presence across nodes', () => {
     expect(diffKeys(b, 'leaves')).toEqual(['alice']);
   });
 
-  it('drops the presences of a node that goes silent (killed) after downAfterMs, not before', async () => {
-    const bus = new MemoryBus();
-    const [a, b] = [await node(bus), await node(bus)];
+  it('drops the presences of a node that goes silent (killed) after downAfterMs, not before: on a clock the test moves', async () => {
+    const clock = new ManualClock();
+    const bus = new MemoryBus(clock);
+    const [a, b] = [await node(bus, clock), await node(bus, clock)];
     a.presence.track({}, 'room', 'alice');
     await eventually(() => expect(keysOf(b)).toEqual({ alice: 1 }));
-    // Cut A off the bus without a goodbye, as a SIGKILL would.
+    // Cut A off the bus without a goodbye, as a SIGKILL would: B last heard of it at 0 ms.
     await a.pubsub.close();
-    const killedAt = Date.now();
-    await sleep(TIMING.downAfterMs / 2);
+    await clock.advance(TIMING.downAfterMs); // B's heartbeats tick every 50 ms; A is silent for exactly downAfterMs
     expect(keysOf(b)).toEqual({ alice: 1 });
-    await eventually(() => expect(keysOf(b)).toEqual({}), 2000);
-    const took = Date.now() - killedAt;
-    expect(took).toBeGreaterThanOrEqual(TIMING.downAfterMs - TIMING.heartbeatMs);
-    expect(took).toBeLessThan(TIMING.downAfterMs + 4 * TIMING.heartbeatMs + 200);
+    await clock.advance(TIMING.heartbeatMs); // the next tick finds it silent for longer
+    expect(keysOf(b)).toEqual({});
+    expect(diffKeys(b, 'leaves')).toEqual(['alice']);
   });
 
   it('brings a node that left and rejoined up to date with the changes it missed', async () => {
