@@ -84,13 +84,14 @@ describe('the packed framework', { timeout: 90_000 }, () => {
         'dist/redis/index.js',
         'dist/metrics/index.js',
         'dist/supabase/index.js',
+        'dist/postgres/index.js',
         'dist/testing/index.js',
         'dist/client/index.js',
       ]),
     );
   });
 
-  it('depends on ws alone; ioredis, jose, phoenix and prom-client are optional peers', () => {
+  it('depends on ws alone; ioredis, jose, pg, pg-logical-replication, phoenix and prom-client are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
     expect(manifest.peerDependenciesMeta).toEqual({
@@ -98,6 +99,8 @@ describe('the packed framework', { timeout: 90_000 }, () => {
       jose: { optional: true },
       phoenix: { optional: true },
       'prom-client': { optional: true },
+      pg: { optional: true },
+      'pg-logical-replication': { optional: true },
     });
   });
 
@@ -222,7 +225,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"', '"starling/testing"', '"starling/client"']) {
+    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"', '"starling/postgres"', '"starling/testing"', '"starling/client"']) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
