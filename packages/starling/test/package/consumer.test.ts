@@ -225,7 +225,15 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     expect(lint.stdout).toMatch(/All good/);
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
-    for (const entry of ['"starling"', '"starling/redis"', '"starling/metrics"', '"starling/supabase"', '"starling/postgres"', '"starling/testing"', '"starling/client"']) {
+    for (const entry of [
+      '"starling"',
+      '"starling/redis"',
+      '"starling/metrics"',
+      '"starling/supabase"',
+      '"starling/postgres"',
+      '"starling/testing"',
+      '"starling/client"',
+    ]) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
   });
