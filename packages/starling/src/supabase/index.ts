@@ -6,7 +6,11 @@
  * `presence.key`, `presence.enabled`, `private`), client-driven presence, `access_token`
  * refresh, and the REST broadcast endpoints. API keys and access tokens are JWTs verified with
  * `jose` (an optional peer dependency: install it to use this subpath), expiry included.
- * `postgres_changes` is not served: a join that asks for it is refused with a reason.
+ * With `postgresChanges` (a database URL), **Postgres Changes** too: the row changes of the
+ * publication `supabase_realtime`, read by `starling/postgres` from a logical replication slot
+ * and authorized row by row by PostgreSQL's row-level security under each subscriber's JWT
+ * claims (needs `pg` and `pg-logical-replication`; call `start()`). Without it, a join that asks
+ * for `postgres_changes` is refused with a reason.
  * The wire details are in the repository's docs/supabase.md.
  *
  * @example
@@ -28,8 +32,10 @@ import { Socket, accept, refuse, type SocketFraming } from '../socket.ts';
 import { createVerifier, type JwtClaims, type JwtVerification } from './auth.ts';
 import { createRealtimeChannel, pubsubTopicOf, type AuthorizationRequest, type Authorize, type RealtimeSocketAssigns } from './realtime-channel.ts';
 import { createBroadcastApi } from './rest.ts';
+import { PostgresChangeSource, broadcastChanges, type ChangeSourceStats } from '../postgres/index.ts';
+import { PostgresChanges, SUPABASE_PUBLICATION, createCheckPool, type PostgresChangesStats } from './postgres-changes.ts';
 
-export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns };
+export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, PostgresChangesStats, ChangeSourceStats };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
 
@@ -47,6 +53,25 @@ export interface RealtimeOptions extends JwtVerification {
   maxBodyBytes?: number | undefined;
   /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
   presenceCallsPerSecond?: number | undefined;
+  /** Serves `postgres_changes` from this database (see {@link PostgresChangesOptions}). */
+  postgresChanges?: PostgresChangesOptions | undefined;
+}
+
+/** Where Postgres Changes come from. */
+export interface PostgresChangesOptions {
+  /**
+   * The database, as a role that may replicate (`REPLICATION`), create the publication and slot,
+   * and `SET ROLE` to the roles your tokens name (`anon`, `authenticated`, …): be a member of them.
+   */
+  connectionString: string;
+  /** The publication whose tables are served. Default `supabase_realtime` (created empty when missing). */
+  publication?: string | undefined;
+  /** The logical replication slot. Default `starling_realtime`. Drop it when you retire the server, or PostgreSQL keeps WAL for it. */
+  slot?: string | undefined;
+  /** `statement_timeout` of one authorization query, in ms. Default 5000. */
+  checkTimeoutMs?: number | undefined;
+  /** Sessions for authorization queries. Default 4. */
+  poolSize?: number | undefined;
 }
 
 /** A Supabase-Realtime-compatible socket and its REST API. */
@@ -64,7 +89,22 @@ export interface Realtime {
    * request, so it composes with an app's own handler (e.g. in `listen`'s `fallback`).
    */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Starts the change source (with `postgresChanges`; otherwise resolves at once): checks
+   * `wal_level`, creates the publication and slot when missing.
+   * @throws StarlingError `ERR_CHANGE_SOURCE` (rejects) when that fails
+   */
+  start(): Promise<void>;
+  /** Stops the change source and closes the database sessions (the slot stays). */
+  close(): Promise<void>;
+  /** Counters of postgres_changes on this node (null without `postgresChanges`). */
+  readonly changeStats: PostgresChangesStats | null;
+  /** Counters of this node's change source, and the slot's lag in bytes (null without `postgresChanges`). */
+  readonly source: { readonly stats: ChangeSourceStats; lagBytes(): Promise<number | null> } | null;
 }
+
+/** The PubSub topic the change source broadcasts rows on: outside `realtime:*`, so no client can join it. */
+const CHANGES_TOPIC = 'starling:postgres_changes';
 
 const denyAll: Authorize = () => false;
 
@@ -74,9 +114,46 @@ const denyAll: Authorize = () => false;
  * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given, or `jwtSecret` is shorter than 32 bytes
  */
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
+  let startSource = (): Promise<void> => Promise.resolve();
   const verify = createVerifier(options);
   const authorize = options.authorize ?? denyAll;
-  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 });
+  const database = options.postgresChanges;
+  let source: PostgresChangeSource | null = null;
+  let changes: PostgresChanges | null = null;
+  let pool: ReturnType<typeof createCheckPool> | null = null;
+  if (database !== undefined) {
+    const publication = database.publication ?? SUPABASE_PUBLICATION;
+    source = new PostgresChangeSource({
+      connectionString: database.connectionString,
+      publication,
+      slot: database.slot ?? 'starling_realtime',
+      handle: broadcastChanges(endpoint.pubsub, CHANGES_TOPIC),
+      logger: endpoint.logger,
+    });
+    const running = source;
+    let ready!: () => void;
+    let failed!: (err: unknown) => void;
+    const sourceReady = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
+    let started: Promise<void> | null = null;
+    // Joins wait on sourceReady; start() reports the failure to its caller as well.
+    const start = (): Promise<void> =>
+      (started ??= running.start().then(ready, (err: unknown) => {
+        failed(err);
+        throw err;
+      }));
+    pool = createCheckPool(database.connectionString, database.poolSize ?? 4);
+    changes = new PostgresChanges({
+      pool,
+      pubsub: endpoint.pubsub,
+      topic: CHANGES_TOPIC,
+      publication,
+      sourceReady,
+      checkTimeoutMs: database.checkTimeoutMs ?? 5000,
+      logger: endpoint.logger,
+    });
+    startSource = start;
+  }
+  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 }, changes);
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,
@@ -92,5 +169,16 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     publish: (topic, isPrivate, message) => endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', message),
   });
-  return { socket: socketFor('supabase'), phoenixSocket: socketFor('phoenix'), handleRequest };
+  return {
+    socket: socketFor('supabase'),
+    phoenixSocket: socketFor('phoenix'),
+    handleRequest,
+    start: () => startSource(),
+    async close() {
+      await source?.close();
+      await pool?.end().catch(() => undefined);
+    },
+    changeStats: changes?.stats ?? null,
+    source,
+  };
 }
