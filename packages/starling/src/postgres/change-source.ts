@@ -77,24 +77,6 @@ export interface ChangeSourceStats {
   takeovers: number;
 }
 
-/**
- * Drops changes already seen, by `(commitLsn, seq)`: after a crash the slot sends again what was
- * handed on but not yet confirmed, and a consumer that remembers its cursor sees each change once.
- */
-export class ChangeCursor {
-  #lsn = -1n;
-  #seq = -1;
-
-  /** True, and moves the cursor, when `change` comes after every change accepted so far. */
-  accept(change: Pick<RowChange, 'commitLsn' | 'seq'>): boolean {
-    const lsn = lsnToBigInt(change.commitLsn);
-    if (lsn < this.#lsn || (lsn === this.#lsn && change.seq <= this.#seq)) return false;
-    this.#lsn = lsn;
-    this.#seq = change.seq;
-    return true;
-  }
-}
-
 interface OpenTransaction {
   readonly commitTime: bigint;
   readonly changes: Omit<RowChange, 'commitLsn' | 'seq' | 'commitTimestamp'>[];
@@ -190,7 +172,8 @@ export class PostgresChangeSource {
     if (admin === null) return null;
     try {
       const { rows } = await admin.query<{ lag: string | null }>(
-        'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
+        // The confirmation names the byte after what was handled: a caught-up slot is 1 byte "ahead".
+        'SELECT greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
         [this.#options.slot],
       );
       const lag = rows[0]?.lag;

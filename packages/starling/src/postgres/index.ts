@@ -31,9 +31,9 @@
 import type { PubSub } from '../pubsub/pubsub.ts';
 import type { RowChange } from './change-source.ts';
 
+export { ChangeCursor } from './change-cursor.ts';
 export {
   PostgresChangeSource,
-  ChangeCursor,
   type PostgresChangeSourceOptions,
   type RowChange,
   type ChangeType,

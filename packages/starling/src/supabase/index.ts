@@ -32,8 +32,9 @@ import { Socket, accept, refuse, type SocketFraming } from '../socket.ts';
 import { createVerifier, type JwtClaims, type JwtVerification } from './auth.ts';
 import { createRealtimeChannel, pubsubTopicOf, type AuthorizationRequest, type Authorize, type RealtimeSocketAssigns } from './realtime-channel.ts';
 import { createBroadcastApi } from './rest.ts';
-import { PostgresChangeSource, broadcastChanges, type ChangeSourceStats } from '../postgres/index.ts';
-import { PostgresChanges, SUPABASE_PUBLICATION, createCheckPool, type PostgresChangesStats } from './postgres-changes.ts';
+import type pg from 'pg';
+import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
+import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
 
 export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, PostgresChangesStats, ChangeSourceStats };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
@@ -119,31 +120,18 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
   const authorize = options.authorize ?? denyAll;
   const database = options.postgresChanges;
   let source: PostgresChangeSource | null = null;
+  let pool: pg.Pool | null = null;
   let changes: PostgresChanges | null = null;
-  let pool: ReturnType<typeof createCheckPool> | null = null;
   if (database !== undefined) {
     const publication = database.publication ?? SUPABASE_PUBLICATION;
-    source = new PostgresChangeSource({
-      connectionString: database.connectionString,
-      publication,
-      slot: database.slot ?? 'starling_realtime',
-      handle: broadcastChanges(endpoint.pubsub, CHANGES_TOPIC),
-      logger: endpoint.logger,
-    });
-    const running = source;
     let ready!: () => void;
     let failed!: (err: unknown) => void;
     const sourceReady = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
-    let started: Promise<void> | null = null;
-    // Joins wait on sourceReady; start() reports the failure to its caller as well.
-    const start = (): Promise<void> =>
-      (started ??= running.start().then(ready, (err: unknown) => {
-        failed(err);
-        throw err;
-      }));
-    pool = createCheckPool(database.connectionString, database.poolSize ?? 4);
     changes = new PostgresChanges({
-      pool,
+      pool: () => {
+        if (pool === null) throw new Error('postgres_changes: the server has not been started');
+        return pool;
+      },
       pubsub: endpoint.pubsub,
       topic: CHANGES_TOPIC,
       publication,
@@ -151,7 +139,29 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       checkTimeoutMs: database.checkTimeoutMs ?? 5000,
       logger: endpoint.logger,
     });
-    startSource = start;
+    let started: Promise<void> | null = null;
+    // The drivers are optional peers: loaded only when postgres_changes is used.
+    startSource = () =>
+      (started ??= (async () => {
+        const [{ default: pgModule }, { PostgresChangeSource }, { broadcastChanges }] = await Promise.all([
+          import('pg'),
+          import('../postgres/change-source.ts'),
+          import('../postgres/index.ts'),
+        ]);
+        pool = new pgModule.Pool({ connectionString: database.connectionString, max: database.poolSize ?? 4, application_name: 'starling realtime' });
+        pool.on('error', () => undefined); // an idle session that dies is replaced at the next checkout
+        source = new PostgresChangeSource({
+          connectionString: database.connectionString,
+          publication,
+          slot: database.slot ?? 'starling_realtime',
+          handle: broadcastChanges(endpoint.pubsub, CHANGES_TOPIC),
+          logger: endpoint.logger,
+        });
+        await source.start();
+      })().then(ready, (err: unknown) => {
+        failed(err);
+        throw err;
+      }));
   }
   const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 }, changes);
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
@@ -179,6 +189,8 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       await pool?.end().catch(() => undefined);
     },
     changeStats: changes?.stats ?? null,
-    source,
+    get source() {
+      return source;
+    },
   };
 }

@@ -18,10 +18,11 @@
  * documented behaviour: the row is gone), and their `old_record` carries only the primary key
  * when the table has row-level security enabled, and only the columns the role may select.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { PubSub } from '../pubsub/pubsub.ts';
-import { ChangeCursor, type RowChange } from '../postgres/change-source.ts';
+import { ChangeCursor } from '../postgres/change-cursor.ts';
+import type { RowChange } from '../postgres/change-source.ts';
 import type { JsonValue } from '../postgres/values.ts';
 import type { JwtClaims } from './auth.ts';
 import { matchesFilter, parseFilter, type Condition } from './filter.ts';
@@ -88,7 +89,8 @@ interface TableInfo {
 
 /** Options of {@link PostgresChanges}. */
 export interface PostgresChangesOptions {
-  readonly pool: pg.Pool;
+  /** The sessions for catalog and authorization queries (there once the source is started; throws before). */
+  readonly pool: () => pg.Pool;
   readonly pubsub: PubSub;
   /** The PubSub topic the change source broadcasts on. */
   readonly topic: string;
@@ -192,10 +194,9 @@ export class PostgresChanges {
   }
 
   async #published(): Promise<ReadonlySet<string>> {
-    const { rows } = await this.#options.pool.query<{ name: string }>(
-      "SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1",
-      [this.#options.publication],
-    );
+    const { rows } = await this.#options
+      .pool()
+      .query<{ name: string }>("SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1", [this.#options.publication]);
     return new Set(rows.map((row) => row.name));
   }
 
@@ -204,7 +205,8 @@ export class PostgresChanges {
     const now = Date.now();
     const cached = this.#tables.get(key);
     if (cached !== undefined && now - cached.at < TABLE_CACHE_MS) return cached.info;
-    const info = this.#options.pool
+    const info = this.#options
+      .pool()
       .query<{ name: string; type: string; pk: boolean; rls: boolean }>(
         `SELECT a.attname AS name, t.typname AS type, coalesce(a.attnum = ANY(i.indkey), false) AS pk, c.relrowsecurity AS rls
            FROM pg_class c
@@ -386,11 +388,4 @@ export class PostgresChanges {
 /** Claims that are equal as JSON see the same rows: one check serves them all. */
 function claimsKey(claims: JwtClaims): string {
   return JSON.stringify(claims);
-}
-
-/** A connection pool for authorization checks (kept small: one query per batch per distinct claims). */
-export function createCheckPool(connectionString: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'starling realtime authorization' });
-  pool.on('error', () => undefined); // an idle session that dies is replaced on the next checkout
-  return pool;
 }

@@ -36,11 +36,11 @@ function keyText(value: JsonValue | undefined): string | null {
 
 /** Batched row-level-security checks on a pool of sessions. */
 export class RowSecurity {
-  readonly #pool: pg.Pool;
+  readonly #pool: () => pg.Pool;
   readonly #timeoutMs: number;
   readonly #columns = new Map<string, { readonly at: number; readonly columns: Promise<ReadonlySet<string>> }>();
 
-  constructor(pool: pg.Pool, timeoutMs: number) {
+  constructor(pool: () => pg.Pool, timeoutMs: number) {
     this.#pool = pool;
     this.#timeoutMs = timeoutMs;
   }
@@ -53,7 +53,7 @@ export class RowSecurity {
   async visible(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
     if (rows.length === 0 || table.primaryKey.length === 0) return new Set();
     const role = typeof claims.role === 'string' ? claims.role : '';
-    const client = await this.#pool.connect();
+    const client = await this.#pool().connect();
     let broken: unknown = undefined;
     try {
       await client.query('BEGIN READ ONLY');
@@ -99,7 +99,7 @@ export class RowSecurity {
     const now = Date.now();
     const cached = this.#columns.get(key);
     if (cached !== undefined && now - cached.at < COLUMN_CACHE_MS) return cached.columns;
-    const columns = this.#pool
+    const columns = this.#pool()
       .query<{ name: string }>(
         `SELECT a.attname AS name FROM pg_attribute a
           WHERE a.attrelid = to_regclass(format('%I.%I', $2::text, $3::text)) AND a.attnum > 0 AND NOT a.attisdropped

@@ -16,6 +16,7 @@ import { eventually, sleep } from '@starling/test-support/eventually';
 import { startLogicalPostgres, type LogicalPostgres } from '@starling/test-support/logical-postgres';
 import { RawClient } from '@starling/test-support/raw-client';
 import { Endpoint, silentLogger } from '../../../src/index.ts';
+import { createMetrics } from '../../../src/metrics/index.ts';
 import { createRealtime, type Realtime } from '../../../src/supabase/index.ts';
 
 const SECRET = 'a-test-jwt-secret-of-at-least-thirty-two-characters-long';
@@ -269,6 +270,12 @@ describe('postgres_changes with realtime-js', () => {
     await eventually(() => expect(ids(bombItems)).toEqual([500]), 5000);
     expect(bombFragile).toEqual([]);
     expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2);
+    // Operators see it: drops by reason, checks, and the slot's lag.
+    const text = await createMetrics(endpoint, { changes: realtime }).render();
+    expect(text).toMatch(/starling_postgres_changes_dropped_total\{reason="check_failed"\} [2-9]/);
+    expect(text).toMatch(/starling_postgres_authorization_checks_total [1-9]/);
+    expect(text).toMatch(/starling_postgres_slot_lag_bytes \d+/);
+    expect(text).toMatch(/starling_postgres_changes_read_total [1-9]/);
   });
 
   it('asks PostgreSQL once per change per distinct claims, not once per subscriber', async () => {
