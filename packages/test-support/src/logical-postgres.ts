@@ -10,8 +10,8 @@
  * // pg.url → postgres://postgres@127.0.0.1:<port>/postgres
  * await pg.stop();
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,17 @@ async function asPostgresUser(command: string, args: string[]): Promise<void> {
   else await run(command, args, { timeout: 60_000 });
 }
 
+/**
+ * Where the cluster's directory goes: the temp dir when the `postgres` user can reach it, else
+ * /var/tmp (a machine may keep /tmp closed to other users).
+ */
+function baseDir(): string {
+  for (const dir of [tmpdir(), '/var/tmp']) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) !== 0) return dir;
+  }
+  return tmpdir();
+}
+
 const running = new Set<() => void>();
 process.once('exit', () => {
   // A crashed test run must not leave clusters behind.
@@ -62,7 +73,7 @@ process.once('exit', () => {
 /** Creates and starts a throwaway cluster with `wal_level=logical`; resolves once it answers. */
 export async function startLogicalPostgres(): Promise<LogicalPostgres> {
   const bin = binDir();
-  const dir = mkdtempSync(join(tmpdir(), 'starling-pg-'));
+  const dir = mkdtempSync(join(baseDir(), 'starling-pg-'));
   const data = join(dir, 'data');
   if (process.getuid?.() === 0) {
     const { stdout } = await run('id', ['-u', 'postgres']);
@@ -98,9 +109,12 @@ export async function startLogicalPostgres(): Promise<LogicalPostgres> {
 
   let stopped: Promise<void> | null = null;
   const kill = (): void => {
-    // Synchronous best effort at exit: immediate shutdown, then the directory goes.
+    // At exit only synchronous work runs: an immediate shutdown, then the directory goes.
     try {
-      void run(pgCtl, ['-D', data, '-m', 'immediate', 'stop']);
+      const args = ['-D', data, '-m', 'immediate', 'stop'];
+      if (process.getuid?.() === 0) execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore', timeout: 10_000 });
+      else execFileSync(pgCtl, args, { stdio: 'ignore', timeout: 10_000 });
+      rmSync(dir, { recursive: true, force: true });
     } catch {
       // the process is exiting anyway
     }
