@@ -14,7 +14,7 @@
  */
 import { createServer } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type HistoryOptions, type OutPayload } from 'starling';
+import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type HistoryOptions, type OutPayload } from 'starling-channels';
 import { serve } from './serve.ts';
 
 /**
@@ -26,7 +26,7 @@ async function createPubSub(logger: Logger, history: HistoryOptions | undefined)
   if (kind === 'memory') return new PubSub({ history });
   if (kind === 'redis') {
     // Loaded only when asked for: the memory runs must not pay for the Redis client.
-    const { RedisPubSubAdapter } = await import('starling/redis');
+    const { RedisPubSubAdapter } = await import('starling-channels/redis');
     const adapter = new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, prefix: process.env.BENCH_REDIS_PREFIX, logger });
     return new PubSub({ adapter, history });
   }

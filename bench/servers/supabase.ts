@@ -1,13 +1,13 @@
 /**
  * @module bench/servers/supabase
- * The benchmark app as a Supabase-Realtime-compatible service (`starling/supabase`): clients speak
+ * The benchmark app as a Supabase-Realtime-compatible service (`starling-channels/supabase`): clients speak
  * realtime-js's protocol at `/realtime/v1` and publish with `broadcast` on `realtime:bench`
  * (with `self`, so the publisher counts as a subscriber, as in the other peers). Same PubSub hook
  * as the Starling peer (`BENCH_PUBSUB=memory|redis`).
  */
 import { createServer } from 'node:http';
-import { Endpoint, PubSub, silentLogger } from 'starling';
-import { createRealtime } from 'starling/supabase';
+import { Endpoint, PubSub, silentLogger } from 'starling-channels';
+import { createRealtime } from 'starling-channels/supabase';
 import { serve } from './serve.ts';
 
 /** The HS256 secret of the bench's API key (`SUPABASE_BENCH_KEY` in the client's dialect). */
@@ -15,7 +15,7 @@ export const SUPABASE_BENCH_SECRET = 'starling-bench-jwt-secret-not-for-producti
 
 async function createPubSub(): Promise<PubSub> {
   if ((process.env.BENCH_PUBSUB ?? 'memory') === 'memory') return new PubSub();
-  const { RedisPubSubAdapter } = await import('starling/redis');
+  const { RedisPubSubAdapter } = await import('starling-channels/redis');
   return new PubSub({ adapter: new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, logger: silentLogger }) });
 }
 

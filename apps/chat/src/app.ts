@@ -9,9 +9,9 @@ import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
-import { RedisPubSubAdapter } from 'starling/redis';
-import { Endpoint, PubSub, type SocketMountOptions } from 'starling';
-import { createMetrics } from 'starling/metrics';
+import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
+import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
 import { createHttpHandler } from './http.ts';
 import { Identity } from './identity.ts';
@@ -46,8 +46,17 @@ export interface ChatOptions {
    * it and page origins are checked against it. Default `http://<host>:<port>`.
    */
   publicUrl?: string;
-  /** Bearer token `/metrics` requires; without one `/metrics` answers loopback peers only. */
+  /** Bearer token `/metrics` requires; without one `/metrics` answers loopback clients only. */
   metricsToken?: string;
+  /**
+   * The reverse proxies in front of the chat (`TRUSTED_PROXIES`): addresses and CIDR ranges, e.g.
+   * `"127.0.0.1,10.0.0.0/8"`. A request from one of them is attributed to the client address it
+   * forwards in `X-Forwarded-For`, for every per-address budget, the connection cap and `/metrics`.
+   * Default: none (each request is its TCP peer's).
+   */
+  trustedProxies?: string | readonly string[];
+  /** Open sockets per client address (`CONNECTIONS_PER_IP`). Default the framework's, 100. */
+  connectionsPerIp?: number;
   /** Budgets and caps (the replay bounds of rooms included); each field defaults to {@link DEFAULT_LIMITS}. */
   limits?: Partial<ChatLimits>;
   logger?: Logger;
@@ -97,12 +106,14 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     : undefined;
   const host = options.host ?? '127.0.0.1';
   const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
+  const trustedProxies = options.trustedProxies === undefined ? undefined : new TrustedProxies(options.trustedProxies);
   // Pages of the public URL may open sockets; without one, the page's own scheme, host and port.
   const endpoint = new Endpoint({
     secretKeyBase,
     logger,
     ...(pubsub === undefined ? { history } : { pubsub }),
     checkOrigin: publicUrl === undefined ? true : [publicUrl],
+    trustedProxies,
   });
   const identity = new Identity(
     endpoint.tokens,
@@ -116,7 +127,8 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });
   const budgets = new Budgets(limits, metrics.registry);
-  endpoint.socket('/socket', createUserSocket(identity, store, budgets, { pubsub: endpoint.pubsub, registry: metrics.registry }), options.socket);
+  const socketOptions: SocketMountOptions = { maxConnectionsPerIp: options.connectionsPerIp, ...options.socket };
+  endpoint.socket('/socket', createUserSocket(identity, store, budgets, { pubsub: endpoint.pubsub, registry: metrics.registry }), socketOptions);
   // The link base needs the bound port (port 0 picks one), known only once listening.
   let handler: RequestListener = (_req, res) => void res.writeHead(503).end();
   const server = await endpoint.listen({
@@ -134,6 +146,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     logger,
     metrics,
     budgets,
+    trustedProxies: trustedProxies ?? null,
     publicUrl: linkBase,
     metricsToken: options.metricsToken,
     inviteMaxUses: options.inviteMaxUses ?? 25,

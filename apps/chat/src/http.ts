@@ -23,12 +23,14 @@
  *
  * Links are built from the configured public URL, never from the request's `Host`. Over budget is
  * HTTP 429 `{error}`. `/metrics` answers a bearer `metricsToken` when one is set, otherwise only
- * loopback peers.
+ * loopback clients. Per-address budgets and the loopback rule use the client's address: behind a
+ * trusted proxy (`trustedProxies`), the one it forwards.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Metrics } from 'starling/metrics';
+import { clientAddress, type TrustedProxies } from 'starling-channels';
+import type { Metrics } from 'starling-channels/metrics';
 import type { Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
@@ -91,6 +93,8 @@ export interface ChatHttpOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly budgets: Budgets;
+  /** The reverse proxies whose forwarded client address is believed (`TRUSTED_PROXIES`), or null. */
+  readonly trustedProxies: TrustedProxies | null;
   /** The chat's public origin (`https://chat.example.com`): invite links start with it. */
   readonly publicUrl: string;
   /** Bearer token `/metrics` requires; without one only loopback peers may read it. */
@@ -105,6 +109,17 @@ const MAX_INVITE_USES = 1000;
 
 function isLoopback(address: string | undefined): boolean {
   return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+}
+
+/**
+ * Whether `req` is from a loopback client: its forwarded address when it came through a trusted
+ * proxy. A request that carries a forwarding header from a peer that is not a trusted proxy was
+ * forwarded by a proxy nobody listed (on this machine, its peer is loopback): never loopback.
+ */
+function fromLoopback(req: IncomingMessage, proxies: TrustedProxies | null): boolean {
+  const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined;
+  if (forwarded && !(proxies?.includes(clientAddress(req)) ?? false)) return false;
+  return isLoopback(clientAddress(req, proxies));
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -122,14 +137,14 @@ function pageSize(value: string | null): number {
 
 /** The request listener for everything that is not a socket. */
 export function createHttpHandler(options: ChatHttpOptions): RequestListener {
-  const { assets, identity, store, logger, metrics, budgets, publicUrl, metricsToken } = options;
+  const { assets, identity, store, logger, metrics, budgets, publicUrl, metricsToken, trustedProxies } = options;
   function spend(action: BudgetedAction, req: IncomingMessage, userId: string | null): void {
-    const over = budgets.take(action, req.socket.remoteAddress ?? '', userId);
+    const over = budgets.take(action, clientAddress(req, trustedProxies), userId);
     if (over !== null) throw new HttpError(429, `too many requests: this ${over === 'ip' ? 'address' : 'user'} is over its ${action} budget; try again later`);
   }
 
   function metricsAllowed(req: IncomingMessage): boolean {
-    if (metricsToken === undefined) return isLoopback(req.socket.remoteAddress);
+    if (metricsToken === undefined) return fromLoopback(req, trustedProxies);
     const header = req.headers.authorization ?? '';
     return header.startsWith('Bearer ') && sameSecret(header.slice('Bearer '.length), metricsToken);
   }

@@ -9,7 +9,7 @@
  * two users may pick the same name but no one can appear as someone else.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { TokenSigner } from 'starling';
+import type { TokenSigner } from 'starling-channels';
 import { displayNameText } from './text.ts';
 
 const USER_SALT = 'user socket';

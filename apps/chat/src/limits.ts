@@ -1,7 +1,9 @@
 /**
  * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
- * create rooms and invites, create identities, join rooms), the byte cap of a history page, and
- * how much of each room's recent traffic the server keeps in memory for reconnecting pages.
+ * create rooms and invites, create identities, join rooms, read pages of history), the byte caps
+ * of a history page and of a reconnect's replay, and how much of each room's recent traffic the
+ * server keeps in memory for
+ * reconnecting pages.
  * Every budget refused is counted in `/metrics` as `chat_budget_refused_total{action, scope}`.
  * Defaults fit a small public deployment; `server.ts` reads each from an environment variable.
  */
@@ -30,6 +32,12 @@ export interface ChatLimits {
   readonly joinsPerIp: Rate;
   /** `user_joined` announcements per user and room (`ANNOUNCEMENTS_PER_USER`); a re-join within it is silent. */
   readonly announcementsPerUser: Rate;
+  /** `history` requests (pages of older messages) per user (`HISTORY_PER_USER`). */
+  readonly historyPerUser: Rate;
+  /** `history` requests per IP address, users and guests together (`HISTORY_PER_IP`). */
+  readonly historyPerIp: Rate;
+  /** `history` requests of all the guests of one IP address together (`HISTORY_PER_GUEST_IP`): guests are free to make. */
+  readonly historyPerGuestIp: Rate;
   /** Largest history page (join reply, `history` reply) in bytes of JSON (`HISTORY_PAGE_BYTES`). */
   readonly historyPageBytes: number;
   /**
@@ -41,6 +49,12 @@ export interface ChatLimits {
   readonly replaySeconds: number;
   /** How many rooms keep one at once; the least recently active room loses its own first (`REPLAY_ROOMS`). */
   readonly replayRooms: number;
+  /**
+   * The most one reconnect may replay, in bytes (`REPLAY_BYTES`; the framework's
+   * `history.maxReplayBytes`): a page that missed more gets `recovered: false` and reloads the
+   * latest page instead, so a rejoin never costs more than a join that reads a page.
+   */
+  readonly replayBytes: number;
 }
 
 /** Defaults: a person chatting never meets them; one IP address stores at most ~4,000 messages a day. */
@@ -55,6 +69,11 @@ export const DEFAULT_LIMITS: ChatLimits = {
   joinsPerUser: { count: 30, seconds: 60 },
   joinsPerIp: { count: 120, seconds: 60 },
   announcementsPerUser: { count: 1, seconds: 60 },
+  // A reader paging back gets a page every 2 s for a minute; one address's guests together at most
+  // 20 pages (≤ 1.3 MB) a minute, however many sockets they open.
+  historyPerUser: { count: 30, seconds: 60 },
+  historyPerIp: { count: 120, seconds: 60 },
+  historyPerGuestIp: { count: 20, seconds: 60 },
   historyPageBytes: 64 * 1024,
   // A reconnect within 10 minutes that missed at most 300 publications resumes from memory; a
   // longer outage reloads the page of history. Memory is bounded by what is posted in 10 minutes
@@ -62,10 +81,13 @@ export const DEFAULT_LIMITS: ChatLimits = {
   replayMessages: 300,
   replaySeconds: 600,
   replayRooms: 1000,
+  // As much as a history page: a rejoin with `recover` (counted against the join budgets like any
+  // join) sends no more than the join reply it replaces.
+  replayBytes: 64 * 1024,
 };
 
 /** An action with a budget. */
-export type BudgetedAction = 'message' | 'room' | 'invite' | 'identity' | 'join';
+export type BudgetedAction = 'message' | 'room' | 'invite' | 'identity' | 'join' | 'history';
 
 /** The budgets of one chat process, with their refusal counter. */
 export class Budgets {
@@ -73,6 +95,7 @@ export class Budgets {
   readonly #perUser: Record<Exclude<BudgetedAction, 'identity'>, Budget>;
   readonly #perIp: Record<BudgetedAction, Budget>;
   readonly #announcements: Budget;
+  readonly #guestHistory: Budget;
   readonly #refused: Counter<'action' | 'scope'>;
 
   constructor(limits: ChatLimits, registry: Registry) {
@@ -82,6 +105,7 @@ export class Budgets {
       room: new Budget(limits.roomsPerUser),
       invite: new Budget(limits.invitesPerUser),
       join: new Budget(limits.joinsPerUser),
+      history: new Budget(limits.historyPerUser),
     };
     this.#perIp = {
       message: new Budget(limits.messagesPerIp),
@@ -89,8 +113,10 @@ export class Budgets {
       invite: new Budget(limits.invitesPerIp),
       identity: new Budget(limits.identitiesPerIp),
       join: new Budget(limits.joinsPerIp),
+      history: new Budget(limits.historyPerIp),
     };
     this.#announcements = new Budget(limits.announcementsPerUser);
+    this.#guestHistory = new Budget(limits.historyPerGuestIp);
     this.#refused = new Counter({
       name: 'chat_budget_refused_total',
       help: 'Actions refused because a user or an IP address was over its budget.',
@@ -100,11 +126,14 @@ export class Budgets {
   }
 
   /**
-   * Spends one `action` from the budgets of `ip` and (when given) `userId`.
+   * Spends one `action` from the budgets of `ip` and (when given) `userId`; a guest's `history`
+   * also from the budget all guests of `ip` share.
    * @returns null when allowed, or the scope that was over budget (a refused user spends nothing from the IP)
    */
   take(action: BudgetedAction, ip: string, userId: string | null): 'user' | 'ip' | null {
     if (userId !== null && action !== 'identity' && !this.#perUser[action].take(userId)) return this.#refuse(action, 'user');
+    // Anyone may open guest sockets: their budget is their address's, tighter than a user's.
+    if (userId === null && action === 'history' && !this.#guestHistory.take(ip)) return this.#refuse(action, 'ip');
     if (!this.#perIp[action].take(ip)) return this.#refuse(action, 'ip');
     return null;
   }

@@ -24,15 +24,29 @@
  * sends the last position it saw as `recover` is answered `{}` — no page is read from the store —
  * and then gets every publication it missed, once and in order, and `phx_stream {position,
  * recovered: true}`; when the server no longer has them (`recovered: false`: too long away, or the
- * server restarted) the client asks `history {}` for the latest page. The store stays the durable
+ * server restarted, or what it missed weighs more than `replayBytes`) the client asks `history {}`
+ * for the latest page. A rejoin with `recover` spends from the join budgets like any join, and
+ * its replay is capped like the page it replaces. The store stays the durable
  * record; the in-memory stream only spares it the reads of every page reconnecting at once. Every
  * page read from the store is counted in `/metrics` as `chat_history_pages_total{request}`. A user's join tracks presence under their user id (meta `{name}`) and announces
  * `user_joined {user: NAME#mark}` at most once a minute per room; it is intercepted so that sockets
- * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins) are
+ * that joined with `{ignore: NAME#mark}` do not hear about that user. Budgets (messages, joins,
+ * `history` requests: per user, per address, and tighter for an address's guests together) are
  * answered `{reason: "slow down"}`.
  */
 import { Counter, type Registry } from 'prom-client';
-import { error, noreply, ok, reply, type Channel, type HistoryOptions, type InferPayloads, type PresenceList, type PubSub, type ReplyResult } from 'starling';
+import {
+  error,
+  noreply,
+  ok,
+  reply,
+  type Channel,
+  type HistoryOptions,
+  type InferPayloads,
+  type PresenceList,
+  type PubSub,
+  type ReplyResult,
+} from 'starling-channels';
 import { z } from 'zod';
 import { displayName } from './identity.ts';
 import type { Budgets, ChatLimits } from './limits.ts';
@@ -116,8 +130,14 @@ export type RoomEvents = {
 };
 
 /** Which topics keep history for reconnects, and how much: every room, within `limits`' replay bounds. */
-export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replaySeconds' | 'replayRooms'>): HistoryOptions {
-  return { topics: ['rooms:*'], size: limits.replayMessages, ttlMs: limits.replaySeconds * 1000, maxTopics: limits.replayRooms };
+export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replaySeconds' | 'replayRooms' | 'replayBytes'>): HistoryOptions {
+  return {
+    topics: ['rooms:*'],
+    size: limits.replayMessages,
+    ttlMs: limits.replaySeconds * 1000,
+    maxTopics: limits.replayRooms,
+    maxReplayBytes: limits.replayBytes,
+  };
 }
 
 /** What the room channel needs besides the store and the budgets. */
@@ -225,6 +245,9 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets, options
           }
         }
         case 'history': {
+          const { userId, ip } = socket.assigns;
+          // Each page is a store read of up to historyPageBytes: budgeted per user and per address.
+          if (budgets.take('history', ip, userId) !== null) return reply('error', SLOW_DOWN);
           try {
             return reply('ok', await page(room, 'history', payload.before));
           } catch (err) {

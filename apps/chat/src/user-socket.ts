@@ -1,9 +1,10 @@
 /**
  * The chat's socket: a valid user token (param `token`) identifies the user; no token makes a
- * guest (reads the lobby, cannot post); a tampered, expired or revoked token is refused (403). The peer's
- * IP address is kept for per-IP budgets. `rooms:*` topics go to the room channel.
+ * guest (reads the lobby, cannot post); a tampered, expired or revoked token is refused (403). The
+ * client's IP address (behind a trusted proxy, the one it forwards) is kept for per-IP budgets.
+ * `rooms:*` topics go to the room channel.
  */
-import { Socket, accept, refuse } from 'starling';
+import { Socket, accept, refuse } from 'starling-channels';
 import type { Identity } from './identity.ts';
 import type { Budgets } from './limits.ts';
 import { createRoomChannel, type RoomAssigns, type RoomChannelOptions } from './room-channel.ts';
@@ -13,7 +14,8 @@ import { StoreError, type MessageStore } from './store/index.ts';
 export function createUserSocket(identity: Identity, store: MessageStore, budgets: Budgets, rooms: RoomChannelOptions): Socket<RoomAssigns> {
   return new Socket<RoomAssigns>({
     async connect(params, info) {
-      const ip = info.peer.address;
+      // The client's, also behind a trusted proxy (TRUSTED_PROXIES): the key of every per-address budget.
+      const ip = info.clientAddress;
       if (params.token === undefined) return accept({ userId: null, ip });
       try {
         const session = await identity.verify(params.token);

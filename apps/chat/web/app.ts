@@ -16,7 +16,7 @@
  * is never shown twice, whichever way it arrives.
  */
 import { Presence, Socket, type Channel, type PresenceEntry } from 'phoenix';
-import { recoverableChannel, typedChannel, type StreamNotice } from 'starling/client';
+import { recoverableChannel, typedChannel, type StreamNotice } from 'starling-channels/client';
 import type { HistoryPage, JoinReply, RoomEvents, WireMessage } from '../src/room-channel.ts';
 
 /** A message as the room channel sends it. */
@@ -395,7 +395,8 @@ ui.older.addEventListener('click', () => {
       if (state.channel !== channel) return;
       addMessages(reply.messages);
       ui.older.hidden = reply.more !== true;
-    });
+    })
+    .receive('error', (reply) => showRoomError(`Not loaded: ${(reply as { reason?: string }).reason ?? 'error'}`, 'other'));
 });
 
 ui.messageForm.addEventListener('submit', (event) => {

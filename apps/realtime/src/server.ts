@@ -6,7 +6,8 @@
  * Environment: `REALTIME_JWT_SECRET` (required: the HS256 secret that signs API keys and access
  * tokens, at least 32 bytes), `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens
  * must name them), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
- * `SECRET_KEY_BASE`, `LOG_LEVEL` (info). Its policy: a private channel needs a token whose `role` is
+ * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
+ * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Its policy: a private channel needs a token whose `role` is
  * `authenticated`; an anon key gets public channels.
  *
  * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
@@ -16,19 +17,28 @@
  * to start, saying why, otherwise. With several nodes (`REDIS_URL`), one consumes the slot and
  * another takes over if it dies.
  */
-import { Endpoint, PubSub, consoleLogger, type LogLevel } from 'starling';
-import { RedisPubSubAdapter } from 'starling/redis';
-import { createRealtime } from 'starling/supabase';
+import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
+import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { createRealtime } from 'starling-channels/supabase';
 
 const secret = process.env.REALTIME_JWT_SECRET;
 if (!secret) {
   console.error('REALTIME_JWT_SECRET is required: the HS256 secret that signs the API keys and access tokens your clients present');
   process.exit(1);
 }
+let trustedProxies: TrustedProxies | undefined;
+try {
+  const value = process.env.TRUSTED_PROXIES ?? '';
+  trustedProxies = value.trim() === '' ? undefined : new TrustedProxies(value);
+} catch (err) {
+  console.error(`TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDR ranges (${err instanceof Error ? err.message : String(err)})`);
+  process.exit(1);
+}
 const logger = consoleLogger((process.env.LOG_LEVEL ?? 'info') as LogLevel);
 const redisUrl = process.env.REDIS_URL || undefined;
 const pubsub = redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) }) : undefined;
-const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger });
+// Behind the listed proxies, per-address limits (connections, REST budgets) apply to the forwarded client.
+const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger, trustedProxies });
 const listOf = (value: string | undefined): string[] | undefined => (value ? value.split(',').map((item) => item.trim()) : undefined);
 let realtime;
 try {

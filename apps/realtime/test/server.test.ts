@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { ensureRedis } from '@starling/test-support/redis';
-import { SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
+import { SECRET, SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
 
 /** Anything with realtime-js's `disconnect` (supabase-js bundles its own realtime-js). */
 const clients: Array<Pick<RealtimeClient, 'disconnect'>> = [];
@@ -35,6 +35,42 @@ interface Subscribable {
 function subscribed(ch: Subscribable): Promise<string> {
   return new Promise((resolve) => ch.subscribe((status, err) => resolve(err === undefined ? status : `${status}: ${err.message}`)));
 }
+
+/** A REST broadcast to `port` as `client`, forwarded (or forged) in `X-Forwarded-For`; resolves with the status. */
+async function restFrom(port: number, apikey: string, client: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/realtime/v1/api/broadcast`, {
+    method: 'POST',
+    headers: { apikey, 'content-type': 'application/json', 'x-forwarded-for': client },
+    body: JSON.stringify({ messages: [{ topic: 'room', event: 'msg', payload: {} }] }),
+  });
+  return response.status;
+}
+
+describe('npm run realtime behind a reverse proxy', () => {
+  const anon = () => key({ role: 'anon', exp: Math.floor(Date.now() / 1000) + 3600 });
+
+  it('budgets REST broadcasts per forwarded client with TRUSTED_PROXIES, and per peer without it', async () => {
+    const apikey = await anon();
+    const behind = await startServer({ TRUSTED_PROXIES: '127.0.0.1,10.0.0.0/8' });
+    const first = await Promise.all(Array.from({ length: 40 }, () => restFrom(behind, apikey, '203.0.113.1')));
+    expect(first.filter((status) => status === 429).length).toBeGreaterThan(0);
+    expect(await restFrom(behind, apikey, '203.0.113.2')).toBe(202);
+
+    const direct = await startServer();
+    const forged = await Promise.all(Array.from({ length: 40 }, (_, i) => restFrom(direct, apikey, `203.0.113.${i}`)));
+    expect(forged.filter((status) => status === 429).length).toBeGreaterThan(0);
+  });
+
+  it('refuses to start with a malformed TRUSTED_PROXIES, saying so', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+      env: { ...process.env, REALTIME_JWT_SECRET: SECRET, TRUSTED_PROXIES: '10.0.0.0/99', PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDR ranges .*10\.0\.0\.0\/99/);
+  });
+});
 
 describe('npm run realtime', () => {
   it('refuses to start without REALTIME_JWT_SECRET, saying why', () => {

@@ -8,7 +8,7 @@
  * Every payload a callback receives comes from an untrusted client: validate it.
  *
  * @example
- * import { error, noreply, ok, reply, type Channel } from 'starling';
+ * import { error, noreply, ok, reply, type Channel } from 'starling-channels';
  *
  * const RoomChannel = {
  *   join(topic, _params, _socket) {
@@ -26,7 +26,10 @@ import type { BinaryPayload, Ref } from './protocol.ts';
 import type { Presence } from './presence/presence.ts';
 import type { PresenceList, PresenceMeta } from './presence/presence-state.ts';
 import type { PubSub } from './pubsub/pubsub.ts';
+import type { StandardSchemaV1 } from './standard-schema.ts';
 import type { TokenSigner } from './token/token.ts';
+
+export type { StandardSchemaV1 } from './standard-schema.ts';
 
 /** Per-socket and per-channel state, set in `connect` and in channel callbacks. */
 export type Assigns = Record<string, unknown>;
@@ -271,33 +274,6 @@ export interface InfoBroadcast {
   readonly payload: unknown;
 }
 
-/**
- * The Standard Schema interface (v1, https://standardschema.dev) that zod, valibot, arktype and
- * others implement: only what Starling calls. Starling depends on none of them.
- */
-export interface StandardSchemaV1<Input = unknown, Output = Input> {
-  readonly '~standard': {
-    readonly version: 1;
-    readonly vendor: string;
-    readonly validate: (value: unknown) => StandardSchemaV1.Result<Output> | Promise<StandardSchemaV1.Result<Output>>;
-    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
-  };
-}
-
-// A type-only namespace, as the Standard Schema spec spells it (erased: no runtime code).
-// eslint-disable-next-line @typescript-eslint/no-namespace
-export declare namespace StandardSchemaV1 {
-  /** The outcome of `validate`: the (possibly transformed) value, or the issues. */
-  type Result<Output> = { readonly value: Output; readonly issues?: undefined } | { readonly issues: ReadonlyArray<Issue> };
-  /** One validation problem. */
-  interface Issue {
-    readonly message: string;
-    readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
-  }
-  /** The type a schema produces. */
-  type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
-}
-
 /** The `in` map that a channel's `schemas` validate to: event → the schema's output type. */
 export type InferPayloads<S extends Readonly<Record<string, StandardSchemaV1>>> = { -readonly [K in keyof S]: StandardSchemaV1.InferOutput<S[K]> };
 
@@ -329,6 +305,14 @@ export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = 
   handleIn?(...args: HandleInArgs<A, E>): MaybePromise<HandleInReturn<E>>;
   /** Outgoing broadcast events that go through `handleOut` for each subscriber instead of the fastlane. */
   readonly intercept?: readonly EventName<E['out']>[];
+  /**
+   * Presence in one call (default `true`): the first `socket.track` of a join first sends this
+   * channel's client `presence_state` — unless the channel already pushed one — so the official
+   * client's `Presence` syncs with no other code, and a typed channel needs no `presence_state` in
+   * its `out` map. `false` leaves `presence_state` to the channel (e.g. a protocol that sends it
+   * only to clients that asked).
+   */
+  readonly syncPresence?: boolean;
   /** Handles an intercepted broadcast: `socket.push` a tailored payload, or drop it. */
   handleOut?(...args: HandleOutArgs<A, E>): MaybePromise<HandleResult | void>;
   /** Handles messages from `sendInfo` and subscriptions. */

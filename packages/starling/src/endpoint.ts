@@ -5,7 +5,7 @@
  * `/socket/websocket` and `/socket/longpoll`.
  *
  * @example
- * import { Endpoint } from 'starling';
+ * import { Endpoint } from 'starling-channels';
  *
  * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
  * endpoint.socket('/socket', userSocket);
@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { OutPayload } from './channel.ts';
+import { clientAddress, TrustedProxies } from './client-address.ts';
 import { consoleLogger, type Logger } from './logger.ts';
 import { Presence } from './presence/presence.ts';
 import type { PresenceClusterOptions } from './presence/presence-cluster.ts';
@@ -71,6 +72,15 @@ export interface EndpointOptions {
   logger?: Logger | undefined;
   /** Presence replication timing (heartbeat, how long a silent node stays listed). */
   presence?: PresenceClusterOptions | undefined;
+  /**
+   * The reverse proxies in front of the server: addresses and CIDR ranges (`["127.0.0.1",
+   * "10.0.0.0/8"]` or `"127.0.0.1,10.0.0.0/8"`), or a {@link TrustedProxies} (to read `Forwarded`
+   * instead of `X-Forwarded-For`). A request whose TCP peer is listed is attributed to the client
+   * address its proxy forwarded: `maxConnectionsPerIp`, `ConnectInfo.clientAddress` and
+   * {@link Endpoint.clientAddress} use it. Default: none (every request is its TCP peer's, and
+   * forwarding headers are ignored).
+   */
+  trustedProxies?: string | readonly string[] | TrustedProxies | undefined;
 }
 
 /** Options of one mounted socket. */
@@ -95,7 +105,8 @@ export interface SocketMountOptions {
   /**
    * Open connections (WebSocket and LongPoll sessions together) per client IP address; more are
    * refused (WebSocket HTTP 429, LongPoll `{"status":403}`). Default {@link DEFAULT_MAX_CONNECTIONS_PER_IP};
-   * `Infinity` turns it off (behind a reverse proxy every client shares the proxy's address).
+   * `Infinity` turns it off. The address is the client's (see {@link EndpointOptions.trustedProxies}):
+   * behind a reverse proxy that is not listed there, every client shares the proxy's.
    */
   maxConnectionsPerIp?: number | undefined;
   /** Longest topic in UTF-8 bytes; longer is answered `{reason: "topic too long"}`. Default 255. */
@@ -130,7 +141,7 @@ export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
 /** The shortest `secretKeyBase` accepted, as Phoenix asks for (`mix phx.gen.secret` makes 64). */
 export const MIN_SECRET_KEY_BASE_LENGTH = 64;
 
-/** The mounts of each endpoint, by path: read by `starling/testing` (see {@link mountOf}). */
+/** The mounts of each endpoint, by path: read by `starling-channels/testing` (see {@link mountOf}). */
 const mounts = new WeakMap<Endpoint, Map<string, Mount>>();
 
 /**
@@ -144,6 +155,12 @@ export function mountOf(endpoint: Endpoint, path: string): Mount | undefined {
 function perIpCounter(max: number | undefined): ConnectionsPerIp | null {
   const resolved = max ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
   return resolved === Number.POSITIVE_INFINITY ? null : new ConnectionsPerIp(resolved);
+}
+
+function trustedProxiesOf(option: EndpointOptions['trustedProxies']): TrustedProxies | null {
+  if (option === undefined) return null;
+  const proxies = option instanceof TrustedProxies ? option : new TrustedProxies(option);
+  return proxies.entries.length === 0 ? null : proxies;
 }
 
 function secretOf(configured: string | undefined): string {
@@ -208,6 +225,7 @@ export class Endpoint {
       live: this.#live,
       stats: this.stats,
       clock: realClock,
+      trustedProxies: trustedProxiesOf(options.trustedProxies),
     };
   }
 
@@ -241,6 +259,15 @@ export class Endpoint {
       this.#routes.set(`${prefix}/longpoll`, new LongPollTransport(mount, lpOptions));
     }
     return this;
+  }
+
+  /**
+   * The address of the client behind `req`, for an app's own per-address rules (HTTP routes,
+   * budgets): the TCP peer's, or behind a listed proxy the forwarded one (see
+   * {@link EndpointOptions.trustedProxies}).
+   */
+  clientAddress(req: IncomingMessage): string {
+    return clientAddress(req, this.#services.trustedProxies);
   }
 
   /** Number of open socket connections (WebSocket and LongPoll). */

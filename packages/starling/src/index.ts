@@ -2,11 +2,11 @@
  * @module starling
  * Phoenix-style real-time Channels for Node.js, wire-compatible with the official `phoenix`
  * client: an {@link Endpoint} mounts a {@link Socket}, which routes topics to {@link Channel}s.
- * Subpaths: `starling/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
- * `starling/metrics` (Prometheus metrics; needs `prom-client`).
+ * Subpaths: `starling-channels/redis` (a PubSub adapter for several nodes; needs `ioredis`) and
+ * `starling-channels/metrics` (Prometheus metrics; needs `prom-client`).
  *
  * @example
- * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling';
+ * import { Endpoint, Socket, ok, error, noreply, type Channel } from 'starling-channels';
  *
  * const RoomChannel = {
  *   join: (topic) => (topic === 'rooms:lobby' ? ok() : error({ reason: 'unauthorized' })),
@@ -28,6 +28,7 @@ export {
   type DrainOptions,
   type ListenOptions,
 } from './endpoint.ts';
+export { TrustedProxies, clientAddress, type ForwardedHeader, type TrustedProxiesOptions } from './client-address.ts';
 export { CountedErrors, type CountedError, type EndpointStats } from './runtime/endpoint-stats.ts';
 export type { RateLimitOptions } from './runtime/rate-limiter.ts';
 export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
@@ -93,5 +94,7 @@ export {
   type TrackedMeta,
 } from './presence/presence-state.ts';
 export { TokenSigner, signToken, verifyToken } from './token/token.ts';
+export type { MaxAge, SignOptions, TokenData, TokenError, TypedVerifyOptions, VerifyOptions, VerifyResult } from './token/token.ts';
+export type { Term, TermObject } from './token/etf.ts';
 export type { CheckOrigin } from './transport/origin.ts';
 export type { WebSocketOptions, LongPollOptions } from './transport/options.ts';

@@ -13,7 +13,7 @@
  * logger of your own must do the same (pino does: it writes JSON).
  *
  * @example
- * import { Endpoint, consoleLogger } from 'starling';
+ * import { Endpoint, consoleLogger } from 'starling-channels';
  * import { pino } from 'pino';
  * const endpoint = new Endpoint({ logger: pino({ level: 'info' }) });
  * // or: new Endpoint({ logger: consoleLogger('debug') })

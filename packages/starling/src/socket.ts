@@ -7,7 +7,7 @@
  * `connect` receives untrusted query params: verify tokens there, not in channels.
  *
  * @example
- * import { Socket, accept, refuse } from 'starling';
+ * import { Socket, accept, refuse } from 'starling-channels';
  *
  * const userSocket = new Socket({
  *   connect(params) {
@@ -25,12 +25,17 @@ export interface Params {
   readonly [key: string]: string | Params | readonly (string | Params)[];
 }
 
-/** Facts about the connection offered to `connect`. Nothing here is trusted except `peer`. */
+/** Facts about the connection offered to `connect`. Nothing here is trusted except `peer` and `clientAddress`. */
 export interface ConnectInfo {
   /** `"websocket"` or `"longpoll"`. */
   readonly transport: string;
-  /** Remote address and port. */
+  /** The TCP peer's address and port (behind a reverse proxy: the proxy's). */
   readonly peer: { readonly address: string; readonly port: number };
+  /**
+   * The client's address: the peer's, or, when the peer is one of the endpoint's
+   * `trustedProxies`, the address that proxy forwarded. Key per-address rules by this one.
+   */
+  readonly clientAddress: string;
   /** The request URI. */
   readonly uri: URL;
   /** The `Origin` header, if any (already checked against `checkOrigin`). */

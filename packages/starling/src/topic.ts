@@ -5,7 +5,7 @@
  * joins only; PubSub subscriptions are always to the exact topic joined.
  *
  * @example
- * import { TopicPattern } from 'starling';
+ * import { TopicPattern } from 'starling-channels';
  *
  * const lobby = TopicPattern.parse('rooms:*');
  * lobby.matches('rooms:lobby'); // true

@@ -134,9 +134,12 @@ export interface UpgradeOutcome {
 }
 
 /** Attempts a WebSocket upgrade and reports the HTTP outcome; an accepted socket is closed at once. */
-export function tryUpgrade(url: string, options: { protocols?: string[]; headers?: Record<string, string> } = {}): Promise<UpgradeOutcome> {
+export function tryUpgrade(
+  url: string,
+  options: { protocols?: string[]; headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<UpgradeOutcome> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers });
+    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers, localAddress: options.localAddress });
     let status = 0;
     let protocol: string | undefined;
     ws.once('upgrade', (res) => {

@@ -1,5 +1,5 @@
 /**
- * The room channel's history, in-process on `starling/testing` (the real socket, channel and
+ * The room channel's history, in-process on `starling-channels/testing` (the real socket, channel and
  * SQLite store; no server): a message is stored before it is broadcast, ids increase within a
  * room, the join reply carries the last 50 messages oldest first as `{messages, more}`, `history
  * {before}` pages back from there, and each room keeps its own history.

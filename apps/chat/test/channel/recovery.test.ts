@@ -1,5 +1,5 @@
 /**
- * Reconnects without a gap, in-process on `starling/testing` (the real socket, room channel and
+ * Reconnects without a gap, in-process on `starling-channels/testing` (the real socket, room channel and
  * SQLite store on an endpoint whose rooms keep history, as the chat's do): room broadcasts carry
  * their stream position as `ref`; a rejoin with `recover` is answered `{}` without reading a page
  * from the store, then gets exactly what it missed, in order, then `phx_stream {recovered: true}`;
@@ -7,7 +7,7 @@
  * `history {}` answers the latest page.
  */
 import type { Registry } from 'prom-client';
-import type { ReceivedFrame, TestSocket } from 'starling/testing';
+import type { ReceivedFrame, TestSocket } from 'starling-channels/testing';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@starling/test-support/eventually';
 import type { HistoryPage, WireMessage } from '../../src/room-channel.ts';
@@ -138,6 +138,100 @@ describe('reconnecting to a room', () => {
     const stranger = await chat.connect(null);
     await joined(stranger.client, LOBBY, { recover: 'elsewhere:3' });
     expect((await pushesUntil(stranger.client, 'phx_stream')).at(-1)![2]).toEqual({ position: expect.stringMatching(POSITION), recovered: false });
+  });
+
+  it('replays at most replayBytes (64 KiB by default): a rejoin that missed more of a busy room gets recovered: false and no replay', async () => {
+    const chat = chatChannels();
+    const { channel: writer } = await joined((await chat.connect()).client, LOBBY, { name: 'alice' });
+    const reader = await chat.connect(null);
+    await joined(reader.client, LOBBY);
+    await sendAll(writer, ['seen']);
+    const [, seenRef] = (await pushesUntil(reader.client, 'new_msg')).at(-1)!;
+    reader.client.close();
+    // 80 messages of 1,000 characters: ~90 KB missed, within the 300 the room keeps but over 64 KiB.
+    const long = (n: number): string => `${n} ${'x'.repeat(996)}`;
+    await sendAll(
+      writer,
+      Array.from({ length: 80 }, (_, n) => long(n)),
+    );
+
+    const back = await chat.connect(null);
+    const { reply, channel } = await joined(back.client, LOBBY, { recover: seenRef });
+
+    expect(reply).toEqual({});
+    const pushes = await pushesUntil(back.client, 'phx_stream');
+    expect(bodies(pushes)).toEqual([]);
+    expect(pushes.at(-1)![2]).toEqual({ position: expect.stringMatching(POSITION), recovered: false });
+    // The page falls back to the latest page, itself capped at historyPageBytes.
+    const page = (await channel.assertReply(channel.push('history', {}), 'ok')) as HistoryPage;
+    expect(page.messages.at(-1)?.body).toBe(long(79));
+    expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThan(64 * 1024 + 2048);
+
+    // Live traffic goes on after the notice.
+    await sendAll(writer, ['live']);
+    await pushesUntil(back.client, 'new_msg', (payload) => (payload as WireMessage).body === 'live');
+    expect(bodies(pushesTo(back.client))).toEqual(['live']);
+  });
+
+  it('replays a rejoin that missed less than replayBytes, and refuses the same position once more was published', async () => {
+    const chat = chatChannels({ limits: { replayBytes: 8 * 1024 } });
+    const { channel: writer } = await joined((await chat.connect()).client, LOBBY, { name: 'alice' });
+    const reader = await chat.connect(null);
+    await joined(reader.client, LOBBY);
+    await sendAll(writer, ['seen']);
+    const [, seenRef] = (await pushesUntil(reader.client, 'new_msg')).at(-1)!;
+    reader.client.close();
+    const body = (n: number): string => `${n} ${'y'.repeat(900)}`;
+    await sendAll(
+      writer,
+      Array.from({ length: 5 }, (_, n) => body(n)),
+    ); // ~5 KB: fits
+    const within = await chat.connect(null);
+    await joined(within.client, LOBBY, { recover: seenRef });
+    const replayed = await pushesUntil(within.client, 'phx_stream');
+    expect(bodies(replayed)).toEqual([0, 1, 2, 3, 4].map(body));
+    expect(replayed.at(-1)![2]).toMatchObject({ recovered: true });
+
+    await sendAll(
+      writer,
+      Array.from({ length: 5 }, (_, n) => body(5 + n)),
+    ); // ~10 KB since 'seen': no longer fits
+    const over = await chat.connect(null);
+    await joined(over.client, LOBBY, { recover: seenRef });
+    const refused = await pushesUntil(over.client, 'phx_stream');
+    expect(bodies(refused)).toEqual([]);
+    expect(refused.at(-1)![2]).toMatchObject({ recovered: false });
+  });
+
+  it('counts a rejoin with recover against the join budgets like any join: over them, {reason: "slow down"} and no replay', async () => {
+    const chat = chatChannels({ limits: { joinsPerUser: { count: 2, seconds: 3600 }, joinsPerIp: { count: 5, seconds: 3600 } } });
+    const { channel: writer } = await joined((await chat.connect()).client, LOBBY, { name: 'alice' }); // the address's join 1
+    const bob = await chat.connect();
+    await joined(bob.client, LOBBY, { name: 'bob' }); // bob's join 1, the address's 2
+    const guest = await chat.connect(null);
+    await joined(guest.client, LOBBY); // the address's 3
+    await sendAll(writer, ['seen']);
+    const [, seenRef] = (await pushesUntil(bob.client, 'new_msg')).at(-1)!;
+    bob.client.close();
+    guest.client.close();
+    await sendAll(writer, ['missed']);
+
+    const rejoin = async (userId: string | null): Promise<{ status: string; response: unknown; client: TestSocket }> => {
+      const { client } = await chat.connect(userId);
+      const { status, response } = await client.join(LOBBY, userId === null ? { recover: seenRef } : { name: 'bob', recover: seenRef });
+      return { status, response, client };
+    };
+    const bobBack = await rejoin(bob.userId); // bob's join 2, the address's 4: within both
+    expect(bobBack.status).toBe('ok');
+    expect(bodies(await pushesUntil(bobBack.client, 'phx_stream'))).toEqual(['missed']);
+    const bobAgain = await rejoin(bob.userId); // bob's join 3: over joinsPerUser
+    expect({ status: bobAgain.status, response: bobAgain.response }).toEqual({ status: 'error', response: { reason: 'slow down' } });
+
+    const guestBack = await rejoin(null); // the address's 5
+    expect(guestBack.status).toBe('ok');
+    const guestAgain = await rejoin(null); // the address's 6: over joinsPerIp
+    expect({ status: guestAgain.status, response: guestAgain.response }).toEqual({ status: 'error', response: { reason: 'slow down' } });
+    for (const refused of [bobAgain, guestAgain]) expect(pushesTo(refused.client)).toEqual([]);
   });
 
   it('answers a first join, which sends no position, with the page and phx_stream {position}', async () => {

@@ -1,5 +1,5 @@
 /**
- * What the room channel accepts from clients, tested in-process with `starling/testing` (the
+ * What the room channel accepts from clients, tested in-process with `starling-channels/testing` (the
  * chat's real socket definition and room channel over a real SQLite store; no server, no port):
  * a message body is 1 to 2000 characters once trimmed, without control characters but tab and
  * line feed; a display name 1 to 32 without any, nor format characters (Cf); posting needs a
@@ -7,7 +7,7 @@
  * payload that fails the channel's schemas is answered `{reason: "invalid payload", issues}`, a
  * bad name `{reason: "invalid name"}`, and nothing is stored or broadcast.
  */
-import type { TestChannel } from 'starling/testing';
+import type { TestChannel } from 'starling-channels/testing';
 import { describe, expect, it } from 'vitest';
 import type { HistoryPage } from '../../src/room-channel.ts';
 import { joined, sendAll, useChatChannels, type HarnessUser } from '../support/channel-test.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { recoverableChannel, type StreamNotice } from 'starling/client';
+import { recoverableChannel, type StreamNotice } from 'starling-channels/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startChat, type Chat } from '../../src/app.ts';
 import { sendAll, UNLIMITED, type WireMessage } from '../support/chat.ts';

@@ -1,7 +1,8 @@
 /**
  * One process per core (`WORKERS`): the chat's primary forks N workers on one port; they share
  * broadcasts and presence through Redis. Without `REDIS_URL` the server refuses to start rather
- * than run workers that cannot see each other.
+ * than run workers that cannot see each other. The primary fails fast: a worker that cannot start
+ * stops it once with that worker's reason, and a crash loop stops it too.
  */
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -45,6 +46,77 @@ describe('WORKERS', () => {
     });
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/WORKERS > 1 needs REDIS_URL/);
+  });
+
+  it('exits 1 once, with the worker’s reason, when a worker cannot start (PostgreSQL down): no respawn loop', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+      env: {
+        ...process.env,
+        WORKERS: '2',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing',
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        DATA_DIR: tmpdir(),
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg: string; level: number });
+    const primary = lines.filter((line) => line.msg.startsWith('chat not started: a worker failed while starting'));
+    expect(primary).toHaveLength(1);
+    expect(primary[0]!.msg).toMatch(/ECONNREFUSED|connect/);
+    expect(lines.filter((line) => line.msg.includes('starting another'))).toEqual([]);
+  });
+
+  it('prints one line, no stack, for a malformed setting: WORKERS=two, LOG_LEVEL=verbose, SHUTDOWN_TIMEOUT=soon', () => {
+    for (const [name, value] of [
+      ['WORKERS', 'two'],
+      ['LOG_LEVEL', 'verbose'],
+      ['SHUTDOWN_TIMEOUT', 'soon'],
+      ['REDIS_URL', 'nope:1'],
+    ] as const) {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: tmpdir(), [name]: value },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(result.status, name).toBe(1);
+      const lines = result.stdout.split('\n').filter(Boolean);
+      expect(lines, name).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ msg: expect.stringContaining(`chat not started: ${name} must be`) });
+      expect(result.stderr, name).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('restarts a worker that dies, and stops with a clear message after a crash loop', async () => {
+    redis = await startThrowawayRedis();
+    dataDir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
+    const port = await freePort();
+    chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, 30_000);
+    await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
+    const killed = new Set<number>();
+    const exit = chat.exited;
+    let code: unknown;
+    void exit.then((value) => (code = value));
+    // Kill every worker as soon as it appears: the 5th death within 30 s is a crash loop.
+    await eventually(
+      () => {
+        for (const pid of childrenOf(chat!.pid)) {
+          if (killed.has(pid)) continue;
+          killed.add(pid);
+          process.kill(pid, 'SIGKILL');
+        }
+        expect(code).toBe(1);
+      },
+      25_000,
+      50,
+    );
+    expect(killed.size).toBe(5);
   });
 
   it('runs N workers on one port whose clients see each other through Redis', async () => {

@@ -210,6 +210,80 @@ describe('history pages', () => {
   });
 });
 
+describe('history requests', () => {
+  const HISTORY_DEFAULTS = {
+    historyPerUser: DEFAULT_LIMITS.historyPerUser,
+    historyPerIp: DEFAULT_LIMITS.historyPerIp,
+    historyPerGuestIp: DEFAULT_LIMITS.historyPerGuestIp,
+  };
+
+  it('bound the pages one address’s guests read together, however many sockets they open, while a guest elsewhere still reads', async () => {
+    const chat = await chats.start({ limits: HISTORY_DEFAULTS });
+    const pool = new ClientPool(phoenix18Client);
+    try {
+      const guests = await Promise.all(
+        [0, 1, 2, 3, 4].map(async () => {
+          const channel = pool.socket(chat.socketUrl, { localAddress: '127.0.0.1' }).channel('rooms:lobby');
+          await joined(channel);
+          return channel;
+        }),
+      );
+      // The probe of issue 17: five guest sockets, each asking for page after page.
+      const outcomes = await Promise.all(
+        guests.map(async (channel) => {
+          const answers = [];
+          for (let i = 0; i < 20; i++) answers.push(await pushOutcome(channel, 'history', {}));
+          return answers;
+        }),
+      );
+
+      const served = outcomes.flat().filter((outcome) => outcome.status === 'ok');
+      // The budget refills by one page every 3 s: a slow run may see one more.
+      expect(served.length).toBeGreaterThanOrEqual(DEFAULT_LIMITS.historyPerGuestIp.count);
+      expect(served.length).toBeLessThanOrEqual(DEFAULT_LIMITS.historyPerGuestIp.count + 1);
+      expect(outcomes.flat().filter((outcome) => outcome.status !== 'ok')).toEqual(Array.from({ length: 100 - served.length }, () => SLOW_DOWN));
+      const metrics = await metricsText(chat);
+      expect(metrics).toMatch(new RegExp(`^chat_history_pages_total\\{request="history"\\} ${served.length}$`, 'm'));
+      expect(metrics).toMatch(new RegExp(`^chat_budget_refused_total\\{action="history",scope="ip"\\} ${100 - served.length}$`, 'm'));
+
+      const elsewhere = pool.socket(chat.socketUrl, { localAddress: '127.0.0.2' }).channel('rooms:lobby');
+      await joined(elsewhere);
+      expect((await pushOutcome(elsewhere, 'history', {})).status).toBe('ok');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('default to well under 100 pages a minute for one address’s guests, 30 a minute per user and 120 per address', () => {
+    expect(DEFAULT_LIMITS.historyPerGuestIp).toEqual({ count: 20, seconds: 60 });
+    expect(DEFAULT_LIMITS.historyPerUser).toEqual({ count: 30, seconds: 60 });
+    expect(DEFAULT_LIMITS.historyPerIp).toEqual({ count: 120, seconds: 60 });
+  });
+
+  it('bound each user (historyPerUser) and each address, users and guests together (historyPerIp)', async () => {
+    const chat = await chats.start({ limits: { historyPerUser: { count: 3, seconds: 3600 }, historyPerIp: { count: 5, seconds: 3600 } } });
+    const pool = new ClientPool(phoenix18Client);
+    try {
+      const reader = await lobbyOf(pool, chat, await chat.newUser());
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await pushOutcome(reader, 'history', {})).status);
+      expect(statuses).toEqual(['ok', 'ok', 'ok', 'error']);
+      expect(await pushOutcome(reader, 'history', {})).toEqual(SLOW_DOWN);
+
+      const neighbour = await lobbyOf(pool, chat, await chat.newUser());
+      const neighbourStatuses = [];
+      for (let i = 0; i < 3; i++) neighbourStatuses.push((await pushOutcome(neighbour, 'history', {})).status);
+      // The address had 5: the reader took 3, the neighbour gets 2.
+      expect(neighbourStatuses).toEqual(['ok', 'ok', 'error']);
+      const metrics = await metricsText(chat);
+      expect(metrics).toMatch(/^chat_budget_refused_total\{action="history",scope="user"\} 2$/m);
+      expect(metrics).toMatch(/^chat_budget_refused_total\{action="history",scope="ip"\} 1$/m);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('joins and announcements', () => {
   it('answer a user re-joining over joinsPerUser with {reason: "slow down"}', async () => {
     const chat = await chats.start({ limits: { joinsPerUser: { count: 3, seconds: 3600 } } });

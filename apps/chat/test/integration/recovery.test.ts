@@ -1,6 +1,6 @@
 /**
  * The chat's rooms resumed by the official client, both versions, with `recoverableChannel` from
- * `starling/client` (what the page uses): over a real server and a line that is cut and restored,
+ * `starling-channels/client` (what the page uses): over a real server and a line that is cut and restored,
  * a rejoin gets exactly the messages it missed, once and in order, `phx_stream {recovered: true}`,
  * and no page of history is read from the store.
  */
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { recoverableChannel, type StreamNotice } from 'starling/client';
+import { recoverableChannel, type StreamNotice } from 'starling-channels/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startChat, type Chat } from '../../src/app.ts';
 import { sendAll, UNLIMITED, type WireMessage } from '../support/chat.ts';

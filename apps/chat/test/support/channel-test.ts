@@ -1,5 +1,5 @@
 /**
- * The chat's channels in-process, on `starling/testing`: the real socket definition and room
+ * The chat's channels in-process, on `starling-channels/testing`: the real socket definition and room
  * channel over a real SQLite store in a temporary folder, on an endpoint whose rooms keep history
  * as the chat's do (`roomHistory`, default bounds unless a test passes its own), with budgets no
  * test meets by accident (tests of a budget pass their own). No server, no port.
@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { Endpoint, silentLogger, TokenSigner } from 'starling';
-import { ChannelTest, type TestChannel, type TestSocket } from 'starling/testing';
+import { Endpoint, silentLogger, TokenSigner } from 'starling-channels';
+import { ChannelTest, type TestChannel, type TestSocket } from 'starling-channels/testing';
 import { afterEach, expect } from 'vitest';
 import { Identity, markOf } from '../../src/identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from '../../src/limits.ts';

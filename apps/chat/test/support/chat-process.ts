@@ -40,10 +40,17 @@ const CHAT_SETTINGS = [
   'JOINS_PER_USER',
   'JOINS_PER_IP',
   'ANNOUNCEMENTS_PER_USER',
+  'HISTORY_PER_USER',
+  'HISTORY_PER_IP',
+  'HISTORY_PER_GUEST_IP',
+  'TRUSTED_PROXIES',
+  'CONNECTIONS_PER_IP',
   'HISTORY_PAGE_BYTES',
+  'REPLAY_BYTES',
   'REPLAY_MESSAGES',
   'REPLAY_SECONDS',
   'REPLAY_ROOMS',
+  'SHUTDOWN_TIMEOUT',
 ];
 
 function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -88,6 +95,11 @@ export class ChatProcess {
       throw err;
     }
     return server;
+  }
+
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  get exited(): Promise<NodeJS.Signals | number | null> {
+    return this.#exited;
   }
 
   /** The server's process id. */

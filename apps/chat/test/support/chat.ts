@@ -106,6 +106,9 @@ export const UNLIMITED: Partial<ChatLimits> = {
   joinsPerUser: PLENTY,
   joinsPerIp: PLENTY,
   announcementsPerUser: PLENTY,
+  historyPerUser: PLENTY,
+  historyPerIp: PLENTY,
+  historyPerGuestIp: PLENTY,
 };
 
 /** Per-test chats, client sockets and data directories; see the module doc. */

@@ -5,7 +5,7 @@
  * contain a format character (a bidi override would make a fake mark out of its end).
  */
 import { describe, expect, it } from 'vitest';
-import { Endpoint } from 'starling';
+import { Endpoint } from 'starling-channels';
 import { Identity, displayName, markOf } from '../../src/identity.ts';
 import { displayNameText } from '../../src/text.ts';
 

@@ -1,5 +1,5 @@
 /**
- * @module starling/client
+ * @module starling-channels/client
  * Typed event maps for the official `phoenix` client, in the browser or anywhere: the same
  * `Events` type as the server's `Channel<Assigns, Events>` types `push` (the `in` map, with the
  * declared reply) and `on` (the `out` map). No runtime cost: {@link typedChannel} returns the
@@ -8,7 +8,7 @@
  *
  * @example
  * import { Socket } from 'phoenix';
- * import { typedChannel } from 'starling/client';
+ * import { typedChannel } from 'starling-channels/client';
  *
  * // Shared with the server's `Channel<Assigns, RoomEvents>` (a type-only import in real code).
  * type RoomEvents = {

@@ -1,14 +1,14 @@
 /**
- * @module starling/client/recovery
+ * @module starling-channels/client/recovery
  * Gap-free rejoins for the official `phoenix` client (docs/recovery.md): remembers the last stream
  * position a channel saw — the `ref` of every publication on a history topic, and the position of
  * each `phx_stream` push — and sends it as `recover` with every join and rejoin, so that after a
  * reconnect the server replays exactly what was missed. When it cannot (`recovered: false`), the
- * app is told to refetch its state. Like the rest of `starling/client` it imports nothing.
+ * app is told to refetch its state. Like the rest of `starling-channels/client` it imports nothing.
  *
  * @example
  * import { Socket } from 'phoenix';
- * import { recoverableChannel } from 'starling/client';
+ * import { recoverableChannel } from 'starling-channels/client';
  *
  * const socket = new Socket('/socket', { params: { token } });
  * socket.connect();

@@ -1,5 +1,5 @@
 /**
- * @module starling/metrics
+ * @module starling-channels/metrics
  * Prometheus metrics of an {@link Endpoint}, on `prom-client` (an optional peer dependency:
  * install it to use this subpath). Every value is read from the
  * endpoint's own counters (`endpoint.stats`, `endpoint.pubsub.stats`) and gauges when the registry
@@ -7,7 +7,7 @@
  * Counts are this node's; sum them across nodes in Prometheus.
  *
  * @example
- * import { createMetrics } from 'starling/metrics';
+ * import { createMetrics } from 'starling-channels/metrics';
  * import { collectDefaultMetrics } from 'prom-client';
  * const metrics = createMetrics(endpoint);
  * collectDefaultMetrics({ register: metrics.registry }); // optional: process metrics too
@@ -57,7 +57,8 @@ type MetricsSource = Pick<Endpoint, 'connectionCount' | 'channelCount' | 'stats'
  * - gauges `sockets`, `channels_joined`
  * - counters `messages_in_total`, `messages_out_total`, `bytes_out_total`, `broadcasts_total`,
  *   `broadcast_encodes_total`, `slow_reader_closes_total`, `rate_limited_total`,
- *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `errors_total{code}`
+ *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `longpoll_sessions_refused_total`,
+ *   `rest_broadcasts_refused_total{scope}`, `errors_total{code}`
  * - with `changes`: gauge `postgres_slot_lag_bytes` (WAL the slot keeps, unconfirmed; on the node
  *   that consumes it), counters `postgres_changes_read_total` (read from the slot by this node),
  *   `postgres_changes_received_total`, `postgres_authorization_checks_total`,
@@ -115,6 +116,17 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
   counter('rate_limit_closes_total', 'Sockets closed for staying over the rate limit.', () => stats.rateLimitCloses);
   counter('connections_per_ip_refused_total', 'Connections refused by maxConnectionsPerIp.', () => stats.connectionsPerIpRefused);
   counter('longpoll_sessions_refused_total', 'LongPoll sessions refused by longpoll.maxSessions.', () => stats.longpollSessionsRefused);
+  counter('replays_refused_total', 'Recover joins answered recovered: false because what was missed was over the replay budget.', () => stats.replaysRefused);
+  new Counter({
+    name: `${prefix}rest_broadcasts_refused_total`,
+    help: "Supabase REST broadcasts refused with 429 by their client address's or their key's budget.",
+    labelNames: ['scope'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [scope, count] of Object.entries(stats.restBroadcastsRefused)) this.inc({ scope }, count);
+    },
+  });
   new Counter({
     name: `${prefix}errors_total`,
     help: 'Faults by code (see docs/errors.md).',

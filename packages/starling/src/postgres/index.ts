@@ -1,5 +1,5 @@
 /**
- * @module starling/postgres
+ * @module starling-channels/postgres
  * Row changes from PostgreSQL, for any Starling app: a {@link PostgresChangeSource} reads a
  * publication's INSERTs, UPDATEs and DELETEs from a *persistent* logical replication slot
  * (pgoutput) and hands each committed transaction to your `handle`, in commit order. The slot's
@@ -15,8 +15,8 @@
  * Every change is visible to whoever receives it: authorize before you push rows to clients.
  *
  * @example
- * import { Endpoint } from 'starling';
- * import { PostgresChangeSource, broadcastChanges } from 'starling/postgres';
+ * import { Endpoint } from 'starling-channels';
+ * import { PostgresChangeSource, broadcastChanges } from 'starling-channels/postgres';
  *
  * const endpoint = new Endpoint();
  * const source = new PostgresChangeSource({

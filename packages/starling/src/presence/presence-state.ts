@@ -4,7 +4,7 @@
  * the grouping of tracked entries by key. No I/O, no clocks except {@link newPhxRef}.
  *
  * @example
- * import { groupByKey } from 'starling';
+ * import { groupByKey } from 'starling-channels';
  *
  * groupByKey([{ key: 'alice', meta: { phx_ref: 'r1' } }]);
  * // { alice: { metas: [{ phx_ref: 'r1' }] } }

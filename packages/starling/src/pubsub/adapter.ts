@@ -56,7 +56,10 @@ export interface PubSubAdapter {
   append?(message: BroadcastMessage, publishId: number, limits: StreamLimits): void;
   /**
    * History: the publications of `topic` after `since` and its latest position (see
-   * {@link StreamRead}). Reading a topic that never published creates nothing.
+   * {@link StreamRead}). Reading a topic that never published creates nothing. A replay is
+   * bounded: when the publications after `since` weigh more than `limits.maxReplayBytes` (their
+   * replay size, `StreamRead.bytes`), none is returned and `recovered` is false — measured where
+   * they are kept, from sizes known at append, so an oversized replay is never copied or sent.
    */
   readStream?(topic: string, since: StreamPosition | null, limits: StreamLimits): StreamRead | Promise<StreamRead>;
 }

@@ -5,7 +5,7 @@
  * cluster inside one process — which is how the shared adapter conformance suite exercises it.
  *
  * @example
- * import { MemoryBus, MemoryPubSubAdapter, PubSub } from 'starling';
+ * import { MemoryBus, MemoryPubSubAdapter, PubSub } from 'starling-channels';
  *
  * const bus = new MemoryBus();
  * const a = new PubSub({ adapter: new MemoryPubSubAdapter(bus) });

@@ -3,7 +3,9 @@
  * Internal: the in-process stream store behind {@link MemoryPubSubAdapter}'s history: one bounded
  * ring of publications per topic, for every node on one {@link MemoryBus}. Its past lives and dies
  * with the process, so a restart starts new epochs. A publication's size, for `maxBytes`, is the
- * length of its payload as JSON (one `JSON.stringify` per publication, not per subscriber).
+ * UTF-8 length of its payload as JSON (one `JSON.stringify` per publication, not per subscriber);
+ * its replay size, for `maxReplayBytes`, adds its topic, its event and the rest of a frame
+ * ({@link REPLAY_FRAME_OVERHEAD}), so that a read is measured without encoding anything again.
  *
  * Epochs: every topic's epoch is `<store epoch>.<generation>`, where the store epoch is random per
  * store and the generation counts the streams evicted so far (by `maxTopics`). A topic that never
@@ -15,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BroadcastMessage } from '../protocol.ts';
 import { payloadJson } from '../serializer/json-text.ts';
-import type { StreamLimits, StreamPosition, StreamRead } from './stream.ts';
+import { REPLAY_FRAME_OVERHEAD, type StreamLimits, type StreamPosition, type StreamRead } from './stream.ts';
 
 interface Entry {
   readonly message: BroadcastMessage;
@@ -72,11 +74,20 @@ class TopicStream {
     return this.offset - this.#count + 1;
   }
 
-  /** The publications after `after` (which must be ≥ first - 1). */
-  since(after: number, size: number): BroadcastMessage[] {
-    const out: BroadcastMessage[] = [];
-    for (let offset = after + 1; offset <= this.offset; offset++) out.push(this.#entry(offset, size).message);
-    return out;
+  /**
+   * The publications after `after` (which must be ≥ first - 1) and their replay size; none when
+   * that size is over `maxReplayBytes` (the size is then counted no further than past it).
+   */
+  since(after: number, size: number, maxReplayBytes: number): { publications: BroadcastMessage[]; bytes: number } {
+    let bytes = 0;
+    for (let offset = after + 1; offset <= this.offset && bytes <= maxReplayBytes; offset++) {
+      const { message, bytes: payload } = this.#entry(offset, size);
+      bytes += payload + message.topic.length + message.event.length + REPLAY_FRAME_OVERHEAD;
+    }
+    if (bytes > maxReplayBytes) return { publications: [], bytes };
+    const publications: BroadcastMessage[] = [];
+    for (let offset = after + 1; offset <= this.offset; offset++) publications.push(this.#entry(offset, size).message);
+    return { publications, bytes };
   }
 
   #entry(offset: number, size: number): Entry {
@@ -111,7 +122,7 @@ export class MemoryStreams {
     }
     this.#streams.set(message.topic, stream);
     const positioned = { topic: message.topic, event: message.event, payload: message.payload, position: { epoch: stream.epoch, offset: stream.offset + 1 } };
-    const bytes = payloadJson(message).length;
+    const bytes = Buffer.byteLength(payloadJson(message));
     this.#bytes += bytes - stream.append({ message: positioned, at: now, bytes }, limits.size);
     this.#bytes -= stream.expire(now - limits.ttlMs, limits.size);
     while (this.#bytes > limits.maxBytes && this.#streams.size > 1) this.#evictOldest();
@@ -125,14 +136,15 @@ export class MemoryStreams {
     if (stream === undefined) {
       const position = { epoch: this.#currentEpoch(), offset: 0 };
       const recovered = since !== null && since.epoch === position.epoch && since.offset === 0;
-      return { position, recovered, publications: [] };
+      return { position, recovered, publications: [], bytes: 0 };
     }
     this.#bytes -= stream.expire(now - limits.ttlMs, limits.size);
     const position = { epoch: stream.epoch, offset: stream.offset };
     if (since === null || since.epoch !== stream.epoch || since.offset > stream.offset || since.offset < stream.first - 1) {
-      return { position, recovered: false, publications: [] };
+      return { position, recovered: false, publications: [], bytes: 0 };
     }
-    return { position, recovered: true, publications: stream.since(since.offset, limits.size) };
+    const { publications, bytes } = stream.since(since.offset, limits.size, limits.maxReplayBytes);
+    return { position, recovered: bytes <= limits.maxReplayBytes, publications, bytes };
   }
 
   #currentEpoch(): string {

@@ -6,7 +6,7 @@
  * (the channels' fan-out encodes it once per serializer from there).
  *
  * @example
- * import { PubSub } from 'starling';
+ * import { PubSub } from 'starling-channels';
  *
  * const pubsub = new PubSub();
  * await pubsub.start();
@@ -20,7 +20,7 @@ import { isBinaryPayload, type BroadcastMessage } from '../protocol.ts';
 import type { PubSubAdapter } from './adapter.ts';
 import { MemoryPubSubAdapter } from './memory-adapter.ts';
 import { StreamOrder } from './stream-order.ts';
-import { History, type HistoryOptions, type StreamPosition, type StreamRead } from './stream.ts';
+import { History, type HistoryOptions, type StreamLimits, type StreamPosition, type StreamRead } from './stream.ts';
 
 /** Counters of the broadcast path, for metrics and tests. */
 export interface PubSubStats {
@@ -65,6 +65,11 @@ export class PubSub {
   /** Counters of the broadcast path. */
   readonly stats: PubSubStats = { broadcasts: 0, subscribeFailures: 0, appendFailures: 0, gapsFilled: 0, gapsLost: 0 };
   readonly #history: History | null;
+  /**
+   * The history's limits for filling a hole in this node's live order: the node's own catch-up,
+   * not a client's replay, so it may read as much as the stream keeps (maxReplayBytes is for clients).
+   */
+  readonly #gapLimits: StreamLimits | null;
   readonly #adapter: PubSubAdapter;
   readonly #topics = new Map<string, Set<Subscriber>>();
   /** Adapter subscriptions under way, by topic. */
@@ -80,12 +85,13 @@ export class PubSub {
     this.#adapter = options.adapter ?? new MemoryPubSubAdapter();
     this.nodeId = options.nodeId ?? randomBytes(8).toString('base64url');
     this.#history = options.history === undefined ? null : new History(options.history);
+    this.#gapLimits = this.#history === null ? null : { ...this.#history.limits, maxReplayBytes: this.#history.limits.maxBytes };
     if (this.#history !== null && (this.#adapter.append === undefined || this.#adapter.readStream === undefined)) {
       throw new StarlingError(ErrorCodes.adapter, 'history needs a PubSub adapter that keeps streams (append and readStream)');
     }
     this.#order = new StreamOrder<Subscriber>({
       dispatch: (message, from) => this.#dispatch(message, from),
-      read: (topic, since) => this.#read(topic, since),
+      read: (topic, since) => this.#read(topic, since, this.#gapLimits),
       gap: (_topic, filled) => {
         if (filled) this.stats.gapsFilled++;
         else this.stats.gapsLost++;
@@ -115,12 +121,13 @@ export class PubSub {
    * The publications of a history topic after `since`, and its latest position (`since` null:
    * the position only). Subscribe first and read after the subscription resolved: then every
    * publication is either in the read or delivered to the subscriber (some in both; skip those
-   * at or below the read's position).
+   * at or below the read's position). A client's replay: when they weigh more than
+   * `history.maxReplayBytes`, none is read and `recovered` is false (see {@link StreamRead.bytes}).
    * @throws StarlingError `ERR_PUBSUB_ADAPTER` (rejects) when `topic` keeps no history or the store is unreachable
    */
   async readStream(topic: string, since: StreamPosition | null): Promise<StreamRead> {
     if (!this.hasHistory(topic)) throw new StarlingError(ErrorCodes.adapter, `${topic} keeps no history`);
-    return this.#read(topic, since);
+    return this.#read(topic, since, this.#history?.limits ?? null);
   }
 
   /**
@@ -221,11 +228,10 @@ export class PubSub {
     else if (this.#topics.has(message.topic)) this.#order.receive(message, from);
   }
 
-  #read(topic: string, since: StreamPosition | null): StreamRead | Promise<StreamRead> {
-    const history = this.#history;
+  #read(topic: string, since: StreamPosition | null, limits: StreamLimits | null): StreamRead | Promise<StreamRead> {
     const adapter = this.#adapter;
-    if (history === null || adapter.readStream === undefined) throw new StarlingError(ErrorCodes.adapter, 'no history');
-    return adapter.readStream(topic, since, history.limits);
+    if (limits === null || adapter.readStream === undefined) throw new StarlingError(ErrorCodes.adapter, 'no history');
+    return adapter.readStream(topic, since, limits);
   }
 
   #dispatch(message: BroadcastMessage, from: Subscriber | null): void {

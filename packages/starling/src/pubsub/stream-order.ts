@@ -77,12 +77,12 @@ export class StreamOrder<S> {
     try {
       read = this.#host.read(message.topic, { epoch: order.epoch, offset: order.offset });
     } catch {
-      read = { position, recovered: false, publications: [] };
+      read = { position, recovered: false, publications: [], bytes: 0 };
     }
     if (read instanceof Promise) {
       read.then(
         (settled) => this.#fill(order, message.topic, settled),
-        () => this.#fill(order, message.topic, { position, recovered: false, publications: [] }),
+        () => this.#fill(order, message.topic, { position, recovered: false, publications: [], bytes: 0 }),
       );
     } else {
       this.#fill(order, message.topic, read);

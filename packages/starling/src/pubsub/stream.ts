@@ -9,7 +9,7 @@
  * `readStream`) and the channel runtime. Pure: no I/O.
  *
  * @example
- * import { Endpoint } from 'starling';
+ * import { Endpoint } from 'starling-channels';
  *
  * // Rooms keep their last 500 publications for 10 minutes.
  * const endpoint = new Endpoint({ history: { topics: ['rooms:*'], size: 500, ttlMs: 600_000 } });
@@ -45,6 +45,15 @@ export interface HistoryOptions {
    * their streams first; a topic alone over it keeps only its newest publications.
    */
   maxBytes?: number | undefined;
+  /**
+   * The most one recovery may replay, in bytes (each publication counted by its
+   * {@link StreamRead.bytes replay size}, about the frame it becomes); default 262 144 (256 KiB).
+   * A client that missed more gets no replay but `recovered: false`, and reloads its state as it
+   * does past the stream's length: a small join can never make the server send megabytes. Keep it
+   * well under the transports' `maxQueuedBytes` (1 MiB by default): a replay must also fit in half
+   * the room its client's transport has left, or it is refused the same way (docs/recovery.md).
+   */
+  maxReplayBytes?: number | undefined;
 }
 
 /** The resolved bounds of every stream (what a store enforces). */
@@ -53,6 +62,7 @@ export interface StreamLimits {
   readonly ttlMs: number;
   readonly maxTopics: number;
   readonly maxBytes: number;
+  readonly maxReplayBytes: number;
 }
 
 /** What a store answers to a read: the publications after a position, or why it cannot give them. */
@@ -67,10 +77,31 @@ export interface StreamRead {
   readonly recovered: boolean;
   /** The publications after the requested position, in offset order, each with its `position`. */
   readonly publications: readonly BroadcastMessage[];
+  /**
+   * The replay size of the publications after the requested position, when the position could be
+   * honoured: in process, per publication, its payload's JSON in UTF-8 bytes plus its topic, its
+   * event and {@link REPLAY_FRAME_OVERHEAD}; in Redis, its stored entry (which holds the same, a
+   * little more). Above `limits.maxReplayBytes` the store replays nothing: `recovered` is false,
+   * `publications` empty, and `bytes` is over `maxReplayBytes` (a store may stop counting there).
+   * 0 when nothing was missed or the position cannot be honoured for another reason.
+   */
+  readonly bytes: number;
 }
 
+/**
+ * What a publication's frame holds besides its payload, topic and event, as the in-process store
+ * counts it for a replay: the position as `ref` and the frame's punctuation (a V1 frame's keys).
+ */
+export const REPLAY_FRAME_OVERHEAD = 64;
+
 /** Defaults of {@link HistoryOptions}. */
-export const DEFAULT_HISTORY_LIMITS: StreamLimits = { size: 100, ttlMs: 300_000, maxTopics: 1000, maxBytes: 64 * 1024 * 1024 };
+export const DEFAULT_HISTORY_LIMITS: StreamLimits = {
+  size: 100,
+  ttlMs: 300_000,
+  maxTopics: 1000,
+  maxBytes: 64 * 1024 * 1024,
+  maxReplayBytes: 256 * 1024,
+};
 
 /** The wire form of a position: `"<epoch>:<offset>"`, offset in decimal. */
 export function formatPosition(position: StreamPosition): string {
@@ -107,6 +138,7 @@ export class History {
       ttlMs: bound(options.ttlMs, DEFAULT_HISTORY_LIMITS.ttlMs, 'ttlMs'),
       maxTopics: bound(options.maxTopics, DEFAULT_HISTORY_LIMITS.maxTopics, 'maxTopics'),
       maxBytes: bound(options.maxBytes, DEFAULT_HISTORY_LIMITS.maxBytes, 'maxBytes'),
+      maxReplayBytes: bound(options.maxReplayBytes, DEFAULT_HISTORY_LIMITS.maxReplayBytes, 'maxReplayBytes'),
     };
   }
 

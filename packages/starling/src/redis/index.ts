@@ -1,13 +1,13 @@
 /**
- * @module starling/redis
+ * @module starling-channels/redis
  * Starling's Redis adapters: {@link RedisPubSubAdapter} spreads broadcasts over several nodes.
  * Needs `ioredis` (an optional peer dependency: install it to use this subpath).
  * The envelope format is exported for tools that speak it (and for nodes of a newer format that
  * must recognise this one); its functions are pure.
  *
  * @example
- * import { PubSub } from 'starling';
- * import { RedisPubSubAdapter } from 'starling/redis';
+ * import { PubSub } from 'starling-channels';
+ * import { RedisPubSubAdapter } from 'starling-channels/redis';
  * const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: 'redis://redis:6379', prefix: 'chat' }) });
  */
 export { RedisPubSubAdapter, type RedisPubSubAdapterOptions, type RedisPubSubStats } from './redis-pubsub-adapter.ts';

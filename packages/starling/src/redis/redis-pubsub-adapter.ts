@@ -369,9 +369,13 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     }
   }
 
-  /** Logs connection trouble once per outage (ioredis emits an error per reconnect attempt). */
+  /**
+   * Logs connection trouble once per outage (ioredis emits an error per reconnect attempt), and
+   * says which: a connection that was never made is "unreachable", one that was is "lost".
+   */
   #watch(client: Redis, role: 'publisher' | 'subscriber'): void {
     let down = false;
+    let everReady = false;
     client.on('error', (err: unknown) => {
       if (this.#state === 'closed' || this.#state === 'idle') return;
       if (down) {
@@ -379,9 +383,12 @@ export class RedisPubSubAdapter implements PubSubAdapter {
         return;
       }
       down = true;
-      this.#logger.warn({ err, role, url: redacted(this.#url) }, 'Redis connection lost; broadcasts to other nodes are dropped until it is back');
+      const url = redacted(this.#url);
+      if (everReady) this.#logger.warn({ err, role, url }, 'Redis connection lost; broadcasts to other nodes are dropped until it is back');
+      else this.#logger.warn({ err, role, url }, 'Redis unreachable: never connected; broadcasts to other nodes are dropped until it answers');
     });
     client.on('ready', () => {
+      everReady = true;
       if (!down) return;
       down = false;
       this.#logger.info({ role, url: redacted(this.#url) }, 'Redis connection restored');

@@ -7,7 +7,8 @@
  *   and age, and PUBLISHes it (a version-2 envelope carrying the position) on the topic's channel —
  *   so every node receives the publications of a topic in offset order, and no node can see an
  *   offset another did not;
- * - **read**: the publications after a position, or why they cannot be given.
+ * - **read**: the publications after a position, or why they cannot be given — also when their
+ *   stored entries weigh more than `maxReplayBytes`: then none is sent from Redis at all.
  *
  * Keys, under the adapter's prefix `P` (standalone Redis; the scripts touch keys they compute, so
  * they are not Redis Cluster-safe):
@@ -119,23 +120,27 @@ return position
 `;
 
 /**
- * ARGV (after the prelude's three): 4 = since epoch ('' for none), 5 = since offset, 6 = ttlMs.
- * Returns {epoch, offset, recovered (0/1), entries…}.
+ * ARGV (after the prelude's three): 4 = since epoch ('' for none), 5 = since offset, 6 = ttlMs,
+ * 7 = maxReplayBytes. Returns {epoch, offset, recovered (0/1), bytes, entries…}: no entries when
+ * they weigh more than maxReplayBytes, so an oversized replay never leaves Redis.
  */
 const READ = `${PRELUDE}
 local store = storeEpoch()
 local epoch = redis.call('HGET', META, 'e')
 if not epoch then
-  return {store .. '.' .. (tonumber(redis.call('HGET', STORE, 'g')) + 1), '0', '0'}
+  return {store .. '.' .. (tonumber(redis.call('HGET', STORE, 'g')) + 1), '0', '0', '0'}
 end
 local offset = tonumber(redis.call('HGET', META, 'o'))
 local since = tonumber(ARGV[5])
-if ARGV[4] ~= epoch or since > offset then return {epoch, tostring(offset), '0'} end
+if ARGV[4] ~= epoch or since > offset then return {epoch, tostring(offset), '0', '0'} end
 expire(nowMs() - tonumber(ARGV[6]))
 local first = offset - redis.call('LLEN', LIST) + 1
-if since < first - 1 then return {epoch, tostring(offset), '0'} end
-local out = {epoch, tostring(offset), '1'}
+if since < first - 1 then return {epoch, tostring(offset), '0', '0'} end
 local entries = redis.call('LRANGE', LIST, since - first + 1, -1)
+local bytes = 0
+for i = 1, #entries do bytes = bytes + #entries[i] end
+if bytes > tonumber(ARGV[7]) then return {epoch, tostring(offset), '0', tostring(bytes)} end
+local out = {epoch, tostring(offset), '1', tostring(bytes)}
 for i = 1, #entries do out[#out + 1] = entries[i] end
 return out
 `;
@@ -183,14 +188,22 @@ export class RedisStreams {
 
   /** See {@link StreamRead}. Rejects with `ERR_PUBSUB_ADAPTER` if Redis fails or answers garbage. */
   async read(topic: string, since: StreamPosition | null, limits: StreamLimits): Promise<StreamRead> {
-    const reply = await this.#redis.starlingReadBuffer(this.#newEpoch(), this.#keys, topic, since?.epoch ?? '', since?.offset ?? 0, limits.ttlMs);
-    const [epoch, offset, recovered, ...entries] = reply;
-    if (epoch === undefined || offset === undefined || recovered === undefined) {
+    const reply = await this.#redis.starlingReadBuffer(
+      this.#newEpoch(),
+      this.#keys,
+      topic,
+      since?.epoch ?? '',
+      since?.offset ?? 0,
+      limits.ttlMs,
+      limits.maxReplayBytes,
+    );
+    const [epoch, offset, recovered, bytes, ...entries] = reply;
+    if (epoch === undefined || offset === undefined || recovered === undefined || bytes === undefined) {
       throw new StarlingError(ErrorCodes.adapter, `unexpected reply to a stream read of ${topic}`);
     }
     const position = { epoch: epoch.toString('utf8'), offset: Number(offset.toString('utf8')) };
     const publications: BroadcastMessage[] = entries.map((entry) => decodeEnvelope(entry.subarray(13)).message);
-    return { position, recovered: since !== null && recovered.toString('utf8') === '1', publications };
+    return { position, recovered: since !== null && recovered.toString('utf8') === '1', publications, bytes: Number(bytes.toString('utf8')) };
   }
 }
 

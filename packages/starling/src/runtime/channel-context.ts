@@ -75,6 +75,7 @@ export class ChannelContext implements ChannelSocket {
     this.#server.unsubscribeInfo(topic);
   }
   track(key: string, meta: PresenceMeta = {}): void {
+    this.#server.beforeTrack();
     this.#server.connection.services.presence.track(this.#server, this.#server.pubsubTopic, key, meta);
   }
   untrack(key: string): void {

@@ -80,6 +80,8 @@ export class ChannelServer implements Subscriber {
    */
   #queuedPublications = 0;
   #pendingPushes: Frame[] | null = null;
+  /** Whether this join's client was sent `presence_state` (by the channel or by the first track). */
+  #presenceStateSent = false;
   readonly #intercepts: ReadonlySet<string> | null;
   #infoSubscriptions: Map<string, Subscriber> | null = null;
   #timers: Set<ClockTimer> | null = null;
@@ -245,6 +247,7 @@ export class ChannelServer implements Subscriber {
   /** Sends a push to this channel's client. */
   push(event: string, payload: OutPayload): void {
     assertOutPayload(payload);
+    if (event === Events.presenceState) this.#presenceStateSent = true;
     const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.#publicationRef, topic: this.topic, event, payload });
     if (frame === null) {
       this.#services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
@@ -252,6 +255,16 @@ export class ChannelServer implements Subscriber {
     }
     if (this.#state === 'joining') (this.#pendingPushes ??= []).push(frame);
     else this.connection.send(frame);
+  }
+
+  /**
+   * Before this channel's first track: sends its client `presence_state` unless one was sent or
+   * the channel opted out (`syncPresence: false`). State first, then the track's own diff, as the
+   * Phoenix guide orders them.
+   */
+  beforeTrack(): void {
+    if (this.#presenceStateSent || this.#channel.syncPresence === false) return;
+    this.push(Events.presenceState, this.#services.presence.list(this.#pubsubTopic));
   }
 
   /** Broadcasts on the topic; `fromSelf` excludes this channel. */
@@ -319,7 +332,11 @@ export class ChannelServer implements Subscriber {
 
   #replay(read: StreamRead, asked: StreamPosition | null | undefined): void {
     if (this.#state !== 'joined') return;
-    const recovered = asked != null && read.recovered;
+    // A replay is bounded twice (docs/recovery.md): by history.maxReplayBytes (the store refused
+    // it) and by the room left in this client's transport; past either, recovered: false.
+    const fits = read.recovered && this.connection.hasRoomFor(read.bytes);
+    if (asked != null && read.bytes > 0 && !fits) this.#services.stats.replaysRefused++;
+    const recovered = asked != null && fits;
     const tasks: Task[] = [];
     if (recovered) {
       for (const message of read.publications) {

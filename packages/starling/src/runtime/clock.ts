@@ -2,7 +2,7 @@
  * @module runtime/clock
  * Internal: the time source of the runtime. The rate limiter, the join timeout and delayed
  * `sendInfo` read the {@link Clock} of their endpoint's services instead of `performance.now()`
- * and `setTimeout`, so that `starling/testing` can move time forward without sleeping. The
+ * and `setTimeout`, so that `starling-channels/testing` can move time forward without sleeping. The
  * broadcast fan-out reads no clock at all.
  */
 

@@ -84,6 +84,17 @@ export class Connection implements Subscriber {
   }
 
   /**
+   * True when `bytes` of frames fit in half the room its transport has left before the client is a
+   * slow reader. A recovery replay is sent only then (docs/recovery.md): one that overflowed the
+   * transport would drop the client, which would rejoin with the same position and be dropped
+   * again, for ever. Half, so that the frames around it, the replays of the client's other channels
+   * (all rejoined at once after a reconnect) and a size estimated a little short still fit.
+   */
+  hasRoomFor(bytes: number): boolean {
+    return bytes <= (this.#transport.spareBytes?.() ?? Infinity) / 2;
+  }
+
+  /**
    * Decodes and handles one inbound frame.
    * @returns a promise only when the frame is held behind a pending join of its topic; it
    *   resolves once the frame has been dispatched (LongPoll answers 408 if that takes too long)

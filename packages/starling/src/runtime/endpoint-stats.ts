@@ -46,6 +46,17 @@ export interface EndpointStats {
   connectionsPerIpRefused: number;
   /** LongPoll sessions refused because the mount already had `longpoll.maxSessions` open. */
   longpollSessionsRefused: number;
+  /**
+   * Joins with `recover` answered `recovered: false` although the position was still kept, because
+   * what was missed weighs more than `history.maxReplayBytes` or than the client's transport can
+   * take (docs/recovery.md): the client reloads its state instead.
+   */
+  replaysRefused: number;
+  /**
+   * Supabase REST broadcasts (`starling-channels/supabase`) refused with HTTP 429, by the budget that
+   * refused them: the client address's or the key's.
+   */
+  restBroadcastsRefused: { address: number; key: number };
   /** Faults by code; every code is present, starting at 0. */
   errors: Record<CountedError, number>;
 }
@@ -64,6 +75,8 @@ export function createEndpointStats(): EndpointStats {
     rateLimitCloses: 0,
     connectionsPerIpRefused: 0,
     longpollSessionsRefused: 0,
+    replaysRefused: 0,
+    restBroadcastsRefused: { address: 0, key: 0 },
     errors,
   };
 }

@@ -6,6 +6,7 @@
  * own bag of pointers.
  */
 import type { ChannelEndpoint } from '../channel.ts';
+import type { TrustedProxies } from '../client-address.ts';
 import type { Logger } from '../logger.ts';
 import type { Clock } from './clock.ts';
 import type { Presence } from '../presence/presence.ts';
@@ -32,9 +33,11 @@ export interface Services {
   readonly live: Set<LiveConnection>;
   /**
    * Time for the rate limit, join timeouts and delayed `sendInfo` ({@link realClock} unless
-   * `starling/testing` controls it). Not read on the broadcast fan-out path.
+   * `starling-channels/testing` controls it). Not read on the broadcast fan-out path.
    */
   readonly clock: Clock;
+  /** The endpoint's `trustedProxies`, or null: where every per-address rule reads a client's address. */
+  readonly trustedProxies: TrustedProxies | null;
 }
 
 /** A socket definition mounted at a path, with its resolved options: one object per mount. */

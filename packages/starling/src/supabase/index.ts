@@ -1,5 +1,5 @@
 /**
- * @module starling/supabase
+ * @module starling-channels/supabase
  * A Supabase-Realtime-compatible socket, so the unchanged `@supabase/realtime-js` client (and
  * supabase-js's `supabase.channel(…)`) can use a Starling endpoint for **Broadcast** and
  * **Presence**: `realtime:<name>` topics, the join config (`broadcast.self`, `broadcast.ack`,
@@ -14,8 +14,8 @@
  * The wire details are in the repository's docs/supabase.md.
  *
  * @example
- * import { Endpoint } from 'starling';
- * import { createRealtime } from 'starling/supabase';
+ * import { Endpoint } from 'starling-channels';
+ * import { createRealtime } from 'starling-channels/supabase';
  *
  * const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE });
  * const realtime = createRealtime(endpoint, {
@@ -32,11 +32,14 @@ import { Socket, accept, refuse, type SocketFraming } from '../socket.ts';
 import { createVerifier, type JwtClaims, type JwtVerification } from './auth.ts';
 import { createRealtimeChannel, pubsubTopicOf, type AuthorizationRequest, type Authorize, type RealtimeSocketAssigns } from './realtime-channel.ts';
 import { createBroadcastApi } from './rest.ts';
+import { DEFAULT_REST_BUDGETS, RestBudgets, resolveRestBudgets, type RestBudget, type RestBudgetOptions } from './rest-budget.ts';
+import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
 
-export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, PostgresChangesStats, ChangeSourceStats };
+export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions, PostgresChangesStats, ChangeSourceStats };
+export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
 
@@ -52,6 +55,15 @@ export interface RealtimeOptions extends JwtVerification {
   path?: string | undefined;
   /** Largest REST request body. Default 1 MiB, as a WebSocket frame. */
   maxBodyBytes?: number | undefined;
+  /**
+   * Rate and byte budgets of the REST broadcast API, per client address (behind the endpoint's
+   * `trustedProxies`, the forwarded one) and per key (the bearer token's `sub`, else the API key —
+   * every anonymous caller shares the anon key's). A request over either is answered 429 with
+   * `Retry-After` and counted in `endpoint.stats.restBroadcastsRefused`. Default
+   * {@link DEFAULT_REST_BUDGETS}; `false` turns one off.
+   * @throws RangeError (from createRealtime) for a non-positive rate or a `byteBurst` below `maxBodyBytes`
+   */
+  restBudget?: RestBudgetOptions | undefined;
   /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
   presenceCallsPerSecond?: number | undefined;
   /** Serves `postgres_changes` from this database (see {@link PostgresChangesOptions}). */
@@ -112,7 +124,7 @@ const denyAll: Authorize = () => false;
 /**
  * Creates the socket and REST API of a Supabase-Realtime-compatible service on `endpoint`.
  * Tokens must carry `exp` and `role` (and the `issuer`/`audience` when configured).
- * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given, or `jwtSecret` is shorter than 32 bytes
+ * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given, or `jwtSecret` is shorter than 32 bytes; RangeError for a malformed `restBudget`
  */
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
   let startSource = (): Promise<void> => Promise.resolve();
@@ -172,11 +184,14 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
         return key.ok ? accept({ claims: key.claims }) : refuse(403);
       },
     }).channel('realtime:*', channel);
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const handleRequest = createBroadcastApi({
     path: options.path ?? '/realtime/v1',
     verify,
     authorize,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxBodyBytes,
+    budgets: new RestBudgets(resolveRestBudgets(options.restBudget, maxBodyBytes), maxBodyBytes, realClock, endpoint.stats),
+    clientAddress: (req) => endpoint.clientAddress(req),
     publish: (topic, isPrivate, message) => endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', message),
   });
   return {

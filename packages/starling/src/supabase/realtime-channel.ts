@@ -156,6 +156,8 @@ export function createRealtimeChannel(
 
   return {
     intercept: ['presence_diff'],
+    // presence_state goes only to clients that enabled presence, right after their join.
+    syncPresence: false,
 
     async join(topic, params, socket) {
       const name = topic.slice(TOPIC_PREFIX.length);

@@ -12,12 +12,14 @@
  * topics (else the key's). A message reaches the private channel only when it asks for it
  * (`private: true`, `?private=true`) and `authorize(…, 'write')` allows it; otherwise it reaches
  * the public channel of that name, never the private one. Bodies are bounded; a malformed one is
- * a 400 with a JSON reason.
+ * a 400 with a JSON reason. Every request is charged to its client address's and its key's rate
+ * and byte budgets first (`rest-budget.ts`): over either, it is answered 429 with `Retry-After`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody } from '../transport/http-body.ts';
 import type { Verified } from './auth.ts';
 import type { Authorize } from './realtime-channel.ts';
+import { TooManyRequests, type RestBudgets, type RestCharge } from './rest-budget.ts';
 
 /**
  * A broadcast the REST API accepted: sent as `broadcast` to channel `topic` — the private one when
@@ -27,10 +29,22 @@ export type PublishBroadcast = (topic: string, isPrivate: boolean, message: { ty
 
 const MAX_MESSAGES = 100;
 
-function send(res: ServerResponse, status: number, body?: object): void {
+function send(res: ServerResponse, status: number, body?: object, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  if (body === undefined) res.writeHead(status, { 'access-control-allow-origin': '*' }).end();
-  else res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
+  if (body === undefined) res.writeHead(status, { 'access-control-allow-origin': '*', ...headers }).end();
+  else res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...headers }).end(JSON.stringify(body));
+}
+
+/** The `Content-Length` of a request, or null without one (a chunked body). */
+function declaredLength(req: IncomingMessage): number | null {
+  const value = Number(req.headers['content-length']);
+  return req.headers['content-length'] === undefined || !Number.isSafeInteger(value) ? null : value;
+}
+
+/** Whose budget a verified request spends: the bearer token's subject, else the API key's. */
+function keyOf(apikey: unknown, user: Verified): string {
+  const sub = user.ok ? user.claims.sub : undefined;
+  return typeof sub === 'string' ? `sub:${sub}` : `key:${String(apikey)}`;
 }
 
 function parseJson(body: Buffer): unknown {
@@ -50,6 +64,10 @@ export interface BroadcastApiOptions {
   readonly publish: PublishBroadcast;
   /** Largest accepted body. */
   readonly maxBodyBytes: number;
+  /** The rate and byte budgets every request is charged to (429 with `Retry-After` when over). */
+  readonly budgets: RestBudgets;
+  /** The client's address of a request (behind a trusted proxy, the forwarded one). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** A request handler for the REST API: returns false for any request that is not its own. */
@@ -68,26 +86,35 @@ export function createBroadcastApi(options: BroadcastApiOptions): (req: Incoming
         .end();
       return true;
     }
-    handle(req, url, base, options).then(
-      () => send(res, 202),
-      (err: unknown) => {
-        req.resume();
-        if (err instanceof HttpError) send(res, err.status, { error: err.message });
-        else send(res, 500, { error: 'internal error' });
-      },
-    );
+    const refused = (err: unknown): void => {
+      req.resume();
+      if (err instanceof TooManyRequests) send(res, 429, { error: err.message }, { 'retry-after': String(err.retryAfterSeconds) });
+      else if (err instanceof HttpError) send(res, err.status, { error: err.message });
+      else send(res, 500, { error: 'internal error' });
+    };
+    let charge: RestCharge;
+    try {
+      // First, before any token is verified or any byte read: a flood costs a lookup per request.
+      charge = options.budgets.charge(options.clientAddress(req), declaredLength(req));
+    } catch (err) {
+      refused(err);
+      return true;
+    }
+    handle(req, url, base, options, charge).then(() => send(res, 202), refused);
     return true;
   };
 }
 
-async function handle(req: IncomingMessage, url: URL, base: string, options: BroadcastApiOptions): Promise<void> {
+async function handle(req: IncomingMessage, url: URL, base: string, options: BroadcastApiOptions, charge: RestCharge): Promise<void> {
   if (req.method !== 'POST') throw new HttpError(405, 'use POST');
   const key = await options.verify(req.headers.apikey);
   if (!key.ok) throw new HttpError(401, `apikey refused: ${key.reason}`);
   const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const user = bearer === undefined ? key : await options.verify(bearer);
   if (!user.ok) throw new HttpError(401, `access token refused: ${user.reason}`);
+  charge.key(keyOf(req.headers.apikey, user));
   const body = await readBody(req, options.maxBodyBytes);
+  charge.body(body.length);
   const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean }> = [];
   if (url.pathname === base) {
     const list = (parseJson(body) as { messages?: unknown } | null)?.messages;

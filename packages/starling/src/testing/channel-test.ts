@@ -1,6 +1,6 @@
 /**
  * @module testing/channel-test
- * The in-process channel harness of `starling/testing` (Phoenix.ChannelTest): a client that
+ * The in-process channel harness of `starling-channels/testing` (Phoenix.ChannelTest): a client that
  * connects to a mounted socket definition and talks to its channels through the real runtime (the
  * same `Connection` and `ChannelServer` as a WebSocket client gets), over an in-memory transport
  * and the real V2 serializer. Time is a {@link ManualClock}.
@@ -171,7 +171,7 @@ function decodeServerFrame(frame: Frame): ReceivedFrame {
 
 /**
  * An in-process test client for the channels of one mounted socket definition, modelled on
- * Phoenix.ChannelTest. See the module documentation of `starling/testing` for an example.
+ * Phoenix.ChannelTest. See the module documentation of `starling-channels/testing` for an example.
  *
  * Guarantees: frames go through the production runtime — the connect pipeline's `connect` and
  * `id`, the rate limit and input limits, join_ref rules, frames held behind a pending join, each
@@ -239,6 +239,8 @@ export class ChannelTest {
     const connectInfo: ConnectInfo = {
       transport: info.transport ?? 'websocket',
       peer: info.peer ?? { address: '127.0.0.1', port: 0 },
+      // As without trusted proxies: the client is the peer unless the test says otherwise.
+      clientAddress: info.clientAddress ?? info.peer?.address ?? '127.0.0.1',
       uri: info.uri ?? new URL(`http://localhost${this.#mount.path}/websocket?vsn=2.0.0`),
       origin: info.origin,
       userAgent: info.userAgent,

@@ -1,5 +1,5 @@
 /**
- * @module starling/testing
+ * @module starling-channels/testing
  * Test channels in-process, as Phoenix.ChannelTest does: connect a client to a socket
  * definition, join topics, push events and assert replies, pushes and broadcasts — through the
  * real runtime, with no network and no port, and with a clock the test moves (`advance`) instead
@@ -7,8 +7,8 @@
  *
  * @example
  * import assert from 'node:assert/strict';
- * import { Socket, accept, noreply, ok, reply, type Channel } from 'starling';
- * import { ChannelTest } from 'starling/testing';
+ * import { Socket, accept, noreply, ok, reply, type Channel } from 'starling-channels';
+ * import { ChannelTest } from 'starling-channels/testing';
  *
  * const RoomChannel = {
  *   join: () => ok({ welcome: true }),

@@ -1,6 +1,6 @@
 /**
  * @module testing/manual-clock
- * A clock that moves only when a test says so: `starling/testing` runs the real runtime on it, so
+ * A clock that moves only when a test says so: `starling-channels/testing` runs the real runtime on it, so
  * rate limits, join timeouts and delayed `sendInfo` can be tested without sleeping.
  */
 import type { Clock, ClockTimer } from '../runtime/clock.ts';

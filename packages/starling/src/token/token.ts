@@ -18,7 +18,8 @@
  */
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { Tuple, atom, decodeTerm, encodeTerm, tuple } from './etf.ts';
-import type { Term } from './etf.ts';
+import type { Atom, Term } from './etf.ts';
+import type { StandardSchemaV1 } from '../standard-schema.ts';
 
 /** HMAC / PBKDF2 digests Plug.Crypto supports. */
 export type TokenDigest = 'sha256' | 'sha384' | 'sha512';
@@ -29,8 +30,25 @@ export type MaxAge = number | 'infinity';
 /** Why a token was refused. */
 export type TokenError = 'invalid' | 'expired' | 'missing';
 
-/** The outcome of {@link verifyToken}: a refusal is an expected result, not an exception. */
-export type VerifyResult = { readonly ok: true; readonly data: Term } | { readonly ok: false; readonly reason: TokenError };
+/**
+ * The outcome of {@link verifyToken}: a refusal is an expected result, not an exception. `data` is
+ * typed `T` as the caller asked: checked when `verify` was given a `schema`, a promise otherwise.
+ */
+export type VerifyResult<T = Term> = { readonly ok: true; readonly data: T } | { readonly ok: false; readonly reason: TokenError };
+
+/**
+ * What a token may carry, checked against `T` itself: a {@link Term}'s scalars, and arrays and
+ * object types — interfaces included, which have no index signature — made of such data.
+ * Functions and `undefined` values are refused at compile time (objects are checked field by
+ * field, not as a whole against `Term`, whose index signature would let a function field through).
+ */
+export type TokenData<T> = T extends (...args: never[]) => unknown
+  ? never
+  : T extends null | boolean | number | bigint | string | Atom | Tuple
+    ? T
+    : T extends object
+      ? { [K in keyof T]: TokenData<T[K]> }
+      : never;
 
 /** Key derivation parameters (Plug.Crypto's `:key_iterations`, `:key_length`, `:key_digest`). */
 export interface KeyOptions {
@@ -60,6 +78,15 @@ export interface VerifyOptions extends KeyOptions {
   now?: number | undefined;
 }
 
+/**
+ * Options of a typed verify: with a Standard Schema (zod, valibot, …), the data is checked and
+ * transformed by it; data it refuses makes the token `invalid`. The schema must validate
+ * synchronously (verify is called in `connect` and `join` on every connection).
+ */
+export interface TypedVerifyOptions<T> extends VerifyOptions {
+  schema?: StandardSchemaV1<unknown, T> | undefined;
+}
+
 const DEFAULT_MAX_AGE = 86_400;
 
 /** The protected header is base64url of "HS256"/"HS384"/"HS512"; it fixes the HMAC digest. */
@@ -77,7 +104,7 @@ const DIGEST_OF_HEADER = new Map(Object.entries(HEADERS).map(([digest, header]) 
  * @param data any {@link Term}: strings, numbers, booleans, null, arrays, plain objects
  * @throws EtfError when `data` is not encodable; TypeError on invalid options
  */
-export function signToken(secretKeyBase: string, salt: string, data: Term, opts: SignOptions = {}): string {
+export function signToken<T>(secretKeyBase: string, salt: string, data: T & TokenData<T>, opts: SignOptions = {}): string {
   if (opts.signedAt !== undefined && !Number.isFinite(opts.signedAt)) {
     throw new TypeError('signedAt must be a finite number of seconds');
   }
@@ -85,7 +112,7 @@ export function signToken(secretKeyBase: string, salt: string, data: Term, opts:
   const signedMs = opts.signedAt === undefined ? Date.now() : Math.trunc(opts.signedAt * 1000);
   const maxAge = opts.maxAge ?? DEFAULT_MAX_AGE;
   checkMaxAge(maxAge);
-  const payload = encodeTerm(tuple(data, signedMs, maxAge === 'infinity' ? atom('infinity') : maxAge));
+  const payload = encodeTerm(tuple(data as Term, signedMs, maxAge === 'infinity' ? atom('infinity') : maxAge));
   const digest = opts.digest ?? 'sha256';
   const signingInput = `${HEADERS[digest]}.${payload.toString('base64url')}`;
   const signature = createHmac(digest, deriveKey(secretKeyBase, salt, opts))
@@ -98,10 +125,11 @@ export function signToken(secretKeyBase: string, salt: string, data: Term, opts:
  * Verifies a token and returns its data, or why it was refused:
  * `missing` for null/undefined; `invalid` for a bad signature, a malformed token (any non-string
  * included), a wrong salt or a signing time in the future; `expired` when older than the max age.
+ * With `opts.schema`, the data must also pass the schema (else `invalid`) and is its output.
  * @param token untrusted input, typically straight from connect params
- * @throws TypeError on invalid options only; never because of the token
+ * @throws TypeError on invalid options, or a schema that validates asynchronously; never because of the token
  */
-export function verifyToken(secretKeyBase: string, salt: string, token: unknown, opts: VerifyOptions = {}): VerifyResult {
+export function verifyToken<T = Term>(secretKeyBase: string, salt: string, token: unknown, opts: TypedVerifyOptions<T> = {}): VerifyResult<T> {
   if (opts.maxAge !== undefined) checkMaxAge(opts.maxAge);
   if (token === null || token === undefined) return refuse('missing');
   if (typeof token !== 'string') return refuse('invalid');
@@ -121,7 +149,18 @@ export function verifyToken(secretKeyBase: string, salt: string, token: unknown,
   if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
     return refuse('invalid');
   }
-  return checkPayload(payload, opts);
+  const checked = checkPayload(payload, opts);
+  if (!checked.ok || opts.schema === undefined) return checked as VerifyResult<T>;
+  return validated(opts.schema, checked.data);
+}
+
+function validated<T>(schema: StandardSchemaV1<unknown, T>, data: Term): VerifyResult<T> {
+  const result = schema['~standard'].validate(data);
+  if (typeof (result as { then?: unknown }).then === 'function') {
+    throw new TypeError('a token schema must validate synchronously');
+  }
+  const settled = result as StandardSchemaV1.Result<T>;
+  return settled.issues === undefined ? { ok: true, data: settled.value } : refuse('invalid');
 }
 
 /**
@@ -144,13 +183,13 @@ export class TokenSigner {
     this.#secretKeyBase = secretKeyBase;
   }
 
-  /** {@link signToken} with this signer's secret. */
-  sign(salt: string, data: Term, opts?: SignOptions): string {
+  /** {@link signToken} with this signer's secret: `data` may be typed by any interface of token data. */
+  sign<T>(salt: string, data: T & TokenData<T>, opts?: SignOptions): string {
     return signToken(this.#secretKeyBase, salt, data, opts);
   }
 
-  /** {@link verifyToken} with this signer's secret. */
-  verify(salt: string, token: unknown, opts?: VerifyOptions): VerifyResult {
+  /** {@link verifyToken} with this signer's secret; give a `schema` to check what `data` is. */
+  verify<T = Term>(salt: string, token: unknown, opts?: TypedVerifyOptions<T>): VerifyResult<T> {
     return verifyToken(this.#secretKeyBase, salt, token, opts);
   }
 }
@@ -217,7 +256,7 @@ function checkMaxAge(maxAge: MaxAge): void {
   }
 }
 
-function refuse(reason: TokenError): VerifyResult {
+function refuse(reason: TokenError): { readonly ok: false; readonly reason: TokenError } {
   return { ok: false, reason };
 }
 

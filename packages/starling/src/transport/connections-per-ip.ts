@@ -5,11 +5,12 @@
  * burst of simultaneous handshakes cannot overshoot — and given back when the handshake fails or
  * the connection ends.
  *
- * The address is the TCP peer's: behind a reverse proxy every client shares the proxy's address
- * (forwarded headers are not trusted, since any client can write them).
+ * The address is the client's (`clientAddressOf`): the TCP peer's, or behind one of the endpoint's
+ * `trustedProxies` the address it forwarded (a forwarding header from any other peer is ignored,
+ * since any client can write one).
  *
  * @example
- * const release = perIp.acquire(req.socket.remoteAddress ?? '');
+ * const release = perIp.acquire(clientAddressOf(mount, req));
  * if (release === null) return rejectUpgrade(socket, 429);
  * socket.once('close', release);
  */

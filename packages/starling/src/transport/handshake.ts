@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Assigns } from '../channel.ts';
+import { clientAddress } from '../client-address.ts';
 import type { Logger } from '../logger.ts';
 import { Connection } from '../runtime/connection.ts';
 import type { Mount } from '../runtime/services.ts';
@@ -33,9 +34,15 @@ export function peerOf(req: IncomingMessage): string {
   return `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`;
 }
 
+/** The client's address of a request to `mount`: the TCP peer's, or the one a trusted proxy forwarded. */
+export function clientAddressOf(mount: Mount, req: IncomingMessage): string {
+  return clientAddress(req, mount.services.trustedProxies);
+}
+
 /** Logs a refused connect at info (an expected outcome, but one an operator wants to see). */
-export function logRefusal(logger: Logger, req: IncomingMessage, transport: string, code: number, reason: RefusalReason): void {
-  logger.info({ code, reason, transport, peer: peerOf(req) }, 'connect refused');
+export function logRefusal(logger: Logger, req: IncomingMessage, transport: string, code: number, reason: RefusalReason, client?: string): void {
+  // Behind a proxy the peer is the proxy: the client's address says who was refused.
+  logger.info({ code, reason, transport, peer: peerOf(req), ...(client === undefined ? {} : { client }) }, 'connect refused');
 }
 
 // Without a `connect`, every socket shares one empty assigns object; channels copy before writing.
@@ -62,6 +69,9 @@ export async function handshake(mount: Mount, req: IncomingMessage, url: URL, tr
     get peer() {
       return { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 };
     },
+    get clientAddress() {
+      return clientAddressOf(mount, req);
+    },
     uri: url,
     origin,
     userAgent: req.headers['user-agent'],
@@ -72,7 +82,7 @@ export async function handshake(mount: Mount, req: IncomingMessage, url: URL, tr
 }
 
 /**
- * The last two steps of the pipeline: the socket's `connect`, then its `id`. `starling/testing`
+ * The last two steps of the pipeline: the socket's `connect`, then its `id`. `starling-channels/testing`
  * enters the pipeline here, with params and connect info of its own.
  */
 export async function connectSocket(mount: Mount, serializer: Serializer, params: Params, info: ConnectInfo): Promise<HandshakeResult> {

@@ -37,7 +37,10 @@ export interface LongPollOptions {
   pubsubTimeoutMs?: number | undefined;
   /**
    * UTF-8 bytes of frames a session may buffer between polls; a frame beyond it ends the session
-   * as a slow reader (next poll: 410) — a single larger frame still travels. Default 1 MiB.
+   * as a slow reader (next poll: 410) — a single larger frame still travels. Default 1 MiB. A
+   * recovery replay is sent only into half of what is left (docs/recovery.md §4.1), so that a
+   * client that missed a lot rejoins with `recovered: false` rather than in a 410 loop: keep
+   * `history.maxReplayBytes` at a quarter of this or less.
    */
   maxQueuedBytes?: number | undefined;
 }

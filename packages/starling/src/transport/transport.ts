@@ -32,6 +32,12 @@ export interface TransportHandle {
   send(frame: Frame): void;
   /** Closes the transport with a WebSocket close code (LongPoll ends its session). */
   close(code: number, reason: string): void;
+  /**
+   * Bytes of frames it can still take before its client counts as a slow reader (what is left of
+   * `maxQueuedBytes`), 0 once closed. A recovery replay is sent only into half of it
+   * (docs/recovery.md). Absent: no bound.
+   */
+  spareBytes?(): number;
 }
 
 /** A live connection and the transport that carries it, as the endpoint tracks them for draining. */

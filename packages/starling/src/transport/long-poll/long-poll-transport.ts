@@ -16,7 +16,7 @@ import { MalformedFrameError } from '../../errors.ts';
 import { CountedErrors } from '../../runtime/endpoint-stats.ts';
 import type { Mount } from '../../runtime/services.ts';
 import { HttpError, readBody } from '../http-body.ts';
-import { handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';
+import { clientAddressOf, handshake, logRefusal, openConnection, originAllowed, peerOf, sessionTokenParam } from '../handshake.ts';
 import type { LongPollOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
 import { LongPollForwarder } from './long-poll-forwarding.ts';
@@ -174,9 +174,10 @@ export class LongPollTransport implements Transport, SessionShared {
       return respond(res, { status: 403 });
     }
     // LongPoll has no 429 in phoenix.js's vocabulary: a client over its IP's budget gets 403.
-    const release = this.#acquireIpSlot(req);
+    const client = clientAddressOf(this.mount, req);
+    const release = this.#acquireIpSlot(client);
     if (release === null) {
-      logRefusal(this.mount.services.logger, req, this.name, 403, 'per-ip');
+      logRefusal(this.mount.services.logger, req, this.name, 403, 'per-ip', client);
       return respond(res, { status: 403 });
     }
     const header = req.headers['x-phoenix-authtoken'];
@@ -212,9 +213,9 @@ export class LongPollTransport implements Transport, SessionShared {
   }
 
   /** A slot of `maxConnectionsPerIp` for a new session (a no-op release when unlimited), or null when refused. */
-  #acquireIpSlot(req: IncomingMessage): (() => void) | null {
+  #acquireIpSlot(client: string): (() => void) | null {
     if (this.mount.connectionsPerIp === null) return noop;
-    const release = this.mount.connectionsPerIp.acquire(req.socket.remoteAddress ?? '');
+    const release = this.mount.connectionsPerIp.acquire(client);
     if (release === null) this.mount.services.stats.connectionsPerIpRefused++;
     return release;
   }

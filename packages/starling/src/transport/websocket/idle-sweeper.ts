@@ -34,7 +34,7 @@ export class IdleSweeper<T extends IdleWatched> {
 
   private readonly timeoutMs: number;
   private readonly clock: Clock;
-  /** @param clock the endpoint's clock (`starling/testing` runs the sweeper on its manual clock) */
+  /** @param clock the endpoint's clock (`starling-channels/testing` runs the sweeper on its manual clock) */
   constructor(timeoutMs: number, clock: Clock = realClock) {
     this.timeoutMs = timeoutMs;
     this.clock = clock;

@@ -165,6 +165,14 @@ export class WebSocketHandle implements TransportHandle, LiveConnection, IdleWat
     this.ws.close(code, reason);
   }
 
+  /** What is left of `maxQueuedBytes` after everything still unsent, this turn's frames included. */
+  spareBytes(): number {
+    const { ws, shared } = this;
+    if (ws.readyState !== OPEN) return 0;
+    const queued = shared.compress ? ws.bufferedAmount : this.#tcp.writableLength;
+    return Math.max(0, shared.maxQueuedBytes - queued);
+  }
+
   #peer(): string {
     return `${this.#tcp.remoteAddress ?? ''}:${this.#tcp.remotePort ?? 0}`;
   }

@@ -12,7 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { logs } from '../../logger.ts';
 import { CountedErrors } from '../../runtime/endpoint-stats.ts';
 import type { Mount } from '../../runtime/services.ts';
-import { handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake } from '../handshake.ts';
+import { clientAddressOf, handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake } from '../handshake.ts';
 import type { WebSocketOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
@@ -88,10 +88,11 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     if (req.method !== 'GET') return rejectUpgrade(socket, 400);
     const { stats, logger } = this.mount.services;
     if (this.mount.connectionsPerIp !== null) {
-      const release = this.mount.connectionsPerIp.acquire(req.socket.remoteAddress ?? '');
+      const client = clientAddressOf(this.mount, req);
+      const release = this.mount.connectionsPerIp.acquire(client);
       if (release === null) {
         stats.connectionsPerIpRefused++;
-        logRefusal(logger, req, this.name, 429, 'per-ip');
+        logRefusal(logger, req, this.name, 429, 'per-ip', client);
         return rejectUpgrade(socket, 429);
       }
       // The TCP socket's end gives the slot back on every path: refused, failed upgrade or closed.

@@ -66,6 +66,27 @@ describe.each(officialClients)('$name Presence', (client) => {
     expect(joinedKeys).toContain('bob');
   });
 
+  it('syncs with one call: a channel whose only presence code is track sends presence_state once, by itself', async () => {
+    const endpoint = await start();
+    const states: unknown[] = [];
+    const channel = pool.socket(endpoint, { params: { user_id: 'ada' } }).channel('test:presence', { trackOnly: 'ada' });
+    const presence = new client.Presence(channel);
+    channel.on('presence_state', (state: unknown) => states.push(state));
+    let synced: string[] = [];
+    presence.onSync(() => (synced = presence.list((key: string) => key)));
+    await joined(channel);
+    await eventually(() => expect(synced).toEqual(['ada']));
+
+    // The guide's order (the app pushes presence_state, then tracks) still sends one state.
+    const bob = pool.socket(endpoint, { params: { user_id: 'bob' } }).channel('test:presence', { track: 'bob' });
+    const bobStates: unknown[] = [];
+    bob.on('presence_state', (state: unknown) => bobStates.push(state));
+    await joined(bob);
+    await eventually(() => expect(synced.sort()).toEqual(['ada', 'bob']));
+    expect(states).toEqual([{}]);
+    expect(bobStates).toHaveLength(1);
+  });
+
   it('drops a user who leaves from the other socket’s list', async () => {
     const endpoint = await start();
     const aliceSocket = pool.socket(endpoint, { params: { user_id: 'alice' } });

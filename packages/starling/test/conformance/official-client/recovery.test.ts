@@ -1,6 +1,6 @@
 /**
  * Gap-free recovery with the official client (docs/recovery.md): a `recoverableChannel` of
- * `starling/client` behind a TCP proxy that cuts the line. While it is down, 1,000 publications
+ * `starling-channels/client` behind a TCP proxy that cuts the line. While it is down, 1,000 publications
  * are made on the topic by the endpoint and by two other official clients (some of them an
  * intercepted event, pushed by each subscriber's `handleOut`). When the line comes back the client
  * reconnects and rejoins by itself (FAST_RECOVERY) with `recover`, and must get every missed

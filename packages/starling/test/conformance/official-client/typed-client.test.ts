@@ -1,5 +1,5 @@
 /**
- * `starling/client`: the official client typed by the server's event maps. One `Events` type is
+ * `starling-channels/client`: the official client typed by the server's event maps. One `Events` type is
  * shared by a validated server channel and `typedChannel` on the client: `push` takes only `in`
  * events with their payloads and types the declared `"ok"` reply, `on` types `out` payloads; the
  * wrapper is the phoenix channel itself (no runtime layer).

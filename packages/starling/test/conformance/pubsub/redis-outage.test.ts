@@ -180,9 +180,14 @@ describe('RedisPubSubAdapter: start and outages', () => {
   it('rejects start with ERR_PUBSUB_ADAPTER after connectTimeoutMs when Redis is unreachable', async () => {
     const adapter = new RedisPubSubAdapter({ url: 'redis://127.0.0.1:1', logger, connectTimeoutMs: 300 });
     const startedAt = Date.now();
+    const logsBefore = logs.length;
     const error = await adapter.start({ id: 'lonely', deliver: () => undefined, lost: () => undefined }).catch((err: unknown) => err);
     expect(error).toMatchObject({ name: 'StarlingError', code: 'ERR_PUBSUB_ADAPTER' });
     expect(Date.now() - startedAt).toBeLessThan(2000);
+    // A Redis that never answered was not "lost": the log says it was never reached.
+    const said = logs.slice(logsBefore).map((line) => line.msg);
+    expect(said.some((msg) => msg.startsWith('Redis unreachable: never connected'))).toBe(true);
+    expect(said.filter((msg) => msg.startsWith('Redis connection lost'))).toEqual([]);
     adapter.publish({ topic: 'room', event: 'x', payload: {} }); // never throws, even now
     expect(adapter.stats.dropped).toBe(1);
     await adapter.close();

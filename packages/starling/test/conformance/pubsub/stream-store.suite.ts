@@ -72,9 +72,9 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       expect(offsets(read.publications)).toEqual([5, 6, 7, 8, 9, 10]);
       expect(values(read.publications)).toEqual([5, 6, 7, 8, 9, 10].map((i) => ({ i })));
       // At the latest position: complete, nothing to replay.
-      expect(await a!.readStream('room', read.position)).toEqual({ position: read.position, recovered: true, publications: [] });
+      expect(await a!.readStream('room', read.position)).toEqual({ position: read.position, recovered: true, publications: [], bytes: 0 });
       // Without a position: the latest position only.
-      expect(await a!.readStream('room', null)).toEqual({ position: read.position, recovered: false, publications: [] });
+      expect(await a!.readStream('room', null)).toEqual({ position: read.position, recovered: false, publications: [], bytes: 0 });
     });
 
     it('refuses positions it cannot honour: another epoch, ahead of the stream', async () => {
@@ -85,7 +85,7 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
         { epoch: `${position.epoch}x`, offset: 0 },
         { epoch: position.epoch, offset: 2 },
       ]) {
-        expect(await a!.readStream('room', since)).toEqual({ position, recovered: false, publications: [] });
+        expect(await a!.readStream('room', since)).toEqual({ position, recovered: false, publications: [], bytes: 0 });
       }
     });
 
@@ -104,7 +104,7 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       a!.broadcast('room', 'n', { i: 1 });
       const { position } = await eventuallyAt(a!, 'room', 1);
       await sleep(250);
-      expect(await a!.readStream('room', { epoch: position.epoch, offset: 0 })).toEqual({ position, recovered: false, publications: [] });
+      expect(await a!.readStream('room', { epoch: position.epoch, offset: 0 })).toEqual({ position, recovered: false, publications: [], bytes: 0 });
       expect((await a!.readStream('room', position)).recovered).toBe(true); // nothing missed
       a!.broadcast('room', 'n', { i: 2 });
       await eventuallyAt(a!, 'room', 2);
@@ -143,6 +143,36 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       expect((await a!.readStream('room', { epoch: position.epoch, offset: 0 })).recovered).toBe(false);
       const kept = await a!.readStream('room', { epoch: position.epoch, offset: 1 });
       expect(offsets(kept.publications)).toEqual([2, 3]);
+    });
+
+    it('replays at most `maxReplayBytes`: past it nothing is read and the position is not honoured', async () => {
+      const [a, b] = await factory.start(2, { topics: ['room'], size: 100, maxReplayBytes: 10_000 });
+      const text = 'x'.repeat(1000);
+      for (let i = 1; i <= 20; i++) a!.broadcast('room', 'n', { i, text });
+      const { position } = await eventuallyAt(a!, 'room', 20);
+      // 20 publications of ~1 KB: 20 KB missed, over the budget; on every node alike.
+      for (const node of [a!, b!]) {
+        const refused = await node.readStream('room', { epoch: position.epoch, offset: 0 });
+        expect(refused.recovered).toBe(false);
+        expect(refused.publications).toEqual([]);
+        expect(refused.position).toEqual(position);
+        expect(refused.bytes).toBeGreaterThan(10_000);
+      }
+      // The last 5 (~5 KB, each counted with its topic, event and frame) fit.
+      const within = await b!.readStream('room', { epoch: position.epoch, offset: 15 });
+      expect(within.recovered).toBe(true);
+      expect(offsets(within.publications)).toEqual([16, 17, 18, 19, 20]);
+      expect(within.bytes).toBeGreaterThan(5 * 1000);
+      expect(within.bytes).toBeLessThan(5 * 1200);
+    });
+
+    it('counts a replay in UTF-8 bytes, not characters', async () => {
+      const [a] = await factory.start(1, { topics: ['room'], maxReplayBytes: 4000 });
+      a!.broadcast('room', 'n', { text: '€'.repeat(1000) }); // 1,000 characters, 3,000 bytes
+      a!.broadcast('room', 'n', { text: '€'.repeat(1000) });
+      const { position } = await eventuallyAt(a!, 'room', 2);
+      expect((await a!.readStream('room', { epoch: position.epoch, offset: 1 })).recovered).toBe(true);
+      expect((await a!.readStream('room', { epoch: position.epoch, offset: 0 })).recovered).toBe(false);
     });
 
     it('reads a topic that never published as offset 0, creating nothing; that position recovers its first publications', async () => {

@@ -1,6 +1,6 @@
 /**
  * The unchanged `@supabase/realtime-js` client (2.119.0) against a Starling endpoint serving
- * `starling/supabase`: subscribe, Broadcast with `self` and `ack`, Presence, private channels under
+ * `starling-channels/supabase`: subscribe, Broadcast with `self` and `ack`, Presence, private channels under
  * the app's policy, API keys and access tokens as JWTs (expired and tampered ones refused), the
  * REST broadcast API, `postgres_changes` refused, V1 and V2 framing, and a Phoenix-client socket
  * sharing a topic with realtime-js sockets.

@@ -1,4 +1,4 @@
-import { Endpoint, Socket, accept, error, ok, reply, type Channel } from 'starling';
+import { Endpoint, Socket, accept, error, ok, reply, type Channel } from 'starling-channels';
 
 type Assigns = { user: string };
 

@@ -1,9 +1,9 @@
 // The subpaths type-check: the optional ones against their peers (ioredis, prom-client, jose), and starling/testing.
-import { Endpoint, PubSub } from 'starling';
-import { createMetrics, type Metrics } from 'starling/metrics';
-import { RedisPubSubAdapter } from 'starling/redis';
-import { createRealtime, type Realtime } from 'starling/supabase';
-import { ChannelTest, type TestReply } from 'starling/testing';
+import { Endpoint, PubSub } from 'starling-channels';
+import { createMetrics, type Metrics } from 'starling-channels/metrics';
+import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { createRealtime, type Realtime } from 'starling-channels/supabase';
+import { ChannelTest, type TestReply } from 'starling-channels/testing';
 
 export function build(url: string, jwtSecret: string): { endpoint: Endpoint; metrics: Metrics; realtime: Realtime } {
   const endpoint = new Endpoint({ pubsub: new PubSub({ adapter: new RedisPubSubAdapter({ url, prefix: 'app' }) }) });

@@ -1,7 +1,7 @@
 // A typed channel in a strict consumer: the event maps narrow handleIn and restrict broadcasts;
-// starling/client types the official client's channel by the same maps.
-import { noreply, ok, reply, type Channel } from 'starling';
-import { recoverableChannel, typedChannel, type ChannelFactory, type HookableChannel, type PhoenixChannel } from 'starling/client';
+// starling-channels/client types the official client's channel by the same maps.
+import { noreply, ok, reply, type Channel } from 'starling-channels';
+import { recoverableChannel, typedChannel, type ChannelFactory, type HookableChannel, type PhoenixChannel } from 'starling-channels/client';
 
 type Assigns = { user: string };
 type Events = { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } };

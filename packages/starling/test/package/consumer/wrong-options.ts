@@ -1,5 +1,5 @@
 // Must not compile: each line misuses the public API in a way its types forbid.
-import { Endpoint, Socket, ok, type Channel } from 'starling';
+import { Endpoint, Socket, ok, type Channel } from 'starling-channels';
 
 new Endpoint({ checkOrigin: 42 });
 new Endpoint().socket('/socket', new Socket(), { websocket: { maxFrameSize: '1 MiB' } });

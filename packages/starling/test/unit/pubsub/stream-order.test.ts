@@ -23,6 +23,7 @@ function harness(kept: number[], async = false) {
       position: { epoch: 'e', offset: top },
       recovered,
       publications: recovered ? kept.filter((offset) => offset > since.offset).map((offset) => at(offset)) : [],
+      bytes: 0,
     };
   };
   const order = new StreamOrder<null>({

@@ -1,5 +1,5 @@
 /**
- * The runtime (`Connection`, `ChannelServer`) driven in-process through `starling/testing`: the
+ * The runtime (`Connection`, `ChannelServer`) driven in-process through `starling-channels/testing`: the
  * mailbox's order and crash isolation, frames held while a join is pending, the join timeout,
  * the rate limit and the input limits — with the harness's clock instead of real-time sleeps.
  */

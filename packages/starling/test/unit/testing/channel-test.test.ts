@@ -1,5 +1,5 @@
 /**
- * `starling/testing` itself: connect (with `connect`/`id`), join, push and reply, pushes and
+ * `starling-channels/testing` itself: connect (with `connect`/`id`), join, push and reply, pushes and
  * broadcasts asserted and refuted (and failing with readable messages), leave, close, and the
  * manual clock driving delayed `sendInfo`.
  */
@@ -200,7 +200,7 @@ describe('socket.endpoint', () => {
     expect(room.status).toBe('ok');
     const audit: unknown[] = [];
     const stop = endpoint.subscribe('audit:log', (_event, payload) => audit.push(payload));
-    await room.channel.push('ping', {});
+    await room.channel.assertReply(room.channel.push('ping', {}), 'ok');
     stop();
     expect(audit).toEqual([{ topic: 'rooms:1' }]);
   });
