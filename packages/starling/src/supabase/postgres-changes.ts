@@ -18,7 +18,6 @@
  * documented behaviour: the row is gone), and their `old_record` carries only the primary key
  * when the table has row-level security enabled, and only the columns the role may select.
  */
-import type pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { PubSub } from '../pubsub/pubsub.ts';
 import { ChangeCursor } from '../postgres/change-cursor.ts';
@@ -26,7 +25,7 @@ import type { RowChange } from '../postgres/change-source.ts';
 import type { JsonValue } from '../postgres/values.ts';
 import type { JwtClaims } from './auth.ts';
 import { matchesFilter, parseFilter, type Condition } from './filter.ts';
-import { RowSecurity } from './row-security.ts';
+import { RowSecurity, type QueryPool } from './row-security.ts';
 
 /** Supabase's publication name. */
 export const SUPABASE_PUBLICATION = 'supabase_realtime';
@@ -90,7 +89,7 @@ interface TableInfo {
 /** Options of {@link PostgresChanges}. */
 export interface PostgresChangesOptions {
   /** The sessions for catalog and authorization queries (there once the source is started; throws before). */
-  readonly pool: () => pg.Pool;
+  readonly pool: () => QueryPool;
   readonly pubsub: PubSub;
   /** The PubSub topic the change source broadcasts on. */
   readonly topic: string;

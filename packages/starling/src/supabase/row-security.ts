@@ -10,7 +10,6 @@
  * A check that fails (a policy that raises, `statement_timeout`, an unknown role) rejects for
  * those claims only; the caller decides what that means for its subscribers.
  */
-import type pg from 'pg';
 import type { JwtClaims } from './auth.ts';
 import type { JsonValue } from '../postgres/values.ts';
 
@@ -34,13 +33,29 @@ function keyText(value: JsonValue | undefined): string | null {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
+/**
+ * What the checks need of a `pg.Pool`: declared here so that the shipped types need no `@types/pg`
+ * (the driver is an optional peer).
+ */
+export interface QueryPool {
+  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+  connect(): Promise<QueryClient>;
+}
+
+/** A session checked out of a {@link QueryPool}. */
+export interface QueryClient {
+  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+  /** Returns the session; with an error, the pool closes it instead. */
+  release(err?: Error): void;
+}
+
 /** Batched row-level-security checks on a pool of sessions. */
 export class RowSecurity {
-  readonly #pool: () => pg.Pool;
+  readonly #pool: () => QueryPool;
   readonly #timeoutMs: number;
   readonly #columns = new Map<string, { readonly at: number; readonly columns: Promise<ReadonlySet<string>> }>();
 
-  constructor(pool: () => pg.Pool, timeoutMs: number) {
+  constructor(pool: () => QueryPool, timeoutMs: number) {
     this.#pool = pool;
     this.#timeoutMs = timeoutMs;
   }
