@@ -86,6 +86,21 @@ interface TableInfo {
   readonly rowSecurity: boolean;
 }
 
+/** Why a change is not pushed to a listener. */
+type Refusal = 'unauthorized' | 'check_failed';
+
+/** One change for the listeners of one set of claims, and their matching binding ids. */
+interface Delivery {
+  readonly change: RowChange;
+  readonly claims: JwtClaims;
+  readonly to: { readonly listener: ChangeListener; readonly ids: readonly number[] }[];
+}
+
+interface Pipeline {
+  readonly pending: Delivery[];
+  running: boolean;
+}
+
 /** Options of {@link PostgresChanges}. */
 export interface PostgresChangesOptions {
   /** The sessions for catalog and authorization queries (there once the source is started; throws before). */
@@ -113,8 +128,8 @@ export class PostgresChanges {
   readonly #bindings = new Map<ChangeListener, Binding[]>();
   readonly #cursor = new ChangeCursor();
   readonly #tables = new Map<string, { readonly at: number; readonly info: Promise<TableInfo | null> }>();
-  #queue: RowChange[] = [];
-  #draining = false;
+  /** Changes waiting for their check and delivery, per distinct claims. */
+  readonly #pipelines = new Map<string, Pipeline>();
   #nextId = 1;
   readonly #live: Promise<void>;
 
@@ -236,15 +251,35 @@ export class PostgresChanges {
       return;
     }
     this.stats.changes++;
-    this.#queue.push(change);
-    if (!this.#draining) void this.#drain();
+    // Who wants it is decided now, in commit order: a binding registered later does not get it.
+    const byClaims = new Map<string, Delivery>();
+    for (const [listener, bindings] of this.#bindings) {
+      const ids: number[] = [];
+      for (const binding of bindings) if (this.#matches(binding, change)) ids.push(binding.id);
+      if (ids.length === 0) continue;
+      const key = claimsKey(listener.claims);
+      let delivery = byClaims.get(key);
+      if (delivery === undefined) byClaims.set(key, (delivery = { change, claims: listener.claims, to: [] }));
+      delivery.to.push({ listener, ids });
+    }
+    for (const [key, delivery] of byClaims) {
+      let pipeline = this.#pipelines.get(key);
+      if (pipeline === undefined) this.#pipelines.set(key, (pipeline = { pending: [], running: false }));
+      pipeline.pending.push(delivery);
+      if (!pipeline.running) void this.#run(key, pipeline);
+    }
   }
 
-  async #drain(): Promise<void> {
-    this.#draining = true;
+  /**
+   * One pipeline per distinct claims: its changes are checked in batches (everything that queued
+   * while the previous check ran) and delivered in commit order. A slow or failing check holds
+   * up only the subscribers with those claims.
+   */
+  async #run(key: string, pipeline: Pipeline): Promise<void> {
+    pipeline.running = true;
     try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, MAX_BATCH);
+      while (pipeline.pending.length > 0) {
+        const batch = pipeline.pending.splice(0, MAX_BATCH);
         try {
           await this.#process(batch);
         } catch (err) {
@@ -252,7 +287,8 @@ export class PostgresChanges {
         }
       }
     } finally {
-      this.#draining = false;
+      pipeline.running = false;
+      if (pipeline.pending.length === 0) this.#pipelines.delete(key);
     }
   }
 
@@ -264,97 +300,69 @@ export class PostgresChanges {
     return matchesFilter(binding.conditions, row ?? {});
   }
 
-  async #process(batch: readonly RowChange[]): Promise<void> {
-    // Who wants what: per change, the matching bindings grouped by listener, and per distinct
-    // claims the changes whose rows must be checked.
-    const wanted = batch.map((change) => {
-      const byListener = new Map<ChangeListener, number[]>();
-      for (const [listener, bindings] of this.#bindings) {
-        for (const binding of bindings) {
-          if (!this.#matches(binding, change)) continue;
-          const ids = byListener.get(listener);
-          if (ids === undefined) byListener.set(listener, [binding.id]);
-          else ids.push(binding.id);
-        }
-      }
-      return byListener;
-    });
-    const checks = new Map<string, { claims: JwtClaims; byTable: Map<string, number[]> }>();
-    batch.forEach((change, index) => {
+  /** Checks and delivers one batch of one claims' changes. */
+  async #process(batch: readonly Delivery[]): Promise<void> {
+    const claims = (batch[0] as Delivery).claims;
+    // The rows to check, per table (DELETEs are not checked).
+    const byTable = new Map<string, number[]>();
+    batch.forEach(({ change }, index) => {
       if (change.type === 'DELETE') return;
-      for (const listener of (wanted[index] as Map<ChangeListener, number[]>).keys()) {
-        const key = claimsKey(listener.claims);
-        let check = checks.get(key);
-        if (check === undefined) checks.set(key, (check = { claims: listener.claims, byTable: new Map() }));
-        const table = `${change.schema}.${change.table}`;
-        const indexes = check.byTable.get(table) ?? [];
-        if (indexes.at(-1) !== index) indexes.push(index);
-        check.byTable.set(table, indexes);
-      }
+      const table = `${change.schema}.${change.table}`;
+      const indexes = byTable.get(table) ?? [];
+      indexes.push(index);
+      byTable.set(table, indexes);
     });
-    // Every distinct claims' checks at once: a slow or failing one delays or affects only its own.
-    const outcomes = new Map<string, Map<number, boolean | Error>>();
+    const outcome = new Map<number, boolean | Error>();
     await Promise.all(
-      [...checks].map(async ([key, check]) => {
-        const outcome = new Map<number, boolean | Error>();
-        outcomes.set(key, outcome);
-        for (const [, indexes] of check.byTable) {
-          const first = batch[indexes[0] as number] as RowChange;
-          try {
-            const info = await this.#table(first.schema, first.table);
-            if (info === null) throw new Error(`table ${first.schema}.${first.table} no longer exists`);
-            if (!info.rowSecurity) {
-              // No policies: the grants alone decide, and they are the same for every row.
-              const columns = await this.#security.selectable(String(check.claims.role), first.schema, first.table);
-              for (const index of indexes) outcome.set(index, columns.size > 0);
-              continue;
-            }
-            this.stats.authorizationChecks++;
-            const visible = await this.#security.visible(
-              check.claims,
-              { schema: first.schema, table: first.table, primaryKey: info.primaryKey },
-              indexes.map((index) => (batch[index] as RowChange).record ?? {}),
-            );
-            indexes.forEach((index, i) => outcome.set(index, visible.has(i)));
-          } catch (err) {
-            this.#options.logger.warn(
-              { err, table: `${first.schema}.${first.table}`, role: check.claims.role },
-              'postgres_changes: authorization check failed',
-            );
-            for (const index of indexes) outcome.set(index, err as Error);
+      [...byTable.values()].map(async (indexes) => {
+        const first = (batch[indexes[0] as number] as Delivery).change;
+        try {
+          const info = await this.#table(first.schema, first.table);
+          if (info === null) throw new Error(`table ${first.schema}.${first.table} no longer exists`);
+          if (!info.rowSecurity) {
+            // No policies: the grants alone decide, and they are the same for every row.
+            const columns = await this.#security.selectable(String(claims.role), first.schema, first.table);
+            for (const index of indexes) outcome.set(index, columns.size > 0);
+            return;
           }
+          this.stats.authorizationChecks++;
+          const visible = await this.#security.visible(
+            claims,
+            { schema: first.schema, table: first.table, primaryKey: info.primaryKey },
+            indexes.map((index) => (batch[index] as Delivery).change.record ?? {}),
+          );
+          indexes.forEach((index, i) => outcome.set(index, visible.has(i)));
+        } catch (err) {
+          this.#options.logger.warn({ err, table: `${first.schema}.${first.table}`, role: claims.role }, 'postgres_changes: authorization check failed');
+          for (const index of indexes) outcome.set(index, err as Error);
         }
       }),
     );
-    for (const [index, change] of batch.entries()) {
-      for (const [listener, ids] of wanted[index] as Map<ChangeListener, number[]>) {
+    for (const [index, { change, to }] of batch.entries()) {
+      let data: ChangePayload['data'] | Refusal;
+      try {
+        data = await this.#payload(change, claims, outcome.get(index));
+      } catch (err) {
+        this.#options.logger.warn({ err }, 'postgres_changes: column grants could not be read');
+        data = 'check_failed';
+      }
+      for (const { listener, ids } of to) {
         if (!this.#bindings.has(listener)) continue;
-        let payload: ChangePayload | null = null;
-        try {
-          payload = await this.#payload(change, listener.claims, ids, outcomes.get(claimsKey(listener.claims))?.get(index));
-        } catch (err) {
-          this.#options.logger.warn({ err }, 'postgres_changes: column grants could not be read');
-          this.stats.dropped.check_failed++;
+        if (typeof data === 'string') {
+          this.stats.dropped[data]++;
           continue;
         }
-        if (payload === null) continue;
-        listener.deliver(payload);
+        listener.deliver({ ids, data });
         this.stats.delivered++;
       }
     }
   }
 
-  /** The push for one listener, or null (counted) when it may not have it. */
-  async #payload(change: RowChange, claims: JwtClaims, ids: readonly number[], outcome: boolean | Error | undefined): Promise<ChangePayload | null> {
+  /** The push for the listeners of `claims`, or why they may not have it. */
+  async #payload(change: RowChange, claims: JwtClaims, outcome: boolean | Error | undefined): Promise<ChangePayload['data'] | Refusal> {
     if (change.type !== 'DELETE') {
-      if (outcome instanceof Error || outcome === undefined) {
-        this.stats.dropped.check_failed++;
-        return null;
-      }
-      if (!outcome) {
-        this.stats.dropped.unauthorized++;
-        return null;
-      }
+      if (outcome instanceof Error || outcome === undefined) return 'check_failed';
+      if (!outcome) return 'unauthorized';
     }
     const role = typeof claims.role === 'string' ? claims.role : '';
     let allowed = await this.#security.selectable(role, change.schema, change.table);
@@ -380,7 +388,7 @@ export class PostgresChanges {
     };
     if (change.type !== 'DELETE') data.record = pick(change.record);
     if (change.type !== 'INSERT') data.old_record = pick(change.oldRecord);
-    return { ids, data };
+    return data;
   }
 }
 

@@ -66,9 +66,20 @@ beforeAll(async () => {
     CREATE POLICY explodes ON fragile FOR SELECT TO authenticated USING (fragile_check());
     GRANT SELECT ON fragile TO authenticated;
 
+    -- A policy that takes 3 s for one user (past the 2 s check timeout).
+    CREATE FUNCTION slow_check() RETURNS bool LANGUAGE plpgsql AS $$
+    BEGIN
+      IF current_setting('request.jwt.claims', true)::jsonb ->> 'sub' = 'slow' THEN PERFORM pg_sleep(3); END IF;
+      RETURN true;
+    END $$;
+    CREATE TABLE sluggish (id int PRIMARY KEY);
+    ALTER TABLE sluggish ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY waits ON sluggish FOR SELECT TO authenticated USING (slow_check());
+    GRANT SELECT ON sluggish TO authenticated;
+
     CREATE TABLE unpublished (id int PRIMARY KEY);
     CREATE TABLE keyless (id int);
-    CREATE PUBLICATION supabase_realtime FOR TABLE items, todos, fragile, keyless;
+    CREATE PUBLICATION supabase_realtime FOR TABLE items, todos, fragile, sluggish, keyless;
   `);
   endpoint = new Endpoint({ logger: silentLogger });
   realtime = createRealtime(endpoint, { jwtSecret: SECRET, postgresChanges: { connectionString: database.url, checkTimeoutMs: 2000 } });
@@ -276,6 +287,19 @@ describe('postgres_changes with realtime-js', () => {
     expect(text).toMatch(/starling_postgres_authorization_checks_total [1-9]/);
     expect(text).toMatch(/starling_postgres_slot_lag_bytes \d+/);
     expect(text).toMatch(/starling_postgres_changes_read_total [1-9]/);
+  });
+
+  it('a slow policy for one subscriber does not hold up the others: each set of claims has its own pipeline', async () => {
+    const slow = await listen(await client({ role: 'authenticated', sub: 'slow' }), 'sluggish');
+    const quick = await listen(await client({ role: 'authenticated', sub: 'quick' }), 'sluggish');
+    const failedBefore = realtime.changeStats?.dropped.check_failed ?? 0;
+    const started = Date.now();
+    await sql.query('INSERT INTO sluggish VALUES (1), (2)');
+    await eventually(() => expect(ids(quick)).toEqual([1, 2]), 5000);
+    // The slow subscriber's check is still running (3 s, cut at the 2 s timeout) when the quick one has both rows.
+    expect(Date.now() - started).toBeLessThan(1500);
+    await eventually(() => expect(realtime.changeStats?.dropped.check_failed).toBe(failedBefore + 2), 5000);
+    expect(slow).toEqual([]);
   });
 
   it('asks PostgreSQL once per change per distinct claims, not once per subscriber', async () => {
