@@ -6,9 +6,10 @@
  *
  * - a channel registers its bindings at join ({@link PostgresChanges.register}), checked against
  *   the publication and the table's columns;
- * - each change is matched against the bindings (event, schema, table, filter), the matching
- *   channels are grouped by their JWT claims, and PostgreSQL is asked once per change per
- *   distinct claims — batched, several changes per query — whether those claims may see the row
+ * - each change is matched against the bindings (event, schema, table, filter) as it arrives, and
+ *   the matching channels are grouped by their JWT claims; each distinct claims has its own
+ *   pipeline, which asks PostgreSQL once per change — batched: every change that queued while the
+ *   previous check ran goes into one query — whether those claims may see the row
  *   ({@link RowSecurity}); columns the role may not select are left out;
  * - one `postgres_changes` push per change per channel, with the ids of every binding it matched,
  *   in commit order.
