@@ -13,7 +13,8 @@
  * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
  * `supabase_realtime` (created empty when missing), from the logical replication slot
  * `REALTIME_SLOT` (default `starling_realtime`), authorized by the tables' row-level security
- * under each subscriber's JWT claims. The database needs `wal_level=logical`; the server refuses
+ * under each subscriber's JWT claims; and Broadcast from Database (`realtime.send`, installed at
+ * start). The database needs `wal_level=logical`; the server refuses
  * to start, saying why, otherwise. With several nodes (`REDIS_URL`), one consumes the slot and
  * another takes over if it dies.
  */
@@ -48,7 +49,9 @@ try {
     audience: listOf(process.env.REALTIME_JWT_AUDIENCE),
     // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
     authorize: ({ claims }) => claims.role === 'authenticated',
-    postgresChanges: process.env.DATABASE_URL ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined } : undefined,
+    postgresChanges: process.env.DATABASE_URL
+      ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined, broadcastFromDatabase: true }
+      : undefined,
   });
 } catch (err) {
   console.error(`REALTIME_JWT_SECRET refused: ${(err as Error).message}`);

@@ -37,11 +37,14 @@ import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
+import { databaseBroadcastMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 
 export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions, PostgresChangesStats, ChangeSourceStats };
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
+export { databaseBroadcastMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
 export interface RealtimeOptions extends JwtVerification {
@@ -85,6 +88,13 @@ export interface PostgresChangesOptions {
   checkTimeoutMs?: number | undefined;
   /** Sessions for authorization queries. Default 4. */
   poolSize?: number | undefined;
+  /**
+   * Broadcast from Database: `start()` installs `realtime.messages` and `realtime.send(payload,
+   * event, topic, private)` (idempotently; the role needs CREATE on the database), and every row
+   * `realtime.send` adds reaches that topic's `broadcast` listeners once its transaction commits.
+   * Default false.
+   */
+  broadcastFromDatabase?: boolean | undefined;
 }
 
 /** A Supabase-Realtime-compatible socket and its REST API. */
@@ -155,7 +165,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     // The drivers are optional peers: loaded only when postgres_changes is used.
     startSource = () =>
       (started ??= (async () => {
-        const [{ default: pgModule }, { PostgresChangeSource }, { broadcastChanges }] = await Promise.all([
+        const [{ default: pgModule }, { PostgresChangeSource }, { ROW_CHANGE_EVENT }] = await Promise.all([
           import('pg'),
           import('../postgres/change-source.ts'),
           import('../postgres/index.ts'),
@@ -166,10 +176,31 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
           connectionString: database.connectionString,
           publication,
           slot: database.slot ?? 'starling_realtime',
-          handle: broadcastChanges(endpoint.pubsub, CHANGES_TOPIC),
+          handle: (rows) => {
+            for (const change of rows) {
+              // realtime.messages rows are Broadcast from Database: to the topic's channels, not to postgres_changes.
+              if (isMessagesTable(change)) {
+                const message = databaseBroadcastOf(change);
+                if (message !== null) {
+                  const { topic, isPrivate, event, payload } = message;
+                  endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', { type: 'broadcast', event, payload });
+                }
+                continue;
+              }
+              endpoint.pubsub.broadcast(CHANGES_TOPIC, ROW_CHANGE_EVENT, change);
+            }
+          },
           logger: endpoint.logger,
         });
         await source.start();
+        if (database.broadcastFromDatabase === true) {
+          try {
+            await pool.query(databaseBroadcastMigration(publication));
+          } catch (err) {
+            await source.close();
+            throw new StarlingError(ErrorCodes.changeSource, `Broadcast from Database cannot be installed: ${(err as Error).message}`, { cause: err });
+          }
+        }
       })().then(ready, (err: unknown) => {
         failed(err);
         throw err;

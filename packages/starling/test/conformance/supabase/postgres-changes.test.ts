@@ -82,8 +82,13 @@ beforeAll(async () => {
     CREATE PUBLICATION supabase_realtime FOR TABLE items, todos, fragile, sluggish, keyless;
   `);
   endpoint = new Endpoint({ logger: silentLogger });
-  realtime = createRealtime(endpoint, { jwtSecret: SECRET, postgresChanges: { connectionString: database.url, checkTimeoutMs: 2000 } });
+  realtime = createRealtime(endpoint, {
+    jwtSecret: SECRET,
+    authorize: ({ claims }) => claims.role === 'authenticated',
+    postgresChanges: { connectionString: database.url, checkTimeoutMs: 2000, broadcastFromDatabase: true },
+  });
   await realtime.start();
+  await sql.query('GRANT EXECUTE ON FUNCTION realtime.send TO authenticated');
   endpoint.socket('/realtime/v1', realtime.socket);
   server = await endpoint.listen({ port: 0 });
   const address = server.address();
@@ -316,5 +321,53 @@ describe('postgres_changes with realtime-js', () => {
     await sql.query(`INSERT INTO todos VALUES (20, 'carol', 'c', 'x')`);
     for (const each of seen) await eventually(() => expect(ids(each)).toEqual([20]), 5000);
     expect((realtime.changeStats?.authorizationChecks ?? 0) - before).toBe(1);
+  });
+});
+
+describe('Broadcast from Database', () => {
+  function heard(realtime: RealtimeClient, name: string, isPrivate: boolean): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const channel = realtime.channel(name, { config: { private: isPrivate } });
+    channel.on('broadcast', { event: 'ping' }, ({ payload }) => seen.push(payload));
+    return subscribed(channel).then((outcome) => {
+      expect(outcome).toEqual({ status: 'SUBSCRIBED' });
+      return seen;
+    });
+  }
+
+  it('realtime.send reaches the broadcast listeners of its topic once committed: public to the public channel, private to the private one', async () => {
+    const user = await client({ role: 'authenticated', sub: 'alice' });
+    const publicRoom = await heard(await client({ role: 'anon' }), 'room', false);
+    const privateRoom = await heard(user, 'room', true);
+    await sql.query(`SELECT realtime.send('{"n": 1}', 'ping', 'room', false)`);
+    await sql.query(`SELECT realtime.send('{"n": 2}', 'ping', 'room', true)`);
+    // Rolled back: never sent.
+    await sql.query('BEGIN');
+    await sql.query(`SELECT realtime.send('{"n": 3}', 'ping', 'room', false)`);
+    await sql.query('ROLLBACK');
+    await sql.query(`SELECT realtime.send('{"n": 4}', 'ping', 'room', false)`);
+    await eventually(() => expect(publicRoom).toEqual([{ n: 1 }, { n: 4 }]), 5000);
+    await eventually(() => expect(privateRoom).toEqual([{ n: 2 }]), 5000);
+  });
+
+  it("runs inside the writer's transaction, from a trigger, as a role granted EXECUTE", async () => {
+    await sql.query(`
+      CREATE TABLE notes (id int PRIMARY KEY, body text);
+      CREATE FUNCTION notes_broadcast() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM realtime.send(jsonb_build_object('id', NEW.id, 'body', NEW.body), 'ping', 'notes', false); RETURN NEW; END $$;
+      CREATE TRIGGER notes_broadcast AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION notes_broadcast();
+      GRANT INSERT ON notes TO authenticated;
+    `);
+    const notes = await heard(await client({ role: 'anon' }), 'notes', false);
+    await sql.query('BEGIN');
+    await sql.query('SET LOCAL ROLE authenticated');
+    await sql.query(`INSERT INTO notes VALUES (1, 'hi')`);
+    await sql.query('COMMIT');
+    await eventually(() => expect(notes).toEqual([{ id: 1, body: 'hi' }]), 5000);
+    // Roles not granted EXECUTE cannot broadcast.
+    await sql.query('BEGIN');
+    await sql.query('SET LOCAL ROLE anon');
+    await expect(sql.query(`SELECT realtime.send('{}', 'ping', 'notes', false)`)).rejects.toThrow(/permission denied for function send/);
+    await sql.query('ROLLBACK');
   });
 });
