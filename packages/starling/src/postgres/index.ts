@@ -12,6 +12,10 @@
  * subpath), `wal_level=logical`, and a role that may replicate. Tables join the stream with
  * `ALTER PUBLICATION <name> ADD TABLE …`; `REPLICA IDENTITY FULL` gives whole old rows.
  *
+ * Map changes onto history topics (`new PubSub({history: {topics: ['tables:*']}})`) and every
+ * change carries a stream position: a client of `starling-channels/client`'s `recoverableChannel`
+ * gets the changes it missed during a disconnect (docs/recovery.md).
+ *
  * Every change is visible to whoever receives it: authorize before you push rows to clients.
  *
  * @example
