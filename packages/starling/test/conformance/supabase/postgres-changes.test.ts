@@ -1,5 +1,6 @@
 /**
- * `postgres_changes` for the unchanged `@supabase/realtime-js` (2.119.0), served by
+ * `postgres_changes` for the unchanged `@supabase/realtime-js` (2.119.0, and 2.119.2 on
+ * `@supabase/phoenix`), served by
  * `starling/supabase` from a private PostgreSQL with wal_level=logical: the join reply's bindings
  * and ids, the "Subscribed to PostgreSQL" system message, `postgres_changes_options.wait`,
  * INSERT/UPDATE/DELETE as realtime-js turns them into `eventType/new/old`, every filter operator
@@ -8,6 +9,7 @@
  */
 import type { Server } from 'node:http';
 import { RealtimeClient, type RealtimeChannel, type RealtimePostgresChangesPayload } from '@supabase/realtime-js';
+import { RealtimeClient as LatestRealtimeClient } from 'realtime-js-latest';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +31,12 @@ let realtime: Realtime;
 let server: Server;
 let url: string;
 const clients: RealtimeClient[] = [];
+/** The realtime-js under test: each version runs the whole contract. */
+let Client: typeof RealtimeClient = RealtimeClient;
+const VERSIONS = [
+  ['2.119.0', RealtimeClient],
+  ['2.119.2', LatestRealtimeClient as unknown as typeof RealtimeClient],
+] as const;
 
 async function jwt(claims: Record<string, unknown>): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
@@ -107,7 +115,7 @@ afterEach(async () => {
 });
 
 async function client(claims: Record<string, unknown>): Promise<RealtimeClient> {
-  const realtime = new RealtimeClient(url, { params: { apikey: await jwt(claims) }, transport: WebSocket as never, heartbeatIntervalMs: 25_000 });
+  const realtime = new Client(url, { params: { apikey: await jwt(claims) }, transport: WebSocket as never, heartbeatIntervalMs: 25_000 });
   clients.push(realtime);
   return realtime;
 }
@@ -147,182 +155,189 @@ async function settle(): Promise<void> {
   await sleep(50);
 }
 
-describe('postgres_changes with realtime-js', () => {
-  it('answers the join with every binding, in order, with ids, then says "Subscribed to PostgreSQL"', async () => {
-    const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
-    try {
-      const bindings = [
-        { event: 'INSERT', schema: 'public', table: 'items', filter: 'n=gt.3' },
-        { event: '*', schema: 'public' },
-        { event: 'DELETE', schema: '*' },
+for (const [version, VersionClient] of VERSIONS)
+  describe(`postgres_changes with realtime-js ${version}`, () => {
+    beforeAll(async () => {
+      Client = VersionClient;
+      // Each version starts from empty tables (TRUNCATE is not a row change: nobody hears it).
+      await sql.query('TRUNCATE items, todos, fragile, sluggish');
+    });
+
+    it('answers the join with every binding, in order, with ids, then says "Subscribed to PostgreSQL"', async () => {
+      const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+      try {
+        const bindings = [
+          { event: 'INSERT', schema: 'public', table: 'items', filter: 'n=gt.3' },
+          { event: '*', schema: 'public' },
+          { event: 'DELETE', schema: '*' },
+        ];
+        raw.send(['1', '1', 'realtime:raw', 'phx_join', { config: { postgres_changes: bindings } }]);
+        const reply = (await raw.reply('1'))[4] as { status: string; response: { postgres_changes: Array<Record<string, unknown>> } };
+        expect(reply.status).toBe('ok');
+        const echoed = reply.response.postgres_changes;
+        expect(echoed.map(({ id: _id, ...rest }) => rest)).toEqual(bindings);
+        expect(echoed.every((binding) => typeof binding.id === 'number')).toBe(true);
+        expect(new Set(echoed.map((binding) => binding.id)).size).toBe(3);
+        const system = await raw.nextJson((frame) => frame[3] === 'system');
+        expect(system[4]).toEqual({ extension: 'postgres_changes', status: 'ok', message: 'Subscribed to PostgreSQL', channel: 'raw' });
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('turns INSERT, UPDATE and DELETE into eventType, new and old, with the columns converted by type', async () => {
+      const seen = await listen(await client({ role: 'anon' }), 'items', 'id=gte.100');
+      await sql.query(`INSERT INTO items VALUES (100, 'pen', 3, 1.25, true, '2026-01-02 03:04:05+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')`);
+      await sql.query(`UPDATE items SET name = 'ink' WHERE id = 100`);
+      await sql.query(`DELETE FROM items WHERE id = 100`);
+      await eventually(() => expect(seen).toHaveLength(3), 5000);
+      const [insert, update, remove] = seen as [Change, Change, Change];
+      expect(insert).toMatchObject({ schema: 'public', table: 'items', eventType: 'INSERT', old: {}, errors: null });
+      expect(insert.new).toMatchObject({ id: 100, name: 'pen', n: 3, price: 1.25, flag: true, code: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' });
+      expect(Date.parse(insert.commit_timestamp)).toBeGreaterThan(Date.now() - 60_000);
+      expect(update).toMatchObject({ eventType: 'UPDATE', new: { id: 100, name: 'ink' }, old: { id: 100, name: 'pen' } });
+      expect(remove).toMatchObject({ eventType: 'DELETE', new: {}, old: { id: 100, name: 'ink', n: 3 } });
+    });
+
+    it('delivers only what each filter operator (and its not.) selects, comparing by the column type', async () => {
+      // Rows 1-5: numbers compared as numbers (10 > 9), text, booleans, NULLs and timestamps.
+      const cases: Array<[string, number[]]> = [
+        ['n=eq.10', [2]],
+        ['n=neq.10', [1, 3]], // NULL is neither equal nor unequal
+        ['n=lt.10', [1, 3]],
+        ['n=lte.10', [1, 2, 3]],
+        ['n=gt.9', [2]],
+        ['n=gte.9', [1, 2]],
+        ['n=in.(9,10)', [1, 2]],
+        ['name=in.("a,b",c)', [3, 4]],
+        ['name=like.ap%', [1]],
+        ['name=ilike.AP%', [1, 2]],
+        ['name=match.^[A-Z]', [2]],
+        ['name=imatch.^ap', [1, 2]],
+        ['flag=is.true', [1]],
+        ['flag=is.null', [4, 5]],
+        ['n=isdistinct.10', [1, 3, 4, 5]],
+        ['n=not.eq.10', [1, 3]],
+        ['flag=not.is.null', [1, 2, 3]],
+        ['name=not.like.ap%', [2, 3, 4]],
+        ['n=not.in.(9,10)', [3]],
+        ['price=gt.2.5', [2]],
+        ['at=lt.2026-01-01T12:00:00Z', [1]],
+        ['n=gte.9,flag=is.false', [2]],
       ];
-      raw.send(['1', '1', 'realtime:raw', 'phx_join', { config: { postgres_changes: bindings } }]);
-      const reply = (await raw.reply('1'))[4] as { status: string; response: { postgres_changes: Array<Record<string, unknown>> } };
-      expect(reply.status).toBe('ok');
-      const echoed = reply.response.postgres_changes;
-      expect(echoed.map(({ id: _id, ...rest }) => rest)).toEqual(bindings);
-      expect(echoed.every((binding) => typeof binding.id === 'number')).toBe(true);
-      expect(new Set(echoed.map((binding) => binding.id)).size).toBe(3);
-      const system = await raw.nextJson((frame) => frame[3] === 'system');
-      expect(system[4]).toEqual({ extension: 'postgres_changes', status: 'ok', message: 'Subscribed to PostgreSQL', channel: 'raw' });
-    } finally {
-      raw.close();
-    }
-  });
-
-  it('turns INSERT, UPDATE and DELETE into eventType, new and old, with the columns converted by type', async () => {
-    const seen = await listen(await client({ role: 'anon' }), 'items', 'id=gte.100');
-    await sql.query(`INSERT INTO items VALUES (100, 'pen', 3, 1.25, true, '2026-01-02 03:04:05+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')`);
-    await sql.query(`UPDATE items SET name = 'ink' WHERE id = 100`);
-    await sql.query(`DELETE FROM items WHERE id = 100`);
-    await eventually(() => expect(seen).toHaveLength(3), 5000);
-    const [insert, update, remove] = seen as [Change, Change, Change];
-    expect(insert).toMatchObject({ schema: 'public', table: 'items', eventType: 'INSERT', old: {}, errors: null });
-    expect(insert.new).toMatchObject({ id: 100, name: 'pen', n: 3, price: 1.25, flag: true, code: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' });
-    expect(Date.parse(insert.commit_timestamp)).toBeGreaterThan(Date.now() - 60_000);
-    expect(update).toMatchObject({ eventType: 'UPDATE', new: { id: 100, name: 'ink' }, old: { id: 100, name: 'pen' } });
-    expect(remove).toMatchObject({ eventType: 'DELETE', new: {}, old: { id: 100, name: 'ink', n: 3 } });
-  });
-
-  it('delivers only what each filter operator (and its not.) selects, comparing by the column type', async () => {
-    // Rows 1-5: numbers compared as numbers (10 > 9), text, booleans, NULLs and timestamps.
-    const cases: Array<[string, number[]]> = [
-      ['n=eq.10', [2]],
-      ['n=neq.10', [1, 3]], // NULL is neither equal nor unequal
-      ['n=lt.10', [1, 3]],
-      ['n=lte.10', [1, 2, 3]],
-      ['n=gt.9', [2]],
-      ['n=gte.9', [1, 2]],
-      ['n=in.(9,10)', [1, 2]],
-      ['name=in.("a,b",c)', [3, 4]],
-      ['name=like.ap%', [1]],
-      ['name=ilike.AP%', [1, 2]],
-      ['name=match.^[A-Z]', [2]],
-      ['name=imatch.^ap', [1, 2]],
-      ['flag=is.true', [1]],
-      ['flag=is.null', [4, 5]],
-      ['n=isdistinct.10', [1, 3, 4, 5]],
-      ['n=not.eq.10', [1, 3]],
-      ['flag=not.is.null', [1, 2, 3]],
-      ['name=not.like.ap%', [2, 3, 4]],
-      ['n=not.in.(9,10)', [3]],
-      ['price=gt.2.5', [2]],
-      ['at=lt.2026-01-01T12:00:00Z', [1]],
-      ['n=gte.9,flag=is.false', [2]],
-    ];
-    const anon = await client({ role: 'anon' });
-    const received = await Promise.all(cases.map(([filter]) => listen(anon, 'items', `id=lt.10,${filter}`, 'INSERT')));
-    await sql.query(`
+      const anon = await client({ role: 'anon' });
+      const received = await Promise.all(cases.map(([filter]) => listen(anon, 'items', `id=lt.10,${filter}`, 'INSERT')));
+      await sql.query(`
       INSERT INTO items (id, name, n, price, flag, at) VALUES
         (1, 'apple', 9, 1.5, true, '2026-01-01 10:00:00+00'),
         (2, 'Apricot', 10, 10.5, false, '2026-01-01 14:00:00+02'),
         (3, 'a,b', 2, null, false, null),
         (4, 'c', null, null, null, null),
         (5, null, null, null, null, null)`);
-    await settle();
-    const outcome = Object.fromEntries(cases.map(([filter], i) => [filter, ids(received[i] as Change[])]));
-    expect(outcome).toEqual(Object.fromEntries(cases));
-  });
+      await settle();
+      const outcome = Object.fromEntries(cases.map(([filter], i) => [filter, ids(received[i] as Change[])]));
+      expect(outcome).toEqual(Object.fromEntries(cases));
+    });
 
-  it('refuses a join with a clear reason: unknown column, unknown operator, unpublished table, value of the wrong type', async () => {
-    const anon = await client({ role: 'anon' });
-    const refusal = async (table: string, filter?: string): Promise<string | undefined> => {
-      const channel = anon.channel(`bad-${Math.random()}`);
-      channel.on('postgres_changes', { event: '*', schema: 'public', table, ...(filter === undefined ? {} : { filter }) }, () => {});
-      const outcome = await subscribed(channel);
-      expect(outcome.status).toBe('CHANNEL_ERROR');
-      return outcome.error;
-    };
-    expect(await refusal('items', 'nope=eq.1')).toMatch(/column "nope" does not exist/);
-    expect(await refusal('items', 'n=between.1')).toMatch(/operator "between" is not supported/);
-    expect(await refusal('unpublished')).toMatch(/public\.unpublished is not in the publication supabase_realtime/);
-    expect(await refusal('items', 'n=eq.ten')).toMatch(/"ten" is not a value of n \(int4\)/);
-    expect(await refusal('keyless')).toMatch(/no primary key/);
-  });
+    it('refuses a join with a clear reason: unknown column, unknown operator, unpublished table, value of the wrong type', async () => {
+      const anon = await client({ role: 'anon' });
+      const refusal = async (table: string, filter?: string): Promise<string | undefined> => {
+        const channel = anon.channel(`bad-${Math.random()}`);
+        channel.on('postgres_changes', { event: '*', schema: 'public', table, ...(filter === undefined ? {} : { filter }) }, () => {});
+        const outcome = await subscribed(channel);
+        expect(outcome.status).toBe('CHANNEL_ERROR');
+        return outcome.error;
+      };
+      expect(await refusal('items', 'nope=eq.1')).toMatch(/column "nope" does not exist/);
+      expect(await refusal('items', 'n=between.1')).toMatch(/operator "between" is not supported/);
+      expect(await refusal('unpublished')).toMatch(/public\.unpublished is not in the publication supabase_realtime/);
+      expect(await refusal('items', 'n=eq.ten')).toMatch(/"ten" is not a value of n \(int4\)/);
+      expect(await refusal('keyless')).toMatch(/no primary key/);
+    });
 
-  it('with postgres_changes_options.wait, answers the join once live: a write right after SUBSCRIBED arrives', async () => {
-    const anon = await client({ role: 'anon' });
-    const seen: Change[] = [];
-    const channel = anon.channel('waiting', { config: { postgres_changes_options: { wait: true, timeout: 5000 } } } as never);
-    channel.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'items', filter: 'id=eq.300' }, (payload: Change) => seen.push(payload));
-    expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
-    await sql.query(`INSERT INTO items (id) VALUES (300)`);
-    await eventually(() => expect(ids(seen)).toEqual([300]), 5000);
-  });
+    it('with postgres_changes_options.wait, answers the join once live: a write right after SUBSCRIBED arrives', async () => {
+      const anon = await client({ role: 'anon' });
+      const seen: Change[] = [];
+      const channel = anon.channel('waiting', { config: { postgres_changes_options: { wait: true, timeout: 5000 } } } as never);
+      channel.on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'items', filter: 'id=eq.300' }, (payload: Change) => seen.push(payload));
+      expect(await subscribed(channel)).toEqual({ status: 'SUBSCRIBED' });
+      await sql.query(`INSERT INTO items (id) VALUES (300)`);
+      await eventually(() => expect(ids(seen)).toEqual([300]), 5000);
+    });
 
-  it('authorizes each row by RLS under the JWT claims: own rows only, anon nothing, ungranted columns absent', async () => {
-    const alice = await listen(await client({ role: 'authenticated', sub: 'alice' }), 'todos');
-    const bob = await listen(await client({ role: 'authenticated', sub: 'bob' }), 'todos');
-    const anon = await listen(await client({ role: 'anon' }), 'todos', undefined, 'INSERT');
-    await sql.query(`INSERT INTO todos VALUES (1, 'alice', 'a1', 's1'), (2, 'bob', 'b1', 's2'), (3, 'alice', 'a2', 's3')`);
-    await sql.query(`UPDATE todos SET title = 'b1!' WHERE id = 2`);
-    await settle();
-    expect(ids(alice)).toEqual([1, 3]);
-    expect(ids(bob)).toEqual([2, 2]);
-    expect(anon).toEqual([]);
-    expect(alice[0]?.new).toEqual({ id: 1, owner: 'alice', title: 'a1' }); // no "secret": not granted
-    expect(bob[1]).toMatchObject({ eventType: 'UPDATE', new: { title: 'b1!' }, old: { id: 2, title: 'b1' } });
-    expect(bob[1]?.old).not.toHaveProperty('secret');
-  });
+    it('authorizes each row by RLS under the JWT claims: own rows only, anon nothing, ungranted columns absent', async () => {
+      const alice = await listen(await client({ role: 'authenticated', sub: 'alice' }), 'todos');
+      const bob = await listen(await client({ role: 'authenticated', sub: 'bob' }), 'todos');
+      const anon = await listen(await client({ role: 'anon' }), 'todos', undefined, 'INSERT');
+      await sql.query(`INSERT INTO todos VALUES (1, 'alice', 'a1', 's1'), (2, 'bob', 'b1', 's2'), (3, 'alice', 'a2', 's3')`);
+      await sql.query(`UPDATE todos SET title = 'b1!' WHERE id = 2`);
+      await settle();
+      expect(ids(alice)).toEqual([1, 3]);
+      expect(ids(bob)).toEqual([2, 2]);
+      expect(anon).toEqual([]);
+      expect(alice[0]?.new).toEqual({ id: 1, owner: 'alice', title: 'a1' }); // no "secret": not granted
+      expect(bob[1]).toMatchObject({ eventType: 'UPDATE', new: { title: 'b1!' }, old: { id: 2, title: 'b1' } });
+      expect(bob[1]?.old).not.toHaveProperty('secret');
+    });
 
-  it('sends a DELETE on a table with RLS to every subscriber, unchecked, with the primary key only (as Supabase documents)', async () => {
-    await sql.query(`INSERT INTO todos VALUES (10, 'alice', 'gone', 'x')`);
-    const bob = await listen(await client({ role: 'authenticated', sub: 'bob' }), 'todos', undefined, 'DELETE');
-    await sql.query(`DELETE FROM todos WHERE id = 10`);
-    await eventually(() => expect(bob).toHaveLength(1), 5000);
-    expect(bob[0]).toMatchObject({ eventType: 'DELETE', old: { id: 10 } });
-    expect(Object.keys(bob[0]?.old ?? {})).toEqual(['id']);
-  });
+    it('sends a DELETE on a table with RLS to every subscriber, unchecked, with the primary key only (as Supabase documents)', async () => {
+      await sql.query(`INSERT INTO todos VALUES (10, 'alice', 'gone', 'x')`);
+      const bob = await listen(await client({ role: 'authenticated', sub: 'bob' }), 'todos', undefined, 'DELETE');
+      await sql.query(`DELETE FROM todos WHERE id = 10`);
+      await eventually(() => expect(bob).toHaveLength(1), 5000);
+      expect(bob[0]).toMatchObject({ eventType: 'DELETE', old: { id: 10 } });
+      expect(Object.keys(bob[0]?.old ?? {})).toEqual(['id']);
+    });
 
-  it('a policy that raises for one subscriber costs only that subscriber the change; the others, and its later changes, still arrive', async () => {
-    const bomb = await client({ role: 'authenticated', sub: 'bomb' });
-    const bombFragile = await listen(bomb, 'fragile');
-    const bombItems = await listen(bomb, 'items', 'id=eq.500');
-    const fine = await listen(await client({ role: 'authenticated', sub: 'fine' }), 'fragile');
-    await sql.query(`INSERT INTO fragile VALUES (1, 'one')`);
-    await sql.query(`INSERT INTO items (id) VALUES (500)`);
-    await sql.query(`INSERT INTO fragile VALUES (2, 'two')`);
-    await eventually(() => expect(ids(fine)).toEqual([1, 2]), 5000);
-    await eventually(() => expect(ids(bombItems)).toEqual([500]), 5000);
-    expect(bombFragile).toEqual([]);
-    expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2);
-    // Operators see it: drops by reason, checks, and the slot's lag.
-    const text = await createMetrics(endpoint, { changes: realtime }).render();
-    expect(text).toMatch(/starling_postgres_changes_dropped_total\{reason="check_failed"\} [2-9]/);
-    expect(text).toMatch(/starling_postgres_authorization_checks_total [1-9]/);
-    expect(text).toMatch(/starling_postgres_slot_lag_bytes \d+/);
-    expect(text).toMatch(/starling_postgres_changes_read_total [1-9]/);
-  });
+    it('a policy that raises for one subscriber costs only that subscriber the change; the others, and its later changes, still arrive', async () => {
+      const bomb = await client({ role: 'authenticated', sub: 'bomb' });
+      const bombFragile = await listen(bomb, 'fragile');
+      const bombItems = await listen(bomb, 'items', 'id=eq.500');
+      const fine = await listen(await client({ role: 'authenticated', sub: 'fine' }), 'fragile');
+      await sql.query(`INSERT INTO fragile VALUES (1, 'one')`);
+      await sql.query(`INSERT INTO items (id) VALUES (500)`);
+      await sql.query(`INSERT INTO fragile VALUES (2, 'two')`);
+      await eventually(() => expect(ids(fine)).toEqual([1, 2]), 5000);
+      await eventually(() => expect(ids(bombItems)).toEqual([500]), 5000);
+      expect(bombFragile).toEqual([]);
+      expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2);
+      // Operators see it: drops by reason, checks, and the slot's lag.
+      const text = await createMetrics(endpoint, { changes: realtime }).render();
+      expect(text).toMatch(/starling_postgres_changes_dropped_total\{reason="check_failed"\} [2-9]/);
+      expect(text).toMatch(/starling_postgres_authorization_checks_total [1-9]/);
+      expect(text).toMatch(/starling_postgres_slot_lag_bytes \d+/);
+      expect(text).toMatch(/starling_postgres_changes_read_total [1-9]/);
+    });
 
-  it('a slow policy for one subscriber does not hold up the others: each set of claims has its own pipeline', async () => {
-    const slow = await listen(await client({ role: 'authenticated', sub: 'slow' }), 'sluggish');
-    const quick = await listen(await client({ role: 'authenticated', sub: 'quick' }), 'sluggish');
-    const failedBefore = realtime.changeStats?.dropped.check_failed ?? 0;
-    const started = Date.now();
-    await sql.query('INSERT INTO sluggish VALUES (1), (2)');
-    await eventually(() => expect(ids(quick)).toEqual([1, 2]), 5000);
-    // The slow subscriber's check is still running (3 s, cut at the 2 s timeout) when the quick one has both rows.
-    expect(Date.now() - started).toBeLessThan(1500);
-    await eventually(() => expect(realtime.changeStats?.dropped.check_failed).toBe(failedBefore + 2), 5000);
-    expect(slow).toEqual([]);
-  });
+    it('a slow policy for one subscriber does not hold up the others: each set of claims has its own pipeline', async () => {
+      const slow = await listen(await client({ role: 'authenticated', sub: 'slow' }), 'sluggish');
+      const quick = await listen(await client({ role: 'authenticated', sub: 'quick' }), 'sluggish');
+      const failedBefore = realtime.changeStats?.dropped.check_failed ?? 0;
+      const started = Date.now();
+      await sql.query('INSERT INTO sluggish VALUES (1), (2)');
+      await eventually(() => expect(ids(quick)).toEqual([1, 2]), 5000);
+      // The slow subscriber's check is still running (3 s, cut at the 2 s timeout) when the quick one has both rows.
+      expect(Date.now() - started).toBeLessThan(1500);
+      await eventually(() => expect(realtime.changeStats?.dropped.check_failed).toBe(failedBefore + 2), 5000);
+      expect(slow).toEqual([]);
+    });
 
-  it('asks PostgreSQL once per change per distinct claims, not once per subscriber', async () => {
-    const before = realtime.changeStats?.authorizationChecks ?? 0;
-    const carol = { role: 'authenticated', sub: 'carol', exp: Math.floor(Date.now() / 1000) + 3600 };
-    // Five sockets with the very same claims (one token).
-    const token = await new SignJWT(carol).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
-    const seen: Change[][] = [];
-    for (let i = 0; i < 5; i++) {
-      const socket = new RealtimeClient(url, { params: { apikey: token }, transport: WebSocket as never, heartbeatIntervalMs: 25_000 });
-      clients.push(socket);
-      seen.push(await listen(socket, 'todos', 'id=eq.20'));
-    }
-    await sql.query(`INSERT INTO todos VALUES (20, 'carol', 'c', 'x')`);
-    for (const each of seen) await eventually(() => expect(ids(each)).toEqual([20]), 5000);
-    expect((realtime.changeStats?.authorizationChecks ?? 0) - before).toBe(1);
+    it('asks PostgreSQL once per change per distinct claims, not once per subscriber', async () => {
+      const before = realtime.changeStats?.authorizationChecks ?? 0;
+      const carol = { role: 'authenticated', sub: 'carol', exp: Math.floor(Date.now() / 1000) + 3600 };
+      // Five sockets with the very same claims (one token).
+      const token = await new SignJWT(carol).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+      const seen: Change[][] = [];
+      for (let i = 0; i < 5; i++) {
+        const socket = new Client(url, { params: { apikey: token }, transport: WebSocket as never, heartbeatIntervalMs: 25_000 });
+        clients.push(socket);
+        seen.push(await listen(socket, 'todos', 'id=eq.20'));
+      }
+      await sql.query(`INSERT INTO todos VALUES (20, 'carol', 'c', 'x')`);
+      for (const each of seen) await eventually(() => expect(ids(each)).toEqual([20]), 5000);
+      expect((realtime.changeStats?.authorizationChecks ?? 0) - before).toBe(1);
+    });
   });
-});
 
 describe('Broadcast from Database', () => {
   function heard(realtime: RealtimeClient, name: string, isPrivate: boolean): Promise<unknown[]> {
