@@ -24,6 +24,19 @@ export interface CheckedTable {
   readonly primaryKey: readonly { readonly name: string; readonly type: string }[];
 }
 
+/** Attempts of a check that fails for a transient reason, and the delay growing between them. */
+const RETRIES = 4;
+const RETRY_DELAY_MS = 250;
+
+/**
+ * No SQLSTATE (the connection broke), connection exceptions (08…), and an operator or crash
+ * shutdown (57P01-57P03): the database's trouble, not the policy's.
+ */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code);
+}
+
 /** Permission denied: the role may not select the table (or its key) at all. Not a failure: nothing is visible. */
 const INSUFFICIENT_PRIVILEGE = '42501';
 
@@ -66,6 +79,19 @@ export class RowSecurity {
    * @throws (rejects) the database's error when a policy raises, the check times out or the role does not exist
    */
   async visible(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#visibleOnce(claims, table, rows);
+      } catch (err) {
+        // A lost session or a restarting server is not the policy's answer: try again, briefly,
+        // before the change is given up for these claims.
+        if (!isTransient(err) || attempt >= RETRIES) throw err;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+      }
+    }
+  }
+
+  async #visibleOnce(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
     if (rows.length === 0 || table.primaryKey.length === 0) return new Set();
     const role = typeof claims.role === 'string' ? claims.role : '';
     const client = await this.#pool().connect();
