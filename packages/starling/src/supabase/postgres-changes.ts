@@ -158,6 +158,13 @@ export class PostgresChanges {
     listener: ChangeListener,
     requests: readonly unknown[],
   ): Promise<{ readonly ok: true; readonly bindings: readonly (BindingRequest & { id: number })[] } | { readonly ok: false; readonly reason: string }> {
+    // Every check runs as the token's role: one the server cannot become would fail them all.
+    const role = typeof listener.claims.role === 'string' ? listener.claims.role : '';
+    const { rows: roles } = await this.#options
+      .pool()
+      .query<{ member: boolean }>('SELECT pg_has_role(current_user, oid, $2) AS member FROM pg_roles WHERE rolname = $1', [role, 'MEMBER']);
+    if (roles.length === 0) return { ok: false, reason: `postgres_changes: the token's role ${JSON.stringify(role)} does not exist in the database` };
+    if (roles[0]?.member !== true) return { ok: false, reason: `postgres_changes: the server's database role may not SET ROLE ${JSON.stringify(role)}` };
     const published = await this.#published();
     const bindings: Binding[] = [];
     const echoed: (BindingRequest & { id: number })[] = [];

@@ -253,6 +253,12 @@ for (const [version, VersionClient] of VERSIONS)
       expect(await refusal('unpublished')).toMatch(/public\.unpublished is not in the publication supabase_realtime/);
       expect(await refusal('items', 'n=eq.ten')).toMatch(/"ten" is not a value of n \(int4\)/);
       expect(await refusal('keyless')).toMatch(/no primary key/);
+      const stranger = (await client({ role: 'nobody' })).channel('stranger');
+      stranger.on('postgres_changes', { event: '*', schema: 'public', table: 'items' }, () => {});
+      expect(await subscribed(stranger)).toEqual({
+        status: 'CHANNEL_ERROR',
+        error: 'postgres_changes: the token\'s role "nobody" does not exist in the database',
+      });
     });
 
     it('with postgres_changes_options.wait, answers the join once live: a write right after SUBSCRIBED arrives', async () => {
