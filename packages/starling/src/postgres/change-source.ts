@@ -196,12 +196,15 @@ export class PostgresChangeSource {
 
   async #connectAdmin(): Promise<pg.Client> {
     const admin = new pg.Client({ connectionString: this.#options.connectionString, application_name: 'starling change source' });
-    admin.on('error', (err) => {
+    const lost = (err: unknown): void => {
       // The session (and with it the advisory lock) is gone: stop streaming, try again.
+      if (this.#admin !== admin || this.#closed) return;
       this.#logger.warn({ err }, 'change source: database session lost');
-      if (this.#admin === admin) this.#admin = null;
+      this.#admin = null;
       void this.#stopStream().then(() => this.#retry());
-    });
+    };
+    admin.on('error', lost);
+    admin.on('end', () => lost(new Error('the session ended')));
     try {
       await admin.connect();
     } catch (err) {

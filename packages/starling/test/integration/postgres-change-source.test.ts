@@ -125,6 +125,23 @@ describe('PostgresChangeSource', () => {
     }
   });
 
+  it('goes on after its database sessions are terminated: nothing committed meanwhile is lost', async () => {
+    const got: number[] = [];
+    const source = sourceWith((changes) => void got.push(...changes.map((change) => change.record?.id as number)), 'slot_terminated');
+    await source.start();
+    try {
+      await eventually(() => expect(source.consuming).toBe(true));
+      await admin.query(`INSERT INTO wide VALUES (300, 'before', null)`);
+      await eventually(() => expect(got).toEqual([300]));
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'starling change source'");
+      await admin.query(`INSERT INTO wide VALUES (301, 'meanwhile', null)`);
+      await eventually(() => expect(got).toEqual([300, 301]), 10_000);
+      expect(source.stats.takeovers).toBeGreaterThanOrEqual(2);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('refuses to start, saying why, when wal_level is not logical', async () => {
     await ensurePostgres();
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
