@@ -39,8 +39,11 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await sql?.end();
-  await Promise.all([database?.stop(), redis?.stop()]);
+  try {
+    await sql?.end();
+  } finally {
+    await Promise.all([database?.stop(), redis?.stop()]); // whatever failed above, the private servers go
+  }
 });
 
 /** Whose replication connection holds the slot now (null: nobody). */

@@ -28,8 +28,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin?.end();
-  await server?.stop();
+  try {
+    await admin?.end();
+  } finally {
+    await server?.stop(); // whatever failed above, the private cluster goes
+  }
 });
 
 function sourceWith(handle: (changes: readonly RowChange[]) => void | Promise<void>, slot = `slot_${++slots}`): PostgresChangeSource {

@@ -42,10 +42,13 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await source?.close();
-  await endpoint?.close({ intervalMs: 0 });
-  await sql?.end();
-  await database?.stop();
+  try {
+    await source?.close();
+    await endpoint?.close({ intervalMs: 0 });
+    await sql?.end();
+  } finally {
+    await database?.stop(); // whatever failed above, the private cluster goes
+  }
 });
 
 describe('row changes on history topics with the official phoenix client', () => {

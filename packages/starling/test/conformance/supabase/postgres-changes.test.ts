@@ -104,10 +104,13 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await endpoint?.close({ intervalMs: 0 });
-  await realtime?.close();
-  await sql?.end();
-  await database?.stop();
+  try {
+    await endpoint?.close({ intervalMs: 0 });
+    await realtime?.close();
+    await sql?.end();
+  } finally {
+    await database?.stop(); // whatever failed above, the private cluster goes
+  }
 });
 
 afterEach(async () => {
