@@ -17,7 +17,8 @@ declare module 'phoenix' {
     timeout?: number;
     longpollerTimeout?: number;
     vsn?: string;
-    authToken?: string;
+    /** The auth token, or (phoenix.js ≥ 1.8.9) a function returning it, called at every connect. */
+    authToken?: string | (() => string);
     /** Falls back to LongPoll when no WebSocket connection opens within this long (phoenix.js ≥ 1.7.12). */
     longPollFallbackMs?: number;
     logger?: (kind: string, message: string, data: unknown) => void;

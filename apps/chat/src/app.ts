@@ -1,6 +1,6 @@
 /**
  * The chat application: an endpoint with the user socket at `/socket`, the page at `/`, its API,
- * `/health` and `/metrics` (Prometheus), over a message store (SQLite under `dataDir` by default, PostgreSQL with
+ * `/health` and `/metrics` (Prometheus), over the chat store (SQLite under `dataDir` by default, PostgreSQL with
  * `databaseUrl`). Used by `server.ts` (the `npm start` process) and by tests that run the chat
  * in-process.
  */
@@ -13,11 +13,13 @@ import { RedisPubSubAdapter } from 'starling-channels/redis';
 import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
+import { clusterMetricsRenderer } from './cluster-metrics.ts';
 import { createHttpHandler } from './http.ts';
+import { Readiness } from './readiness.ts';
 import { Identity } from './identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
-import { openMessageStore, type MessageStore } from './store/index.ts';
+import { openChatStore, type ChatStore } from './store/index.ts';
 import { roomHistory } from './room-channel.ts';
 import { createUserSocket } from './user-socket.ts';
 
@@ -62,6 +64,8 @@ export interface ChatOptions {
   logger?: Logger;
   /** Socket options (timeouts, limits). */
   socket?: SocketMountOptions;
+  /** In a `WORKERS` worker: `/metrics` shows the whole cluster's, summed by the primary. */
+  clusterMetrics?: boolean;
 }
 
 /** `value` as an origin (`scheme://host[:port]`, no path); throws a clear error otherwise. */
@@ -81,9 +85,11 @@ export function parsePublicUrl(value: string): string {
 export interface Chat {
   readonly endpoint: Endpoint;
   readonly server: Server;
-  readonly store: MessageStore;
+  readonly store: ChatStore;
   /** The bound port. */
   readonly port: number;
+  /** The store's and the PubSub's health, as `/ready` reports it. */
+  readonly readiness: Readiness;
   /** Drains sockets, closes the server and the store. */
   close(): Promise<void>;
 }
@@ -95,7 +101,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // History of private rooms and the token secret live here: other local users may not read them.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-  const [assets, store] = await Promise.all([buildAssets(), openMessageStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
+  const [assets, store] = await Promise.all([buildAssets(), openChatStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
   const limits: ChatLimits = { ...DEFAULT_LIMITS, ...options.limits };
   // Rooms keep their recent publications so that a page that reconnects resumes without a gap and
@@ -122,7 +128,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
       inviteMaxAge: options.inviteMaxAge ?? 7 * 24 * 3600,
       sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
     },
-    store,
+    store.users,
   );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });
@@ -139,7 +145,16 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4000);
   const linkBase = publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const readiness = new Readiness(
+    [
+      { name: options.databaseUrl ? 'postgresql' : 'sqlite', check: () => store.ping() },
+      ...(pubsub === undefined ? [] : [{ name: 'redis', check: async () => pubsub.connected }]),
+    ],
+    { logger, registry: metrics.registry },
+  );
   handler = createHttpHandler({
+    readiness,
+    renderMetrics: options.clusterMetrics ? clusterMetricsRenderer(metrics.registry) : () => metrics.render(),
     assets,
     identity,
     store,
@@ -158,7 +173,9 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     server,
     store,
     port,
+    readiness,
     async close() {
+      readiness.close();
       await endpoint.close({ intervalMs: 0 });
       await store.close();
     },

@@ -31,10 +31,11 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { clientAddress, type TrustedProxies } from 'starling-channels';
 import type { Metrics } from 'starling-channels/metrics';
+import type { Readiness } from './readiness.ts';
 import type { Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
-import { StoreError, StoreErrorCodes, type MessageStore, type Room } from './store/index.ts';
+import { StoreError, StoreErrorCodes, type ChatStore, type Room } from './store/index.ts';
 import { nameText } from './text.ts';
 
 const SECURITY_HEADERS = {
@@ -88,8 +89,13 @@ function publicRoom(room: Room): { id: string; name: string } {
 /** Everything the HTTP handler serves from. */
 export interface ChatHttpOptions {
   readonly assets: Map<string, Asset>;
+  /** The text `/metrics` serves: this process's, or under `WORKERS` the cluster's. */
+  readonly renderMetrics: () => Promise<string>;
+  /** What `/ready` reports: the dependencies down at the last check. */
+  readonly readiness: Pick<Readiness, 'down'>;
   readonly identity: Identity;
-  readonly store: MessageStore;
+  /** Rooms, invites and session revocations: the API never reads messages (the room channel does). */
+  readonly store: Pick<ChatStore, 'rooms' | 'users'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly budgets: Budgets;
@@ -158,7 +164,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
 
   /** Stores an invite and makes its link; the caller has spent the invite budget. */
   async function issueInvite(roomId: string, userId: string, maxUses: number) {
-    const invite = await store.createInvite(roomId, userId, { maxUses, expiresAt: identity.inviteExpiry() });
+    const invite = await store.rooms.createInvite(roomId, userId, { maxUses, expiresAt: identity.inviteExpiry() });
     const link = `${publicUrl}/?invite=${encodeURIComponent(identity.inviteToken(invite.id))}`;
     return { invite: link, inviteId: invite.id, maxUses: invite.maxUses, expiresAt: invite.expiresAt };
   }
@@ -176,7 +182,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
     }
     if (req.method === 'POST' && parts.length === 3 && parts[0] === 'rooms' && parts[2] === 'invites') {
       const userId = await userOf(req);
-      const room = await store.getRoom(parts[1]!);
+      const room = await store.rooms.getRoom(parts[1]!);
       if (room === null || room.ownerId !== userId) throw new HttpError(403, 'only the room’s owner may invite');
       const { maxUses } = await readJson(req);
       const uses = maxUses === undefined ? options.inviteMaxUses : maxUses;
@@ -188,9 +194,9 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
     }
     if (req.method === 'GET' && parts.length === 3 && parts[0] === 'rooms' && parts[2] === 'members') {
       const userId = await userOf(req);
-      const room = await store.getRoom(parts[1]!);
-      if (room === null || !(await store.isMember(room.id, userId))) throw new HttpError(403, 'only members may list the members');
-      const members = (await store.membersOf(room.id)).map((member) => ({
+      const room = await store.rooms.getRoom(parts[1]!);
+      if (room === null || !(await store.rooms.isMember(room.id, userId))) throw new HttpError(403, 'only members may list the members');
+      const members = (await store.rooms.membersOf(room.id)).map((member) => ({
         userId: member.userId,
         name: displayName(member.name ?? 'anonymous', member.userId),
         owner: member.userId === room.ownerId,
@@ -200,15 +206,15 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
     }
     if (req.method === 'DELETE' && parts.length === 2 && parts[0] === 'invites') {
       const userId = await userOf(req);
-      if (!(await store.revokeInvite(parts[1]!, userId))) throw new HttpError(404, 'no invite of yours has this id');
+      if (!(await store.rooms.revokeInvite(parts[1]!, userId))) throw new HttpError(404, 'no invite of yours has this id');
       res.writeHead(204, SECURITY_HEADERS).end();
       return true;
     }
     if (req.method === 'DELETE' && parts.length === 4 && parts[0] === 'rooms' && parts[2] === 'members') {
       const userId = await userOf(req);
-      const room = await store.getRoom(parts[1]!);
+      const room = await store.rooms.getRoom(parts[1]!);
       if (room === null || room.ownerId !== userId) throw new HttpError(403, 'only the room’s owner may remove members');
-      if (!(await store.removeMember(room.id, parts[3]!))) throw new HttpError(404, 'not a member (the owner cannot be removed)');
+      if (!(await store.rooms.removeMember(room.id, parts[3]!))) throw new HttpError(404, 'not a member (the owner cannot be removed)');
       options.disconnectUser(parts[3]!);
       res.writeHead(204, SECURITY_HEADERS).end();
       return true;
@@ -230,14 +236,14 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
       }
       case 'POST /api/identity/revoke': {
         const userId = await userOf(req);
-        await store.revokeSessions(userId, identity.nowMs());
+        await store.users.revokeSessions(userId, identity.nowMs());
         options.disconnectUser(userId);
         return json(res, 200, { ...identity.newSession(userId), mark: markOf(userId) });
       }
       case 'GET /api/rooms': {
         const limit = pageSize(url.searchParams.get('limit'));
         const after = url.searchParams.get('after');
-        const rooms = await store.roomsOf(await userOf(req));
+        const rooms = await store.rooms.roomsOf(await userOf(req));
         const position = after === null ? -1 : rooms.findIndex((room) => room.id === after);
         if (after !== null && position < 0) throw new HttpError(400, 'after must be the id of one of your rooms (the previous page’s next)');
         const start = position + 1;
@@ -252,7 +258,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         if (roomName === null) throw new HttpError(400, `room name must be 1 to ${MAX_ROOM_NAME} characters, without control characters`);
         spend('room', req, userId);
         spend('invite', req, userId);
-        const room = await store.createRoom(userId, roomName);
+        const room = await store.rooms.createRoom(userId, roomName);
         const { invite, inviteId } = await issueInvite(room.id, userId, options.inviteMaxUses);
         return json(res, 201, { room: publicRoom(room), invite, inviteId });
       }
@@ -260,7 +266,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         const userId = await userOf(req);
         const { invite } = await readJson(req);
         const inviteId = identity.inviteOf(invite);
-        const room = inviteId === null ? null : await store.redeemInvite(inviteId, userId);
+        const room = inviteId === null ? null : await store.rooms.redeemInvite(inviteId, userId);
         if (room === null) throw new HttpError(400, 'this invite is invalid, revoked, used up or has expired');
         return json(res, 200, { room: publicRoom(room) });
       }
@@ -277,12 +283,18 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
+    if (path === '/ready') {
+      const down = options.readiness.down;
+      const body = JSON.stringify(down.length === 0 ? { ready: true } : { ready: false, down });
+      res.writeHead(down.length === 0 ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      return;
+    }
     if (path === '/metrics' && req.method === 'GET') {
       if (!metricsAllowed(req)) {
         res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
         return;
       }
-      metrics.render().then(
+      options.renderMetrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         (err: unknown) => {
           logger.error({ err }, 'metrics failed');

@@ -23,7 +23,7 @@ export interface TokenAges {
   readonly sessionMaxAge: number;
 }
 
-/** Where revoked sessions are kept (the message store). */
+/** Where revoked sessions are kept: the chat store's `UserStore`. */
 export interface Revocations {
   /** Sessions of `userId` that started before this time (milliseconds since the epoch) are revoked; 0 for none. */
   sessionsRevokedBefore(userId: string): Promise<number>;

@@ -50,7 +50,7 @@ import {
 import { z } from 'zod';
 import { displayName } from './identity.ts';
 import type { Budgets, ChatLimits } from './limits.ts';
-import { StoreError, type MessageStore, type StoredMessage } from './store/index.ts';
+import { StoreError, type ChatStore, type StoredMessage } from './store/index.ts';
 import { displayNameText, messageBody } from './text.ts';
 
 /** Per-channel state of a room. */
@@ -160,7 +160,7 @@ function storeFailure(err: unknown): ReplyResult<'error', { reason: string }> {
 }
 
 /** Creates the room channel over `store`, spending from `budgets`. */
-export function createRoomChannel(store: MessageStore, budgets: Budgets, options: RoomChannelOptions): Channel<RoomAssigns, RoomEvents> {
+export function createRoomChannel(store: ChatStore, budgets: Budgets, options: RoomChannelOptions): Channel<RoomAssigns, RoomEvents> {
   const pages = new Counter({
     name: 'chat_history_pages_total',
     help: 'Pages of history read from the message store, by request: "join" (a first join, or a rejoin without a position) or "history" (older messages, or a reload after a reconnect that could not resume).',
@@ -171,7 +171,7 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets, options
   /** The newest messages before `before` that fit the page's byte cap (always at least one). */
   async function page(room: string, request: 'join' | 'history', before?: number): Promise<HistoryPage> {
     pages.inc({ request });
-    const stored = await store.history(room, before === undefined ? { limit: PAGE_MESSAGES } : { before, limit: PAGE_MESSAGES });
+    const stored = await store.messages.history(room, before === undefined ? { limit: PAGE_MESSAGES } : { before, limit: PAGE_MESSAGES });
     const messages: WireMessage[] = [];
     let bytes = 0;
     for (let i = stored.length - 1; i >= 0; i--) {
@@ -196,12 +196,12 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets, options
       const name = parsed.data.name ?? parsed.data.user ?? null;
       if (budgets.take('join', ip, userId) !== null) return error(SLOW_DOWN);
       try {
-        if (room !== LOBBY && (!userId || !(await store.isMember(room, userId)))) return error({ reason: 'unauthorized' });
+        if (room !== LOBBY && (!userId || !(await store.rooms.isMember(room, userId)))) return error({ reason: 'unauthorized' });
         // The name is the user's server-side profile: a join that names one updates it.
         let user: string | null = null;
         if (userId !== null) {
-          if (name !== null) await store.setProfileName(userId, name);
-          user = displayName(name ?? (await store.profileName(userId)) ?? 'anonymous', userId);
+          if (name !== null) await store.users.setProfileName(userId, name);
+          user = displayName(name ?? (await store.users.profileName(userId)) ?? 'anonymous', userId);
         }
         // A rejoin that resumes from a position gets what it missed from the topic's stream: no page.
         const resuming = Object.hasOwn(given, 'recover') && options.pubsub.hasHistory(topic);
@@ -237,7 +237,7 @@ export function createRoomChannel(store: MessageStore, budgets: Budgets, options
           if (budgets.take('message', ip, userId) !== null) return reply('error', SLOW_DOWN);
           try {
             // Stored before it is broadcast: whatever a client has seen survives a restart.
-            const stored = await store.append(room, user, payload.body);
+            const stored = await store.messages.append(room, user, payload.body);
             socket.broadcast('new_msg', wire(stored));
             return noreply();
           } catch (err) {

@@ -34,7 +34,7 @@ import { TokenSigner } from './token/token.ts';
 import { ConnectionsPerIp } from './transport/connections-per-ip.ts';
 import { LongPollTransport } from './transport/long-poll/long-poll-transport.ts';
 import type { LongPollOptions, WebSocketOptions } from './transport/options.ts';
-import { compileOriginCheck, type CheckOrigin } from './transport/origin.ts';
+import { compileOriginCheck, describeOriginCheck, type CheckOrigin } from './transport/origin.ts';
 import type { LiveConnection, Transport } from './transport/transport.ts';
 import { WebSocketTransport } from './transport/websocket/websocket-transport.ts';
 
@@ -244,6 +244,7 @@ export class Endpoint {
       },
       connectionsPerIp: perIpCounter(options.maxConnectionsPerIp),
       originAllowed: compileOriginCheck(options.checkOrigin ?? this.#options.checkOrigin ?? true),
+      expectedOrigins: describeOriginCheck(options.checkOrigin ?? this.#options.checkOrigin ?? true),
       configuredHost: this.#options.host,
       configuredUrl: this.#publicUrl,
     };

@@ -1,38 +1,29 @@
 /**
  * @module store
- * Picks the chat's {@link MessageStore} from configuration: PostgreSQL when a database URL is
- * given (the chat passes `DATABASE_URL`, so several nodes can share history), otherwise a local
- * SQLite file for a single node.
+ * The chat's store, one contract per concept (see `chat-store.ts`), and the pick of its backend
+ * from configuration: PostgreSQL when a database URL is given (the chat passes `DATABASE_URL`, so
+ * several nodes can share history), otherwise a local SQLite file for a single node.
  *
  * @example
- * const store = await openMessageStore({ databaseUrl: process.env.DATABASE_URL });
+ * const store = await openChatStore({ databaseUrl: process.env.DATABASE_URL });
  */
-import type { MessageStore } from './message-store.ts';
-import { PostgresMessageStore } from './postgres-message-store.ts';
-import { SqliteMessageStore } from './sqlite-message-store.ts';
+import type { ChatStore } from './chat-store.ts';
+import { PostgresChatStore } from './postgres/postgres-chat-store.ts';
+import { SqliteChatStore } from './sqlite/sqlite-chat-store.ts';
 
-export {
-  HISTORY_DEFAULT_LIMIT,
-  HISTORY_MAX_LIMIT,
-  StoreError,
-  StoreErrorCodes,
-  type HistoryOptions,
-  type Invite,
-  type InviteOptions,
-  type Member,
-  type MessageStore,
-  type Room,
-  type StoreErrorCode,
-  type StoredMessage,
-} from './message-store.ts';
-export { PostgresMessageStore, type PostgresMessageStoreOptions } from './postgres-message-store.ts';
-export { SqliteMessageStore } from './sqlite-message-store.ts';
+export type { ChatStore } from './chat-store.ts';
+export { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, type HistoryOptions, type MessageStore, type StoredMessage } from './message-store.ts';
+export type { Invite, InviteOptions, Member, Room, RoomStore } from './room-store.ts';
+export { StoreError, StoreErrorCodes, type StoreErrorCode } from './store-error.ts';
+export type { UserStore } from './user-store.ts';
+export { PostgresChatStore, type PostgresChatStoreOptions } from './postgres/postgres-chat-store.ts';
+export { SqliteChatStore } from './sqlite/sqlite-chat-store.ts';
 
 /** Where the SQLite store lives when no file is configured, relative to the working directory. */
 export const DEFAULT_SQLITE_FILE = './data/chat.sqlite3';
 
-/** Options of {@link openMessageStore}. */
-export interface OpenMessageStoreOptions {
+/** Options of {@link openChatStore}. */
+export interface OpenChatStoreOptions {
   /** A `postgres://` URL; when set (and not empty) PostgreSQL is used and `sqliteFile` is ignored. */
   databaseUrl?: string;
   /** The SQLite file used without `databaseUrl`. Default {@link DEFAULT_SQLITE_FILE}. */
@@ -43,7 +34,7 @@ export interface OpenMessageStoreOptions {
  * Opens the configured store, creating its schema when missing. Rejects with a `StoreError`
  * (`ERR_STORE_UNAVAILABLE` when PostgreSQL cannot be reached).
  */
-export async function openMessageStore(options: OpenMessageStoreOptions = {}): Promise<MessageStore> {
-  if (options.databaseUrl) return PostgresMessageStore.connect({ connectionString: options.databaseUrl });
-  return SqliteMessageStore.open(options.sqliteFile ?? DEFAULT_SQLITE_FILE);
+export async function openChatStore(options: OpenChatStoreOptions = {}): Promise<ChatStore> {
+  if (options.databaseUrl) return PostgresChatStore.connect({ connectionString: options.databaseUrl });
+  return SqliteChatStore.open(options.sqliteFile ?? DEFAULT_SQLITE_FILE);
 }

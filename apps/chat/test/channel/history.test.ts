@@ -77,7 +77,7 @@ describe('chat history', () => {
   it("keeps each room's history to itself", async () => {
     const chat = chatChannels();
     const alice = await chat.connect();
-    const room = await chat.store.createRoom(alice.userId, 'Book club');
+    const room = await chat.store.rooms.createRoom(alice.userId, 'Book club');
     const { channel: lobby } = await joined(alice.client, 'rooms:lobby');
     const { channel: club } = await joined(alice.client, `rooms:${room.id}`);
     await sendAll(lobby, ['in the lobby']);
@@ -91,7 +91,7 @@ describe('chat history', () => {
   it('refuses a room to a user who is not a member, and to a guest', async () => {
     const chat = chatChannels();
     const owner = await chat.connect();
-    const room = await chat.store.createRoom(owner.userId, 'Private');
+    const room = await chat.store.rooms.createRoom(owner.userId, 'Private');
 
     expect(await (await chat.connect()).client.join(`rooms:${room.id}`)).toMatchObject({ status: 'error', response: { reason: 'unauthorized' } });
     expect(await (await chat.connect(null)).client.join(`rooms:${room.id}`)).toMatchObject({ status: 'error', response: { reason: 'unauthorized' } });

@@ -6,7 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,8 +32,19 @@ afterEach(async () => {
   chat = redis = pool = dataDir = undefined;
 });
 
-/** Pids of the direct children of `pid` (the workers of a cluster primary). */
+/** Pids of the worker processes of a cluster primary: its children running the server (tsx may add an esbuild child). */
 function childrenOf(pid: number): number[] {
+  return directChildrenOf(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server.ts');
+    } catch {
+      return false; // already gone
+    }
+  });
+}
+
+/** Pids of the direct children of `pid`. */
+function directChildrenOf(pid: number): number[] {
   const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout;
   return out.split('\n').filter(Boolean).map(Number);
 }
@@ -98,7 +110,8 @@ describe('WORKERS', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
     const port = await freePort();
     chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, 30_000);
-    await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
+    // /health may answer from the first worker while the second still starts: wait for the primary's word that both are up.
+    await eventually(() => expect(chat!.stdout).toMatch(/"workers":2,[^\n]*"msg":"chat listening"/), 10_000);
     const killed = new Set<number>();
     const exit = chat.exited;
     let code: unknown;
@@ -140,5 +153,18 @@ describe('WORKERS', () => {
     for (const inbox of inboxes) {
       await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 3']), 5000);
     }
+
+    // /metrics reaches one worker at random, but shows the whole cluster: the same sums every time.
+    // A new connection each time (fetch would reuse one, always reaching the same worker).
+    const scrape = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(Number(/^starling_channels_joined (\d+)$/m.exec(text)?.[1])));
+        }).on('error', reject);
+      });
+    const scrapes = [await scrape(), await scrape(), await scrape(), await scrape()];
+    expect(scrapes).toEqual([4, 4, 4, 4]);
   });
 });

@@ -72,7 +72,7 @@ describe('message budgets', () => {
       }
 
       expect(outcomes.filter((outcome) => outcome.status === 'error')).toEqual(Array.from({ length: 6 }, () => SLOW_DOWN));
-      expect(await chat.chat.store.history('lobby', { limit: 200 })).toHaveLength(12);
+      expect(await chat.chat.store.messages.history('lobby', { limit: 200 })).toHaveLength(12);
 
       const other = await lobbyOf(pool, chat, await userFrom(chat, '127.0.0.2'), '127.0.0.2');
       const [stored] = await sendAll(other, ['from another address']);
@@ -93,7 +93,7 @@ describe('message budgets', () => {
       expect(await pushOutcome(flooder, 'new_msg', { body: '4' }, ['error'], 2000)).toEqual(SLOW_DOWN);
       const neighbour = await lobbyOf(pool, chat, await chat.newUser());
       expect((await sendAll(neighbour, ['still here']))[0]?.body).toBe('still here');
-      expect((await chat.chat.store.history('lobby')).map((message) => message.body)).toEqual(['1', '2', '3', 'still here']);
+      expect((await chat.chat.store.messages.history('lobby')).map((message) => message.body)).toEqual(['1', '2', '3', 'still here']);
     } finally {
       await pool.close();
     }

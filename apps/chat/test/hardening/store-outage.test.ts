@@ -70,7 +70,7 @@ describe('the chat during a PostgreSQL outage', () => {
     const bodies = heard.items.map((item) => (item as { body: string }).body);
     expect(bodies[0]).toBe('before');
     expect(bodies).not.toContain('during');
-    const history = await chat.store.history('lobby');
+    const history = await chat.store.messages.history('lobby');
     expect(history.map((message) => message.body)).not.toContain('during');
     expect(history[0]!.body).toBe('before');
   });

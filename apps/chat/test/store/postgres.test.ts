@@ -1,5 +1,5 @@
 /**
- * Runs the MessageStore conformance suite on PostgresMessageStore against the machine's real
+ * Runs the ChatStore conformance suite on PostgresChatStore against the machine's real
  * PostgreSQL (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`) in a fresh,
  * uniquely named schema per run, emptied after each test and dropped at the end; plus what only PostgreSQL has: nodes creating
  * the schema at once, quoting of the schema name, and recovery from lost connections and outages.
@@ -10,12 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError, StoreErrorCodes, type MessageStore, type StoredMessage } from '../../src/store/message-store.ts';
-import { PostgresMessageStore, type PostgresMessageStoreOptions } from '../../src/store/postgres-message-store.ts';
+import { PostgresChatStore, StoreError, StoreErrorCodes, type ChatStore, type PostgresChatStoreOptions, type StoredMessage } from '../../src/store/index.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
-import { messageStoreSuite } from './message-store.suite.ts';
+import { chatStoreSuite } from './chat-store.suite.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;
 
@@ -37,13 +36,13 @@ function uniqueSchema(prefix = 'starling_test'): string {
 }
 
 /** Stores and schemas made by the current test, closed and dropped after it. */
-let stores: MessageStore[] = [];
+let stores: ChatStore[] = [];
 let schemas = new Set<string>();
 
 /** Connects a store to `schema` (the current test's by default) with a test-unique application name. */
-async function connect(schema: string, options: Partial<PostgresMessageStoreOptions> = {}): Promise<PostgresMessageStore> {
+async function connect(schema: string, options: Partial<PostgresChatStoreOptions> = {}): Promise<PostgresChatStore> {
   schemas.add(schema);
-  const store = await PostgresMessageStore.connect({
+  const store = await PostgresChatStore.connect({
     connectionString: DATABASE_URL,
     schema,
     applicationName: `starling-test-${schema}`.slice(0, 63),
@@ -64,7 +63,7 @@ async function cleanup(): Promise<void> {
 // of DDL and fsyncs that would dominate the run, while an emptied one is as good as new.
 const suiteSchema = uniqueSchema();
 
-messageStoreSuite('PostgreSQL', {
+chatStoreSuite('PostgreSQL', {
   open: () => connect(suiteSchema),
   async cleanup() {
     schemas.delete(suiteSchema);
@@ -105,29 +104,29 @@ function through(proxy: TcpProxy, target: URL): string {
   return url.toString();
 }
 
-describe('PostgresMessageStore', () => {
+describe('PostgresChatStore', () => {
   afterEach(cleanup);
 
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
     expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
-    const stored = await nodes[0]!.append('lobby', 'alice', 'from node 0');
-    expect(await nodes[4]!.history('lobby')).toEqual([stored]);
+    const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
+    expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
 
   it('connects to an existing schema again without touching its data', async () => {
     const schema = uniqueSchema();
-    const stored = await (await connect(schema)).append('lobby', 'alice', 'kept');
+    const stored = await (await connect(schema)).messages.append('lobby', 'alice', 'kept');
     const again = await connect(schema);
-    expect(await again.history('lobby')).toEqual([stored]);
+    expect(await again.messages.history('lobby')).toEqual([stored]);
   });
 
   it('quotes the schema name, whatever characters it holds', async () => {
     const schema = uniqueSchema('Odd "schema"; DROP SCHEMA public --');
     const store = await connect(schema);
-    const stored = await store.append('lobby', 'alice', 'hi');
-    expect(await store.history('lobby')).toEqual([stored]);
+    const stored = await store.messages.append('lobby', 'alice', 'hi');
+    expect(await store.messages.history('lobby')).toEqual([stored]);
     expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
   });
 
@@ -135,8 +134,8 @@ describe('PostgresMessageStore', () => {
     const schema = uniqueSchema();
     const reported: StoreError[] = [];
     const store = await connect(schema, { onError: (error) => reported.push(error) });
-    await Promise.all(Array.from({ length: 3 }, () => store.history('lobby'))); // several idle connections
-    const before = await store.append('lobby', 'alice', 'before');
+    await Promise.all(Array.from({ length: 3 }, () => store.messages.history('lobby'))); // several idle connections
+    const before = await store.messages.append('lobby', 'alice', 'before');
 
     const { rowCount: terminated } = await admin.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -147,7 +146,7 @@ describe('PostgresMessageStore', () => {
 
     // The next call may pick a connection whose termination has not been read yet: it either
     // succeeds on a fresh connection or rejects as unavailable — it never hangs or throws raw.
-    const next: unknown = await store.append('lobby', 'alice', 'right after').then(
+    const next: unknown = await store.messages.append('lobby', 'alice', 'right after').then(
       (message) => message,
       (err: unknown) => err,
     );
@@ -160,9 +159,9 @@ describe('PostgresMessageStore', () => {
     await eventually(() => expect(reported.length + failedCalls).toBe(terminated));
     for (const error of reported) expect(error).toMatchObject({ code: StoreErrorCodes.unavailable });
 
-    const after = await store.append('lobby', 'alice', 'after');
+    const after = await store.messages.append('lobby', 'alice', 'after');
     expect(after.id).toBeGreaterThan(before.id);
-    const bodies = (await store.history('lobby')).map((m: StoredMessage) => m.body);
+    const bodies = (await store.messages.history('lobby')).map((m: StoredMessage) => m.body);
     expect(bodies).toEqual(next instanceof Error ? ['before', 'after'] : ['before', 'right after', 'after']);
   });
 
@@ -176,20 +175,20 @@ describe('PostgresMessageStore', () => {
         connectionTimeoutMillis: 1000,
         onError: (error) => reported.push(error),
       });
-      const room = await store.createRoom('alice', 'Book club');
-      const before = await store.append(room.id, 'alice', 'before the outage');
+      const room = await store.rooms.createRoom('alice', 'Book club');
+      const before = await store.messages.append(room.id, 'alice', 'before the outage');
 
       proxy.cut();
-      await expectUnavailable(store.append(room.id, 'alice', 'during the outage'));
-      await expectUnavailable(store.history(room.id));
-      await expectUnavailable(store.isMember(room.id, 'alice'));
+      await expectUnavailable(store.messages.append(room.id, 'alice', 'during the outage'));
+      await expectUnavailable(store.messages.history(room.id));
+      await expectUnavailable(store.rooms.isMember(room.id, 'alice'));
 
       proxy.restore();
-      const after = await store.append(room.id, 'alice', 'after the outage');
-      const history = await store.history(room.id);
+      const after = await store.messages.append(room.id, 'alice', 'after the outage');
+      const history = await store.messages.history(room.id);
       expect(history[0]).toEqual(before);
       expect(history.at(-1)).toEqual(after);
-      expect(await store.isMember(room.id, 'alice')).toBe(true);
+      expect(await store.rooms.isMember(room.id, 'alice')).toBe(true);
       for (const error of reported) expect(error).toMatchObject({ code: StoreErrorCodes.unavailable });
     } finally {
       await proxy.close();

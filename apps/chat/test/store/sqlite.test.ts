@@ -1,5 +1,5 @@
 /**
- * Runs the MessageStore conformance suite on SqliteMessageStore with a real file in a fresh
+ * Runs the ChatStore conformance suite on SqliteChatStore with a real file in a fresh
  * temporary directory per test, plus what only SQLite has: creating the file and its directory,
  * the WAL journal, and durability when the writing process is SIGKILLed.
  */
@@ -12,16 +12,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreError, StoreErrorCodes, type MessageStore, type StoredMessage } from '../../src/store/message-store.ts';
-import { SqliteMessageStore } from '../../src/store/sqlite-message-store.ts';
-import { messageStoreSuite } from './message-store.suite.ts';
+import { SqliteChatStore, StoreError, StoreErrorCodes, type ChatStore, type MessageStore, type StoredMessage } from '../../src/store/index.ts';
+import { chatStoreSuite } from './chat-store.suite.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const WRITER = fileURLToPath(new URL('../support/sqlite-writer.ts', import.meta.url));
 
 /** Temporary directories made by the current test, removed after it. */
 let dirs: string[] = [];
-let stores: MessageStore[] = [];
+let stores: ChatStore[] = [];
 
 async function freshDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'starling-sqlite-'));
@@ -29,8 +28,8 @@ async function freshDir(): Promise<string> {
   return dir;
 }
 
-function open(file: string): SqliteMessageStore {
-  const store = SqliteMessageStore.open(file);
+function open(file: string): SqliteChatStore {
+  const store = SqliteChatStore.open(file);
   stores.push(store);
   return store;
 }
@@ -44,7 +43,7 @@ async function cleanup(): Promise<void> {
 
 let file: string | undefined;
 
-messageStoreSuite('SQLite', {
+chatStoreSuite('SQLite', {
   async open() {
     file ??= join(await freshDir(), 'chat.sqlite3');
     return open(file);
@@ -65,14 +64,14 @@ async function everything(store: MessageStore, room: string): Promise<StoredMess
   return all;
 }
 
-describe('SqliteMessageStore', () => {
+describe('SqliteChatStore', () => {
   afterEach(cleanup);
 
   it('creates the file and its missing directories on first open', async () => {
     const nested = join(await freshDir(), 'data', 'chat', 'store.sqlite3');
     expect(existsSync(nested)).toBe(false);
     const store = open(nested);
-    await store.append('lobby', 'alice', 'first');
+    await store.messages.append('lobby', 'alice', 'first');
     expect(existsSync(nested)).toBe(true);
   });
 
@@ -122,7 +121,7 @@ describe('SqliteMessageStore', () => {
     expect({ code, signal, stderr }).toEqual({ code: null, signal: 'SIGKILL', stderr: '' });
     expect(printed.length).toBeGreaterThanOrEqual(20);
 
-    const stored = idsOf(await everything(open(path), 'lobby'));
+    const stored = idsOf(await everything(open(path).messages, 'lobby'));
     expect(stored).toEqual(expect.arrayContaining(printed));
     expect(stored.slice(0, printed.length)).toEqual(printed);
   });

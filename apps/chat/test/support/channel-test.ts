@@ -16,7 +16,7 @@ import { afterEach, expect } from 'vitest';
 import { Identity, markOf } from '../../src/identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from '../../src/limits.ts';
 import { roomHistory, type WireMessage } from '../../src/room-channel.ts';
-import { SqliteMessageStore, type MessageStore } from '../../src/store/index.ts';
+import { SqliteChatStore, type ChatStore } from '../../src/store/index.ts';
 import { createUserSocket } from '../../src/user-socket.ts';
 import { UNLIMITED } from './chat.ts';
 
@@ -30,7 +30,7 @@ export interface HarnessUser {
 /** The chat's socket definition on a harness, with its store. */
 export interface ChatChannels {
   readonly test: ChannelTest;
-  readonly store: MessageStore;
+  readonly store: ChatStore;
   /** The endpoint's metrics registry as the chat's `/metrics` would show it (`chat_*` series). */
   readonly registry: Registry;
   /** Connects as a new user (a fresh session token), or as a guest with `null`. */
@@ -54,8 +54,8 @@ export function useChatChannels(): (options?: ChatChannelsOptions) => ChatChanne
   let users = 0;
   return (options = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'starling-chat-'));
-    const store = SqliteMessageStore.open(join(dir, 'chat.sqlite3'));
-    const identity = new Identity(new TokenSigner('s'.repeat(64)), { userTokenMaxAge: 3600, inviteMaxAge: 3600, sessionMaxAge: 7200 }, store);
+    const store = SqliteChatStore.open(join(dir, 'chat.sqlite3'));
+    const identity = new Identity(new TokenSigner('s'.repeat(64)), { userTokenMaxAge: 3600, inviteMaxAge: 3600, sessionMaxAge: 7200 }, store.users);
     const limits: ChatLimits = { ...DEFAULT_LIMITS, ...UNLIMITED, ...options.limits };
     const registry = new Registry();
     const budgets = new Budgets(limits, registry);

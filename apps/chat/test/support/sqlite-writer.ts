@@ -5,14 +5,14 @@
  * line of its own only after `append` resolved. The test SIGKILLs it mid-stream and checks that
  * every id it printed is in the file.
  */
-import { SqliteMessageStore } from '../../src/store/sqlite-message-store.ts';
+import { SqliteChatStore } from '../../src/store/sqlite/sqlite-chat-store.ts';
 
 const [file, room] = process.argv.slice(2);
 if (file === undefined || room === undefined) throw new Error('usage: sqlite-writer.ts FILE ROOM');
 
-const store = SqliteMessageStore.open(file);
+const store = SqliteChatStore.open(file);
 for (let i = 0; ; i++) {
-  const message = await store.append(room, 'writer', `m${i}`);
+  const message = await store.messages.append(room, 'writer', `m${i}`);
   process.stdout.write(`${message.id}\n`);
   // A macrotask turn lets stdout flush; a bare `await` loop would starve the event loop.
   await new Promise((resolve) => setImmediate(resolve));

@@ -51,6 +51,8 @@ export interface Mount {
   readonly connectionsPerIp: ConnectionsPerIp | null;
   /** The compiled origin check. */
   readonly originAllowed: (origin: string | undefined, context: OriginContext) => boolean;
+  /** What the origin check accepts, in words, for the log of a refusal. */
+  readonly expectedOrigins: (context: OriginContext) => string;
   /** The endpoint's public host for `checkOrigin: true`, if configured. */
   readonly configuredHost: string | undefined;
   /** The endpoint's public URL for `checkOrigin: true`, if configured. */

@@ -8,7 +8,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Assigns } from '../channel.ts';
 import { clientAddress } from '../client-address.ts';
-import type { Logger } from '../logger.ts';
 import { Connection } from '../runtime/connection.ts';
 import type { Mount } from '../runtime/services.ts';
 import type { Serializer } from '../serializer/serializer.ts';
@@ -40,9 +39,14 @@ export function clientAddressOf(mount: Mount, req: IncomingMessage): string {
 }
 
 /** Logs a refused connect at info (an expected outcome, but one an operator wants to see). */
-export function logRefusal(logger: Logger, req: IncomingMessage, transport: string, code: number, reason: RefusalReason, client?: string): void {
+export function logRefusal(mount: Mount, req: IncomingMessage, transport: string, code: number, reason: RefusalReason, client?: string): void {
   // Behind a proxy the peer is the proxy: the client's address says who was refused.
-  logger.info({ code, reason, transport, peer: peerOf(req), ...(client === undefined ? {} : { client }) }, 'connect refused');
+  const fields = { code, reason, transport, peer: peerOf(req), client: client ?? clientAddressOf(mount, req) };
+  if (reason !== 'origin') return mount.services.logger.info(fields, 'connect refused');
+  // Loud: most refused origins are a deployment mistake (a proxy in front, `url` not set), and the
+  // operator needs both origins to fix it.
+  const expected = mount.expectedOrigins(originContext(mount, req));
+  mount.services.logger.warn({ ...fields, origin: req.headers.origin, expected }, 'connect refused: origin not allowed');
 }
 
 // Without a `connect`, every socket shares one empty assigns object; channels copy before writing.
@@ -112,16 +116,19 @@ export function sessionTokenParam(search: URLSearchParams): string | null {
   return search.getAll('token').at(-1) ?? null;
 }
 
-/** Applies the mount's `checkOrigin` to a request (§7.1). */
-export function originAllowed(mount: Mount, req: IncomingMessage): boolean {
+function originContext(mount: Mount, req: IncomingMessage): OriginContext {
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const context: OriginContext = {
+  return {
     requestHost: req.headers.host,
     requestScheme: encrypted ? 'https' : 'http',
     configuredHost: mount.configuredHost,
     configuredUrl: mount.configuredUrl,
   };
-  return mount.originAllowed(req.headers.origin, context);
+}
+
+/** Applies the mount's `checkOrigin` to a request (§7.1). */
+export function originAllowed(mount: Mount, req: IncomingMessage): boolean {
+  return mount.originAllowed(req.headers.origin, originContext(mount, req));
 }
 
 function xHeadersOf(req: IncomingMessage): Record<string, string> {

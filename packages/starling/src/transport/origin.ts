@@ -61,6 +61,23 @@ function ownOrigin(context: OriginContext): URL | null {
   }
 }
 
+/**
+ * What a `checkOrigin` setting accepts, in words, for the log line of a refusal: an operator who
+ * forgot `url`/`PUBLIC_URL` behind a proxy must see which origin came and which was expected.
+ */
+export function describeOriginCheck(check: CheckOrigin): (context: OriginContext) => string {
+  if (check === false) return () => 'any origin';
+  if (typeof check === 'function') return () => 'origins accepted by the checkOrigin function';
+  if (Array.isArray(check)) {
+    const list = (check as readonly string[]).join(', ');
+    return () => list;
+  }
+  return (context) => {
+    const own = check === true && context.configuredUrl !== undefined ? context.configuredUrl : ownOrigin(context);
+    return own === null ? 'the request’s own origin (no Host header)' : own.origin;
+  };
+}
+
 /** Compiles a `checkOrigin` setting into a predicate over the `Origin` header. */
 export function compileOriginCheck(check: CheckOrigin): (origin: string | undefined, context: OriginContext) => boolean {
   if (check === false) return () => true;

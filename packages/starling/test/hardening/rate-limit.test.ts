@@ -130,7 +130,8 @@ describe('sustained abuse', () => {
     // The burst (minus the join's token) plus what ~0.5–1 s of refill allows; nothing more.
     expect(admitted.length).toBeGreaterThanOrEqual(199);
     expect(admitted.length).toBeLessThan(199 + 100 * 2);
-    expect(refused.length).toBeGreaterThan(1_000);
+    // How many the flood got out before the close depends on the machine's load; that most were refused does not.
+    expect(refused.length).toBeGreaterThan(admitted.length);
     // No refused push reached the channel. (An admitted push still being handled when the socket
     // closed may have lost its reply, so `handled` may hold one or two more than `admitted`.)
     const handled = new Set(fixture.calls.filter((call) => call.event === 'reply_ok').map((call) => `f${(call.payload as { n: number }).n}`));

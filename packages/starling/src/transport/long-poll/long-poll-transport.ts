@@ -29,6 +29,18 @@ const MAX_LINES_PER_POST = 100;
 
 const noop = (): void => {};
 
+/**
+ * A browser's same-origin GET carries no `Origin` header, its POST does. So when a deployment's
+ * origin setting is wrong (a proxy in front, `url` unset), every poll opens a session, every
+ * publish is refused, and phoenix.js — whose backoff restarts at each opened session — retries
+ * hot. A refused request therefore gets this cookie, and a session is not opened for a request
+ * that carries it without an `Origin`: the client's reconnects then back off as for any refused
+ * connect. It names no one and lasts {@link ORIGIN_COOLDOWN_S}; being per browser, one client's
+ * refusal never touches another's sessions.
+ */
+const ORIGIN_REFUSED_COOKIE = 'starling_origin_refused';
+const ORIGIN_COOLDOWN_S = 30;
+
 const HEADERS = {
   'content-type': 'application/json; charset=utf-8',
   'access-control-allow-origin': '*',
@@ -107,7 +119,7 @@ export class LongPollTransport implements Transport, SessionShared {
       res.writeHead(400).end();
       return;
     }
-    if (!originAllowed(this.mount, req)) return respond(res, { status: 403 });
+    if (!originAllowed(this.mount, req)) return this.#refuseOrigin(req, res);
     const found = this.#lookup(req, url);
     if (req.method === 'GET') {
       if (found.where === 'here') return found.session.poll(httpResponder(res));
@@ -166,18 +178,33 @@ export class LongPollTransport implements Transport, SessionShared {
     return session?.ended ? undefined : session;
   }
 
+  #refuseOrigin(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    logRefusal(this.mount, req, this.name, 403, 'origin');
+    if (res.headersSent) return;
+    const cookie = `${ORIGIN_REFUSED_COOKIE}=1; Path=${this.mount.path}/${this.name}; Max-Age=${ORIGIN_COOLDOWN_S}; HttpOnly; SameSite=Strict`;
+    res.writeHead(200, { ...HEADERS, 'set-cookie': cookie }).end(JSON.stringify({ status: 403 }));
+  }
+
+  /** A request without `Origin` from a browser that was refused for its origin moments ago. */
+  #coolingDown(req: IncomingMessage): boolean {
+    if (req.headers.origin !== undefined) return false;
+    return (req.headers.cookie ?? '').split(';').some((pair) => pair.trim().startsWith(`${ORIGIN_REFUSED_COOKIE}=`));
+  }
+
   async #open(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (this.#coolingDown(req)) return respond(res, { status: 403 });
     // Every GET without a session token opens one: bounded for the whole mount, before any work.
     if (this.#sessions.size >= this.#maxSessions) {
       this.mount.services.stats.longpollSessionsRefused++;
-      logRefusal(this.mount.services.logger, req, this.name, 403, 'max-sessions');
+      logRefusal(this.mount, req, this.name, 403, 'max-sessions');
       return respond(res, { status: 403 });
     }
     // LongPoll has no 429 in phoenix.js's vocabulary: a client over its IP's budget gets 403.
     const client = clientAddressOf(this.mount, req);
     const release = this.#acquireIpSlot(client);
     if (release === null) {
-      logRefusal(this.mount.services.logger, req, this.name, 403, 'per-ip', client);
+      logRefusal(this.mount, req, this.name, 403, 'per-ip', client);
       return respond(res, { status: 403 });
     }
     const header = req.headers['x-phoenix-authtoken'];
@@ -193,7 +220,7 @@ export class LongPollTransport implements Transport, SessionShared {
     }
     if (!result.ok) {
       release();
-      logRefusal(this.mount.services.logger, req, this.name, 403, result.reason);
+      logRefusal(this.mount, req, this.name, 403, result.reason);
       return respond(res, { status: 403 });
     }
     const peer = peerOf(req);

@@ -92,7 +92,7 @@ export class WebSocketTransport implements Transport, WebSocketShared {
       const release = this.mount.connectionsPerIp.acquire(client);
       if (release === null) {
         stats.connectionsPerIpRefused++;
-        logRefusal(logger, req, this.name, 429, 'per-ip', client);
+        logRefusal(this.mount, req, this.name, 429, 'per-ip', client);
         return rejectUpgrade(socket, 429);
       }
       // The TCP socket's end gives the slot back on every path: refused, failed upgrade or closed.
@@ -102,11 +102,16 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     handshake(this.mount, req, url, this.name, authToken).then(
       (result) => {
         if (!result.ok) {
-          logRefusal(logger, req, this.name, result.status, result.reason);
+          logRefusal(this.mount, req, this.name, result.status, result.reason);
           return rejectUpgrade(socket, result.status);
         }
         if (socket.destroyed) return;
-        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => this.#open(ws as StarlingWebSocket, result, req));
+        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+          // ws now destroys the socket on error itself: a second listener would turn the socket's
+          // error listeners into an array, kept for its whole life (~64 bytes per idle socket).
+          socket.removeListener('error', destroyOnError);
+          this.#open(ws as StarlingWebSocket, result, req);
+        });
       },
       (err: unknown) => {
         stats.errors[CountedErrors.connectCrash]++;

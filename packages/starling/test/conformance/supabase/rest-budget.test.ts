@@ -138,16 +138,18 @@ describe('REST broadcast budgets', () => {
   });
 
   it('key the address budget by the forwarded client behind a trusted proxy, and by the peer otherwise', async () => {
-    const behind = await start({}, { trustedProxies: ['127.0.0.1'] });
+    // A refill slower than any test run: what is asserted is whose budget is charged, not the rate.
+    const slow = { restBudget: { perAddress: { requestsPerSecond: 0.01, requestBurst: 3 } } };
+    const behind = await start(slow, { trustedProxies: ['127.0.0.1'] });
     const apikey = await jwt({ role: 'anon' });
     const from = (url: string, client: string) => post(url, messageOf(), { headers: { apikey, 'x-forwarded-for': client } });
-    const burst = 2 * DEFAULT_REST_BUDGETS.perAddress.requestsPerSecond;
+    const burst = 3;
     for (let i = 0; i < burst; i++) expect((await from(behind.url, '203.0.113.1')).status).toBe(202);
 
     expect((await from(behind.url, '203.0.113.1')).status).toBe(429);
     expect((await from(behind.url, '203.0.113.2')).status).toBe(202);
 
-    const direct = await start();
+    const direct = await start(slow);
     for (let i = 0; i < burst; i++) await from(direct.url, `203.0.113.${10 + i}`);
     expect((await from(direct.url, '203.0.113.99')).status).toBe(429);
   });
