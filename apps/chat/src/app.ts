@@ -4,7 +4,7 @@
  * `databaseUrl`). Used by `server.ts` (the `npm start` process) and by tests that run the chat
  * in-process.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -100,6 +100,8 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const dataDir = options.dataDir ?? './data';
   // History of private rooms and the token secret live here: other local users may not read them.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // A shared directory (/tmp: world-writable, sticky) is not the chat's to make private.
+  if ((statSync(dataDir).mode & 0o1002) !== 0) throw new Error(`DATA_DIR must be a directory of the chat's own, not a shared one such as /tmp (${dataDir})`);
   chmodSync(dataDir, 0o700);
   const [assets, store] = await Promise.all([buildAssets(), openChatStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);

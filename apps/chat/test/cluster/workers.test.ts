@@ -25,12 +25,24 @@ let pool: ClientPool | undefined;
 let dataDir: string | undefined;
 
 afterEach(async () => {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
   await pool?.close();
   await chat?.kill('SIGTERM');
   await redis?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   chat = redis = pool = dataDir = undefined;
 });
+
+/**
+ * A fresh data directory for a server that may get as far as starting: the chat makes its
+ * DATA_DIR private (0700), which must never happen to the machine's temp dir itself.
+ */
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
+  scratch.push(dir);
+  return dir;
+}
+const scratch: string[] = [];
 
 /** Pids of the worker processes of a cluster primary: its children running the server (tsx may add an esbuild child). */
 function childrenOf(pid: number): number[] {
@@ -52,7 +64,7 @@ function directChildrenOf(pid: number): number[] {
 describe('WORKERS', () => {
   it('refuses WORKERS > 1 without REDIS_URL, saying why', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: tmpdir() },
+      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: scratchDir() },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -69,7 +81,7 @@ describe('WORKERS', () => {
         DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing',
         PORT: '0',
         LOG_LEVEL: 'info',
-        DATA_DIR: tmpdir(),
+        DATA_DIR: scratchDir(),
       },
       encoding: 'utf8',
       timeout: 30_000,
@@ -93,7 +105,7 @@ describe('WORKERS', () => {
       ['REDIS_URL', 'nope:1'],
     ] as const) {
       const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: tmpdir(), [name]: value },
+        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: scratchDir(), [name]: value },
         encoding: 'utf8',
         timeout: 20_000,
       });

@@ -14,6 +14,7 @@ import { PostgresChatStore, StoreError, StoreErrorCodes, type ChatStore, type Po
 import { eventually } from '@starling/test-support/eventually';
 import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/postgres-chat-store.ts';
 import { chatStoreSuite } from './chat-store.suite.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;
@@ -104,13 +105,40 @@ function through(proxy: TcpProxy, target: URL): string {
   return url.toString();
 }
 
+describe('PostgresChatStore migrations', () => {
+  afterEach(cleanup);
+
+  it('upgrades a schema made before migrations existed, keeping its data, and records version 1 once', async () => {
+    const schema = uniqueSchema();
+    schemas.add(schema);
+    const quoted = `"${schema}"`;
+    // What the chat of the previous release left: its tables (migration 1's SQL) and no migrations table.
+    await admin.query(`CREATE SCHEMA ${quoted}`);
+    await admin.query(POSTGRES_MIGRATIONS[0]!.sql(quoted));
+    await admin.query(`INSERT INTO ${quoted}.messages (room, author, body) VALUES ('lobby', 'alice', 'from before')`);
+
+    const store = await connect(schema);
+    expect((await store.messages.history('lobby')).map((message) => message.body)).toEqual(['from before']);
+    await connect(schema); // again: nothing more to apply
+    const { rows } = await admin.query(`SELECT version, name FROM ${quoted}.schema_migrations`);
+    expect(rows).toEqual([{ version: 1, name: POSTGRES_MIGRATIONS[0]!.name }]);
+  });
+
+  it('refuses a schema newer than this chat knows', async () => {
+    const schema = uniqueSchema();
+    await connect(schema);
+    await admin.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES (99, 'from the future')`);
+    await expect(connect(schema)).rejects.toThrow(/schema is at version 99, newer than this chat's \(1\)/);
+  });
+});
+
 describe('PostgresChatStore', () => {
   afterEach(cleanup);
 
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
     const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
@@ -127,7 +155,7 @@ describe('PostgresChatStore', () => {
     const store = await connect(schema);
     const stored = await store.messages.append('lobby', 'alice', 'hi');
     expect(await store.messages.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {

@@ -52,7 +52,6 @@ const toMessage = (row: MessageRow): StoredMessage => ({
 export class PostgresMessageStore implements MessageStore {
   /** The tables this part needs, created when missing. */
   static readonly schema: PostgresTables = {
-    tables: ['messages'],
     createTables: (s) => `
       CREATE TABLE IF NOT EXISTS ${s}.messages (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
