@@ -308,8 +308,9 @@ for (const [version, VersionClient] of VERSIONS)
       await sql.query(`INSERT INTO fragile VALUES (2, 'two')`);
       await eventually(() => expect(ids(fine)).toEqual([1, 2]), 5000);
       await eventually(() => expect(ids(bombItems)).toEqual([500]), 5000);
+      // The bomb's own queue may still be failing the second change when the others have theirs.
+      await eventually(() => expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2), 5000);
       expect(bombFragile).toEqual([]);
-      expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2);
       // Operators see it: drops by reason, checks, and the slot's lag.
       const text = await createMetrics(endpoint, { changes: realtime }).render();
       expect(text).toMatch(/starling_postgres_changes_dropped_total\{reason="check_failed"\} [2-9]/);
