@@ -7,14 +7,15 @@
  * tokens, at least 32 bytes), `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens
  * must name them), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
  * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
- * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Its policy: a private channel needs a token whose `role` is
- * `authenticated`; an anon key gets public channels.
+ * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Without a database its policy
+ * is: a private channel needs a token whose `role` is `authenticated`; an anon key gets public channels.
  *
  * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
  * `supabase_realtime` (created empty when missing), from the logical replication slot
  * `REALTIME_SLOT` (default `starling_realtime`), authorized by the tables' row-level security
- * under each subscriber's JWT claims; and Broadcast from Database (`realtime.send`, installed at
- * start). The database needs `wal_level=logical`; the server refuses
+ * under each subscriber's JWT claims; Broadcast from Database (`realtime.send`, installed at
+ * start); and private channels authorized as Supabase does, by the row-level-security policies on
+ * `realtime.messages` (`realtime.topic()`, the `extension` column, `auth.uid()`). The database needs `wal_level=logical`; the server refuses
  * to start, saying why, otherwise. With several nodes (`REDIS_URL`), one consumes the slot and
  * another takes over if it dies.
  */
@@ -47,8 +48,9 @@ try {
     jwtSecret: secret,
     issuer: listOf(process.env.REALTIME_JWT_ISSUER),
     audience: listOf(process.env.REALTIME_JWT_AUDIENCE),
-    // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
-    authorize: ({ claims }) => claims.role === 'authenticated',
+    // With a database, Supabase's own rule: the row-level-security policies on realtime.messages.
+    // Without one, the example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
+    authorize: process.env.DATABASE_URL ? 'policies' : ({ claims }) => claims.role === 'authenticated',
     postgresChanges: process.env.DATABASE_URL
       ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined, broadcastFromDatabase: true }
       : undefined,

@@ -37,23 +37,43 @@ import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
-import { databaseBroadcastMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { realtimeMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { accessByHook, type AccessCheck, type Extension } from './channel-access.ts';
+import { ChannelPolicies } from './channel-policies.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
 
-export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions, PostgresChangesStats, ChangeSourceStats };
+export type {
+  JwtClaims,
+  AuthorizationRequest,
+  Authorize,
+  Extension,
+  RealtimeSocketAssigns,
+  RestBudget,
+  RestBudgetOptions,
+  PostgresChangesStats,
+  ChangeSourceStats,
+};
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
-export { databaseBroadcastMigration } from './database-broadcast.ts';
+export { databaseBroadcastMigration, realtimeMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
 export interface RealtimeOptions extends JwtVerification {
   /**
-   * Decides whether a token's holder may `read` (join) or `write` (broadcast, track presence) a
-   * private channel. Public channels need only a valid API key. Default: private channels are
-   * refused to everyone.
+   * Who may `read` (join and receive) and `write` (broadcast, track presence) a private channel,
+   * per extension (`broadcast`, `presence`). Public channels need only a valid API key.
+   *
+   * - A function: the app's policy (see {@link AuthorizationRequest}).
+   * - `'policies'`: Supabase's way — the row-level-security policies on `realtime.messages` in the
+   *   `postgresChanges` database (required then), evaluated under the subscriber's JWT role and
+   *   claims with `realtime.topic()` naming the channel. `start()` installs the `realtime` schema
+   *   ({@link realtimeMigration}). A channel that may read presence but not broadcast is admitted
+   *   and gets no broadcasts (every broadcast then goes through the channel, one push per member).
+   *
+   * Default: private channels are refused to everyone.
    */
-  authorize?: Authorize | undefined;
+  authorize?: Authorize | 'policies' | undefined;
   /** The path the socket will be mounted at, for the REST API's URLs. Default `/realtime/v1`. */
   path?: string | undefined;
   /** Largest REST request body. Default 1 MiB, as a WebSocket frame. */
@@ -131,6 +151,9 @@ const CHANGES_TOPIC = 'starling:postgres_changes';
 
 const denyAll: Authorize = () => false;
 
+/** How long an access check may run before the join is refused, when not configured. */
+const DEFAULT_CHECK_TIMEOUT_MS = 5000;
+
 /**
  * Creates the socket and REST API of a Supabase-Realtime-compatible service on `endpoint`.
  * Tokens must carry `exp` and `role` (and the `issuer`/`audience` when configured).
@@ -139,8 +162,10 @@ const denyAll: Authorize = () => false;
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
   let startSource = (): Promise<void> => Promise.resolve();
   const verify = createVerifier(options);
-  const authorize = options.authorize ?? denyAll;
   const database = options.postgresChanges;
+  if (options.authorize === 'policies' && database === undefined) {
+    throw new TypeError("authorize: 'policies' reads the policies of realtime.messages: it needs postgresChanges (the database)");
+  }
   let source: PostgresChangeSource | null = null;
   let pool: pg.Pool | null = null;
   let changes: PostgresChanges | null = null;
@@ -158,7 +183,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       topic: CHANGES_TOPIC,
       publication,
       sourceReady,
-      checkTimeoutMs: database.checkTimeoutMs ?? 5000,
+      checkTimeoutMs: database.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
       logger: endpoint.logger,
     });
     let started: Promise<void> | null = null;
@@ -193,12 +218,12 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
           logger: endpoint.logger,
         });
         await source.start();
-        if (database.broadcastFromDatabase === true) {
+        if (database.broadcastFromDatabase === true || options.authorize === 'policies') {
           try {
-            await pool.query(databaseBroadcastMigration(publication));
+            await pool.query(realtimeMigration(publication));
           } catch (err) {
             await source.close();
-            throw new StarlingError(ErrorCodes.changeSource, `Broadcast from Database cannot be installed: ${(err as Error).message}`, { cause: err });
+            throw new StarlingError(ErrorCodes.changeSource, `the realtime schema cannot be installed: ${(err as Error).message}`, { cause: err });
           }
         }
       })().then(ready, (err: unknown) => {
@@ -206,7 +231,24 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
         throw err;
       }));
   }
-  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 }, changes);
+  let access: AccessCheck;
+  if (options.authorize === 'policies') {
+    const policies = new ChannelPolicies(() => {
+      if (pool === null) throw new Error('private channels: the server has not been started');
+      return pool;
+    }, database?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS);
+    access = (topic, claims, kind, extensions) => policies.check(topic, claims, kind, extensions);
+  } else {
+    access = accessByHook(options.authorize ?? denyAll);
+  }
+  const channel = createRealtimeChannel({
+    verify,
+    access,
+    limits: { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 },
+    changes,
+    filterBroadcasts: options.authorize === 'policies',
+    logger: endpoint.logger,
+  });
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,
@@ -219,7 +261,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
   const handleRequest = createBroadcastApi({
     path: options.path ?? '/realtime/v1',
     verify,
-    authorize,
+    access,
     maxBodyBytes,
     budgets: new RestBudgets(resolveRestBudgets(options.restBudget, maxBodyBytes), maxBodyBytes, realClock, endpoint.stats),
     clientAddress: (req) => endpoint.clientAddress(req),

@@ -6,18 +6,18 @@
  * - join `{config: {broadcast: {self, ack}, presence: {key, enabled}, postgres_changes, postgres_changes_options, private}, access_token?}`,
  *   answered `{}`, or `{postgres_changes: [...bindings with ids]}` when it asked for changes (see
  *   supabase/postgres-changes; without a change source such a join is refused); a private one
- *   needs the app's `authorize` to allow `read`;
+ *   needs `read` of broadcast or presence (supabase/channel-access), and gets only what it may read;
  * - once its change bindings are live, `system` `{extension: "postgres_changes", status: "ok",
  *   message: "Subscribed to PostgreSQL", channel}`, then `postgres_changes` `{ids, data}` pushes;
  *   with `postgres_changes_options: {wait: true, timeout?}` the join reply waits for that;
  * - `broadcast` `{type: "broadcast", event, payload}` to everyone on the topic, the sender included
- *   only with `self`, answered `ok` only with `ack`; private topics need `write`;
+ *   only with `self`, answered `ok` only with `ack`; private topics need `write` of broadcast;
  * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
- *   answered `ok`; `presence_state` after every join when presence is enabled, then
- *   `presence_diff` (only to clients with presence enabled);
+ *   answered `ok` (private topics need `write` of presence); `presence_state` after every join
+ *   when presence is enabled, then `presence_diff` (only to clients with presence enabled);
  * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires,
- *   or that no longer grants `read` on a private channel, ends the channel with a `system` error
- *   push and `phx_close`.
+ *   or that no longer grants a `read` the join was granted on a private channel, ends the channel
+ *   with a `system` error push and `phx_close`; writes are asked again.
  *
  * A private channel and the public channel of the same name are different topics, as in Supabase
  * Realtime: a private join is wired to the PubSub topic `realtime-private:<name>` (see
@@ -28,17 +28,10 @@ import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } fro
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
 import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
+import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
+import type { Logger } from '../logger.ts';
 
-/** What `authorize` is asked: may the token's holder read (join) or write (broadcast, track) `topic`? */
-export interface AuthorizationRequest {
-  /** The topic without its `realtime:` prefix, as the client named the channel. */
-  readonly topic: string;
-  readonly claims: JwtClaims;
-  readonly access: 'read' | 'write';
-}
-
-/** The app's policy for private channels (the role Supabase gives to row-level-security policies). */
-export type Authorize = (request: AuthorizationRequest) => boolean | Promise<boolean>;
+export type { AuthorizationRequest, Authorize } from './channel-access.ts';
 
 /** The socket-level assigns of a realtime socket: the API key's claims. */
 export interface RealtimeSocketAssigns extends Record<string, unknown> {
@@ -54,8 +47,10 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   presenceEnabled: boolean;
   /** Whether this channel tracks its key: another channel tracking the same key is not this one. */
   tracked: boolean;
-  /** Write permission on a private topic, asked once per token. */
-  canWrite: boolean | null;
+  /** What this channel may read of a private topic, asked at join and at every refresh. */
+  read: Permissions;
+  /** What it may write, per extension: asked at the first write of each, once per token. */
+  write: Partial<Record<Extension, boolean>>;
   /** Bumped by every token change, so that an older token's expiry timer is ignored. */
   tokenGeneration: number;
   /** Start of the current one-second presence window, and the track/untrack calls in it. */
@@ -69,6 +64,21 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
 export interface RealtimeLimits {
   /** Presence `track`/`untrack` calls per channel per second; more are answered `{reason: "presence rate limited"}`. */
   readonly presenceCallsPerSecond: number;
+}
+
+/** What the realtime channel is built on. */
+export interface RealtimeChannelOptions {
+  readonly verify: (token: unknown) => Promise<Verified>;
+  /** Who may read and write private channels. */
+  readonly access: AccessCheck;
+  readonly limits: RealtimeLimits;
+  readonly changes: PostgresChanges | null;
+  /**
+   * Whether a private channel may be admitted without `read` of broadcast (presence only): then
+   * every `broadcast` goes through `handleOut`, so that such a channel does not get them.
+   */
+  readonly filterBroadcasts: boolean;
+  readonly logger: Logger;
 }
 
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
@@ -110,17 +120,18 @@ function unauthorizedRead(name: string): string {
   return `Unauthorized: You do not have permissions to read from this Channel topic: ${name}`;
 }
 
+/** Why an access check could not be answered, for the client: a failing policy is a refusal, anything else the database's trouble. */
+function checkFailure(err: unknown, name: string): string {
+  return typeof (err as { code?: unknown }).code === 'string' ? unauthorizedRead(name) : 'Realtime was unable to connect to the project database';
+}
+
 function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** Creates the realtime channel over a token verifier and the app's policy. */
-export function createRealtimeChannel(
-  verify: (token: unknown) => Promise<Verified>,
-  authorize: Authorize,
-  limits: RealtimeLimits,
-  changes: PostgresChanges | null = null,
-): Channel<RealtimeChannelAssigns> {
+/** Creates the realtime channel over a token verifier and the policy of private channels. */
+export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<RealtimeChannelAssigns> {
+  const { verify, access, limits, changes, logger } = options;
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
     if (ms === Number.POSITIVE_INFINITY) return;
@@ -143,19 +154,40 @@ export function createRealtimeChannel(
     return ++assigns.presenceCalls <= limits.presenceCallsPerSecond;
   }
 
-  function mayRead(name: string, claims: JwtClaims): boolean | Promise<boolean> {
-    return authorize({ topic: name, claims, access: 'read' });
+  /** What `claims` may read of private channel `name`: a reason string when nothing, or when the check fails. */
+  async function readable(name: string, claims: JwtClaims): Promise<Permissions | string> {
+    let read: Permissions;
+    try {
+      read = await access(name, claims, 'read', EXTENSIONS);
+    } catch (err) {
+      logger.warn({ err, topic: name, role: claims.role }, 'realtime: the read check of a private channel failed');
+      return checkFailure(err, name);
+    }
+    return read.broadcast === true || read.presence === true ? read : unauthorizedRead(name);
   }
 
-  async function mayWrite(socket: RealtimeSocket): Promise<boolean> {
+  /** May this channel write `extension`? Asked once per token; a failing check is a no, logged. */
+  async function mayWrite(socket: RealtimeSocket, extension: Extension): Promise<boolean> {
     const assigns = socket.assigns;
     if (!assigns.private) return true;
-    assigns.canWrite ??= await authorize({ topic: socket.topic.slice(TOPIC_PREFIX.length), claims: assigns.claims, access: 'write' });
-    return assigns.canWrite;
+    const known = assigns.write[extension];
+    if (known !== undefined) return known;
+    const generation = assigns.tokenGeneration;
+    const name = socket.topic.slice(TOPIC_PREFIX.length);
+    let allowed: boolean;
+    try {
+      allowed = (await access(name, assigns.claims, 'write', [extension]))[extension] === true;
+    } catch (err) {
+      logger.warn({ err, topic: name, role: assigns.claims.role }, 'realtime: the write check of a private channel failed');
+      return false;
+    }
+    // A refresh that arrived meanwhile asks again rather than keep an older token's answer.
+    if (generation === assigns.tokenGeneration) assigns.write[extension] = allowed;
+    return allowed;
   }
 
   return {
-    intercept: ['presence_diff'],
+    intercept: options.filterBroadcasts ? ['presence_diff', 'broadcast'] : ['presence_diff'],
     // presence_state goes only to clients that enabled presence, right after their join.
     syncPresence: false,
 
@@ -176,7 +208,12 @@ export function createRealtimeChannel(
         claims = verified.claims;
       }
       const isPrivate = config.private === true;
-      if (isPrivate && !(await mayRead(name, claims))) return error({ reason: unauthorizedRead(name) });
+      let read: Permissions = { broadcast: true, presence: true };
+      if (isPrivate) {
+        const answer = await readable(name, claims);
+        if (typeof answer === 'string') return error({ reason: answer });
+        read = answer;
+      }
       let listener: ChangeListener | null = null;
       let response: Record<string, unknown> = {};
       if (requested.length > 0 && changes !== null) {
@@ -208,7 +245,8 @@ export function createRealtimeChannel(
         presenceKey: key,
         presenceEnabled: presence.enabled === true,
         tracked: false,
-        canWrite: null,
+        read,
+        write: {},
         tokenGeneration: 0,
         presenceWindow: 0,
         presenceCalls: 0,
@@ -224,7 +262,7 @@ export function createRealtimeChannel(
         case 'broadcast': {
           if (body.type !== 'broadcast' || typeof body.event !== 'string')
             return reply('error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
-          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
+          if (!(await mayWrite(socket, 'broadcast'))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
           const message =
             body.meta === undefined
               ? { type: 'broadcast', event: body.event, payload: body.payload }
@@ -235,7 +273,7 @@ export function createRealtimeChannel(
         }
         case 'presence': {
           if (!withinPresenceBudget(socket.assigns)) return reply('error', { reason: 'presence rate limited' });
-          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
+          if (!(await mayWrite(socket, 'presence'))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
           const key = socket.assigns.presenceKey;
           // Several channels may track one key (a user's two tabs, or anyone naming the same key):
           // each holds its own meta under it, and each untrack or leave removes only its own.
@@ -258,8 +296,17 @@ export function createRealtimeChannel(
           if (!verified.ok) return endForToken(socket, `access_token refused: ${verified.reason}`);
           // A refresh must still grant what the join was granted: reading, on a private channel.
           const name = socket.topic.slice(TOPIC_PREFIX.length);
-          if (socket.assigns.private && !(await mayRead(name, verified.claims))) return endForToken(socket, unauthorizedRead(name));
-          socket.assign({ claims: verified.claims, canWrite: null, tokenGeneration: socket.assigns.tokenGeneration + 1 });
+          let read = socket.assigns.read;
+          if (socket.assigns.private) {
+            const answer = await readable(name, verified.claims);
+            if (typeof answer === 'string') return endForToken(socket, answer);
+            const before = socket.assigns.read;
+            if ((before.broadcast === true && answer.broadcast !== true) || (before.presence === true && answer.presence !== true)) {
+              return endForToken(socket, unauthorizedRead(name));
+            }
+            read = answer;
+          }
+          socket.assign({ claims: verified.claims, read, write: {}, tokenGeneration: socket.assigns.tokenGeneration + 1 });
           // Row-level security follows the new token from the next change on.
           if (socket.assigns.changes !== null) socket.assigns.changes.claims = verified.claims;
           scheduleExpiry(socket);
@@ -275,14 +322,19 @@ export function createRealtimeChannel(
     },
 
     handleOut(event, payload, socket) {
-      // presence_diff is the only intercepted event: clients that did not enable presence do not get it.
-      if (socket.assigns.presenceEnabled) socket.push(event, record(payload));
+      // broadcast is intercepted only where a private channel may be admitted for presence alone.
+      if (event === 'broadcast') {
+        if (socket.assigns.read.broadcast === true) socket.push(event, record(payload));
+        return noreply();
+      }
+      // presence_diff: clients that did not enable presence, or may not read it, do not get it.
+      if (socket.assigns.presenceEnabled && socket.assigns.read.presence === true) socket.push(event, record(payload));
       return noreply();
     },
 
     handleInfo(message, socket) {
       if (message === AFTER_JOIN) {
-        if (socket.assigns.presenceEnabled) socket.push('presence_state', socket.listPresence());
+        if (socket.assigns.presenceEnabled && socket.assigns.read.presence === true) socket.push('presence_state', socket.listPresence());
         scheduleExpiry(socket);
         if (socket.assigns.changes !== null && changes !== null) {
           changes.live.then(

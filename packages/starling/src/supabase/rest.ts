@@ -10,7 +10,7 @@
  * Both are answered 202 once broadcast. The `apikey` header must be a valid key; an
  * `Authorization: Bearer <jwt>` token, when present, is whose claims `authorize` sees for private
  * topics (else the key's). A message reaches the private channel only when it asks for it
- * (`private: true`, `?private=true`) and `authorize(…, 'write')` allows it; otherwise it reaches
+ * (`private: true`, `?private=true`) and `write` of broadcast is allowed (by `authorize` or the policies); otherwise it reaches
  * the public channel of that name, never the private one. Bodies are bounded; a malformed one is
  * a 400 with a JSON reason. Every request is charged to its client address's and its key's rate
  * and byte budgets first (`rest-budget.ts`): over either, it is answered 429 with `Retry-After`.
@@ -18,7 +18,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody } from '../transport/http-body.ts';
 import type { Verified } from './auth.ts';
-import type { Authorize } from './realtime-channel.ts';
+import type { AccessCheck } from './channel-access.ts';
 import { TooManyRequests, type RestBudgets, type RestCharge } from './rest-budget.ts';
 
 /**
@@ -60,7 +60,8 @@ export interface BroadcastApiOptions {
   /** The socket's mount path, e.g. `/realtime/v1`: the API lives at `<path>/api/broadcast`. */
   readonly path: string;
   readonly verify: (token: unknown) => Promise<Verified>;
-  readonly authorize: Authorize;
+  /** Who may write private channels (`broadcast` is asked). */
+  readonly access: AccessCheck;
   readonly publish: PublishBroadcast;
   /** Largest accepted body. */
   readonly maxBodyBytes: number;
@@ -136,9 +137,14 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
     });
   }
   for (const message of messages) {
-    if (message.private && !(await options.authorize({ topic: message.topic, claims: user.claims, access: 'write' }))) {
-      throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+    if (!message.private) continue;
+    let allowed: boolean;
+    try {
+      allowed = (await options.access(message.topic, user.claims, 'write', ['broadcast'])).broadcast === true;
+    } catch {
+      allowed = false; // a policy that raises refuses
     }
+    if (!allowed) throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
   }
   for (const message of messages) options.publish(message.topic, message.private, { type: 'broadcast', event: message.event, payload: message.payload });
 }
