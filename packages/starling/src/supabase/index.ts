@@ -40,6 +40,7 @@ import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from
 import { realtimeMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
 import { accessByHook, type AccessCheck, type Extension } from './channel-access.ts';
 import { ChannelPolicies } from './channel-policies.ts';
+import { BroadcastStore } from './broadcast-store.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
 
 export type {
@@ -233,20 +234,23 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
   }
   let access: AccessCheck;
   if (options.authorize === 'policies') {
-    const policies = new ChannelPolicies(() => {
-      if (pool === null) throw new Error('private channels: the server has not been started');
-      return pool;
-    }, database?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS);
+    const policies = new ChannelPolicies(() => connected(), database?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS);
     access = (topic, claims, kind, extensions) => policies.check(topic, claims, kind, extensions);
   } else {
     access = accessByHook(options.authorize ?? denyAll);
   }
+  const connected = (): pg.Pool => {
+    if (pool === null) throw new Error('realtime: the server has not been started');
+    return pool;
+  };
+  const store = database === undefined ? null : new BroadcastStore(connected);
   const channel = createRealtimeChannel({
     verify,
     access,
     limits: { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 },
     changes,
-    filterBroadcasts: options.authorize === 'policies',
+    filterBroadcasts: options.authorize === 'policies' || store !== null,
+    store,
     logger: endpoint.logger,
   });
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
@@ -262,6 +266,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     path: options.path ?? '/realtime/v1',
     verify,
     access,
+    store,
     maxBodyBytes,
     budgets: new RestBudgets(resolveRestBudgets(options.restBudget, maxBodyBytes), maxBodyBytes, realClock, endpoint.stats),
     clientAddress: (req) => endpoint.clientAddress(req),

@@ -25,11 +25,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
+import { isBinaryPayload } from '../protocol.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
 import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
 import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
 import type { Logger } from '../logger.ts';
+import { MAX_REPLAY, type BroadcastStore, type StoredBroadcast } from './broadcast-store.ts';
 
 export type { AuthorizationRequest, Authorize } from './channel-access.ts';
 
@@ -56,6 +58,8 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   /** Start of the current one-second presence window, and the track/untrack calls in it. */
   presenceWindow: number;
   presenceCalls: number;
+  /** Stored broadcasts to replay right after the join reply (`broadcast.replay`), then null. */
+  replay: StoredBroadcast[] | null;
   /** This channel's postgres_changes registration, if it asked for changes. */
   changes: ChangeListener | null;
 }
@@ -74,12 +78,18 @@ export interface RealtimeChannelOptions {
   readonly limits: RealtimeLimits;
   readonly changes: PostgresChanges | null;
   /**
-   * Whether a private channel may be admitted without `read` of broadcast (presence only): then
-   * every `broadcast` goes through `handleOut`, so that such a channel does not get them.
+   * Whether every `broadcast` goes through `handleOut`: so that a private channel admitted without
+   * `read` of broadcast (presence only) does not get them, and so that a join's replayed
+   * broadcasts reach its client before live ones.
    */
   readonly filterBroadcasts: boolean;
+  /** Where `persist: true` broadcasts are kept and `broadcast.replay` reads them (null: refused, saying why). */
+  readonly store: BroadcastStore | null;
   readonly logger: Logger;
 }
+
+/** Why a join's `broadcast.replay` or a `persist` broadcast cannot be served without a database. */
+const NO_STORE = 'this server keeps no broadcasts: persist and replay need a database (DATABASE_URL)';
 
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
 
@@ -131,7 +141,25 @@ function record(value: unknown): Record<string, unknown> {
 
 /** Creates the realtime channel over a token verifier and the policy of private channels. */
 export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<RealtimeChannelAssigns> {
-  const { verify, access, limits, changes, logger } = options;
+  const { verify, access, limits, changes, logger, store } = options;
+
+  /** The stored broadcasts a join's `broadcast.replay` asks for, or why it cannot have them. */
+  async function replayOf(name: string, isPrivate: boolean, read: Permissions, replay: unknown): Promise<StoredBroadcast[] | string | null> {
+    if (replay === undefined) return null;
+    const { since, limit } = record(replay);
+    if (!isPrivate) return 'broadcast replay is only for private channels';
+    if (!Number.isSafeInteger(since) || (limit !== undefined && !Number.isSafeInteger(limit))) {
+      return 'broadcast.replay needs {since: <ms since the epoch>, limit?: <integer>}';
+    }
+    if (store === null) return NO_STORE;
+    if (read.broadcast !== true) return unauthorizedRead(name);
+    try {
+      return await store.replay(name, since as number, (limit as number | undefined) ?? MAX_REPLAY);
+    } catch (err) {
+      logger.warn({ err, topic: name }, 'realtime: stored broadcasts could not be read for a replay');
+      return 'Realtime was unable to replay messages';
+    }
+  }
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
     if (ms === Number.POSITIVE_INFINITY) return;
@@ -186,6 +214,21 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     return allowed;
   }
 
+  /** Stores a broadcast to persist; null once stored, else why not. */
+  async function persisted(socket: RealtimeSocket, event: string, payload: unknown): Promise<string | null> {
+    if (!socket.assigns.private) return 'only broadcasts of private channels can be stored';
+    if (store === null) return NO_STORE;
+    if (isBinaryPayload(payload)) return 'binary broadcasts cannot be stored';
+    const name = socket.topic.slice(TOPIC_PREFIX.length);
+    try {
+      await store.persist(name, event, payload);
+      return null;
+    } catch (err) {
+      logger.warn({ err, topic: name }, 'realtime: a broadcast could not be stored');
+      return 'the broadcast could not be stored';
+    }
+  }
+
   return {
     intercept: options.filterBroadcasts ? ['presence_diff', 'broadcast'] : ['presence_diff'],
     // presence_state goes only to clients that enabled presence, right after their join.
@@ -214,6 +257,8 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         if (typeof answer === 'string') return error({ reason: answer });
         read = answer;
       }
+      const replay = await replayOf(name, isPrivate, read, broadcast.replay);
+      if (typeof replay === 'string') return error({ reason: replay });
       let listener: ChangeListener | null = null;
       let response: Record<string, unknown> = {};
       if (requested.length > 0 && changes !== null) {
@@ -250,6 +295,7 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         tokenGeneration: 0,
         presenceWindow: 0,
         presenceCalls: 0,
+        replay,
         changes: listener,
       });
       socket.sendInfo(AFTER_JOIN);
@@ -263,10 +309,16 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
           if (body.type !== 'broadcast' || typeof body.event !== 'string')
             return reply('error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
           if (!(await mayWrite(socket, 'broadcast'))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
+          // realtime-js marks a broadcast to keep as `meta.persist` (V2 binary frames) or `persist` (text).
+          const { persist, ...meta } = record(body.meta);
+          if ((persist ?? body.persist ?? false) !== false) {
+            const refused = await persisted(socket, body.event, body.payload);
+            if (refused !== null) return reply('error', { reason: refused, error: refused });
+          }
           const message =
-            body.meta === undefined
+            Object.keys(meta).length === 0
               ? { type: 'broadcast', event: body.event, payload: body.payload }
-              : { type: 'broadcast', event: body.event, payload: body.payload, meta: body.meta };
+              : { type: 'broadcast', event: body.event, payload: body.payload, meta };
           if (socket.assigns.self) socket.broadcast('broadcast', message);
           else socket.broadcastFrom('broadcast', message);
           return socket.assigns.ack ? reply('ok', {}) : noreply();
@@ -334,6 +386,11 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
 
     handleInfo(message, socket) {
       if (message === AFTER_JOIN) {
+        // Replayed broadcasts come first: live ones reach this channel only after this message.
+        for (const stored of socket.assigns.replay ?? []) {
+          socket.push('broadcast', { type: 'broadcast', event: stored.event, payload: stored.payload, meta: { replayed: true, id: stored.id } });
+        }
+        socket.assigns.replay = null;
         if (socket.assigns.presenceEnabled && socket.assigns.read.presence === true) socket.push('presence_state', socket.listPresence());
         scheduleExpiry(socket);
         if (socket.assigns.changes !== null && changes !== null) {

@@ -17,8 +17,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody } from '../transport/http-body.ts';
+import { isBinaryPayload } from '../protocol.ts';
 import type { Verified } from './auth.ts';
 import type { AccessCheck } from './channel-access.ts';
+import type { BroadcastStore } from './broadcast-store.ts';
 import { TooManyRequests, type RestBudgets, type RestCharge } from './rest-budget.ts';
 
 /**
@@ -62,6 +64,8 @@ export interface BroadcastApiOptions {
   readonly verify: (token: unknown) => Promise<Verified>;
   /** Who may write private channels (`broadcast` is asked). */
   readonly access: AccessCheck;
+  /** Where `?persist=true` messages are kept (null: refused, saying why). */
+  readonly store: BroadcastStore | null;
   readonly publish: PublishBroadcast;
   /** Largest accepted body. */
   readonly maxBodyBytes: number;
@@ -116,7 +120,7 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
   charge.key(keyOf(req.headers.apikey, user));
   const body = await readBody(req, options.maxBodyBytes);
   charge.body(body.length);
-  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean }> = [];
+  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean; persist?: boolean }> = [];
   if (url.pathname === base) {
     const list = (parseJson(body) as { messages?: unknown } | null)?.messages;
     if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpError(400, `messages must be an array of at most ${MAX_MESSAGES}`);
@@ -134,6 +138,8 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
       event: decodeURIComponent(match[2]!),
       payload: binary ? { binary: body } : parseJson(body),
       private: url.searchParams.get('private') === 'true',
+      // httpSend's `persist`: `persist=true`, or `persist[ttl]=<s>` (kept as long as the table keeps rows).
+      persist: url.searchParams.get('persist') === 'true' || url.searchParams.has('persist[ttl]'),
     });
   }
   for (const message of messages) {
@@ -145,6 +151,16 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
       allowed = false; // a policy that raises refuses
     }
     if (!allowed) throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+  }
+  for (const message of messages) {
+    if (message.persist !== true) continue;
+    if (!message.private) throw new HttpError(400, 'only broadcasts of private channels can be stored');
+    if (options.store === null) throw new HttpError(400, 'this server keeps no broadcasts: persist needs a database (DATABASE_URL)');
+    if (isBinaryPayload(message.payload)) throw new HttpError(400, 'binary broadcasts cannot be stored');
+    await options.store.persist(message.topic, message.event, message.payload).catch((err: unknown) => {
+      void err; // the database's words stay in the server: they may name its schema
+      throw new HttpError(503, 'the broadcast could not be stored');
+    });
   }
   for (const message of messages) options.publish(message.topic, message.private, { type: 'broadcast', event: message.event, payload: message.payload });
 }

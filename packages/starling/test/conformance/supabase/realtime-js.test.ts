@@ -205,6 +205,18 @@ describe('keys, tokens and private channels', () => {
     }
   });
 
+  it('refuses broadcast replay and persist without a database, saying why, instead of ignoring them', async () => {
+    const service = await start();
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    await realtime.setAuth(await jwt({ role: 'authenticated', sub: 'u' }));
+    const replaying = realtime.channel('diary', { config: { private: true, broadcast: { replay: { since: 0, limit: 5 } } } });
+    expect(await subscribed(replaying)).toEqual({ status: 'CHANNEL_ERROR', error: expect.stringMatching(/persist and replay need a database/) });
+    const writer = realtime.channel('diary2', { config: { private: true, broadcast: { ack: true } } });
+    expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });
+    expect(await writer.send({ type: 'broadcast', event: 'e', payload: {}, persist: true })).toMatch(/persist and replay need a database/);
+    await expect(writer.httpSend('e', {}, { persist: true })).rejects.toThrow(/persist needs a database/);
+  });
+
   it('refuses postgres_changes, which this server does not serve, saying why', async () => {
     const service = await start();
     const channel = client(service, await jwt({ role: 'anon' }))
