@@ -241,7 +241,7 @@ describe('persisted broadcasts, replayed at join', () => {
     expect(live.map((message) => message.payload)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }]);
 
     // realtime-js joins again after a reconnect, with the same config: the same replay, then live.
-    realtime.disconnect();
+    await realtime.disconnect();
     await eventually(() => expect(reader.state).not.toBe('joined'));
     realtime.connect();
     await eventually(() => expect(reader.state).toBe('joined'));
