@@ -88,8 +88,16 @@ export interface RealtimeOptions extends JwtVerification {
    * @throws RangeError (from createRealtime) for a non-positive rate or a `byteBurst` below `maxBodyBytes`
    */
   restBudget?: RestBudgetOptions | undefined;
-  /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
+  /**
+   * Presence `track`/`untrack` calls one connection may make per window, all its channels
+   * together; more are refused `{reason: "presence rate limited"}` until the window ends. Default
+   * {@link DEFAULT_PRESENCE_LIMIT}: Supabase's, 5 calls per 30 s.
+   */
+  presenceLimit?: { readonly calls: number; readonly windowMs: number } | undefined;
+  /** @deprecated Use {@link presenceLimit}: this is `{calls: n, windowMs: 1000}`. */
   presenceCallsPerSecond?: number | undefined;
+  /** Refuse every public channel: joins must be `private` (Supabase's "private channels only"). Default false. */
+  privateOnly?: boolean | undefined;
   /** Serves `postgres_changes` from this database (see {@link PostgresChangesOptions}). */
   postgresChanges?: PostgresChangesOptions | undefined;
 }
@@ -151,6 +159,9 @@ export interface Realtime {
 const CHANGES_TOPIC = 'starling:postgres_changes';
 
 const denyAll: Authorize = () => false;
+
+/** Supabase's presence rate limit per connection: 5 `track`/`untrack` calls per 30 s. */
+export const DEFAULT_PRESENCE_LIMIT = { calls: 5, windowMs: 30_000 } as const;
 
 /** How long an access check may run before the join is refused, when not configured. */
 const DEFAULT_CHECK_TIMEOUT_MS = 5000;
@@ -247,7 +258,8 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
   const channel = createRealtimeChannel({
     verify,
     access,
-    limits: { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 },
+    limits: presenceLimitOf(options),
+    privateOnly: options.privateOnly === true,
     changes,
     filterBroadcasts: options.authorize === 'policies' || store !== null,
     store,
@@ -256,9 +268,10 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,
-      async connect(params) {
+      async connect(params, info) {
         const key = await verify(params.apikey);
-        return key.ok ? accept({ claims: key.claims }) : refuse(403);
+        // presenceBudget is one object: every channel of the connection spends from it.
+        return key.ok ? accept({ claims: key.claims, address: info.clientAddress, presenceBudget: { windowStart: 0, calls: 0 } }) : refuse(403);
       },
     }).channel('realtime:*', channel);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
@@ -286,4 +299,18 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       return source;
     },
   };
+}
+
+/**
+ * The presence limit of `options`.
+ * @throws RangeError when it is not positive integers
+ */
+function presenceLimitOf(options: RealtimeOptions): { presenceCalls: number; presenceWindowMs: number } {
+  const limit =
+    options.presenceLimit ??
+    (options.presenceCallsPerSecond === undefined ? DEFAULT_PRESENCE_LIMIT : { calls: options.presenceCallsPerSecond, windowMs: 1000 });
+  if (!Number.isSafeInteger(limit.calls) || limit.calls < 1 || !Number.isSafeInteger(limit.windowMs) || limit.windowMs < 1) {
+    throw new RangeError(`presenceLimit must be positive integers, got ${JSON.stringify(limit)}`);
+  }
+  return { presenceCalls: limit.calls, presenceWindowMs: limit.windowMs };
 }

@@ -24,7 +24,7 @@
  * {@link pubsubTopicOf}), so no broadcast, presence or REST message crosses between them.
  */
 import { randomUUID } from 'node:crypto';
-import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
+import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket, type JoinResult } from '../channel.ts';
 import { isBinaryPayload } from '../protocol.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
@@ -35,9 +35,13 @@ import { MAX_REPLAY, type BroadcastStore, type StoredBroadcast } from './broadca
 
 export type { AuthorizationRequest, Authorize } from './channel-access.ts';
 
-/** The socket-level assigns of a realtime socket: the API key's claims. */
+/** The socket-level assigns of a realtime socket: the API key's claims, and what its channels share. */
 export interface RealtimeSocketAssigns extends Record<string, unknown> {
   claims: JwtClaims;
+  /** The client's address (for the log of refused joins). */
+  address?: string | undefined;
+  /** The connection's presence calls in the current window: one object, shared by its channels. */
+  presenceBudget?: { windowStart: number; calls: number } | undefined;
 }
 
 /** Per-channel state, from the join's config. */
@@ -55,9 +59,6 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   write: Partial<Record<Extension, boolean>>;
   /** Bumped by every token change, so that an older token's expiry timer is ignored. */
   tokenGeneration: number;
-  /** Start of the current one-second presence window, and the track/untrack calls in it. */
-  presenceWindow: number;
-  presenceCalls: number;
   /** Stored broadcasts to replay right after the join reply (`broadcast.replay`), then null. */
   replay: StoredBroadcast[] | null;
   /** This channel's postgres_changes registration, if it asked for changes. */
@@ -66,8 +67,9 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
 
 /** Limits of the realtime channel. */
 export interface RealtimeLimits {
-  /** Presence `track`/`untrack` calls per channel per second; more are answered `{reason: "presence rate limited"}`. */
-  readonly presenceCallsPerSecond: number;
+  /** Presence `track`/`untrack` calls per connection per window; more are answered `{reason: "presence rate limited"}`. */
+  readonly presenceCalls: number;
+  readonly presenceWindowMs: number;
 }
 
 /** What the realtime channel is built on. */
@@ -85,6 +87,8 @@ export interface RealtimeChannelOptions {
   readonly filterBroadcasts: boolean;
   /** Where `persist: true` broadcasts are kept and `broadcast.replay` reads them (null: refused, saying why). */
   readonly store: BroadcastStore | null;
+  /** Refuse public channels (Supabase's "private channels only"). */
+  readonly privateOnly: boolean;
   readonly logger: Logger;
 }
 
@@ -172,14 +176,18 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     return stop({ shutdown: 'token' });
   }
 
-  /** Every track is a presence diff to every member: a client may not announce itself without bound. */
+  /**
+   * Every track is a presence diff to every member: a client may not announce itself without
+   * bound. The budget is the connection's (Supabase's rule), whichever of its channels calls.
+   */
   function withinPresenceBudget(assigns: RealtimeChannelAssigns): boolean {
+    const budget = (assigns.presenceBudget ??= { windowStart: 0, calls: 0 });
     const now = Date.now();
-    if (now - assigns.presenceWindow >= 1000) {
-      assigns.presenceWindow = now;
-      assigns.presenceCalls = 0;
+    if (now - budget.windowStart >= limits.presenceWindowMs) {
+      budget.windowStart = now;
+      budget.calls = 0;
     }
-    return ++assigns.presenceCalls <= limits.presenceCallsPerSecond;
+    return ++budget.calls <= limits.presenceCalls;
   }
 
   /** What `claims` may read of private channel `name`: a reason string when nothing, or when the check fails. */
@@ -229,77 +237,84 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     }
   }
 
+  /** The join itself; {@link Channel.join} below logs its refusals. */
+  async function join(topic: string, params: unknown, socket: RealtimeSocket): Promise<JoinResult> {
+    const name = topic.slice(TOPIC_PREFIX.length);
+    const config = record(record(params).config);
+    if (options.privateOnly && config.private !== true) return error({ reason: 'PrivateOnly: This project only allows private channels' });
+    const broadcast = record(config.broadcast);
+    const presence = record(config.presence);
+    const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
+    if (requested.length > 0 && changes === null) {
+      return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
+    }
+    let claims = socket.assigns.claims;
+    const accessToken = record(params).access_token;
+    if (accessToken !== undefined) {
+      const verified = await verify(accessToken);
+      if (!verified.ok) return error({ reason: `access_token refused: ${verified.reason}` });
+      claims = verified.claims;
+    }
+    const isPrivate = config.private === true;
+    let read: Permissions = { broadcast: true, presence: true };
+    if (isPrivate) {
+      const answer = await readable(name, claims);
+      if (typeof answer === 'string') return error({ reason: answer });
+      read = answer;
+    }
+    const replay = await replayOf(name, isPrivate, read, broadcast.replay);
+    if (typeof replay === 'string') return error({ reason: replay });
+    let listener: ChangeListener | null = null;
+    let response: Record<string, unknown> = {};
+    if (requested.length > 0 && changes !== null) {
+      listener = { claims, deliver: (payload) => socket.sendInfo({ kind: 'postgres_changes', payload } satisfies ChangeInfo) };
+      let registered: Awaited<ReturnType<PostgresChanges['register']>>;
+      try {
+        registered = await changes.register(listener, requested);
+      } catch {
+        return error({ reason: 'postgres_changes: the database is unavailable' });
+      }
+      if (!registered.ok) return error({ reason: registered.reason });
+      const options = record(config.postgres_changes_options);
+      if (options.wait === true) {
+        const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
+        const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
+        if (outcome !== 'live') {
+          changes.unregister(listener);
+          return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
+        }
+      }
+      response = { postgres_changes: registered.bindings };
+    }
+    const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
+    socket.assign({
+      claims,
+      self: broadcast.self === true,
+      ack: broadcast.ack === true,
+      private: isPrivate,
+      presenceKey: key,
+      presenceEnabled: presence.enabled === true,
+      tracked: false,
+      read,
+      write: {},
+      tokenGeneration: 0,
+      replay,
+      changes: listener,
+    });
+    socket.sendInfo(AFTER_JOIN);
+    return ok(response, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
+  }
+
   return {
     intercept: options.filterBroadcasts ? ['presence_diff', 'broadcast'] : ['presence_diff'],
     // presence_state goes only to clients that enabled presence, right after their join.
     syncPresence: false,
 
     async join(topic, params, socket) {
-      const name = topic.slice(TOPIC_PREFIX.length);
-      const config = record(record(params).config);
-      const broadcast = record(config.broadcast);
-      const presence = record(config.presence);
-      const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
-      if (requested.length > 0 && changes === null) {
-        return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
-      }
-      let claims = socket.assigns.claims;
-      const accessToken = record(params).access_token;
-      if (accessToken !== undefined) {
-        const verified = await verify(accessToken);
-        if (!verified.ok) return error({ reason: `access_token refused: ${verified.reason}` });
-        claims = verified.claims;
-      }
-      const isPrivate = config.private === true;
-      let read: Permissions = { broadcast: true, presence: true };
-      if (isPrivate) {
-        const answer = await readable(name, claims);
-        if (typeof answer === 'string') return error({ reason: answer });
-        read = answer;
-      }
-      const replay = await replayOf(name, isPrivate, read, broadcast.replay);
-      if (typeof replay === 'string') return error({ reason: replay });
-      let listener: ChangeListener | null = null;
-      let response: Record<string, unknown> = {};
-      if (requested.length > 0 && changes !== null) {
-        listener = { claims, deliver: (payload) => socket.sendInfo({ kind: 'postgres_changes', payload } satisfies ChangeInfo) };
-        let registered: Awaited<ReturnType<PostgresChanges['register']>>;
-        try {
-          registered = await changes.register(listener, requested);
-        } catch {
-          return error({ reason: 'postgres_changes: the database is unavailable' });
-        }
-        if (!registered.ok) return error({ reason: registered.reason });
-        const options = record(config.postgres_changes_options);
-        if (options.wait === true) {
-          const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
-          const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
-          if (outcome !== 'live') {
-            changes.unregister(listener);
-            return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
-          }
-        }
-        response = { postgres_changes: registered.bindings };
-      }
-      const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
-      socket.assign({
-        claims,
-        self: broadcast.self === true,
-        ack: broadcast.ack === true,
-        private: isPrivate,
-        presenceKey: key,
-        presenceEnabled: presence.enabled === true,
-        tracked: false,
-        read,
-        write: {},
-        tokenGeneration: 0,
-        presenceWindow: 0,
-        presenceCalls: 0,
-        replay,
-        changes: listener,
-      });
-      socket.sendInfo(AFTER_JOIN);
-      return ok(response, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
+      const result = await join(topic, params, socket);
+      // Logged without the token: the reason, the topic, and whose join it was.
+      if (result.kind === 'error') logger.info({ topic, reason: record(result.response).reason, client: socket.assigns.address }, 'realtime: join refused');
+      return result;
     },
 
     async handleIn(event, payload, socket) {
