@@ -33,7 +33,7 @@ const secret = process.env.REALTIME_JWT_SECRET || undefined;
 const jwksUrl = process.env.REALTIME_JWKS_URL || undefined;
 if (secret === undefined && jwksUrl === undefined) {
   console.error(
-    'REALTIME_JWT_SECRET or REALTIME_JWKS_URL is required: the HS256 secret, or the JWKS, that signs the API keys and access tokens your clients present',
+    'REALTIME_JWT_SECRET is required (or REALTIME_JWKS_URL): the HS256 secret, or the JWKS, that signs the API keys and access tokens your clients present',
   );
   process.exit(1);
 }
@@ -80,7 +80,7 @@ try {
       : undefined,
   });
 } catch (err) {
-  console.error(`the realtime configuration is refused: ${(err as Error).message}`);
+  console.error(`REALTIME_JWT_SECRET refused: ${(err as Error).message}`);
   process.exit(1);
 }
 // Any site may use the service, as with a Supabase project: clients authenticate with their API key,

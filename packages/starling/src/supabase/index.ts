@@ -230,7 +230,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
           logger: endpoint.logger,
         });
         await source.start();
-        if (database.broadcastFromDatabase === true || options.authorize === 'policies') {
+        if (installsSchema) {
           try {
             await pool.query(realtimeMigration(publication));
           } catch (err) {
@@ -254,7 +254,9 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     if (pool === null) throw new Error('realtime: the server has not been started');
     return pool;
   };
-  const store = database === undefined ? null : new BroadcastStore(connected);
+  // Broadcasts are kept in realtime.messages: only where start() installs it.
+  const installsSchema = database !== undefined && (database.broadcastFromDatabase === true || options.authorize === 'policies');
+  const store = installsSchema ? new BroadcastStore(connected) : null;
   const channel = createRealtimeChannel({
     verify,
     access,
