@@ -3,30 +3,52 @@
  * `@supabase/realtime-js` client (and supabase-js), at `ws://HOST:PORT/realtime/v1`, and the same
  * service for the official `phoenix` client at `/socket`. `npm run realtime` starts it.
  *
- * Environment: `REALTIME_JWT_SECRET` (required: the HS256 secret that signs API keys and access
- * tokens, at least 32 bytes), `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens
- * must name them), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
+ * Environment: `REALTIME_JWT_SECRET` (the HS256 secret that signs API keys and access tokens, at
+ * least 32 bytes) and/or `REALTIME_JWKS_URL` (a JWKS of asymmetric keys): one is required;
+ * `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens must name them),
+ * `REALTIME_PRIVATE_ONLY=true` (refuse public channels), `REALTIME_PRESENCE_CALLS` /
+ * `REALTIME_PRESENCE_WINDOW_MS` (presence calls per connection per window, default 5 per 30 s),
+ * `METRICS_TOKEN` (`/metrics` needs it as a bearer token; without it, loopback clients only), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
  * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
- * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Its policy: a private channel needs a token whose `role` is
- * `authenticated`; an anon key gets public channels.
+ * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Without a database its policy
+ * is: a private channel needs a token whose `role` is `authenticated`; an anon key gets public channels.
  *
  * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
  * `supabase_realtime` (created empty when missing), from the logical replication slot
  * `REALTIME_SLOT` (default `starling_realtime`), authorized by the tables' row-level security
- * under each subscriber's JWT claims; and Broadcast from Database (`realtime.send`, installed at
- * start). The database needs `wal_level=logical`; the server refuses
+ * under each subscriber's JWT claims; Broadcast from Database (`realtime.send`, installed at
+ * start); and private channels authorized as Supabase does, by the row-level-security policies on
+ * `realtime.messages` (`realtime.topic()`, the `extension` column, `auth.uid()`). The database needs `wal_level=logical`; the server refuses
  * to start, saying why, otherwise. With several nodes (`REDIS_URL`), one consumes the slot and
  * another takes over if it dies.
  */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
+import { createMetrics } from 'starling-channels/metrics';
 import { RedisPubSubAdapter } from 'starling-channels/redis';
 import { createRealtime } from 'starling-channels/supabase';
 
-const secret = process.env.REALTIME_JWT_SECRET;
-if (!secret) {
-  console.error('REALTIME_JWT_SECRET is required: the HS256 secret that signs the API keys and access tokens your clients present');
+const secret = process.env.REALTIME_JWT_SECRET || undefined;
+const jwksUrl = process.env.REALTIME_JWKS_URL || undefined;
+if (secret === undefined && jwksUrl === undefined) {
+  console.error(
+    'REALTIME_JWT_SECRET is required (or REALTIME_JWKS_URL): the HS256 secret, or the JWKS, that signs the API keys and access tokens your clients present',
+  );
   process.exit(1);
 }
+/** A positive integer from the environment, or the default; exits saying why on anything else. */
+function positive(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!/^[1-9][0-9]*$/.test(value)) {
+    console.error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    process.exit(1);
+  }
+  return Number(value);
+}
+const presenceCalls = positive('REALTIME_PRESENCE_CALLS');
+const presenceWindowMs = positive('REALTIME_PRESENCE_WINDOW_MS');
 let trustedProxies: TrustedProxies | undefined;
 try {
   const value = process.env.TRUSTED_PROXIES ?? '';
@@ -45,10 +67,14 @@ let realtime;
 try {
   realtime = createRealtime(endpoint, {
     jwtSecret: secret,
+    jwksUrl,
     issuer: listOf(process.env.REALTIME_JWT_ISSUER),
     audience: listOf(process.env.REALTIME_JWT_AUDIENCE),
-    // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
-    authorize: ({ claims }) => claims.role === 'authenticated',
+    // With a database, Supabase's own rule: the row-level-security policies on realtime.messages.
+    // Without one, the example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
+    authorize: process.env.DATABASE_URL ? 'policies' : ({ claims }) => claims.role === 'authenticated',
+    privateOnly: process.env.REALTIME_PRIVATE_ONLY === 'true',
+    presenceLimit: presenceCalls || presenceWindowMs ? { calls: presenceCalls ?? 5, windowMs: presenceWindowMs ?? 30_000 } : undefined,
     postgresChanges: process.env.DATABASE_URL
       ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined, broadcastFromDatabase: true }
       : undefined,
@@ -69,6 +95,26 @@ try {
   process.exit(1);
 }
 
+const metrics = createMetrics(endpoint, { changes: realtime });
+const metricsToken = process.env.METRICS_TOKEN || undefined;
+
+/**
+ * `/metrics` answers a bearer `METRICS_TOKEN` when one is set, else loopback clients only. A
+ * forwarded request counts as loopback only through a trusted proxy: a proxy on this machine
+ * would otherwise make every outside client look local.
+ */
+function metricsAllowed(req: IncomingMessage): boolean {
+  if (metricsToken !== undefined) {
+    const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    const expected = Buffer.from(metricsToken);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+  const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined;
+  if (forwarded && !(trustedProxies?.includes(req.socket.remoteAddress ?? '') ?? false)) return false;
+  const address = endpoint.clientAddress(req);
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
 const port = Number(process.env.PORT ?? 4000);
 const host = process.env.HOST ?? '127.0.0.1';
 await endpoint.listen({
@@ -77,6 +123,13 @@ await endpoint.listen({
   fallback(req, res) {
     if (realtime.handleRequest(req, res)) return;
     if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    if (req.url === '/metrics' && req.method === 'GET') {
+      if (!metricsAllowed(req)) return void res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden');
+      return void metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    }
     res.writeHead(404).end();
   },
 });

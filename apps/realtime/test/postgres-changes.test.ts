@@ -107,6 +107,29 @@ describe('npm run realtime with DATABASE_URL', () => {
     expect(serverOutput(second)).not.toMatch(/error/i);
   }, 60_000);
 
+  it("authorizes private channels by the database's policies on realtime.messages, not by role", async () => {
+    const port = await startServer({ DATABASE_URL: database.url });
+    await sql.query(`
+      DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN; END IF; END $$;
+      DROP POLICY IF EXISTS "own topic" ON realtime.messages;
+      CREATE POLICY "own topic" ON realtime.messages FOR SELECT TO authenticated USING (realtime.topic() = 'user:' || auth.uid()::text);
+    `);
+    const user = '00000000-0000-4000-8000-000000000001';
+    const join = async (topic: string): Promise<string> => {
+      const supabase = createClient(`http://127.0.0.1:${port}`, await key({ role: 'anon' }), { realtime: { transport: WebSocket as never } });
+      disconnects.push(() => supabase.realtime.disconnect());
+      await supabase.realtime.setAuth(await key({ role: 'authenticated', sub: user }));
+      return new Promise<string>((resolve) =>
+        supabase
+          .channel(topic, { config: { private: true } })
+          .subscribe((state, err) => state !== 'CLOSED' && resolve(err ? `${state}: ${err.message}` : state)),
+      );
+    };
+    expect(await join(`user:${user}`)).toBe('SUBSCRIBED');
+    // Signed in (the role the example policy would admit everywhere), but no policy lets it read another's topic.
+    expect(await join('user:someone-else')).toMatch(/CHANNEL_ERROR: .*You do not have permissions to read from this Channel topic: user:someone-else/);
+  }, 30_000);
+
   it('refuses to start, saying why, when the database does not have wal_level=logical', async () => {
     await ensurePostgres();
     const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {

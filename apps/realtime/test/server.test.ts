@@ -5,13 +5,15 @@
  * Redis — carries broadcasts and presence between nodes.
  */
 import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
 import { createClient } from '@supabase/supabase-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { ensureRedis } from '@starling/test-support/redis';
-import { SECRET, SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
+import { SECRET, SERVER, key, serverOutput, startServer, stopServers } from './support/realtime-process.ts';
 
 /** Anything with realtime-js's `disconnect` (supabase-js bundles its own realtime-js). */
 const clients: Array<Pick<RealtimeClient, 'disconnect'>> = [];
@@ -151,4 +153,63 @@ describe('npm run realtime', () => {
     expect(await onA.track({ name: 'Alice' })).toBe('ok');
     await eventually(() => expect(onB.presenceState()).toMatchObject({ alice: [{ name: 'Alice' }] }), 5000);
   });
+});
+
+describe('npm run realtime for self-hosters', () => {
+  const anon = () => key({ role: 'anon' });
+
+  it('serves /metrics to loopback clients only, or to the bearer of METRICS_TOKEN', async () => {
+    const open = await startServer();
+    const local = await fetch(`http://127.0.0.1:${open}/metrics`);
+    expect(local.status).toBe(200);
+    expect(await local.text()).toMatch(/^starling_sockets /m);
+    // A proxy on this machine that is not trusted would make everyone look local.
+    expect((await fetch(`http://127.0.0.1:${open}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status).toBe(403);
+
+    const guarded = await startServer({ METRICS_TOKEN: 'a-metrics-token' });
+    expect((await fetch(`http://127.0.0.1:${guarded}/metrics`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${guarded}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${guarded}/metrics`, { headers: { authorization: 'Bearer a-metrics-token' } })).status).toBe(200);
+  }, 30_000);
+
+  it('refuses public channels with REALTIME_PRIVATE_ONLY, and logs refused joins with their reason and client, never the token', async () => {
+    const port = await startServer({ REALTIME_PRIVATE_ONLY: 'true', LOG_LEVEL: 'info' });
+    const token = await key({ role: 'authenticated', sub: 'u1' });
+    expect(await subscribed(channel(port, await anon(), 'public-room'))).toBe('CHANNEL_ERROR: PrivateOnly: This project only allows private channels');
+    const client = new RealtimeClient(`ws://127.0.0.1:${port}/realtime/v1`, { params: { apikey: await anon() }, transport: WebSocket as never });
+    clients.push(client);
+    await client.setAuth(token);
+    expect(await subscribed(client.channel('private-room', { config: { private: true } }))).toBe('SUBSCRIBED');
+    await eventually(() => expect(serverOutput(port)).toMatch(/join refused/));
+    const line = serverOutput(port)
+      .split('\n')
+      .find((entry) => entry.includes('join refused'))!;
+    expect(line).toMatch(/realtime:public-room/);
+    expect(line).toMatch(/PrivateOnly/);
+    expect(line).toMatch(/127\.0\.0\.1/);
+    expect(line).not.toContain(token);
+  }, 30_000);
+
+  it('verifies keys against REALTIME_JWKS_URL, with no HS256 secret at all', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const jwks: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = jwks.address();
+      const jwksPort = typeof address === 'object' && address !== null ? address.port : 0;
+      const port = await startServer({ REALTIME_JWT_SECRET: '', REALTIME_JWKS_URL: `http://127.0.0.1:${jwksPort}/jwks.json` });
+      const signed = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+      expect(await subscribed(channel(port, signed, 'room'))).toBe('SUBSCRIBED');
+      // A key signed with the secret the server no longer knows is refused at the connection.
+      const refused = await fetch(`http://127.0.0.1:${port}/realtime/v1/api/broadcast`, {
+        method: 'POST',
+        headers: { apikey: await anon(), 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [] }),
+      });
+      expect(refused.status).toBe(401);
+    } finally {
+      jwks.close();
+    }
+  }, 30_000);
 });

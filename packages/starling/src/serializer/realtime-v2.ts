@@ -61,8 +61,13 @@ export class RealtimeV2Serializer implements Serializer {
     return binary ? decodeUserBroadcastPush(data) : v2JsonSerializer.decode(data, false);
   }
 
-  /** A text push; a `{binary}` payload cannot travel (null). */
+  /**
+   * A text push; a user broadcast of bytes as kind 4 (a channel that filters broadcasts pushes
+   * them one by one); other `{binary}` payloads cannot travel (null).
+   */
   encodePush(message: Message): Frame | null {
+    if (binaryUserBroadcast(message.event, message.payload))
+      return this.encodeBroadcast({ topic: message.topic, event: message.event, payload: message.payload });
     return isBinaryPayload(message.payload) ? null : v2JsonSerializer.encodePush(message);
   }
 

@@ -37,23 +37,44 @@ import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
-import { databaseBroadcastMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { realtimeMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { accessByHook, type AccessCheck, type Extension } from './channel-access.ts';
+import { ChannelPolicies } from './channel-policies.ts';
+import { BroadcastStore } from './broadcast-store.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
 
-export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions, PostgresChangesStats, ChangeSourceStats };
+export type {
+  JwtClaims,
+  AuthorizationRequest,
+  Authorize,
+  Extension,
+  RealtimeSocketAssigns,
+  RestBudget,
+  RestBudgetOptions,
+  PostgresChangesStats,
+  ChangeSourceStats,
+};
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
-export { databaseBroadcastMigration } from './database-broadcast.ts';
+export { databaseBroadcastMigration, realtimeMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
 export interface RealtimeOptions extends JwtVerification {
   /**
-   * Decides whether a token's holder may `read` (join) or `write` (broadcast, track presence) a
-   * private channel. Public channels need only a valid API key. Default: private channels are
-   * refused to everyone.
+   * Who may `read` (join and receive) and `write` (broadcast, track presence) a private channel,
+   * per extension (`broadcast`, `presence`). Public channels need only a valid API key.
+   *
+   * - A function: the app's policy (see {@link AuthorizationRequest}).
+   * - `'policies'`: Supabase's way — the row-level-security policies on `realtime.messages` in the
+   *   `postgresChanges` database (required then), evaluated under the subscriber's JWT role and
+   *   claims with `realtime.topic()` naming the channel. `start()` installs the `realtime` schema
+   *   ({@link realtimeMigration}). A channel that may read presence but not broadcast is admitted
+   *   and gets no broadcasts (every broadcast then goes through the channel, one push per member).
+   *
+   * Default: private channels are refused to everyone.
    */
-  authorize?: Authorize | undefined;
+  authorize?: Authorize | 'policies' | undefined;
   /** The path the socket will be mounted at, for the REST API's URLs. Default `/realtime/v1`. */
   path?: string | undefined;
   /** Largest REST request body. Default 1 MiB, as a WebSocket frame. */
@@ -67,8 +88,16 @@ export interface RealtimeOptions extends JwtVerification {
    * @throws RangeError (from createRealtime) for a non-positive rate or a `byteBurst` below `maxBodyBytes`
    */
   restBudget?: RestBudgetOptions | undefined;
-  /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
+  /**
+   * Presence `track`/`untrack` calls one connection may make per window, all its channels
+   * together; more are refused `{reason: "presence rate limited"}` until the window ends. Default
+   * {@link DEFAULT_PRESENCE_LIMIT}: Supabase's, 5 calls per 30 s.
+   */
+  presenceLimit?: { readonly calls: number; readonly windowMs: number } | undefined;
+  /** @deprecated Use {@link presenceLimit}: this is `{calls: n, windowMs: 1000}`. */
   presenceCallsPerSecond?: number | undefined;
+  /** Refuse every public channel: joins must be `private` (Supabase's "private channels only"). Default false. */
+  privateOnly?: boolean | undefined;
   /** Serves `postgres_changes` from this database (see {@link PostgresChangesOptions}). */
   postgresChanges?: PostgresChangesOptions | undefined;
 }
@@ -131,6 +160,12 @@ const CHANGES_TOPIC = 'starling:postgres_changes';
 
 const denyAll: Authorize = () => false;
 
+/** Supabase's presence rate limit per connection: 5 `track`/`untrack` calls per 30 s. */
+export const DEFAULT_PRESENCE_LIMIT = { calls: 5, windowMs: 30_000 } as const;
+
+/** How long an access check may run before the join is refused, when not configured. */
+const DEFAULT_CHECK_TIMEOUT_MS = 5000;
+
 /**
  * Creates the socket and REST API of a Supabase-Realtime-compatible service on `endpoint`.
  * Tokens must carry `exp` and `role` (and the `issuer`/`audience` when configured).
@@ -139,8 +174,10 @@ const denyAll: Authorize = () => false;
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
   let startSource = (): Promise<void> => Promise.resolve();
   const verify = createVerifier(options);
-  const authorize = options.authorize ?? denyAll;
   const database = options.postgresChanges;
+  if (options.authorize === 'policies' && database === undefined) {
+    throw new TypeError("authorize: 'policies' reads the policies of realtime.messages: it needs postgresChanges (the database)");
+  }
   let source: PostgresChangeSource | null = null;
   let pool: pg.Pool | null = null;
   let changes: PostgresChanges | null = null;
@@ -158,7 +195,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       topic: CHANGES_TOPIC,
       publication,
       sourceReady,
-      checkTimeoutMs: database.checkTimeoutMs ?? 5000,
+      checkTimeoutMs: database.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
       logger: endpoint.logger,
     });
     let started: Promise<void> | null = null;
@@ -193,12 +230,12 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
           logger: endpoint.logger,
         });
         await source.start();
-        if (database.broadcastFromDatabase === true) {
+        if (installsSchema) {
           try {
-            await pool.query(databaseBroadcastMigration(publication));
+            await pool.query(realtimeMigration(publication));
           } catch (err) {
             await source.close();
-            throw new StarlingError(ErrorCodes.changeSource, `Broadcast from Database cannot be installed: ${(err as Error).message}`, { cause: err });
+            throw new StarlingError(ErrorCodes.changeSource, `the realtime schema cannot be installed: ${(err as Error).message}`, { cause: err });
           }
         }
       })().then(ready, (err: unknown) => {
@@ -206,20 +243,45 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
         throw err;
       }));
   }
-  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 }, changes);
+  let access: AccessCheck;
+  if (options.authorize === 'policies') {
+    const policies = new ChannelPolicies(() => connected(), database?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS);
+    access = (topic, claims, kind, extensions) => policies.check(topic, claims, kind, extensions);
+  } else {
+    access = accessByHook(options.authorize ?? denyAll);
+  }
+  const connected = (): pg.Pool => {
+    if (pool === null) throw new Error('realtime: the server has not been started');
+    return pool;
+  };
+  // Broadcasts are kept in realtime.messages: only where start() installs it.
+  const installsSchema = database !== undefined && (database.broadcastFromDatabase === true || options.authorize === 'policies');
+  const store = installsSchema ? new BroadcastStore(connected) : null;
+  const channel = createRealtimeChannel({
+    verify,
+    access,
+    limits: presenceLimitOf(options),
+    privateOnly: options.privateOnly === true,
+    changes,
+    filterBroadcasts: options.authorize === 'policies' || store !== null,
+    store,
+    logger: endpoint.logger,
+  });
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,
-      async connect(params) {
+      async connect(params, info) {
         const key = await verify(params.apikey);
-        return key.ok ? accept({ claims: key.claims }) : refuse(403);
+        // presenceBudget is one object: every channel of the connection spends from it.
+        return key.ok ? accept({ claims: key.claims, address: info.clientAddress, presenceBudget: { windowStart: 0, calls: 0 } }) : refuse(403);
       },
     }).channel('realtime:*', channel);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const handleRequest = createBroadcastApi({
     path: options.path ?? '/realtime/v1',
     verify,
-    authorize,
+    access,
+    store,
     maxBodyBytes,
     budgets: new RestBudgets(resolveRestBudgets(options.restBudget, maxBodyBytes), maxBodyBytes, realClock, endpoint.stats),
     clientAddress: (req) => endpoint.clientAddress(req),
@@ -239,4 +301,18 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       return source;
     },
   };
+}
+
+/**
+ * The presence limit of `options`.
+ * @throws RangeError when it is not positive integers
+ */
+function presenceLimitOf(options: RealtimeOptions): { presenceCalls: number; presenceWindowMs: number } {
+  const limit =
+    options.presenceLimit ??
+    (options.presenceCallsPerSecond === undefined ? DEFAULT_PRESENCE_LIMIT : { calls: options.presenceCallsPerSecond, windowMs: 1000 });
+  if (!Number.isSafeInteger(limit.calls) || limit.calls < 1 || !Number.isSafeInteger(limit.windowMs) || limit.windowMs < 1) {
+    throw new RangeError(`presenceLimit must be positive integers, got ${JSON.stringify(limit)}`);
+  }
+  return { presenceCalls: limit.calls, presenceWindowMs: limit.windowMs };
 }

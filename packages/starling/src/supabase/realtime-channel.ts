@@ -6,43 +6,42 @@
  * - join `{config: {broadcast: {self, ack}, presence: {key, enabled}, postgres_changes, postgres_changes_options, private}, access_token?}`,
  *   answered `{}`, or `{postgres_changes: [...bindings with ids]}` when it asked for changes (see
  *   supabase/postgres-changes; without a change source such a join is refused); a private one
- *   needs the app's `authorize` to allow `read`;
+ *   needs `read` of broadcast or presence (supabase/channel-access), and gets only what it may read;
  * - once its change bindings are live, `system` `{extension: "postgres_changes", status: "ok",
  *   message: "Subscribed to PostgreSQL", channel}`, then `postgres_changes` `{ids, data}` pushes;
  *   with `postgres_changes_options: {wait: true, timeout?}` the join reply waits for that;
  * - `broadcast` `{type: "broadcast", event, payload}` to everyone on the topic, the sender included
- *   only with `self`, answered `ok` only with `ack`; private topics need `write`;
+ *   only with `self`, answered `ok` only with `ack`; private topics need `write` of broadcast;
  * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
- *   answered `ok`; `presence_state` after every join when presence is enabled, then
- *   `presence_diff` (only to clients with presence enabled);
+ *   answered `ok` (private topics need `write` of presence); `presence_state` after every join
+ *   when presence is enabled, then `presence_diff` (only to clients with presence enabled);
  * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires,
- *   or that no longer grants `read` on a private channel, ends the channel with a `system` error
- *   push and `phx_close`.
+ *   or that no longer grants a `read` the join was granted on a private channel, ends the channel
+ *   with a `system` error push and `phx_close`; writes are asked again.
  *
  * A private channel and the public channel of the same name are different topics, as in Supabase
  * Realtime: a private join is wired to the PubSub topic `realtime-private:<name>` (see
  * {@link pubsubTopicOf}), so no broadcast, presence or REST message crosses between them.
  */
 import { randomUUID } from 'node:crypto';
-import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
+import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket, type JoinResult } from '../channel.ts';
+import { isBinaryPayload } from '../protocol.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
 import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
+import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
+import type { Logger } from '../logger.ts';
+import { MAX_REPLAY, type BroadcastStore, type StoredBroadcast } from './broadcast-store.ts';
 
-/** What `authorize` is asked: may the token's holder read (join) or write (broadcast, track) `topic`? */
-export interface AuthorizationRequest {
-  /** The topic without its `realtime:` prefix, as the client named the channel. */
-  readonly topic: string;
-  readonly claims: JwtClaims;
-  readonly access: 'read' | 'write';
-}
+export type { AuthorizationRequest, Authorize } from './channel-access.ts';
 
-/** The app's policy for private channels (the role Supabase gives to row-level-security policies). */
-export type Authorize = (request: AuthorizationRequest) => boolean | Promise<boolean>;
-
-/** The socket-level assigns of a realtime socket: the API key's claims. */
+/** The socket-level assigns of a realtime socket: the API key's claims, and what its channels share. */
 export interface RealtimeSocketAssigns extends Record<string, unknown> {
   claims: JwtClaims;
+  /** The client's address (for the log of refused joins). */
+  address?: string | undefined;
+  /** The connection's presence calls in the current window: one object, shared by its channels. */
+  presenceBudget?: { windowStart: number; calls: number } | undefined;
 }
 
 /** Per-channel state, from the join's config. */
@@ -54,22 +53,47 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   presenceEnabled: boolean;
   /** Whether this channel tracks its key: another channel tracking the same key is not this one. */
   tracked: boolean;
-  /** Write permission on a private topic, asked once per token. */
-  canWrite: boolean | null;
+  /** What this channel may read of a private topic, asked at join and at every refresh. */
+  read: Permissions;
+  /** What it may write, per extension: asked at the first write of each, once per token. */
+  write: Partial<Record<Extension, boolean>>;
   /** Bumped by every token change, so that an older token's expiry timer is ignored. */
   tokenGeneration: number;
-  /** Start of the current one-second presence window, and the track/untrack calls in it. */
-  presenceWindow: number;
-  presenceCalls: number;
+  /** Stored broadcasts to replay right after the join reply (`broadcast.replay`), then null. */
+  replay: StoredBroadcast[] | null;
   /** This channel's postgres_changes registration, if it asked for changes. */
   changes: ChangeListener | null;
 }
 
 /** Limits of the realtime channel. */
 export interface RealtimeLimits {
-  /** Presence `track`/`untrack` calls per channel per second; more are answered `{reason: "presence rate limited"}`. */
-  readonly presenceCallsPerSecond: number;
+  /** Presence `track`/`untrack` calls per connection per window; more are answered `{reason: "presence rate limited"}`. */
+  readonly presenceCalls: number;
+  readonly presenceWindowMs: number;
 }
+
+/** What the realtime channel is built on. */
+export interface RealtimeChannelOptions {
+  readonly verify: (token: unknown) => Promise<Verified>;
+  /** Who may read and write private channels. */
+  readonly access: AccessCheck;
+  readonly limits: RealtimeLimits;
+  readonly changes: PostgresChanges | null;
+  /**
+   * Whether every `broadcast` goes through `handleOut`: so that a private channel admitted without
+   * `read` of broadcast (presence only) does not get them, and so that a join's replayed
+   * broadcasts reach its client before live ones.
+   */
+  readonly filterBroadcasts: boolean;
+  /** Where `persist: true` broadcasts are kept and `broadcast.replay` reads them (null: refused, saying why). */
+  readonly store: BroadcastStore | null;
+  /** Refuse public channels (Supabase's "private channels only"). */
+  readonly privateOnly: boolean;
+  readonly logger: Logger;
+}
+
+/** Why a join's `broadcast.replay` or a `persist` broadcast cannot be served without a database. */
+const NO_STORE = 'this server keeps no broadcasts: persist and replay need a database (DATABASE_URL)';
 
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
 
@@ -110,17 +134,36 @@ function unauthorizedRead(name: string): string {
   return `Unauthorized: You do not have permissions to read from this Channel topic: ${name}`;
 }
 
+/** Why an access check could not be answered, for the client: a failing policy is a refusal, anything else the database's trouble. */
+function checkFailure(err: unknown, name: string): string {
+  return typeof (err as { code?: unknown }).code === 'string' ? unauthorizedRead(name) : 'Realtime was unable to connect to the project database';
+}
+
 function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** Creates the realtime channel over a token verifier and the app's policy. */
-export function createRealtimeChannel(
-  verify: (token: unknown) => Promise<Verified>,
-  authorize: Authorize,
-  limits: RealtimeLimits,
-  changes: PostgresChanges | null = null,
-): Channel<RealtimeChannelAssigns> {
+/** Creates the realtime channel over a token verifier and the policy of private channels. */
+export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<RealtimeChannelAssigns> {
+  const { verify, access, limits, changes, logger, store } = options;
+
+  /** The stored broadcasts a join's `broadcast.replay` asks for, or why it cannot have them. */
+  async function replayOf(name: string, isPrivate: boolean, read: Permissions, replay: unknown): Promise<StoredBroadcast[] | string | null> {
+    if (replay === undefined) return null;
+    const { since, limit } = record(replay);
+    if (!isPrivate) return 'broadcast replay is only for private channels';
+    if (!Number.isSafeInteger(since) || (limit !== undefined && !Number.isSafeInteger(limit))) {
+      return 'broadcast.replay needs {since: <ms since the epoch>, limit?: <integer>}';
+    }
+    if (store === null) return NO_STORE;
+    if (read.broadcast !== true) return unauthorizedRead(name);
+    try {
+      return await store.replay(name, since as number, (limit as number | undefined) ?? MAX_REPLAY);
+    } catch (err) {
+      logger.warn({ err, topic: name }, 'realtime: stored broadcasts could not be read for a replay');
+      return 'Realtime was unable to replay messages';
+    }
+  }
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
     if (ms === Number.POSITIVE_INFINITY) return;
@@ -133,89 +176,145 @@ export function createRealtimeChannel(
     return stop({ shutdown: 'token' });
   }
 
-  /** Every track is a presence diff to every member: a client may not announce itself without bound. */
+  /**
+   * Every track is a presence diff to every member: a client may not announce itself without
+   * bound. The budget is the connection's (Supabase's rule), whichever of its channels calls.
+   */
   function withinPresenceBudget(assigns: RealtimeChannelAssigns): boolean {
+    const budget = (assigns.presenceBudget ??= { windowStart: 0, calls: 0 });
     const now = Date.now();
-    if (now - assigns.presenceWindow >= 1000) {
-      assigns.presenceWindow = now;
-      assigns.presenceCalls = 0;
+    if (now - budget.windowStart >= limits.presenceWindowMs) {
+      budget.windowStart = now;
+      budget.calls = 0;
     }
-    return ++assigns.presenceCalls <= limits.presenceCallsPerSecond;
+    return ++budget.calls <= limits.presenceCalls;
   }
 
-  function mayRead(name: string, claims: JwtClaims): boolean | Promise<boolean> {
-    return authorize({ topic: name, claims, access: 'read' });
+  /** What `claims` may read of private channel `name`: a reason string when nothing, or when the check fails. */
+  async function readable(name: string, claims: JwtClaims): Promise<Permissions | string> {
+    let read: Permissions;
+    try {
+      read = await access(name, claims, 'read', EXTENSIONS);
+    } catch (err) {
+      logger.warn({ err, topic: name, role: claims.role }, 'realtime: the read check of a private channel failed');
+      return checkFailure(err, name);
+    }
+    return read.broadcast === true || read.presence === true ? read : unauthorizedRead(name);
   }
 
-  async function mayWrite(socket: RealtimeSocket): Promise<boolean> {
+  /** May this channel write `extension`? Asked once per token; a failing check is a no, logged. */
+  async function mayWrite(socket: RealtimeSocket, extension: Extension): Promise<boolean> {
     const assigns = socket.assigns;
     if (!assigns.private) return true;
-    assigns.canWrite ??= await authorize({ topic: socket.topic.slice(TOPIC_PREFIX.length), claims: assigns.claims, access: 'write' });
-    return assigns.canWrite;
+    const known = assigns.write[extension];
+    if (known !== undefined) return known;
+    const generation = assigns.tokenGeneration;
+    const name = socket.topic.slice(TOPIC_PREFIX.length);
+    let allowed: boolean;
+    try {
+      allowed = (await access(name, assigns.claims, 'write', [extension]))[extension] === true;
+    } catch (err) {
+      logger.warn({ err, topic: name, role: assigns.claims.role }, 'realtime: the write check of a private channel failed');
+      return false;
+    }
+    // A refresh that arrived meanwhile asks again rather than keep an older token's answer.
+    if (generation === assigns.tokenGeneration) assigns.write[extension] = allowed;
+    return allowed;
+  }
+
+  /** Stores a broadcast to persist; null once stored, else why not. */
+  async function persisted(socket: RealtimeSocket, event: string, payload: unknown): Promise<string | null> {
+    if (!socket.assigns.private) return 'only broadcasts of private channels can be stored';
+    if (store === null) return NO_STORE;
+    if (isBinaryPayload(payload)) return 'binary broadcasts cannot be stored';
+    const name = socket.topic.slice(TOPIC_PREFIX.length);
+    try {
+      await store.persist(name, event, payload);
+      return null;
+    } catch (err) {
+      logger.warn({ err, topic: name }, 'realtime: a broadcast could not be stored');
+      return 'the broadcast could not be stored';
+    }
+  }
+
+  /** The join itself; {@link Channel.join} below logs its refusals. */
+  async function join(topic: string, params: unknown, socket: RealtimeSocket): Promise<JoinResult> {
+    const name = topic.slice(TOPIC_PREFIX.length);
+    const config = record(record(params).config);
+    if (options.privateOnly && config.private !== true) return error({ reason: 'PrivateOnly: This project only allows private channels' });
+    const broadcast = record(config.broadcast);
+    const presence = record(config.presence);
+    const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
+    if (requested.length > 0 && changes === null) {
+      return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
+    }
+    let claims = socket.assigns.claims;
+    const accessToken = record(params).access_token;
+    if (accessToken !== undefined) {
+      const verified = await verify(accessToken);
+      if (!verified.ok) return error({ reason: `access_token refused: ${verified.reason}` });
+      claims = verified.claims;
+    }
+    const isPrivate = config.private === true;
+    let read: Permissions = { broadcast: true, presence: true };
+    if (isPrivate) {
+      const answer = await readable(name, claims);
+      if (typeof answer === 'string') return error({ reason: answer });
+      read = answer;
+    }
+    const replay = await replayOf(name, isPrivate, read, broadcast.replay);
+    if (typeof replay === 'string') return error({ reason: replay });
+    let listener: ChangeListener | null = null;
+    let response: Record<string, unknown> = {};
+    if (requested.length > 0 && changes !== null) {
+      listener = { claims, deliver: (payload) => socket.sendInfo({ kind: 'postgres_changes', payload } satisfies ChangeInfo) };
+      let registered: Awaited<ReturnType<PostgresChanges['register']>>;
+      try {
+        registered = await changes.register(listener, requested);
+      } catch {
+        return error({ reason: 'postgres_changes: the database is unavailable' });
+      }
+      if (!registered.ok) return error({ reason: registered.reason });
+      const options = record(config.postgres_changes_options);
+      if (options.wait === true) {
+        const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
+        const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
+        if (outcome !== 'live') {
+          changes.unregister(listener);
+          return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
+        }
+      }
+      response = { postgres_changes: registered.bindings };
+    }
+    const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
+    socket.assign({
+      claims,
+      self: broadcast.self === true,
+      ack: broadcast.ack === true,
+      private: isPrivate,
+      presenceKey: key,
+      presenceEnabled: presence.enabled === true,
+      tracked: false,
+      read,
+      write: {},
+      tokenGeneration: 0,
+      replay,
+      changes: listener,
+    });
+    socket.sendInfo(AFTER_JOIN);
+    return ok(response, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
   }
 
   return {
-    intercept: ['presence_diff'],
+    intercept: options.filterBroadcasts ? ['presence_diff', 'broadcast'] : ['presence_diff'],
     // presence_state goes only to clients that enabled presence, right after their join.
     syncPresence: false,
 
     async join(topic, params, socket) {
-      const name = topic.slice(TOPIC_PREFIX.length);
-      const config = record(record(params).config);
-      const broadcast = record(config.broadcast);
-      const presence = record(config.presence);
-      const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
-      if (requested.length > 0 && changes === null) {
-        return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
-      }
-      let claims = socket.assigns.claims;
-      const accessToken = record(params).access_token;
-      if (accessToken !== undefined) {
-        const verified = await verify(accessToken);
-        if (!verified.ok) return error({ reason: `access_token refused: ${verified.reason}` });
-        claims = verified.claims;
-      }
-      const isPrivate = config.private === true;
-      if (isPrivate && !(await mayRead(name, claims))) return error({ reason: unauthorizedRead(name) });
-      let listener: ChangeListener | null = null;
-      let response: Record<string, unknown> = {};
-      if (requested.length > 0 && changes !== null) {
-        listener = { claims, deliver: (payload) => socket.sendInfo({ kind: 'postgres_changes', payload } satisfies ChangeInfo) };
-        let registered: Awaited<ReturnType<PostgresChanges['register']>>;
-        try {
-          registered = await changes.register(listener, requested);
-        } catch {
-          return error({ reason: 'postgres_changes: the database is unavailable' });
-        }
-        if (!registered.ok) return error({ reason: registered.reason });
-        const options = record(config.postgres_changes_options);
-        if (options.wait === true) {
-          const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
-          const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
-          if (outcome !== 'live') {
-            changes.unregister(listener);
-            return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
-          }
-        }
-        response = { postgres_changes: registered.bindings };
-      }
-      const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
-      socket.assign({
-        claims,
-        self: broadcast.self === true,
-        ack: broadcast.ack === true,
-        private: isPrivate,
-        presenceKey: key,
-        presenceEnabled: presence.enabled === true,
-        tracked: false,
-        canWrite: null,
-        tokenGeneration: 0,
-        presenceWindow: 0,
-        presenceCalls: 0,
-        changes: listener,
-      });
-      socket.sendInfo(AFTER_JOIN);
-      return ok(response, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
+      const result = await join(topic, params, socket);
+      // Logged without the token: the reason, the topic, and whose join it was.
+      if (result.kind === 'error') logger.info({ topic, reason: record(result.response).reason, client: socket.assigns.address }, 'realtime: join refused');
+      return result;
     },
 
     async handleIn(event, payload, socket) {
@@ -224,18 +323,24 @@ export function createRealtimeChannel(
         case 'broadcast': {
           if (body.type !== 'broadcast' || typeof body.event !== 'string')
             return reply('error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
-          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
+          if (!(await mayWrite(socket, 'broadcast'))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
+          // realtime-js marks a broadcast to keep as `meta.persist` (V2 binary frames) or `persist` (text).
+          const { persist, ...meta } = record(body.meta);
+          if ((persist ?? body.persist ?? false) !== false) {
+            const refused = await persisted(socket, body.event, body.payload);
+            if (refused !== null) return reply('error', { reason: refused, error: refused });
+          }
           const message =
-            body.meta === undefined
+            Object.keys(meta).length === 0
               ? { type: 'broadcast', event: body.event, payload: body.payload }
-              : { type: 'broadcast', event: body.event, payload: body.payload, meta: body.meta };
+              : { type: 'broadcast', event: body.event, payload: body.payload, meta };
           if (socket.assigns.self) socket.broadcast('broadcast', message);
           else socket.broadcastFrom('broadcast', message);
           return socket.assigns.ack ? reply('ok', {}) : noreply();
         }
         case 'presence': {
           if (!withinPresenceBudget(socket.assigns)) return reply('error', { reason: 'presence rate limited' });
-          if (!(await mayWrite(socket))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
+          if (!(await mayWrite(socket, 'presence'))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
           const key = socket.assigns.presenceKey;
           // Several channels may track one key (a user's two tabs, or anyone naming the same key):
           // each holds its own meta under it, and each untrack or leave removes only its own.
@@ -258,8 +363,17 @@ export function createRealtimeChannel(
           if (!verified.ok) return endForToken(socket, `access_token refused: ${verified.reason}`);
           // A refresh must still grant what the join was granted: reading, on a private channel.
           const name = socket.topic.slice(TOPIC_PREFIX.length);
-          if (socket.assigns.private && !(await mayRead(name, verified.claims))) return endForToken(socket, unauthorizedRead(name));
-          socket.assign({ claims: verified.claims, canWrite: null, tokenGeneration: socket.assigns.tokenGeneration + 1 });
+          let read = socket.assigns.read;
+          if (socket.assigns.private) {
+            const answer = await readable(name, verified.claims);
+            if (typeof answer === 'string') return endForToken(socket, answer);
+            const before = socket.assigns.read;
+            if ((before.broadcast === true && answer.broadcast !== true) || (before.presence === true && answer.presence !== true)) {
+              return endForToken(socket, unauthorizedRead(name));
+            }
+            read = answer;
+          }
+          socket.assign({ claims: verified.claims, read, write: {}, tokenGeneration: socket.assigns.tokenGeneration + 1 });
           // Row-level security follows the new token from the next change on.
           if (socket.assigns.changes !== null) socket.assigns.changes.claims = verified.claims;
           scheduleExpiry(socket);
@@ -275,14 +389,24 @@ export function createRealtimeChannel(
     },
 
     handleOut(event, payload, socket) {
-      // presence_diff is the only intercepted event: clients that did not enable presence do not get it.
-      if (socket.assigns.presenceEnabled) socket.push(event, record(payload));
+      // broadcast is intercepted only where a private channel may be admitted for presence alone.
+      if (event === 'broadcast') {
+        if (socket.assigns.read.broadcast === true) socket.push(event, record(payload));
+        return noreply();
+      }
+      // presence_diff: clients that did not enable presence, or may not read it, do not get it.
+      if (socket.assigns.presenceEnabled && socket.assigns.read.presence === true) socket.push(event, record(payload));
       return noreply();
     },
 
     handleInfo(message, socket) {
       if (message === AFTER_JOIN) {
-        if (socket.assigns.presenceEnabled) socket.push('presence_state', socket.listPresence());
+        // Replayed broadcasts come first: live ones reach this channel only after this message.
+        for (const stored of socket.assigns.replay ?? []) {
+          socket.push('broadcast', { type: 'broadcast', event: stored.event, payload: stored.payload, meta: { replayed: true, id: stored.id } });
+        }
+        socket.assigns.replay = null;
+        if (socket.assigns.presenceEnabled && socket.assigns.read.presence === true) socket.push('presence_state', socket.listPresence());
         scheduleExpiry(socket);
         if (socket.assigns.changes !== null && changes !== null) {
           changes.live.then(

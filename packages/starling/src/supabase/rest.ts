@@ -10,15 +10,17 @@
  * Both are answered 202 once broadcast. The `apikey` header must be a valid key; an
  * `Authorization: Bearer <jwt>` token, when present, is whose claims `authorize` sees for private
  * topics (else the key's). A message reaches the private channel only when it asks for it
- * (`private: true`, `?private=true`) and `authorize(…, 'write')` allows it; otherwise it reaches
+ * (`private: true`, `?private=true`) and `write` of broadcast is allowed (by `authorize` or the policies); otherwise it reaches
  * the public channel of that name, never the private one. Bodies are bounded; a malformed one is
  * a 400 with a JSON reason. Every request is charged to its client address's and its key's rate
  * and byte budgets first (`rest-budget.ts`): over either, it is answered 429 with `Retry-After`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody } from '../transport/http-body.ts';
+import { isBinaryPayload } from '../protocol.ts';
 import type { Verified } from './auth.ts';
-import type { Authorize } from './realtime-channel.ts';
+import type { AccessCheck } from './channel-access.ts';
+import type { BroadcastStore } from './broadcast-store.ts';
 import { TooManyRequests, type RestBudgets, type RestCharge } from './rest-budget.ts';
 
 /**
@@ -60,7 +62,10 @@ export interface BroadcastApiOptions {
   /** The socket's mount path, e.g. `/realtime/v1`: the API lives at `<path>/api/broadcast`. */
   readonly path: string;
   readonly verify: (token: unknown) => Promise<Verified>;
-  readonly authorize: Authorize;
+  /** Who may write private channels (`broadcast` is asked). */
+  readonly access: AccessCheck;
+  /** Where `?persist=true` messages are kept (null: refused, saying why). */
+  readonly store: BroadcastStore | null;
   readonly publish: PublishBroadcast;
   /** Largest accepted body. */
   readonly maxBodyBytes: number;
@@ -115,7 +120,7 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
   charge.key(keyOf(req.headers.apikey, user));
   const body = await readBody(req, options.maxBodyBytes);
   charge.body(body.length);
-  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean }> = [];
+  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean; persist?: boolean }> = [];
   if (url.pathname === base) {
     const list = (parseJson(body) as { messages?: unknown } | null)?.messages;
     if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpError(400, `messages must be an array of at most ${MAX_MESSAGES}`);
@@ -133,12 +138,29 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
       event: decodeURIComponent(match[2]!),
       payload: binary ? { binary: body } : parseJson(body),
       private: url.searchParams.get('private') === 'true',
+      // httpSend's `persist`: `persist=true`, or `persist[ttl]=<s>` (kept as long as the table keeps rows).
+      persist: url.searchParams.get('persist') === 'true' || url.searchParams.has('persist[ttl]'),
     });
   }
   for (const message of messages) {
-    if (message.private && !(await options.authorize({ topic: message.topic, claims: user.claims, access: 'write' }))) {
-      throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+    if (!message.private) continue;
+    let allowed: boolean;
+    try {
+      allowed = (await options.access(message.topic, user.claims, 'write', ['broadcast'])).broadcast === true;
+    } catch {
+      allowed = false; // a policy that raises refuses
     }
+    if (!allowed) throw new HttpError(403, `Unauthorized: you may not broadcast on ${message.topic}`);
+  }
+  for (const message of messages) {
+    if (message.persist !== true) continue;
+    if (!message.private) throw new HttpError(400, 'only broadcasts of private channels can be stored');
+    if (options.store === null) throw new HttpError(400, 'this server keeps no broadcasts: persist needs a database (DATABASE_URL)');
+    if (isBinaryPayload(message.payload)) throw new HttpError(400, 'binary broadcasts cannot be stored');
+    await options.store.persist(message.topic, message.event, message.payload).catch((err: unknown) => {
+      void err; // the database's words stay in the server: they may name its schema
+      throw new HttpError(503, 'the broadcast could not be stored');
+    });
   }
   for (const message of messages) options.publish(message.topic, message.private, { type: 'broadcast', event: message.event, payload: message.payload });
 }

@@ -93,17 +93,11 @@ export class RowSecurity {
 
   async #visibleOnce(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
     if (rows.length === 0 || table.primaryKey.length === 0) return new Set();
-    const role = typeof claims.role === 'string' ? claims.role : '';
     const client = await this.#pool().connect();
     let broken: unknown = undefined;
     try {
       await client.query('BEGIN READ ONLY');
-      await client.query(`SET LOCAL ROLE ${escapeIdentifier(role)}`);
-      const sub = typeof claims.sub === 'string' ? claims.sub : '';
-      await client.query(
-        "SELECT set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), set_config('request.jwt.claim.role', $3, true), set_config('statement_timeout', $4, true)",
-        [JSON.stringify(claims), sub, role, String(this.#timeoutMs)],
-      );
+      await actAs(client, claims, this.#timeoutMs);
       const keys = table.primaryKey;
       const params: (string | null)[] = [];
       const tuples = rows.map((row, index) => {
@@ -155,7 +149,23 @@ export class RowSecurity {
   }
 }
 
+/**
+ * Inside a transaction of `client`, becomes the role `claims.role` names with the claims set as
+ * Supabase sets them (`request.jwt.claims`, `request.jwt.claim.sub`, `request.jwt.claim.role`,
+ * and `realtime.topic` when a topic is given) and `statement_timeout` at `timeoutMs`, until the
+ * transaction ends. Policies read them through `auth.uid()`, `auth.jwt()`, `realtime.topic()`.
+ */
+export async function actAs(client: QueryClient, claims: JwtClaims, timeoutMs: number, topic = ''): Promise<void> {
+  const role = typeof claims.role === 'string' ? claims.role : '';
+  await client.query(`SET LOCAL ROLE ${escapeIdentifier(role)}`);
+  const sub = typeof claims.sub === 'string' ? claims.sub : '';
+  await client.query(
+    "SELECT set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), set_config('request.jwt.claim.role', $3, true), set_config('statement_timeout', $4, true), set_config('realtime.topic', $5, true)",
+    [JSON.stringify(claims), sub, role, String(timeoutMs), topic],
+  );
+}
+
 /** PostgreSQL's quoted identifier (pg's `escapeIdentifier`, without needing the module at runtime here). */
-function escapeIdentifier(name: string): string {
+export function escapeIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }

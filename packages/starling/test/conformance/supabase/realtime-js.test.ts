@@ -189,20 +189,65 @@ describe('keys, tokens and private channels', () => {
     await eventually(() => expect(system).toEqual([expect.objectContaining({ status: 'error', message: 'Token has expired' })]), 4000);
   });
 
-  it('bounds presence announcements per channel (each is a diff to every member)', async () => {
+  it('bounds presence announcements per connection, as Supabase does (5 per 30 s by default): every channel of it spends the same budget', async () => {
     const service = await start();
+    const apikey = await jwt({ role: 'anon' });
+    const raw = await RawClient.connect(`${service.url}/websocket?apikey=${apikey}&vsn=2.0.0`);
+    const other = await RawClient.connect(`${service.url}/websocket?apikey=${apikey}&vsn=2.0.0`);
+    try {
+      for (const [joinRef, topic] of [
+        ['1', 'realtime:busy'],
+        ['2', 'realtime:busier'],
+      ] as const) {
+        raw.send([joinRef, joinRef, topic, 'phx_join', { config: { presence: { key: 'k', enabled: true } } }]);
+        expect((await raw.reply(joinRef))[4]).toMatchObject({ status: 'ok' });
+      }
+      const responses: unknown[] = [];
+      for (let i = 0; i < 7; i++) {
+        const [joinRef, topic] = i % 2 === 0 ? ['1', 'realtime:busy'] : ['2', 'realtime:busier'];
+        raw.send([joinRef, `t${i}`, topic, 'presence', { type: 'presence', event: 'track', payload: { i } }]);
+        responses.push(((await raw.reply(`t${i}`))[4] as { response: unknown }).response);
+      }
+      expect(responses).toEqual([{}, {}, {}, {}, {}, { reason: 'presence rate limited' }, { reason: 'presence rate limited' }]);
+      // Another connection has a budget of its own.
+      other.send(['1', '1', 'realtime:busy', 'phx_join', { config: { presence: { key: 'o', enabled: true } } }]);
+      expect((await other.reply('1'))[4]).toMatchObject({ status: 'ok' });
+      other.send(['1', 'o1', 'realtime:busy', 'presence', { type: 'presence', event: 'track', payload: {} }]);
+      expect((await other.reply('o1'))[4]).toMatchObject({ status: 'ok', response: {} });
+    } finally {
+      raw.close();
+      other.close();
+    }
+  });
+
+  it('takes the presence limit from presenceLimit, and refuses a malformed one', async () => {
+    const service = await start({ presenceLimit: { calls: 2, windowMs: 60_000 } });
     const raw = await RawClient.connect(`${service.url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
     try {
-      raw.send(['1', '1', 'realtime:busy', 'phx_join', { config: { presence: { key: 'k', enabled: true } } }]);
+      raw.send(['1', '1', 'realtime:few', 'phx_join', { config: { presence: { key: 'k', enabled: true } } }]);
       expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
-      for (let i = 0; i < 15; i++) raw.send(['1', `t${i}`, 'realtime:busy', 'presence', { type: 'presence', event: 'track', payload: { i } }]);
-      const statuses: unknown[] = [];
-      for (let i = 0; i < 15; i++) statuses.push(((await raw.reply(`t${i}`))[4] as { status: string; response: unknown }).response);
-      expect(statuses.filter((response) => JSON.stringify(response) === '{}')).toHaveLength(10);
-      expect(statuses.slice(10)).toEqual(Array(5).fill({ reason: 'presence rate limited' }));
+      const responses: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        raw.send(['1', `t${i}`, 'realtime:few', 'presence', { type: 'presence', event: 'track', payload: { i } }]);
+        responses.push(((await raw.reply(`t${i}`))[4] as { response: unknown }).response);
+      }
+      expect(responses).toEqual([{}, {}, { reason: 'presence rate limited' }]);
     } finally {
       raw.close();
     }
+    await expect(start({ presenceLimit: { calls: 0, windowMs: 1000 } })).rejects.toThrow(RangeError);
+  });
+
+  it('refuses broadcast replay and persist without a database, saying why, instead of ignoring them', async () => {
+    const service = await start();
+    const realtime = client(service, await jwt({ role: 'anon' }));
+    await realtime.setAuth(await jwt({ role: 'authenticated', sub: 'u' }));
+    const replaying = realtime.channel('diary', { config: { private: true, broadcast: { replay: { since: 0, limit: 5 } } } });
+    expect(await subscribed(replaying)).toEqual({ status: 'CHANNEL_ERROR', error: expect.stringMatching(/persist and replay need a database/) });
+    const writer = realtime.channel('diary2', { config: { private: true, broadcast: { ack: true } } });
+    expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });
+    expect(await writer.send({ type: 'broadcast', event: 'e', payload: {}, persist: true })).toMatch(/persist and replay need a database/);
+    await expect(writer.httpSend('e', {}, { persist: true })).rejects.toThrow(/persist needs a database/);
   });
 
   it('refuses postgres_changes, which this server does not serve, saying why', async () => {
