@@ -72,7 +72,7 @@ chatStoreSuite('PostgreSQL', {
     const exists = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [suiteSchema]);
     if (exists.rowCount !== 0)
       await admin.query(
-        `DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
+        `DELETE FROM ${s}.read_positions; DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
       );
   },
 });
@@ -110,7 +110,7 @@ describe('PostgresChatStore', () => {
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'session_revocations']);
     const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
@@ -122,12 +122,32 @@ describe('PostgresChatStore', () => {
     expect(await again.messages.history('lobby')).toEqual([stored]);
   });
 
+  it('adds the columns of edits, deletes and mentions to a schema made before them, keeping its messages', async () => {
+    const schema = uniqueSchema();
+    const s = pg.escapeIdentifier(schema);
+    const first = await connect(schema);
+    await first.close();
+    // The messages table as the first release made it: every table exists, only columns are missing.
+    await admin.query(`DROP TABLE ${s}.messages`);
+    await admin.query(
+      `CREATE TABLE ${s}.messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, room TEXT NOT NULL, author TEXT NOT NULL, body TEXT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+    );
+    await admin.query(`INSERT INTO ${s}.messages (room, author, body) VALUES ('lobby', 'alice#abcdef', 'from before')`);
+
+    const store = await connect(schema);
+    const [kept] = await store.messages.history('lobby');
+    expect(kept).toMatchObject({ author: 'alice#abcdef', body: 'from before', authorId: null, editedAt: null, deleted: false, mentions: [] });
+    const mine = await store.messages.append('lobby', 'bob#abcdef', 'new', { authorId: 'bob' });
+    expect(await store.messages.edit('lobby', mine.id, 'bob', 'edited')).toMatchObject({ body: 'edited' });
+    expect(await store.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 2 }]);
+  });
+
   it('quotes the schema name, whatever characters it holds', async () => {
     const schema = uniqueSchema('Odd "schema"; DROP SCHEMA public --');
     const store = await connect(schema);
     const stored = await store.messages.append('lobby', 'alice', 'hi');
     expect(await store.messages.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'session_revocations']);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {

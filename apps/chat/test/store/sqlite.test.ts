@@ -86,6 +86,34 @@ describe('SqliteChatStore', () => {
     }
   });
 
+  it('adds the columns of edits, deletes and mentions to a file made before them, keeping its messages', async () => {
+    const path = join(await freshDir(), 'chat.sqlite3');
+    const old = new Database(path);
+    old.exec(
+      'CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, author TEXT NOT NULL, body TEXT NOT NULL, inserted_at TEXT NOT NULL)',
+    );
+    old
+      .prepare('INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)')
+      .run('lobby', 'alice#abcdef', 'from before', '2025-01-01T00:00:00.000Z');
+    old.close();
+
+    const store = open(path);
+    const [kept] = await store.messages.history('lobby');
+    expect(kept).toEqual({
+      id: 1,
+      room: 'lobby',
+      author: 'alice#abcdef',
+      body: 'from before',
+      insertedAt: '2025-01-01T00:00:00.000Z',
+      authorId: null,
+      editedAt: null,
+      deleted: false,
+      mentions: [],
+    });
+    const mine = await store.messages.append('lobby', 'bob#abcdef', 'new', { authorId: 'bob' });
+    expect(await store.messages.edit('lobby', mine.id, 'bob', 'edited')).toMatchObject({ body: 'edited' });
+  });
+
   it('throws a StoreError, not a driver error, when the file cannot be created', async () => {
     const blocker = join(await freshDir(), 'not-a-directory');
     await writeFile(blocker, '');

@@ -12,6 +12,7 @@
 import type { ChatStore } from '../chat-store.ts';
 import { PostgresDatabase, type PostgresChatStoreOptions } from './postgres-database.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
+import { PostgresReadStore } from './postgres-read-store.ts';
 import { PostgresRoomStore } from './postgres-room-store.ts';
 import { PostgresUserStore } from './postgres-user-store.ts';
 
@@ -22,6 +23,7 @@ export class PostgresChatStore implements ChatStore {
   readonly messages: PostgresMessageStore;
   readonly rooms: PostgresRoomStore;
   readonly users: PostgresUserStore;
+  readonly reads: PostgresReadStore;
   readonly #database: PostgresDatabase;
 
   private constructor(database: PostgresDatabase) {
@@ -29,6 +31,7 @@ export class PostgresChatStore implements ChatStore {
     this.messages = new PostgresMessageStore(database);
     this.rooms = new PostgresRoomStore(database);
     this.users = new PostgresUserStore(database);
+    this.reads = new PostgresReadStore(database);
   }
 
   /**
@@ -36,7 +39,7 @@ export class PostgresChatStore implements ChatStore {
    * if PostgreSQL cannot be reached (it does not wait for it to come up).
    */
   static connect(options: PostgresChatStoreOptions): Promise<PostgresChatStore> {
-    const parts = [PostgresMessageStore.schema, PostgresRoomStore.schema, PostgresUserStore.schema];
+    const parts = [PostgresMessageStore.schema, PostgresRoomStore.schema, PostgresUserStore.schema, PostgresReadStore.schema];
     return PostgresDatabase.connect(options, parts, (database) => new PostgresChatStore(database));
   }
 

@@ -38,6 +38,11 @@ export interface PostgresTables {
   readonly tables: readonly string[];
   /** `CREATE … IF NOT EXISTS` statements for them, with every name qualified by `schema` (quoted). */
   createTables(schema: string): string;
+  /**
+   * Columns added to its tables after they were first released (table → columns): a schema
+   * missing one takes the slow path, whose `createTables` adds it (`ADD COLUMN IF NOT EXISTS`).
+   */
+  readonly columns?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -125,7 +130,12 @@ export class PostgresDatabase {
       this.schema,
       tables,
     ]);
-    if (present.rows[0]?.n === tables.length) return;
+    const columns = parts.flatMap((part) => Object.entries(part.columns ?? {}).flatMap(([table, names]) => names.map((name) => `${table}.${name}`)));
+    const presentColumns = await this.#pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = $1 AND table_name || '.' || column_name = ANY($2)",
+      [this.schema, columns],
+    );
+    if (present.rows[0]?.n === tables.length && presentColumns.rows[0]?.n === columns.length) return;
     const client: PoolClient = await this.#pool.connect();
     // The pool listens for errors only on idle clients; a checked-out one that loses its connection
     // would otherwise emit an unhandled 'error'. The failure reaches us through the next query.

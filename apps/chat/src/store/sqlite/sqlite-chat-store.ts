@@ -12,6 +12,7 @@
 import type { ChatStore } from '../chat-store.ts';
 import { SqliteDatabase } from './sqlite-database.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
+import { SqliteReadStore } from './sqlite-read-store.ts';
 import { SqliteRoomStore } from './sqlite-room-store.ts';
 import { SqliteUserStore } from './sqlite-user-store.ts';
 
@@ -20,6 +21,7 @@ export class SqliteChatStore implements ChatStore {
   readonly messages: SqliteMessageStore;
   readonly rooms: SqliteRoomStore;
   readonly users: SqliteUserStore;
+  readonly reads: SqliteReadStore;
   readonly #database: SqliteDatabase;
 
   private constructor(database: SqliteDatabase) {
@@ -27,6 +29,7 @@ export class SqliteChatStore implements ChatStore {
     this.messages = new SqliteMessageStore(database);
     this.rooms = new SqliteRoomStore(database);
     this.users = new SqliteUserStore(database);
+    this.reads = new SqliteReadStore(database);
   }
 
   /**
@@ -35,7 +38,7 @@ export class SqliteChatStore implements ChatStore {
    * cannot be opened.
    */
   static open(file: string): SqliteChatStore {
-    const schemas = [SqliteMessageStore.schema, SqliteRoomStore.schema, SqliteUserStore.schema];
+    const schemas = [SqliteMessageStore.schema, SqliteMessageStore.migrate, SqliteRoomStore.schema, SqliteUserStore.schema, SqliteReadStore.schema];
     return SqliteDatabase.open(file, schemas, (database) => new SqliteChatStore(database));
   }
 

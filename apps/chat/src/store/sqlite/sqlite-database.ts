@@ -48,7 +48,8 @@ export class SqliteDatabase {
 
   /**
    * Opens (creating when missing) the database at `file`, with its parent directory, creates the
-   * tables of `schemas` (each part's `CREATE … IF NOT EXISTS` script) in one transaction, and
+   * tables of `schemas` (each part's `CREATE … IF NOT EXISTS` script, or a function that migrates
+   * what an older version made) in one transaction, and
    * returns what `build` makes of it (the parts prepare their statements there). The
    * database and its -wal/-shm files are readable by their owner only (0600), a directory it
    * creates too (0700). Throws a {@link StoreError} if the file cannot be opened or `build` fails
@@ -61,7 +62,7 @@ export class SqliteDatabase {
    * file). FULL would fsync the WAL on every `append`, blocking the event loop for a disk flush per
    * chat message; deployments that need power-loss durability should use PostgreSQL.
    */
-  static open<T>(file: string, schemas: readonly string[], build: (database: SqliteDatabase) => T): T {
+  static open<T>(file: string, schemas: ReadonlyArray<string | ((db: Database.Database) => void)>, build: (database: SqliteDatabase) => T): T {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -77,7 +78,9 @@ export class SqliteDatabase {
       // One write transaction, so that processes opening a new file at once don't interleave.
       opened
         .transaction(() => {
-          for (const schema of schemas) opened.exec(schema);
+          for (const schema of schemas)
+            if (typeof schema === 'string') opened.exec(schema);
+            else schema(opened);
         })
         .immediate();
       return build(new SqliteDatabase(opened));
