@@ -20,8 +20,8 @@
  *   expired, used up nor revoked
  * - `DELETE /api/rooms/:id/members/:userId` → 204: the room's owner removes a member, whose open
  *   sockets are closed
- * - `GET /api/unread` → `{rooms: [{id, lastRead, count}]}`: the user's unread messages in the lobby
- *   and each of their rooms, counted from their last-read position (kept on the server, so every
+ * - `GET /api/unread` → `{rooms: [{id, lastRead, count, mentions}]}`: the user's unread messages
+ *   (and how many of them mention the user) in the lobby and each of their rooms, counted from their last-read position (kept on the server, so every
  *   device shows the same; `count` stops at 100)
  *
  * The page and its assets are served compressed (brotli or gzip, as `Accept-Encoding` allows) with
@@ -256,7 +256,7 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         const userId = await userOf(req);
         const rooms = ['lobby', ...(await store.rooms.roomsOf(userId)).map((room) => room.id)];
         const unread = await store.reads.unread(userId, rooms);
-        return json(res, 200, { rooms: unread.map(({ room, lastRead, count }) => ({ id: room, lastRead, count })) });
+        return json(res, 200, { rooms: unread.map(({ room, lastRead, count, mentions }) => ({ id: room, lastRead, count, mentions })) });
       }
       case 'POST /api/rooms': {
         const userId = await userOf(req);

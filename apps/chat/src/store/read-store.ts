@@ -7,7 +7,7 @@
  *
  * @example
  * await store.reads.markRead('u1', 'lobby', 42);
- * const [lobby] = await store.reads.unread('u1', ['lobby']); // {room: 'lobby', lastRead: 42, count: 3}
+ * const [lobby] = await store.reads.unread('u1', ['lobby']); // {room: 'lobby', lastRead: 42, count: 3, mentions: 1}
  */
 
 /** A user's unread state in one room. */
@@ -20,6 +20,8 @@ export interface UnreadCount {
    * {@link UNREAD_COUNT_CAP} (a count that reaches it means "at least that many").
    */
   count: number;
+  /** How many of those mention the user (see `StoredMessage.mentions`), within the same cap. */
+  mentions: number;
 }
 
 /** Where counting stops: a page shows "99+" rather than making the store count a long history. */

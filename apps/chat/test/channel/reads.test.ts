@@ -25,7 +25,7 @@ describe('read positions', () => {
 
     const { reply } = await joined<HistoryPage>((await chat.connect(bob.userId)).client, LOBBY, { name: 'bob' });
     expect(reply.last_read).toBe(sent[0]!.id);
-    expect(await chat.store.reads.unread(bob.userId, ['lobby'])).toEqual([{ room: 'lobby', lastRead: sent[0]!.id, count: 2 }]);
+    expect(await chat.store.reads.unread(bob.userId, ['lobby'])).toEqual([{ room: 'lobby', lastRead: sent[0]!.id, count: 2, mentions: 0 }]);
   });
 
   it('gives guests no position: their join reply has no last_read and read is refused', async () => {

@@ -102,7 +102,7 @@ describe('GET /api/unread', () => {
     await chat.chat.store.rooms.addMember(room.id, bob.userId);
     for (const body of ['one', 'two']) await chat.chat.store.messages.append('lobby', 'ada', body, { authorId: ada.userId });
     const [first] = [await chat.chat.store.messages.append(room.id, 'ada', 'three', { authorId: ada.userId })];
-    await chat.chat.store.messages.append(room.id, 'ada', 'four', { authorId: ada.userId });
+    await chat.chat.store.messages.append(room.id, 'ada', 'four, @bob', { authorId: ada.userId, mentions: [bob.userId] });
     await chat.chat.store.reads.markRead(bob.userId, room.id, first.id);
 
     const { status, body } = await chat.call('GET', '/api/unread', { token: bob.token });
@@ -110,8 +110,8 @@ describe('GET /api/unread', () => {
     expect(status).toBe(200);
     expect(body).toEqual({
       rooms: [
-        { id: 'lobby', lastRead: 0, count: 2 },
-        { id: room.id, lastRead: first.id, count: 1 },
+        { id: 'lobby', lastRead: 0, count: 2, mentions: 0 },
+        { id: room.id, lastRead: first.id, count: 1, mentions: 1 },
       ],
     });
     expect((await chat.call('GET', '/api/unread')).status).toBe(401);

@@ -139,7 +139,7 @@ describe('PostgresChatStore', () => {
     expect(kept).toMatchObject({ author: 'alice#abcdef', body: 'from before', authorId: null, editedAt: null, deleted: false, mentions: [] });
     const mine = await store.messages.append('lobby', 'bob#abcdef', 'new', { authorId: 'bob' });
     expect(await store.messages.edit('lobby', mine.id, 'bob', 'edited')).toMatchObject({ body: 'edited' });
-    expect(await store.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 2 }]);
+    expect(await store.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 2, mentions: 0 }]);
   });
 
   it('quotes the schema name, whatever characters it holds', async () => {

@@ -24,9 +24,9 @@ export function readStoreSuite(factory: ChatStoreFactory): void {
       await post(store, 'room-b', 'ada', numbered(2));
 
       expect(await store.reads.unread('bob', ['room-b', 'lobby', 'empty'])).toEqual([
-        { room: 'room-b', lastRead: 0, count: 2 },
-        { room: 'lobby', lastRead: 0, count: 3 },
-        { room: 'empty', lastRead: 0, count: 0 },
+        { room: 'room-b', lastRead: 0, count: 2, mentions: 0 },
+        { room: 'lobby', lastRead: 0, count: 3, mentions: 0 },
+        { room: 'empty', lastRead: 0, count: 0, mentions: 0 },
       ]);
     });
 
@@ -36,8 +36,8 @@ export function readStoreSuite(factory: ChatStoreFactory): void {
 
       await phone.reads.markRead('bob', 'lobby', ids[1]!);
 
-      expect(await laptop.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[1], count: 3 }]);
-      expect(await laptop.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 5 }]);
+      expect(await laptop.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[1], count: 3, mentions: 0 }]);
+      expect(await laptop.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 5, mentions: 0 }]);
     });
 
     it('only moves forward: an earlier position reported later (another device) changes nothing', async () => {
@@ -47,7 +47,7 @@ export function readStoreSuite(factory: ChatStoreFactory): void {
       await one.reads.markRead('bob', 'lobby', ids[2]!);
       await two.reads.markRead('bob', 'lobby', ids[0]!);
 
-      expect(await one.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[2], count: 1 }]);
+      expect(await one.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[2], count: 1, mentions: 0 }]);
     });
 
     it('never counts the user’s own messages or deleted ones', async () => {
@@ -56,13 +56,25 @@ export function readStoreSuite(factory: ChatStoreFactory): void {
       const [gone] = await post(store, 'lobby', 'ada', ['oops', 'kept']);
       await store.messages.remove('lobby', gone!, 'ada');
 
-      expect(await store.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 1 }]);
+      expect(await store.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 1, mentions: 0 }]);
+    });
+
+    it('counts how many of the unread messages mention the user', async () => {
+      const store = await factory.open();
+      const [read] = await post(store, 'lobby', 'ada', ['seen']);
+      await store.messages.append('lobby', 'ada#abcdef', 'old news @bob', { authorId: 'ada', mentions: ['bob'] });
+      await store.reads.markRead('bob', 'lobby', read!);
+      await store.messages.append('lobby', 'ada#abcdef', '@bob and @carol', { authorId: 'ada', mentions: ['carol', 'bob'] });
+      await store.messages.append('lobby', 'ada#abcdef', '@bobby', { authorId: 'ada', mentions: ['bobby'] });
+      await post(store, 'lobby', 'ada', ['plain']);
+
+      expect(await store.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: read, count: 4, mentions: 2 }]);
     });
 
     it(`stops counting at ${UNREAD_COUNT_CAP}`, async () => {
       const store = await factory.open();
       await Promise.all(numbered(UNREAD_COUNT_CAP + 5).map((body) => store.messages.append('lobby', 'ada#abcdef', body, { authorId: 'ada' })));
-      expect(await store.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: UNREAD_COUNT_CAP }]);
+      expect(await store.reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: UNREAD_COUNT_CAP, mentions: 0 }]);
     });
 
     it('keeps positions after the store is closed and a new one opened', async () => {
@@ -70,15 +82,15 @@ export function readStoreSuite(factory: ChatStoreFactory): void {
       const ids = await post(first, 'lobby', 'ada', numbered(3));
       await first.reads.markRead('bob', 'lobby', ids[0]!);
       await first.close();
-      expect(await (await factory.open()).reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[0], count: 2 }]);
+      expect(await (await factory.open()).reads.unread('bob', ['lobby'])).toEqual([{ room: 'lobby', lastRead: ids[0], count: 2, mentions: 0 }]);
     });
 
     it('refuses a key it could not give back with ERR_STORE_INVALID_TEXT; asking by one finds nothing', async () => {
       const store = await factory.open();
       await expectStoreError(store.reads.markRead('bob', 'lobby\u0000', 1), StoreErrorCodes.invalidText);
       expect(await store.reads.unread('bob', ['\ud800', 'lobby'])).toEqual([
-        { room: '\ud800', lastRead: 0, count: 0 },
-        { room: 'lobby', lastRead: 0, count: 0 },
+        { room: '\ud800', lastRead: 0, count: 0, mentions: 0 },
+        { room: 'lobby', lastRead: 0, count: 0, mentions: 0 },
       ]);
     });
   });

@@ -15,13 +15,14 @@ function sql(s: string) {
       ON CONFLICT (user_id, room) DO UPDATE SET message_id = GREATEST(${s}.read_positions.message_id, EXCLUDED.message_id)`,
     // One round trip for every room; the LIMIT inside bounds the count of a room never read.
     unread: `
-      SELECT r.room, COALESCE(p.message_id, 0) AS "lastRead",
-        (SELECT count(*)::int FROM (
-          SELECT 1 FROM ${s}.messages m
-          WHERE m.room = r.room AND m.id > COALESCE(p.message_id, 0) AND NOT m.deleted AND m.author_id IS DISTINCT FROM $1
-          LIMIT $3) AS counted) AS count
+      SELECT r.room, COALESCE(p.message_id, 0) AS "lastRead", c.count, c.mentions
       FROM unnest($2::text[]) WITH ORDINALITY AS r(room, n)
       LEFT JOIN ${s}.read_positions p ON p.user_id = $1 AND p.room = r.room
+      CROSS JOIN LATERAL (
+        SELECT count(*)::int AS count, count(*) FILTER (WHERE mentioned)::int AS mentions FROM (
+          SELECT strpos(m.mentions, $4) > 0 AS mentioned FROM ${s}.messages m
+          WHERE m.room = r.room AND m.id > COALESCE(p.message_id, 0) AND NOT m.deleted AND m.author_id IS DISTINCT FROM $1
+          LIMIT $3) AS counted) AS c
       ORDER BY r.n`,
   };
 }
@@ -60,12 +61,15 @@ export class PostgresReadStore implements ReadStore {
 
   unread(userId: string, rooms: readonly string[]): Promise<UnreadCount[]> {
     return this.#database.call('unread', async () => {
-      if (!isStorableText(userId)) return rooms.map((room) => ({ room, lastRead: 0, count: 0 }));
+      const none = (room: string): UnreadCount => ({ room, lastRead: 0, count: 0, mentions: 0 });
+      if (!isStorableText(userId)) return rooms.map(none);
       // Rooms a query could not carry faithfully are answered without asking (they match nothing).
       const storable = rooms.filter(isStorableText);
-      const { rows } = await this.#database.query<{ room: string; lastRead: string; count: number }>(this.#sql.unread, [userId, storable, UNREAD_COUNT_CAP]);
-      const found = rows.map((row) => ({ room: row.room, lastRead: Number(row.lastRead), count: row.count }));
-      return rooms.map((room) => (isStorableText(room) ? found.shift()! : { room, lastRead: 0, count: 0 }));
+      // The mentions column is a JSON array: the id as a JSON string is what it holds.
+      const values = [userId, storable, UNREAD_COUNT_CAP, JSON.stringify(userId)];
+      const { rows } = await this.#database.query<{ room: string; lastRead: string; count: number; mentions: number }>(this.#sql.unread, values);
+      const found = rows.map((row) => ({ room: row.room, lastRead: Number(row.lastRead), count: row.count, mentions: row.mentions }));
+      return rooms.map((room) => (isStorableText(room) ? found.shift()! : none(room)));
     });
   }
 }

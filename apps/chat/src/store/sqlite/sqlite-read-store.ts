@@ -15,11 +15,10 @@ function prepare(db: Database.Database) {
     ),
     lastRead: db.prepare<[string, string], number>('SELECT message_id FROM read_positions WHERE user_id = ? AND room = ?').pluck(),
     // The LIMIT inside bounds the work: a room never read counts at most the cap, not its history.
-    count: db
-      .prepare<[string, number, string, number], number>(
-        'SELECT count(*) FROM (SELECT 1 FROM messages WHERE room = ? AND id > ? AND deleted = 0 AND author_id IS NOT ? LIMIT ?)',
-      )
-      .pluck(),
+    count: db.prepare<[string, string, number, string, number], { count: number; mentions: number }>(
+      `SELECT count(*) AS count, coalesce(sum(mentioned), 0) AS mentions FROM (
+         SELECT instr(mentions, ?) > 0 AS mentioned FROM messages WHERE room = ? AND id > ? AND deleted = 0 AND author_id IS NOT ? LIMIT ?)`,
+    ),
   };
 }
 
@@ -54,9 +53,11 @@ export class SqliteReadStore implements ReadStore {
   unread(userId: string, rooms: readonly string[]): Promise<UnreadCount[]> {
     return this.#database.call('unread', () =>
       rooms.map((room) => {
-        if (!isStorableText(userId) || !isStorableText(room)) return { room, lastRead: 0, count: 0 };
+        if (!isStorableText(userId) || !isStorableText(room)) return { room, lastRead: 0, count: 0, mentions: 0 };
         const lastRead = this.#statements.lastRead.get(userId, room) ?? 0;
-        return { room, lastRead, count: this.#statements.count.get(room, lastRead, userId, UNREAD_COUNT_CAP) ?? 0 };
+        // The mentions column is a JSON array: the id as a JSON string is what it holds.
+        const counted = this.#statements.count.get(JSON.stringify(userId), room, lastRead, userId, UNREAD_COUNT_CAP);
+        return { room, lastRead, count: counted?.count ?? 0, mentions: counted?.mentions ?? 0 };
       }),
     );
   }
