@@ -213,9 +213,7 @@ export class RoomLifecycle {
   }
 
   #push(event: 'edit_msg' | 'delete_msg', payload: { id: number; body?: string }, failure: string): void {
-    this.#channel
-      ?.push(event, payload)
-      .receive('error', (reply: { reason?: string }) => view.showRoomError(`${failure}: ${reply.reason ?? 'error'}`, 'other'));
+    this.#channel?.push(event, payload).receive('error', (reply: { reason?: string }) => view.showRoomError(`${failure}: ${reply.reason ?? 'error'}`, 'other'));
   }
 
   #show(messages: readonly ChatMessage[]): void {

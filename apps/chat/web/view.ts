@@ -331,7 +331,9 @@ export function renderTyping(labels: readonly string[]): void {
     ui.typing.replaceChildren();
     return;
   }
-  const people = labels.slice(0, 3).flatMap((label, i) => (i === 0 ? [person(label, 'person')] : [i === labels.length - 1 ? ' and ' : ', ', person(label, 'person')]));
+  const people = labels
+    .slice(0, 3)
+    .flatMap((label, i) => (i === 0 ? [person(label, 'person')] : [i === labels.length - 1 ? ' and ' : ', ', person(label, 'person')]));
   ui.typing.replaceChildren(...people, labels.length === 1 ? ' is typing…' : ' are typing…');
 }
 

@@ -54,7 +54,7 @@ async function visit(url: string, options: Parameters<Browser['newContext']>[0] 
   const context = await browser.newContext({ viewport: DESKTOP, ...contextOptions });
   contexts.push(context);
   if (axe === true) await context.addInitScript({ path: AXE });
-  if (token !== undefined) await context.addInitScript((stored) => localStorage.setItem('starling:token', stored), token);
+  if (token !== undefined) await context.addInitScript(`localStorage.setItem('starling:token', ${JSON.stringify(token)})`);
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('dialog', (dialog) => {
@@ -86,7 +86,8 @@ const messages = (page: Page): Promise<string[]> =>
     .locator('#messages li')
     .evaluateAll((items) =>
       items.map(
-        (item) => `${item.querySelector('.author .name')?.textContent}: ${item.querySelector('.body')?.textContent}${item.querySelector('.edited')?.textContent ?? ''}`,
+        (item) =>
+          `${item.querySelector('.author .name')?.textContent}: ${item.querySelector('.body')?.textContent}${item.querySelector('.edited')?.textContent ?? ''}`,
       ),
     );
 
@@ -96,7 +97,7 @@ async function waitForMessages(page: Page, expected: string[], timeoutMs = 5000)
 
 /** This page's user token (for a second device of the same user) and mark. */
 async function identityOf(page: Page): Promise<{ token: string; mark: string }> {
-  const token = await page.evaluate(() => localStorage.getItem('starling:token'));
+  const token = await page.evaluate<string | null>(`localStorage.getItem('starling:token')`);
   const mark = await page.locator('#you .mark').textContent();
   return { token: token!, mark: mark!.slice(1) };
 }
@@ -112,12 +113,9 @@ async function startChat(): Promise<{ chat: TestChat; url: string }> {
 
 /** Runs axe-core (see `visit`'s `axe`) on the page as it is now; resolves with its violations as "rule: target…". */
 async function axeViolations(page: Page): Promise<string[]> {
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
-    const result = await axe.run();
-    return result.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => JSON.stringify(node.target)).join(' ')}`);
-  });
-  return violations;
+  // A string, evaluated in the page: this file is type-checked without the DOM's types.
+  return page.evaluate<string[]>(`window.axe.run().then((result) =>
+    result.violations.map((violation) => violation.id + ': ' + violation.nodes.map((node) => JSON.stringify(node.target)).join(' ')))`);
 }
 
 /** Creates a private room from `owner`'s page; resolves with its id and invite link. */
@@ -249,17 +247,17 @@ describe('mentions', () => {
     await setName(ada, 'ada');
     await ada.context().grantPermissions(['notifications']);
     // Records what the page shows, then shows it for real.
-    await ada.evaluate(() => {
+    await ada.evaluate(`(() => {
       const Real = window.Notification;
-      const shown: string[] = [];
-      (window as unknown as { shown: string[] }).shown = shown;
+      window.shown = [];
       window.Notification = class extends Real {
-        constructor(title: string, options?: NotificationOptions) {
+        constructor(title, options) {
           super(title, options);
-          shown.push(`${title} | ${options?.body ?? ''}`);
+          window.shown.push(title + ' | ' + (options?.body ?? ''));
         }
-      } as typeof Notification;
-    });
+      };
+    })()`);
+    const shown = (): Promise<string[]> => ada.evaluate<string[]>('window.shown');
     const bob = await visit(url);
     await setName(bob, 'bob');
     const adaMark = (await identityOf(ada)).mark;
@@ -274,12 +272,13 @@ describe('mentions', () => {
     expect(await ada.locator('#messages li.mentions-me').count()).toBe(1);
     expect(await ada.locator('#messages li .mention').textContent()).toBe(`@ada#${adaMark}`);
     expect(await bob.locator('#messages li.mentions-me').count()).toBe(0);
-    expect(await ada.evaluate(() => (window as unknown as { shown: string[] }).shown)).toEqual([]);
+    expect(await shown()).toEqual([]);
 
     // Ada's tab goes to the background: the next mention notifies her.
-    await ada.evaluate(() => Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true }));
+    await ada.evaluate(`Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })`);
     await say(bob, `@ada#${adaMark} ping`);
-    await eventually(async () => expect(await ada.evaluate(() => (window as unknown as { shown: string[] }).shown)).toEqual([`bob#${(await identityOf(bob)).mark} mentioned you in #lobby | @ada#${adaMark} ping`]), 5000);
+    const bobMark = (await identityOf(bob)).mark;
+    await eventually(async () => expect(await shown()).toEqual([`bob#${bobMark} mentioned you in #lobby | @ada#${adaMark} ping`]), 5000);
   });
 });
 
