@@ -34,6 +34,7 @@ describe('typing notices', () => {
   it('is not on the room’s stream: never broadcast on the room topic, never stored, never replayed to a page that reconnects', async () => {
     const chat = chatChannels();
     const { channel: ada } = await joined((await chat.connect()).client, LOBBY, { name: 'ada' });
+    const { channel: bob } = await joined((await chat.connect()).client, LOBBY, { name: 'bob' });
     const reader = await chat.connect(null);
     await joined(reader.client, LOBBY);
     await sendAll(ada, ['before']);
@@ -45,6 +46,8 @@ describe('typing notices', () => {
     reader.client.close();
 
     ada.push('typing', {});
+    // Bob, online, hears it; nothing is published on the room's topic.
+    await bob.assertPush('typing');
     await ada.refuteBroadcast('typing');
     await sendAll(ada, ['after']);
 
