@@ -62,6 +62,7 @@ export class RoomLifecycle {
   #channel: Channel | null = null;
   /** Where the "new messages" divider goes: the last-read id when the room was opened. */
   #readUpTo: number | null = null;
+  #dividerPlaced = false;
   #online: string[] = [];
   #members: string[] = [];
 
@@ -87,6 +88,7 @@ export class RoomLifecycle {
     if (room.id !== this.#room.id || this.#channel === null) {
       this.#messages.clear();
       this.#readUpTo = null;
+      this.#dividerPlaced = false;
       this.#members = [];
       view.pinMessages();
       this.#render();
@@ -143,8 +145,15 @@ export class RoomLifecycle {
         view.hideJoinError();
         // A rejoin that resumes gets no page ({}): what is shown stays as it is.
         if (reply.messages === undefined) return;
-        // The divider stays where the reader stopped when they opened the room.
-        if (this.#readUpTo === null && reply.last_read !== undefined) this.#readUpTo = reply.last_read;
+        // The divider stays where the reader stopped when they opened the room, if others wrote
+        // since (not before messages that arrive while they read, nor before their own).
+        if (!this.#dividerPlaced && reply.last_read !== undefined) {
+          this.#dividerPlaced = true;
+          const lastRead = reply.last_read;
+          const mark = this.#hooks.view().myMark;
+          const unseen = reply.messages.some((message) => message.id > lastRead && !message.author.endsWith(`#${mark ?? ''}`));
+          this.#readUpTo = lastRead > 0 && unseen ? lastRead : null;
+        }
         this.#show(reply.messages);
         view.setOlderVisible(reply.more === true);
       })

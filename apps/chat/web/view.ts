@@ -211,7 +211,8 @@ export function renderMessages(messages: readonly ChatMessage[], shown: MessageV
       const day = at.toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
       const newDay = previous === undefined || new Date(previous.inserted_at).toDateString() !== at.toDateString();
       if (newDay) item.append(separator('day', day));
-      if (!dividerShown && shown.readUpTo !== null && message.id > shown.readUpTo) {
+      const mine = shown.myMark !== null && markOf(message.author) === shown.myMark;
+      if (!dividerShown && shown.readUpTo !== null && message.id > shown.readUpTo && !mine) {
         dividerShown = true;
         item.append(separator('new-messages', 'New messages'));
       }
@@ -236,7 +237,7 @@ export function renderMessages(messages: readonly ChatMessage[], shown: MessageV
           item.append(edited);
         }
         if (shown.myMark !== null && message.mentions?.includes(shown.myMark) === true) item.classList.add('mentions-me');
-        if (shown.myMark !== null && markOf(message.author) === shown.myMark) item.append(actions(message, shown));
+        if (mine) item.append(actions(message, shown));
       }
       previous = message;
       return item;
