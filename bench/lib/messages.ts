@@ -18,7 +18,9 @@ export type ToServer =
   /** Stops it and writes the `.cpuprofile` to `file`. */
   | { readonly type: 'profile-stop'; readonly file: string }
   /** Asks for the CPU time used so far (`process.cpuUsage()`, µs precision): for phases shorter than /proc's 10 ms ticks. */
-  | { readonly type: 'cpu' };
+  | { readonly type: 'cpu' }
+  /** Writes a V8 heap snapshot to `file` after a forced full GC (`bench/heap-diff.ts`). */
+  | { readonly type: 'heap-snapshot'; readonly file: string };
 
 /** Memory of a server after a forced full GC. */
 export interface ServerMemory {
@@ -37,7 +39,8 @@ export type FromServer =
   | ServerMemory
   | { readonly type: 'profiled'; readonly file: string | null }
   /** User + system CPU time of the server process so far, µs. */
-  | { readonly type: 'cpu'; readonly micros: number };
+  | { readonly type: 'cpu'; readonly micros: number }
+  | { readonly type: 'heap-snapshot'; readonly file: string };
 
 // --- harness ↔ worker ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ const CLIENT_CORE = 1;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /** The server file of `peer`: `starling-history` is the Starling server, told to keep history. */
-function serverFile(peer: PeerName): string {
+export function serverFile(peer: PeerName): string {
   const file = keepsHistory(peer) ? 'starling' : peer;
   return fileURLToPath(new URL(`../servers/${file}.ts`, import.meta.url));
 }

@@ -2,7 +2,8 @@
  * @module bench/servers/serve
  * The part every peer server shares: listen on 127.0.0.1 (port 0), tell the harness the port,
  * answer `gc` with memory after a forced full collection (run with `--expose-gc`) and `cpu` with
- * the process's CPU time (`process.cpuUsage()`, for phases too short for /proc), profile the
+ * the process's CPU time (`process.cpuUsage()`, for phases too short for /proc), `heap-snapshot`
+ * with a V8 heap snapshot after a full collection (`bench/heap-diff.ts`), profile the
  * measured phase on request with V8's CPU profiler (the one behind `node --cpu-prof`), and exit on
  * `stop` or as soon as the harness goes away (the IPC channel closes), so no server outlives a run.
  *
@@ -15,6 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import type { FromServer, ToServer } from '../lib/messages.ts';
 
 /** A started peer server. */
@@ -88,6 +90,11 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
       send({ type: 'cpu', micros: user + system });
+      return;
+    }
+    if (message.type === 'heap-snapshot') {
+      collect();
+      send({ type: 'heap-snapshot', file: writeHeapSnapshot(message.file) });
       return;
     }
     if (message.type === 'gc') {

@@ -4,7 +4,7 @@
  * `databaseUrl`). Used by `server.ts` (the `npm start` process) and by tests that run the chat
  * in-process.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -13,7 +13,9 @@ import { RedisPubSubAdapter } from 'starling-channels/redis';
 import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
+import { clusterMetricsRenderer } from './cluster-metrics.ts';
 import { createHttpHandler } from './http.ts';
+import { Readiness } from './readiness.ts';
 import { Identity } from './identity.ts';
 import { Budgets, DEFAULT_LIMITS, type ChatLimits } from './limits.ts';
 import { loadSecretKeyBase } from './secret.ts';
@@ -62,6 +64,8 @@ export interface ChatOptions {
   logger?: Logger;
   /** Socket options (timeouts, limits). */
   socket?: SocketMountOptions;
+  /** In a `WORKERS` worker: `/metrics` shows the whole cluster's, summed by the primary. */
+  clusterMetrics?: boolean;
 }
 
 /** `value` as an origin (`scheme://host[:port]`, no path); throws a clear error otherwise. */
@@ -84,6 +88,8 @@ export interface Chat {
   readonly store: ChatStore;
   /** The bound port. */
   readonly port: number;
+  /** The store's and the PubSub's health, as `/ready` reports it. */
+  readonly readiness: Readiness;
   /** Drains sockets, closes the server and the store. */
   close(): Promise<void>;
 }
@@ -94,6 +100,8 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const dataDir = options.dataDir ?? './data';
   // History of private rooms and the token secret live here: other local users may not read them.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // A shared directory (/tmp: world-writable, sticky) is not the chat's to make private.
+  if ((statSync(dataDir).mode & 0o1002) !== 0) throw new Error(`DATA_DIR must be a directory of the chat's own, not a shared one such as /tmp (${dataDir})`);
   chmodSync(dataDir, 0o700);
   const [assets, store] = await Promise.all([buildAssets(), openChatStore({ databaseUrl: options.databaseUrl, sqliteFile: join(dataDir, 'chat.sqlite3') })]);
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
@@ -139,7 +147,16 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4000);
   const linkBase = publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const readiness = new Readiness(
+    [
+      { name: options.databaseUrl ? 'postgresql' : 'sqlite', check: () => store.ping() },
+      ...(pubsub === undefined ? [] : [{ name: 'redis', check: async () => pubsub.connected }]),
+    ],
+    { logger, registry: metrics.registry },
+  );
   handler = createHttpHandler({
+    readiness,
+    renderMetrics: options.clusterMetrics ? clusterMetricsRenderer(metrics.registry) : () => metrics.render(),
     assets,
     identity,
     store,
@@ -158,7 +175,9 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     server,
     store,
     port,
+    readiness,
     async close() {
+      readiness.close();
       await endpoint.close({ intervalMs: 0 });
       await store.close();
     },

@@ -37,6 +37,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { clientAddress, type TrustedProxies } from 'starling-channels';
 import type { Metrics } from 'starling-channels/metrics';
+import type { Readiness } from './readiness.ts';
 import { serveAsset, type Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
@@ -94,6 +95,10 @@ function publicRoom(room: Room): { id: string; name: string } {
 /** Everything the HTTP handler serves from. */
 export interface ChatHttpOptions {
   readonly assets: Map<string, Asset>;
+  /** The text `/metrics` serves: this process's, or under `WORKERS` the cluster's. */
+  readonly renderMetrics: () => Promise<string>;
+  /** What `/ready` reports: the dependencies down at the last check. */
+  readonly readiness: Pick<Readiness, 'down'>;
   readonly identity: Identity;
   /** Rooms, invites, session revocations and unread counts: the API never reads message text (the room channel does). */
   readonly store: Pick<ChatStore, 'rooms' | 'users' | 'reads'>;
@@ -290,12 +295,18 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
+    if (path === '/ready') {
+      const down = options.readiness.down;
+      const body = JSON.stringify(down.length === 0 ? { ready: true } : { ready: false, down });
+      res.writeHead(down.length === 0 ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      return;
+    }
     if (path === '/metrics' && req.method === 'GET') {
       if (!metricsAllowed(req)) {
         res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
         return;
       }
-      metrics.render().then(
+      options.renderMetrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         (err: unknown) => {
           logger.error({ err }, 'metrics failed');

@@ -89,7 +89,7 @@ if (config.workers > 1 && cluster.isPrimary) {
   const code = await supervision.exited;
   if (code !== 0) process.exit(code);
 } else {
-  const chat = await startChat({ ...options, logger }).catch((err: unknown) => {
+  const chat = await startChat({ ...options, logger, clusterMetrics: cluster.isWorker }).catch((err: unknown) => {
     // The reason, once, as one line: the primary repeats it and exits instead of respawning.
     const message = err instanceof Error ? err.message : String(err);
     logger.fatal({ err: { type: err instanceof Error ? err.name : typeof err, message } }, `chat not started: ${message}`);

@@ -14,9 +14,16 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { answerMetricsRequest } from './cluster-metrics.ts';
 
-/** A worker's report to the primary. */
-export type WorkerMessage = { readonly chat: 'ready' } | { readonly chat: 'failed'; readonly message: string };
+/** What workers and the primary tell each other. */
+export type WorkerMessage =
+  | { readonly chat: 'ready' }
+  | { readonly chat: 'failed'; readonly message: string }
+  /** A worker asks for the whole cluster's metrics (`cluster-metrics.ts`)… */
+  | { readonly chat: 'metrics?'; readonly id: number }
+  /** …and the primary answers with them, or why not. */
+  | { readonly chat: 'metrics'; readonly id: number; readonly text?: string; readonly error?: string };
 
 /** More deaths than `deaths` within `windowMs` after the start is a crash loop. */
 export const CRASH_LOOP = { deaths: 5, windowMs: 30_000 } as const;
@@ -37,7 +44,7 @@ export interface SupervisorOptions {
 
 function isWorkerMessage(message: unknown): message is WorkerMessage {
   const chat = (message as { chat?: unknown } | null)?.chat;
-  return chat === 'ready' || chat === 'failed';
+  return chat === 'ready' || chat === 'failed' || chat === 'metrics?';
 }
 
 /** The running workers, as the primary sees them. */
@@ -71,6 +78,11 @@ export function superviseWorkers(options: SupervisorOptions): Supervision {
         reasons.set(worker, message.message);
         return;
       }
+      if (message.chat === 'metrics?') {
+        answerMetricsRequest((answer) => worker.isConnected() && worker.send(answer), message.id);
+        return;
+      }
+      if (message.chat !== 'ready') return;
       ready.add(worker);
       if (starting && alive().every((each) => ready.has(each)) && alive().length === options.workers) {
         starting = false;

@@ -9,6 +9,14 @@
  * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
  * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Its policy: a private channel needs a token whose `role` is
  * `authenticated`; an anon key gets public channels.
+ *
+ * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
+ * `supabase_realtime` (created empty when missing), from the logical replication slot
+ * `REALTIME_SLOT` (default `starling_realtime`), authorized by the tables' row-level security
+ * under each subscriber's JWT claims; and Broadcast from Database (`realtime.send`, installed at
+ * start). The database needs `wal_level=logical`; the server refuses
+ * to start, saying why, otherwise. With several nodes (`REDIS_URL`), one consumes the slot and
+ * another takes over if it dies.
  */
 import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
 import { RedisPubSubAdapter } from 'starling-channels/redis';
@@ -41,6 +49,9 @@ try {
     audience: listOf(process.env.REALTIME_JWT_AUDIENCE),
     // The example policy (Supabase gives this role to RLS policies): private channels are for signed-in users.
     authorize: ({ claims }) => claims.role === 'authenticated',
+    postgresChanges: process.env.DATABASE_URL
+      ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined, broadcastFromDatabase: true }
+      : undefined,
   });
 } catch (err) {
   console.error(`REALTIME_JWT_SECRET refused: ${(err as Error).message}`);
@@ -50,6 +61,13 @@ try {
 // never with ambient cookies, so a page from another origin gains nothing it could not do itself.
 const mount = { checkOrigin: false } as const;
 endpoint.socket('/realtime/v1', realtime.socket, mount).socket('/socket', realtime.phoenixSocket, mount);
+
+try {
+  await realtime.start();
+} catch (err) {
+  console.error(`postgres_changes cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
 
 const port = Number(process.env.PORT ?? 4000);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -62,10 +80,16 @@ await endpoint.listen({
     res.writeHead(404).end();
   },
 });
-logger.info({ url: `ws://${host}:${port}/realtime/v1`, pubsub: redisUrl ? 'redis' : 'in-process' }, 'realtime listening');
+logger.info(
+  { url: `ws://${host}:${port}/realtime/v1`, pubsub: redisUrl ? 'redis' : 'in-process', postgresChanges: realtime.source !== null },
+  'realtime listening',
+);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    void endpoint.close({ intervalMs: 0 }).then(() => process.exit(0));
+    void endpoint
+      .close({ intervalMs: 0 })
+      .then(() => realtime.close())
+      .then(() => process.exit(0));
   });
 }

@@ -22,7 +22,7 @@
  *   },
  * } satisfies Channel;
  */
-import type { BinaryPayload, Ref } from './protocol.ts';
+import { Reasons, type BinaryPayload, type Ref } from './protocol.ts';
 import type { Presence } from './presence/presence.ts';
 import type { PresenceList, PresenceMeta } from './presence/presence-state.ts';
 import type { PubSub } from './pubsub/pubsub.ts';
@@ -94,12 +94,18 @@ export type HandleInResult = NoReply | ({ readonly kind: 'reply' } & Reply) | St
 
 /**
  * The event maps of a typed channel, from the server's point of view:
- * - `in`: event → payload the client pushes (`handleIn` receives them, narrowed by event);
+ * - `in`: event → payload the client pushes, as `handleIn` receives it (narrowed by event) — with
+ *   `schemas`, the schema's *output*;
+ * - `input` (optional): event → what the client may push for it, when that differs from `in` — the
+ *   schema's *input*, e.g. a field with a `.default()` the client may leave out. The typed client
+ *   (`starling-channels/client`) types pushes by it; {@link InferEvents} produces `in` and `input`
+ *   together from the schemas;
  * - `out`: event → payload the server sends (`socket.push`, `broadcast`, `broadcastFrom`,
  *   `handleOut` accept only these);
  * - `replies` (optional): event of `in` → the response of its `"ok"` reply. Once a channel
  *   declares replies, its `handleIn` must return a result on every path (a forgotten
- *   `return reply(…)` does not compile) and its `"ok"` replies must be one of the declared types.
+ *   `return reply(…)` does not compile) and its `"ok"` replies must be declared ones;
+ *   {@link handleInByEvent} checks each event's reply against that event's own.
  *
  * @example
  * type RoomEvents = {
@@ -110,6 +116,7 @@ export type HandleInResult = NoReply | ({ readonly kind: 'reply' } & Reply) | St
  */
 export interface ChannelEvents {
   readonly in: object;
+  readonly input?: object;
   readonly out: object;
   readonly replies?: object;
 }
@@ -125,7 +132,9 @@ export type EventName<M> = keyof M & string;
 
 /**
  * The arguments of `handleIn`: one `[event, payload, socket]` tuple per inbound event, so that
- * `if (event === 'new_msg')` narrows `payload` to that event's payload.
+ * `if (event === 'new_msg')` narrows `payload` to that event's payload. A typed `handleIn` declares
+ * all three parameters: TypeScript cannot relate a shorter parameter list to a union of tuples
+ * (see {@link Channel.handleIn}).
  */
 export type HandleInArgs<A extends Assigns, E extends ChannelEvents> = {
   [K in EventName<E['in']>]: [event: K, payload: E['in'][K], socket: ChannelSocket<A, E>];
@@ -136,14 +145,26 @@ export type HandleOutArgs<A extends Assigns, E extends ChannelEvents> = {
   [K in EventName<E['out']>]: [event: K, payload: E['out'][K], socket: ChannelSocket<A, E>];
 }[EventName<E['out']>];
 
+/** The declared `"ok"` reply of inbound event `K` (`E['replies'][K]`), or `unknown` when there is none. */
+export type ReplyOf<E extends ChannelEvents, K extends string> = E extends { readonly replies: infer R } ? (K extends keyof R ? R[K] : unknown) : unknown;
+
 /**
- * What `handleIn` of a channel with events `E` returns: anything (or nothing) for a channel without
- * declared `replies`; with them, an explicit result on every path, whose `"ok"` response is one of
- * the declared replies (error replies carry any response).
+ * What handling inbound event `K` of a channel with events `E` returns: anything (or nothing)
+ * without declared `replies`; with them, an explicit result, whose `"ok"` response is `K`'s
+ * declared reply — or, for an event without one, empty (`reply('ok')`). Error replies carry any
+ * response.
  */
-export type HandleInReturn<E extends ChannelEvents> = E extends { readonly replies: infer R extends object }
-  ? NoReply | ReplyResult<'ok', R[keyof R]> | ReplyResult<'error'> | StopResult
+export type HandleInReturnOf<E extends ChannelEvents, K extends string> = E extends { readonly replies: infer R extends object }
+  ? NoReply | ReplyResult<'ok', K extends keyof R ? R[K] : Record<string, never>> | ReplyResult<'error'> | StopResult
   : HandleInResult | void;
+
+/**
+ * What `handleIn` of a channel with events `E` returns: one of its events' results
+ * ({@link HandleInReturnOf}). A single `handleIn` is checked against all of them at once — an
+ * `"ok"` response declared for another event compiles — since its return type cannot follow the
+ * narrowed event; {@link handleInByEvent} checks each event against its own.
+ */
+export type HandleInReturn<E extends ChannelEvents> = { [K in EventName<E['in']>]: HandleInReturnOf<E, K> }[EventName<E['in']>];
 
 /** Result of `handleOut` and `handleInfo`. Returning nothing means `noreply()`. */
 export type HandleResult = { readonly kind: 'noreply' } | { readonly kind: 'stop'; readonly reason: StopReason };
@@ -168,11 +189,21 @@ export function noreply(): NoReply {
   return NOREPLY;
 }
 
+/** A value a reply's response may hold, as {@link reply} infers literals in it. */
+type ReplyValue = string | number | boolean | bigint | null | undefined | ReplyValue[] | { [key: string]: ReplyValue } | object;
+
 /**
  * Reply to the client's push with `status` (`"ok"`, `"error"` or any string) and `response`
- * (default `{}`). The status and response types are kept, for typed channels' `replies`.
+ * (default `{}`). The status and response types are kept, literals included, for typed channels'
+ * `replies`: `reply('ok', {accepted: true})` is a `{accepted: true}` reply without `as const`
+ * (arrays stay mutable, so `{messages: ['a']}` is a `string[]` reply too).
  */
-export function reply<S extends string, R = Record<string, never>>(status: S, response?: R): ReplyResult<S, R> {
+export function reply<S extends string>(status: S): ReplyResult<S, Record<string, never>>;
+/** Reply with `response`, its literals kept. */
+export function reply<S extends string, const R extends { readonly [key: string]: ReplyValue }>(status: S, response: R): ReplyResult<S, R>;
+/** Reply with a response that is not an object (e.g. `unknown`), or with `undefined` (`{}`). */
+export function reply<S extends string, R = Record<string, never>>(status: S, response?: R): ReplyResult<S, R>;
+export function reply<S extends string, R>(status: S, response?: R): ReplyResult<S, R> {
   return { kind: 'reply', status, response: (response ?? {}) as R };
 }
 
@@ -277,6 +308,26 @@ export interface InfoBroadcast {
 /** The `in` map that a channel's `schemas` validate to: event → the schema's output type. */
 export type InferPayloads<S extends Readonly<Record<string, StandardSchemaV1>>> = { -readonly [K in keyof S]: StandardSchemaV1.InferOutput<S[K]> };
 
+/**
+ * The `input` map of a channel's `schemas`: event → what a client may push, the schema's input
+ * type (with `z.number().default(3)`, the field is optional). A schema that declares its input
+ * `unknown` (one written by hand) gives its output instead: what it accepts for sure.
+ */
+export type InferInputs<S extends Readonly<Record<string, StandardSchemaV1>>> = {
+  -readonly [K in keyof S]: unknown extends StandardSchemaV1.InferInput<S[K]> ? StandardSchemaV1.InferOutput<S[K]> : StandardSchemaV1.InferInput<S[K]>;
+};
+
+/**
+ * The `in` and `input` maps of a channel's `schemas`, for one `Events` type that serves both
+ * sides: `handleIn` gets the schemas' output, the typed client pushes their input.
+ *
+ * @example
+ * const schemas = { start: z.object({ rounds: z.number().int().default(3) }) };
+ * type GameEvents = InferEvents<typeof schemas> & { out: { started: { rounds: number } } };
+ * // handleIn: payload.rounds is a number; the client: room.push('start', {}) compiles.
+ */
+export type InferEvents<S extends Readonly<Record<string, StandardSchemaV1>>> = { in: InferPayloads<S>; input: InferInputs<S> };
+
 /** One schema per inbound event of `E`: the `schemas` of a validated channel. */
 export type ChannelSchemas<E extends ChannelEvents> = { readonly [K in EventName<E['in']>]: StandardSchemaV1<unknown, E['in'][K]> };
 
@@ -301,8 +352,15 @@ export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = 
    * neither reaches `handleIn`. Validation runs in the channel's mailbox, in order.
    */
   readonly schemas?: ChannelSchemas<E>;
-  /** Handles an event pushed by the client. A throw crashes this channel only (`phx_error`). */
-  handleIn?(...args: HandleInArgs<A, E>): MaybePromise<HandleInReturn<E>>;
+  /**
+   * Handles an event pushed by the client. A throw crashes this channel only (`phx_error`).
+   *
+   * In a typed channel, declare all three parameters `(event, payload, socket)` (name an unused
+   * one `_socket`): the parameters are one tuple per event, which TypeScript narrows together but
+   * cannot match to a shorter list — `(event, payload)` fails with "Source has 3 element(s) but
+   * target allows only 2". {@link handleInByEvent} takes per-event handlers of any length.
+   */
+  handleIn?(...eventPayloadSocket: HandleInArgs<A, E>): MaybePromise<HandleInReturn<E>>;
   /** Outgoing broadcast events that go through `handleOut` for each subscriber instead of the fastlane. */
   readonly intercept?: readonly EventName<E['out']>[];
   /**
@@ -319,4 +377,45 @@ export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = 
   handleInfo?(message: unknown, socket: ChannelSocket<A, E>): MaybePromise<HandleResult | void>;
   /** Runs once when the channel ends (leave, close, stop); not after a crash. */
   terminate?(reason: TerminateReason, socket: ChannelSocket<A, E>): MaybePromise<void>;
+}
+
+/**
+ * `handleIn`'s events, one handler each: `(payload, socket)` typed by that event, returning that
+ * event's result ({@link HandleInReturnOf}: with declared `replies`, its own reply).
+ */
+export type EventHandlers<A extends Assigns, E extends ChannelEvents> = {
+  readonly [K in EventName<E['in']>]: (payload: E['in'][K], socket: ChannelSocket<A, E>) => MaybePromise<HandleInReturnOf<E, K>>;
+};
+
+/**
+ * Builds `handleIn` from one handler per event — Phoenix's one `handle_in` clause per event. Each
+ * handler's payload and `"ok"` reply are typed by its own event: a reply declared for another
+ * event does not compile, which a single `handleIn` cannot check (its return type cannot follow
+ * the narrowed event). Every `in` event needs a handler. An event without one (a client that
+ * ignores the types, on a channel without `schemas`) is answered `{reason: "unknown event"}`,
+ * as `schemas` answer it.
+ *
+ * @example
+ * const RoomChannel = {
+ *   schemas,
+ *   join: () => ok(),
+ *   handleIn: handleInByEvent({
+ *     history: (payload) => reply('ok', { messages: [] }),
+ *     new_msg(payload, socket) {
+ *       socket.broadcast('new_msg', { body: payload.body, author: socket.assigns.user });
+ *       return noreply();
+ *     },
+ *   }),
+ * } satisfies Channel<{ user: string }, RoomEvents>;
+ */
+export function handleInByEvent<A extends Assigns, E extends ChannelEvents>(
+  handlers: EventHandlers<A, E>,
+): (...eventPayloadSocket: HandleInArgs<A, E>) => MaybePromise<HandleInReturn<E>> {
+  // Untyped from here: the handlers' types were checked where they were written.
+  const byEvent = handlers as unknown as Readonly<Record<string, (payload: unknown, socket: unknown) => MaybePromise<HandleInReturn<E>>>>;
+  return (event: string, payload: unknown, socket: unknown) => {
+    // Own properties only: an event named "constructor" or "__proto__" is not a handler.
+    if (!Object.hasOwn(byEvent, event)) return reply('error', { reason: Reasons.unknownEvent }) as HandleInReturn<E>;
+    return byEvent[event]!(payload, socket);
+  };
 }

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   notJoined: 'ERR_NOT_JOINED',
   adapter: 'ERR_PUBSUB_ADAPTER',
   presence: 'ERR_PRESENCE',
+  changeSource: 'ERR_CHANGE_SOURCE',
 } as const;
 
 /** One of {@link ErrorCodes}. */

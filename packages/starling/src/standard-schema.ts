@@ -28,4 +28,6 @@ export declare namespace StandardSchemaV1 {
   }
   /** The type a schema produces. */
   type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
+  /** The type a schema accepts (e.g. with a defaulted field optional). */
+  type InferInput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['input'];
 }

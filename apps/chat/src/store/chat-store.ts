@@ -49,6 +49,11 @@ export interface ChatStore {
   /** Each user's last-read position per room, and the unread counts after it. */
   readonly reads: ReadStore;
   /**
+   * Resolves once the backend answers a trivial query, for readiness checks; rejects with
+   * `ERR_STORE_UNAVAILABLE` while it cannot be reached (and `ERR_STORE_CLOSED` after `close()`).
+   */
+  ping(): Promise<void>;
+  /**
    * Waits for calls in flight to settle, then releases the backend (connections, file handles).
    * Idempotent; any call made after `close()`, on any part, rejects with `ERR_STORE_CLOSED`.
    */

@@ -6,7 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ let pool: ClientPool | undefined;
 let dataDir: string | undefined;
 
 afterEach(async () => {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
   await pool?.close();
   await chat?.kill('SIGTERM');
   await redis?.stop();
@@ -31,8 +33,30 @@ afterEach(async () => {
   chat = redis = pool = dataDir = undefined;
 });
 
-/** Pids of the direct children of `pid` (the workers of a cluster primary). */
+/**
+ * A fresh data directory for a server that may get as far as starting: the chat makes its
+ * DATA_DIR private (0700), which must never happen to the machine's temp dir itself.
+ */
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
+  scratch.push(dir);
+  return dir;
+}
+const scratch: string[] = [];
+
+/** Pids of the worker processes of a cluster primary: its children running the server (tsx may add an esbuild child). */
 function childrenOf(pid: number): number[] {
+  return directChildrenOf(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server.ts');
+    } catch {
+      return false; // already gone
+    }
+  });
+}
+
+/** Pids of the direct children of `pid`. */
+function directChildrenOf(pid: number): number[] {
   const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout;
   return out.split('\n').filter(Boolean).map(Number);
 }
@@ -40,7 +64,7 @@ function childrenOf(pid: number): number[] {
 describe('WORKERS', () => {
   it('refuses WORKERS > 1 without REDIS_URL, saying why', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: tmpdir() },
+      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: scratchDir() },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -57,7 +81,7 @@ describe('WORKERS', () => {
         DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing',
         PORT: '0',
         LOG_LEVEL: 'info',
-        DATA_DIR: tmpdir(),
+        DATA_DIR: scratchDir(),
       },
       encoding: 'utf8',
       timeout: 30_000,
@@ -81,7 +105,7 @@ describe('WORKERS', () => {
       ['REDIS_URL', 'nope:1'],
     ] as const) {
       const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: tmpdir(), [name]: value },
+        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: scratchDir(), [name]: value },
         encoding: 'utf8',
         timeout: 20_000,
       });
@@ -98,7 +122,8 @@ describe('WORKERS', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
     const port = await freePort();
     chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, 30_000);
-    await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
+    // /health may answer from the first worker while the second still starts: wait for the primary's word that both are up.
+    await eventually(() => expect(chat!.stdout).toMatch(/"workers":2,[^\n]*"msg":"chat listening"/), 10_000);
     const killed = new Set<number>();
     const exit = chat.exited;
     let code: unknown;
@@ -140,5 +165,18 @@ describe('WORKERS', () => {
     for (const inbox of inboxes) {
       await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 3']), 5000);
     }
+
+    // /metrics reaches one worker at random, but shows the whole cluster: the same sums every time.
+    // A new connection each time (fetch would reuse one, always reaching the same worker).
+    const scrape = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(Number(/^starling_channels_joined (\d+)$/m.exec(text)?.[1])));
+        }).on('error', reject);
+      });
+    const scrapes = [await scrape(), await scrape(), await scrape(), await scrape()];
+    expect(scrapes).toEqual([4, 4, 4, 4]);
   });
 });

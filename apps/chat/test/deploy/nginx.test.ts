@@ -97,6 +97,8 @@ async function startNginx(upstreams: readonly Chat[]): Promise<string> {
     join(dir, 'nginx.conf'),
     [
       'daemon off;',
+      // Workers as root too: the temp dir (and /tmp above it) need not be open to `nobody`.
+      'user root;',
       'worker_processes 1;',
       `pid ${join(dir, 'nginx.pid')};`,
       `error_log ${join(dir, 'error.log')} warn;`,

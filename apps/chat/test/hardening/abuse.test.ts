@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Channel } from 'phoenix';
@@ -355,6 +356,12 @@ describe('links', () => {
     });
 
     expect(String(body.invite)).toMatch(/^https:\/\/chat\.example\.com\/\?invite=/);
+  });
+
+  it('refuses a shared DATA_DIR such as the temp dir, rather than making it private', async () => {
+    const before = statSync(tmpdir()).mode;
+    await expect(chats.start({ dataDir: tmpdir() })).rejects.toThrow(/DATA_DIR must be a directory of the chat's own/);
+    expect(statSync(tmpdir()).mode).toBe(before);
   });
 
   it('refuses a publicUrl that is not an origin', async () => {

@@ -26,6 +26,15 @@ export function chatStoreSuite(name: string, factory: ChatStoreFactory): void {
     userStoreSuite(factory);
     readStoreSuite(factory);
 
+    describe('ping', () => {
+      it('resolves while the backend answers, and rejects with ERR_STORE_CLOSED after close', async () => {
+        const store = await factory.open();
+        await expect(store.ping()).resolves.toBeUndefined();
+        await store.close();
+        await expectStoreError(store.ping(), StoreErrorCodes.closed);
+      });
+    });
+
     describe('close', () => {
       it('is idempotent, and later calls on every part reject with ERR_STORE_CLOSED', async () => {
         const store = await factory.open();

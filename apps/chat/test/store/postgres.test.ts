@@ -14,6 +14,7 @@ import { PostgresChatStore, StoreError, StoreErrorCodes, type ChatStore, type Po
 import { eventually } from '@starling/test-support/eventually';
 import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/postgres-chat-store.ts';
 import { chatStoreSuite } from './chat-store.suite.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;
@@ -104,13 +105,40 @@ function through(proxy: TcpProxy, target: URL): string {
   return url.toString();
 }
 
+describe('PostgresChatStore migrations', () => {
+  afterEach(cleanup);
+
+  it('upgrades a schema made before migrations existed, keeping its data, and records each version once', async () => {
+    const schema = uniqueSchema();
+    schemas.add(schema);
+    const quoted = `"${schema}"`;
+    // What the chat of the previous release left: its tables (migration 1's SQL) and no migrations table.
+    await admin.query(`CREATE SCHEMA ${quoted}`);
+    await admin.query(POSTGRES_MIGRATIONS[0]!.sql(quoted));
+    await admin.query(`INSERT INTO ${quoted}.messages (room, author, body) VALUES ('lobby', 'alice', 'from before')`);
+
+    const store = await connect(schema);
+    expect((await store.messages.history('lobby')).map((message) => message.body)).toEqual(['from before']);
+    await connect(schema); // again: nothing more to apply
+    const { rows } = await admin.query(`SELECT version, name FROM ${quoted}.schema_migrations`);
+    expect(rows).toEqual(POSTGRES_MIGRATIONS.map(({ version, name }) => ({ version, name })));
+  });
+
+  it('refuses a schema newer than this chat knows', async () => {
+    const schema = uniqueSchema();
+    await connect(schema);
+    await admin.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES (99, 'from the future')`);
+    await expect(connect(schema)).rejects.toThrow(`schema is at version 99, newer than this chat's (${POSTGRES_MIGRATIONS.at(-1)!.version})`);
+  });
+});
+
 describe('PostgresChatStore', () => {
   afterEach(cleanup);
 
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
     const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
@@ -122,13 +150,13 @@ describe('PostgresChatStore', () => {
     expect(await again.messages.history('lobby')).toEqual([stored]);
   });
 
-  it('adds the columns of edits, deletes and mentions to a schema made before them, keeping its messages', async () => {
+  it('migrates a schema at version 1 to version 2: the columns of edits, deletes and mentions, and read positions, keeping its messages', async () => {
     const schema = uniqueSchema();
     const s = pg.escapeIdentifier(schema);
     const first = await connect(schema);
     await first.close();
-    // The messages table as the first release made it: every table exists, only columns are missing.
-    await admin.query(`DROP TABLE ${s}.messages`);
+    // Back to version 1: the messages table as it made it, no read positions.
+    await admin.query(`DROP TABLE ${s}.messages; DROP TABLE ${s}.read_positions; DELETE FROM ${s}.schema_migrations WHERE version >= 2`);
     await admin.query(
       `CREATE TABLE ${s}.messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, room TEXT NOT NULL, author TEXT NOT NULL, body TEXT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
     );
@@ -147,7 +175,7 @@ describe('PostgresChatStore', () => {
     const store = await connect(schema);
     const stored = await store.messages.append('lobby', 'alice', 'hi');
     expect(await store.messages.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteChatStore, StoreError, StoreErrorCodes, type ChatStore, type MessageStore, type StoredMessage } from '../../src/store/index.ts';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-chat-store.ts';
 import { chatStoreSuite } from './chat-store.suite.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -63,6 +64,36 @@ async function everything(store: MessageStore, room: string): Promise<StoredMess
   }
   return all;
 }
+
+describe('SqliteChatStore migrations', () => {
+  afterEach(cleanup);
+
+  it('upgrades a database made before migrations existed, keeping its data, and records each version once', async () => {
+    const file = join(await freshDir(), 'chat.sqlite3');
+    // What the chat of the previous release left: its tables (migration 1's SQL) and no migrations table.
+    const old = new Database(file);
+    old.exec(SQLITE_MIGRATIONS[0]!.sql(''));
+    old.prepare('INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)').run('lobby', 'alice', 'from before', new Date().toISOString());
+    old.close();
+
+    const store = open(file);
+    expect((await store.messages.history('lobby')).map((message) => message.body)).toEqual(['from before']);
+    await store.close();
+    open(file); // again: nothing more to apply
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual(SQLITE_MIGRATIONS.map(({ version, name }) => ({ version, name })));
+    db.close();
+  });
+
+  it('refuses a database whose schema is newer than this chat knows', async () => {
+    const file = join(await freshDir(), 'chat.sqlite3');
+    await open(file).close();
+    const db = new Database(file);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, ?)').run('from the future', new Date().toISOString());
+    db.close();
+    expect(() => open(file)).toThrow(`schema is at version 99, newer than this chat's (${SQLITE_MIGRATIONS.at(-1)!.version})`);
+  });
+});
 
 describe('SqliteChatStore', () => {
   afterEach(cleanup);

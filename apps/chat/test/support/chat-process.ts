@@ -63,6 +63,7 @@ function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export class ChatProcess {
   #exited: Promise<NodeJS.Signals | number | null>;
   #stderr = '';
+  #stdout = '';
 
   private readonly child: ChildProcess;
   /** `http://127.0.0.1:PORT` */
@@ -71,7 +72,7 @@ export class ChatProcess {
     this.child = child;
     this.baseUrl = baseUrl;
     child.stderr?.on('data', (chunk: Buffer) => (this.#stderr = `${this.#stderr}${chunk.toString()}`.slice(-4000)));
-    child.stdout?.resume();
+    child.stdout?.on('data', (chunk: Buffer) => (this.#stdout = `${this.#stdout}${chunk.toString()}`.slice(-20_000)));
     this.#exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   }
 
@@ -95,6 +96,11 @@ export class ChatProcess {
       throw err;
     }
     return server;
+  }
+
+  /** The last 20,000 characters the server wrote to stdout (its log lines, at the LOG_LEVEL given). */
+  get stdout(): string {
+    return this.#stdout;
   }
 
   /** Resolves with the exit code (or signal) once the process has exited. */

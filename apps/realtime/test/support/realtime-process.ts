@@ -19,6 +19,8 @@ export function key(claims: Record<string, unknown>): Promise<string> {
 
 /** Running servers; {@link stopServers} ends them. */
 const children: ChildProcess[] = [];
+/** Each running server's process and what it printed, by port. */
+const byPort = new Map<number, { readonly child: ChildProcess; readonly output: () => string }>();
 
 /** Starts the server with `env` and resolves with its port once `/health` answers 200. */
 export async function startServer(env: Record<string, string> = {}): Promise<number> {
@@ -31,11 +33,26 @@ export async function startServer(env: Record<string, string> = {}): Promise<num
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  byPort.set(port, { child, output: () => output });
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
   }, 15_000);
   return port;
+}
+
+/** What the server on `port` has printed so far. */
+export function serverOutput(port: number): string {
+  return byPort.get(port)?.output() ?? '';
+}
+
+/** Kills the server on `port` with SIGKILL (a crash: nothing is cleaned up) and resolves once it is gone. */
+export async function killServer(port: number): Promise<void> {
+  const child = byPort.get(port)?.child;
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 /** Stops every server started by {@link startServer} (SIGTERM, then waits for the exit). */
@@ -44,7 +61,7 @@ export async function stopServers(): Promise<void> {
     children.splice(0).map(
       (child) =>
         new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
           child.once('exit', () => resolve());
           child.kill('SIGTERM');
         }),

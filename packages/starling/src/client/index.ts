@@ -1,7 +1,8 @@
 /**
  * @module starling-channels/client
  * Typed event maps for the official `phoenix` client, in the browser or anywhere: the same
- * `Events` type as the server's `Channel<Assigns, Events>` types `push` (the `in` map, with the
+ * `Events` type as the server's `Channel<Assigns, Events>` types `push` (the `input` map when the
+ * events have one — what the schemas accept, e.g. without a defaulted field — else `in`, with the
  * declared reply) and `on` (the `out` map). No runtime cost: {@link typedChannel} returns the
  * phoenix channel itself, typed. This module imports nothing (no server code, no `node:`
  * module); `phoenix` is an optional peer you install for the browser.
@@ -24,9 +25,9 @@
  *   room.push('history', { before: 100 }).receive('ok', ({ messages }) => console.log(messages.length));
  * });
  */
-import type { ChannelEvents, EventName } from '../channel.ts';
+import type { ChannelEvents, EventName, ReplyOf } from '../channel.ts';
 
-export type { ChannelEvents, EventName } from '../channel.ts';
+export type { ChannelEvents, EventName, ReplyOf } from '../channel.ts';
 
 /** A push of the `phoenix` client: what this module needs of it. */
 export interface PhoenixPush {
@@ -42,8 +43,15 @@ export interface PhoenixChannel {
   off(event: string, ref?: number): void;
 }
 
-/** The declared `"ok"` reply of inbound event `K` (`Events['replies'][K]`), or `unknown`. */
-export type ReplyOf<E extends ChannelEvents, K extends string> = E extends { readonly replies: infer R } ? (K extends keyof R ? R[K] : unknown) : unknown;
+/**
+ * What the client pushes for inbound event `K`: `E['input'][K]` when the events declare an
+ * `input` map (the schemas' input types, see `InferEvents`), else `E['in'][K]`.
+ */
+export type PushPayload<E extends ChannelEvents, K extends EventName<E['in']>> = E extends { readonly input: infer I }
+  ? K extends keyof I
+    ? I[K]
+    : E['in'][K]
+  : E['in'][K];
 
 /** A push whose `"ok"` reply is typed `R`; other statuses (`"error"`, `"timeout"`) carry `unknown`. */
 export interface TypedPush<R> {
@@ -62,8 +70,8 @@ export interface TypedChannel<E extends ChannelEvents> {
   join(timeout?: number): TypedPush<unknown>;
   /** Leaves. */
   leave(timeout?: number): TypedPush<unknown>;
-  /** Pushes an inbound event of the server's `in` map with its payload. */
-  push<K extends EventName<E['in']>>(event: K, payload: E['in'][K], timeout?: number): TypedPush<ReplyOf<E, K>>;
+  /** Pushes an inbound event of the server's `in` map with its payload ({@link PushPayload}: the `input` type when declared). */
+  push<K extends EventName<E['in']>>(event: K, payload: PushPayload<E, K>, timeout?: number): TypedPush<ReplyOf<E, K>>;
   /** Listens for an event of the server's `out` map. @returns a ref for {@link off} */
   on<K extends EventName<E['out']>>(event: K, callback: (payload: E['out'][K]) => void): number;
   /** Stops listening (all listeners of `event`, or the one with `ref`). */

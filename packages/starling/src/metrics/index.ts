@@ -24,6 +24,19 @@ export interface MetricsOptions {
   registry?: Registry | undefined;
   /** Prepended to every metric name. Default `"starling_"`. */
   prefix?: string | undefined;
+  /** Postgres Changes to report on: a `createRealtime(…)` result served with `postgresChanges`. */
+  changes?: ChangeMetricsSource | undefined;
+}
+
+/** What the Postgres Changes metrics read: `createRealtime`'s result fits. */
+export interface ChangeMetricsSource {
+  readonly changeStats: {
+    readonly changes: number;
+    readonly authorizationChecks: number;
+    readonly delivered: number;
+    readonly dropped: Readonly<Record<string, number>>;
+  } | null;
+  readonly source: { readonly stats: { readonly changes: number }; lagBytes(): Promise<number | null> } | null;
 }
 
 /** An endpoint's metrics, ready to be served. */
@@ -46,6 +59,11 @@ type MetricsSource = Pick<Endpoint, 'connectionCount' | 'channelCount' | 'stats'
  *   `broadcast_encodes_total`, `slow_reader_closes_total`, `rate_limited_total`,
  *   `rate_limit_closes_total`, `connections_per_ip_refused_total`, `longpoll_sessions_refused_total`,
  *   `rest_broadcasts_refused_total{scope}`, `errors_total{code}`
+ * - with `changes`: gauge `postgres_slot_lag_bytes` (WAL the slot keeps, unconfirmed; on the node
+ *   that consumes it), counters `postgres_changes_read_total` (read from the slot by this node),
+ *   `postgres_changes_received_total`, `postgres_authorization_checks_total`,
+ *   `postgres_changes_delivered_total` (pushes to channels), `postgres_changes_dropped_total{reason}`
+ *   (`unauthorized`, `check_failed`, `duplicate`). Rates (`rate(…[1m])`) give changes/s and checks/s.
  */
 export function createMetrics(endpoint: MetricsSource, options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
@@ -119,6 +137,41 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
       for (const [code, count] of Object.entries(stats.errors) as Array<[CountedError, number]>) this.inc({ code }, count);
     },
   });
+
+  const changes = options.changes;
+  if (changes !== undefined) {
+    new Gauge({
+      name: `${prefix}postgres_slot_lag_bytes`,
+      help: 'Bytes of WAL the replication slot keeps that are not yet confirmed (reported by the node that consumes it).',
+      registers,
+      async collect() {
+        const lag = await changes.source?.lagBytes();
+        if (typeof lag === 'number') this.set(lag);
+      },
+    });
+    counter(
+      'postgres_changes_read_total',
+      'Row changes this node read from the replication slot and handed to the PubSub.',
+      () => changes.source?.stats.changes ?? 0,
+    );
+    counter('postgres_changes_received_total', 'Row changes this node received for its channels.', () => changes.changeStats?.changes ?? 0);
+    counter(
+      'postgres_authorization_checks_total',
+      'Row-level-security queries (one per batch per distinct claims and table).',
+      () => changes.changeStats?.authorizationChecks ?? 0,
+    );
+    counter('postgres_changes_delivered_total', 'postgres_changes pushes to channels.', () => changes.changeStats?.delivered ?? 0);
+    new Counter({
+      name: `${prefix}postgres_changes_dropped_total`,
+      help: 'postgres_changes pushes not made, by reason (unauthorized, check_failed, duplicate).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(changes.changeStats?.dropped ?? {})) this.inc({ reason }, count);
+      },
+    });
+  }
 
   return { registry, contentType: registry.contentType, render: () => registry.metrics() };
 }

@@ -43,6 +43,11 @@ export interface PubSubAdapter {
   publish(message: BroadcastMessage): void;
   /** Disconnects. Resolves once nothing more will be delivered. */
   close(): Promise<void>;
+  /**
+   * Whether the adapter reaches its backend now (for readiness checks): false while it is
+   * unreachable, true once it is back. Absent means always (an in-process adapter).
+   */
+  isConnected?(): boolean;
 
   /**
    * History (docs/recovery.md), for adapters that keep streams; both built-in adapters do.

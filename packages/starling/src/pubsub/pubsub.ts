@@ -213,6 +213,15 @@ export class PubSub {
     this.#dispatch({ topic, event, payload }, from);
   }
 
+  /**
+   * Whether broadcasts reach the other nodes now: false while the adapter's backend (Redis) is
+   * unreachable — then broadcasts are delivered on this node only — true otherwise. For
+   * readiness checks; always true for the in-process PubSub.
+   */
+  get connected(): boolean {
+    return this.#adapter.isConnected?.() ?? true;
+  }
+
   /** Disconnects the adapter. */
   async close(): Promise<void> {
     await this.#adapter.close();

@@ -160,6 +160,11 @@ export class RedisPubSubAdapter implements PubSubAdapter {
   }
 
   /** Counters since construction (a snapshot). */
+  /** Both connections to Redis (publishing and subscribing) are up and this adapter is started. */
+  isConnected(): boolean {
+    return this.#state === 'started' && this.#publisher.status === 'ready' && this.#subscriber.status === 'ready';
+  }
+
   get stats(): RedisPubSubStats {
     return { ...this.#stats };
   }

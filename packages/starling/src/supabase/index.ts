@@ -6,7 +6,11 @@
  * `presence.key`, `presence.enabled`, `private`), client-driven presence, `access_token`
  * refresh, and the REST broadcast endpoints. API keys and access tokens are JWTs verified with
  * `jose` (an optional peer dependency: install it to use this subpath), expiry included.
- * `postgres_changes` is not served: a join that asks for it is refused with a reason.
+ * With `postgresChanges` (a database URL), **Postgres Changes** too: the row changes of the
+ * publication `supabase_realtime`, read by `starling/postgres` from a logical replication slot
+ * and authorized row by row by PostgreSQL's row-level security under each subscriber's JWT
+ * claims (needs `pg` and `pg-logical-replication`; call `start()`). Without it, a join that asks
+ * for `postgres_changes` is refused with a reason.
  * The wire details are in the repository's docs/supabase.md.
  *
  * @example
@@ -30,11 +34,17 @@ import { createRealtimeChannel, pubsubTopicOf, type AuthorizationRequest, type A
 import { createBroadcastApi } from './rest.ts';
 import { DEFAULT_REST_BUDGETS, RestBudgets, resolveRestBudgets, type RestBudget, type RestBudgetOptions } from './rest-budget.ts';
 import { realClock } from '../runtime/clock.ts';
+import type pg from 'pg';
+import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
+import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
+import { databaseBroadcastMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 
-export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions };
+export type { JwtClaims, AuthorizationRequest, Authorize, RealtimeSocketAssigns, RestBudget, RestBudgetOptions, PostgresChangesStats, ChangeSourceStats };
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf };
+export { databaseBroadcastMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
 export interface RealtimeOptions extends JwtVerification {
@@ -59,6 +69,32 @@ export interface RealtimeOptions extends JwtVerification {
   restBudget?: RestBudgetOptions | undefined;
   /** Presence `track`/`untrack` calls per channel per second; more are refused `{reason: "presence rate limited"}`. Default 10. */
   presenceCallsPerSecond?: number | undefined;
+  /** Serves `postgres_changes` from this database (see {@link PostgresChangesOptions}). */
+  postgresChanges?: PostgresChangesOptions | undefined;
+}
+
+/** Where Postgres Changes come from. */
+export interface PostgresChangesOptions {
+  /**
+   * The database, as a role that may replicate (`REPLICATION`), create the publication and slot,
+   * and `SET ROLE` to the roles your tokens name (`anon`, `authenticated`, …): be a member of them.
+   */
+  connectionString: string;
+  /** The publication whose tables are served. Default `supabase_realtime` (created empty when missing). */
+  publication?: string | undefined;
+  /** The logical replication slot. Default `starling_realtime`. Drop it when you retire the server, or PostgreSQL keeps WAL for it. */
+  slot?: string | undefined;
+  /** `statement_timeout` of one authorization query, in ms. Default 5000. */
+  checkTimeoutMs?: number | undefined;
+  /** Sessions for authorization queries. Default 4. */
+  poolSize?: number | undefined;
+  /**
+   * Broadcast from Database: `start()` installs `realtime.messages` and `realtime.send(payload,
+   * event, topic, private)` (idempotently; the role needs CREATE on the database), and every row
+   * `realtime.send` adds reaches that topic's `broadcast` listeners once its transaction commits.
+   * Default false.
+   */
+  broadcastFromDatabase?: boolean | undefined;
 }
 
 /** A Supabase-Realtime-compatible socket and its REST API. */
@@ -76,7 +112,22 @@ export interface Realtime {
    * request, so it composes with an app's own handler (e.g. in `listen`'s `fallback`).
    */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Starts the change source (with `postgresChanges`; otherwise resolves at once): checks
+   * `wal_level`, creates the publication and slot when missing.
+   * @throws StarlingError `ERR_CHANGE_SOURCE` (rejects) when that fails
+   */
+  start(): Promise<void>;
+  /** Stops the change source and closes the database sessions (the slot stays). */
+  close(): Promise<void>;
+  /** Counters of postgres_changes on this node (null without `postgresChanges`). */
+  readonly changeStats: PostgresChangesStats | null;
+  /** Counters of this node's change source, and the slot's lag in bytes (null without `postgresChanges`). */
+  readonly source: { readonly stats: ChangeSourceStats; lagBytes(): Promise<number | null> } | null;
 }
+
+/** The PubSub topic the change source broadcasts rows on: outside `realtime:*`, so no client can join it. */
+const CHANGES_TOPIC = 'starling:postgres_changes';
 
 const denyAll: Authorize = () => false;
 
@@ -86,9 +137,76 @@ const denyAll: Authorize = () => false;
  * @throws TypeError when neither `jwtSecret` nor `jwksUrl` is given, or `jwtSecret` is shorter than 32 bytes; RangeError for a malformed `restBudget`
  */
 export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Realtime {
+  let startSource = (): Promise<void> => Promise.resolve();
   const verify = createVerifier(options);
   const authorize = options.authorize ?? denyAll;
-  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 });
+  const database = options.postgresChanges;
+  let source: PostgresChangeSource | null = null;
+  let pool: pg.Pool | null = null;
+  let changes: PostgresChanges | null = null;
+  if (database !== undefined) {
+    const publication = database.publication ?? SUPABASE_PUBLICATION;
+    let ready!: () => void;
+    let failed!: (err: unknown) => void;
+    const sourceReady = new Promise<void>((resolve, reject) => ((ready = resolve), (failed = reject)));
+    changes = new PostgresChanges({
+      pool: () => {
+        if (pool === null) throw new Error('postgres_changes: the server has not been started');
+        return pool;
+      },
+      pubsub: endpoint.pubsub,
+      topic: CHANGES_TOPIC,
+      publication,
+      sourceReady,
+      checkTimeoutMs: database.checkTimeoutMs ?? 5000,
+      logger: endpoint.logger,
+    });
+    let started: Promise<void> | null = null;
+    // The drivers are optional peers: loaded only when postgres_changes is used.
+    startSource = () =>
+      (started ??= (async () => {
+        const [{ default: pgModule }, { PostgresChangeSource }, { ROW_CHANGE_EVENT }] = await Promise.all([
+          import('pg'),
+          import('../postgres/change-source.ts'),
+          import('../postgres/index.ts'),
+        ]);
+        pool = new pgModule.Pool({ connectionString: database.connectionString, max: database.poolSize ?? 4, application_name: 'starling realtime' });
+        pool.on('error', () => undefined); // an idle session that dies is replaced at the next checkout
+        source = new PostgresChangeSource({
+          connectionString: database.connectionString,
+          publication,
+          slot: database.slot ?? 'starling_realtime',
+          handle: (rows) => {
+            for (const change of rows) {
+              // realtime.messages rows are Broadcast from Database: to the topic's channels, not to postgres_changes.
+              if (isMessagesTable(change)) {
+                const message = databaseBroadcastOf(change);
+                if (message !== null) {
+                  const { topic, isPrivate, event, payload } = message;
+                  endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', { type: 'broadcast', event, payload });
+                }
+                continue;
+              }
+              endpoint.pubsub.broadcast(CHANGES_TOPIC, ROW_CHANGE_EVENT, change);
+            }
+          },
+          logger: endpoint.logger,
+        });
+        await source.start();
+        if (database.broadcastFromDatabase === true) {
+          try {
+            await pool.query(databaseBroadcastMigration(publication));
+          } catch (err) {
+            await source.close();
+            throw new StarlingError(ErrorCodes.changeSource, `Broadcast from Database cannot be installed: ${(err as Error).message}`, { cause: err });
+          }
+        }
+      })().then(ready, (err: unknown) => {
+        failed(err);
+        throw err;
+      }));
+  }
+  const channel = createRealtimeChannel(verify, authorize, { presenceCallsPerSecond: options.presenceCallsPerSecond ?? 10 }, changes);
   const socketFor = (framing: SocketFraming): Socket<RealtimeSocketAssigns> =>
     new Socket<RealtimeSocketAssigns>({
       framing,
@@ -107,5 +225,18 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     clientAddress: (req) => endpoint.clientAddress(req),
     publish: (topic, isPrivate, message) => endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', message),
   });
-  return { socket: socketFor('supabase'), phoenixSocket: socketFor('phoenix'), handleRequest };
+  return {
+    socket: socketFor('supabase'),
+    phoenixSocket: socketFor('phoenix'),
+    handleRequest,
+    start: () => startSource(),
+    async close() {
+      await source?.close();
+      await pool?.end().catch(() => undefined);
+    },
+    changeStats: changes?.stats ?? null,
+    get source() {
+      return source;
+    },
+  };
 }

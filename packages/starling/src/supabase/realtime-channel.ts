@@ -3,9 +3,13 @@
  * Internal: the channel behind every `realtime:<name>` topic of a Supabase-Realtime-compatible
  * socket — what `@supabase/realtime-js` expects of the server (docs/supabase.md):
  *
- * - join `{config: {broadcast: {self, ack}, presence: {key, enabled}, postgres_changes, private}, access_token?}`,
- *   answered `{}` (no `postgres_changes` key: none is served); a join asking for
- *   `postgres_changes` is refused, a private one needs the app's `authorize` to allow `read`;
+ * - join `{config: {broadcast: {self, ack}, presence: {key, enabled}, postgres_changes, postgres_changes_options, private}, access_token?}`,
+ *   answered `{}`, or `{postgres_changes: [...bindings with ids]}` when it asked for changes (see
+ *   supabase/postgres-changes; without a change source such a join is refused); a private one
+ *   needs the app's `authorize` to allow `read`;
+ * - once its change bindings are live, `system` `{extension: "postgres_changes", status: "ok",
+ *   message: "Subscribed to PostgreSQL", channel}`, then `postgres_changes` `{ids, data}` pushes;
+ *   with `postgres_changes_options: {wait: true, timeout?}` the join reply waits for that;
  * - `broadcast` `{type: "broadcast", event, payload}` to everyone on the topic, the sender included
  *   only with `self`, answered `ok` only with `ack`; private topics need `write`;
  * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
@@ -23,6 +27,7 @@ import { randomUUID } from 'node:crypto';
 import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket } from '../channel.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
+import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
 
 /** What `authorize` is asked: may the token's holder read (join) or write (broadcast, track) `topic`? */
 export interface AuthorizationRequest {
@@ -56,6 +61,8 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   /** Start of the current one-second presence window, and the track/untrack calls in it. */
   presenceWindow: number;
   presenceCalls: number;
+  /** This channel's postgres_changes registration, if it asked for changes. */
+  changes: ChangeListener | null;
 }
 
 /** Limits of the realtime channel. */
@@ -78,6 +85,19 @@ export function pubsubTopicOf(name: string, isPrivate: boolean): string {
   return `${isPrivate ? PRIVATE_PREFIX : TOPIC_PREFIX}${name}`;
 }
 const AFTER_JOIN = 'after_join';
+/** Its postgres_changes bindings are live: tell the client. */
+const CHANGES_LIVE = 'changes_live';
+/** How long a join with `postgres_changes_options.wait` waits by default (realtime-js's own default). */
+const DEFAULT_WAIT_MS = 15_000;
+
+interface ChangeInfo {
+  readonly kind: 'postgres_changes';
+  readonly payload: ChangePayload;
+}
+
+function timeout(ms: number): Promise<'timeout'> {
+  return new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+}
 /** Timers longer than this overflow setTimeout; a token valid for longer is re-checked then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -99,6 +119,7 @@ export function createRealtimeChannel(
   verify: (token: unknown) => Promise<Verified>,
   authorize: Authorize,
   limits: RealtimeLimits,
+  changes: PostgresChanges | null = null,
 ): Channel<RealtimeChannelAssigns> {
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
@@ -143,8 +164,8 @@ export function createRealtimeChannel(
       const config = record(record(params).config);
       const broadcast = record(config.broadcast);
       const presence = record(config.presence);
-      const changes = config.postgres_changes;
-      if (Array.isArray(changes) && changes.length > 0) {
+      const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
+      if (requested.length > 0 && changes === null) {
         return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
       }
       let claims = socket.assigns.claims;
@@ -156,6 +177,28 @@ export function createRealtimeChannel(
       }
       const isPrivate = config.private === true;
       if (isPrivate && !(await mayRead(name, claims))) return error({ reason: unauthorizedRead(name) });
+      let listener: ChangeListener | null = null;
+      let response: Record<string, unknown> = {};
+      if (requested.length > 0 && changes !== null) {
+        listener = { claims, deliver: (payload) => socket.sendInfo({ kind: 'postgres_changes', payload } satisfies ChangeInfo) };
+        let registered: Awaited<ReturnType<PostgresChanges['register']>>;
+        try {
+          registered = await changes.register(listener, requested);
+        } catch {
+          return error({ reason: 'postgres_changes: the database is unavailable' });
+        }
+        if (!registered.ok) return error({ reason: registered.reason });
+        const options = record(config.postgres_changes_options);
+        if (options.wait === true) {
+          const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
+          const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
+          if (outcome !== 'live') {
+            changes.unregister(listener);
+            return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
+          }
+        }
+        response = { postgres_changes: registered.bindings };
+      }
       const key = typeof presence.key === 'string' && presence.key !== '' ? presence.key : randomUUID();
       socket.assign({
         claims,
@@ -169,9 +212,10 @@ export function createRealtimeChannel(
         tokenGeneration: 0,
         presenceWindow: 0,
         presenceCalls: 0,
+        changes: listener,
       });
       socket.sendInfo(AFTER_JOIN);
-      return ok({}, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
+      return ok(response, { pubsubTopic: pubsubTopicOf(name, isPrivate) });
     },
 
     async handleIn(event, payload, socket) {
@@ -216,12 +260,18 @@ export function createRealtimeChannel(
           const name = socket.topic.slice(TOPIC_PREFIX.length);
           if (socket.assigns.private && !(await mayRead(name, verified.claims))) return endForToken(socket, unauthorizedRead(name));
           socket.assign({ claims: verified.claims, canWrite: null, tokenGeneration: socket.assigns.tokenGeneration + 1 });
+          // Row-level security follows the new token from the next change on.
+          if (socket.assigns.changes !== null) socket.assigns.changes.claims = verified.claims;
           scheduleExpiry(socket);
           return noreply();
         }
         default:
           return reply('error', { reason: `unknown event ${event}` });
       }
+    },
+
+    terminate(_reason, socket) {
+      if (socket.assigns.changes !== null) changes?.unregister(socket.assigns.changes);
     },
 
     handleOut(event, payload, socket) {
@@ -234,6 +284,26 @@ export function createRealtimeChannel(
       if (message === AFTER_JOIN) {
         if (socket.assigns.presenceEnabled) socket.push('presence_state', socket.listPresence());
         scheduleExpiry(socket);
+        if (socket.assigns.changes !== null && changes !== null) {
+          changes.live.then(
+            () => socket.sendInfo(CHANGES_LIVE),
+            () => undefined, // the source failed to start: reported where it was started
+          );
+        }
+        return noreply();
+      }
+      if (message === CHANGES_LIVE) {
+        socket.push('system', {
+          extension: 'postgres_changes',
+          status: 'ok',
+          message: 'Subscribed to PostgreSQL',
+          channel: socket.topic.slice(TOPIC_PREFIX.length),
+        });
+        return noreply();
+      }
+      const change = message as Partial<ChangeInfo>;
+      if (change.kind === 'postgres_changes' && change.payload !== undefined) {
+        socket.push('postgres_changes', change.payload as unknown as Record<string, unknown>);
         return noreply();
       }
       const expiry = message as Partial<TokenExpiry>;

@@ -102,13 +102,14 @@ describe('the packed framework', { timeout: 90_000 }, () => {
         'dist/redis/index.js',
         'dist/metrics/index.js',
         'dist/supabase/index.js',
+        'dist/postgres/index.js',
         'dist/testing/index.js',
         'dist/client/index.js',
       ]),
     );
   });
 
-  it('depends on ws alone; ioredis, jose, phoenix and prom-client are optional peers', () => {
+  it('depends on ws alone; ioredis, jose, pg, pg-logical-replication, phoenix and prom-client are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling-channels/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
     expect(manifest.peerDependenciesMeta).toEqual({
@@ -116,6 +117,8 @@ describe('the packed framework', { timeout: 90_000 }, () => {
       jose: { optional: true },
       phoenix: { optional: true },
       'prom-client': { optional: true },
+      pg: { optional: true },
+      'pg-logical-replication': { optional: true },
     });
   });
 
@@ -185,7 +188,9 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     );
     expect(outcome.code).not.toBe(0);
     const errorLines = [...outcome.stdout.matchAll(/wrong-options\.ts\((\d+),\d+\): error/g)].map((match) => Number(match[1]));
-    expect(new Set(errorLines)).toEqual(new Set([4, 5, 6, 8, 9]));
+    expect(new Set(errorLines)).toEqual(new Set([4, 5, 6, 8, 9, 11]));
+    // A typed handleIn declared (event, payload): the message names the three parameters it needs.
+    expect(outcome.stdout).toContain("Types of parameters 'event' and 'eventPayloadSocket' are incompatible");
   });
 
   for (const [name, node] of [
@@ -253,6 +258,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
       '"starling-channels/redis"',
       '"starling-channels/metrics"',
       '"starling-channels/supabase"',
+      '"starling-channels/postgres"',
       '"starling-channels/testing"',
       '"starling-channels/client"',
     ]) {

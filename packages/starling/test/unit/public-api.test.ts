@@ -36,6 +36,7 @@ describe('public API', () => {
         'error',
         'formatPosition',
         'groupByKey',
+        'handleInByEvent',
         'isBinaryPayload',
         'noreply',
         'ok',

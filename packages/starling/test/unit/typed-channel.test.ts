@@ -6,7 +6,20 @@
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { Socket, error, noreply, ok, reply, type Channel, type ChannelSocket, type InferPayloads, type StandardSchemaV1 } from '../../src/index.ts';
+import {
+  Socket,
+  error,
+  handleInByEvent,
+  noreply,
+  ok,
+  reply,
+  type Channel,
+  type ChannelSocket,
+  type InferEvents,
+  type InferPayloads,
+  type ReplyResult,
+  type StandardSchemaV1,
+} from '../../src/index.ts';
 import { ChannelTest } from '../../src/testing/index.ts';
 
 type Assigns = { user: string };
@@ -82,6 +95,106 @@ describe('typed channels (types)', () => {
     } satisfies Channel<Assigns, { in: In; out: Record<never, never> }>;
     // @ts-expect-error -- a schema whose output does not match the in map
     void ({ ...channel, schemas: { ...schemas, ping: z.object({ n: z.string() }) } } satisfies Channel<Assigns, { in: In; out: Record<never, never> }>);
+  });
+
+  it('hands handleIn the schemas’ output, while InferEvents also records their input for the client', () => {
+    const schemas = { start: z.object({ rounds: z.number().int().default(3) }), say: z.object({ text: z.string().trim() }) };
+    type GameEvents = InferEvents<typeof schemas> & { out: { started: { rounds: number } } };
+    expectTypeOf<GameEvents['in']>().toEqualTypeOf<{ start: { rounds: number }; say: { text: string } }>();
+    expectTypeOf<GameEvents['input']>().toEqualTypeOf<{ start: { rounds?: number | undefined }; say: { text: string } }>();
+    const channel = {
+      schemas,
+      join: () => ok(),
+      handleIn(event, payload, socket) {
+        if (event === 'start') {
+          expectTypeOf(payload).toEqualTypeOf<{ rounds: number }>();
+          socket.broadcast('started', { rounds: payload.rounds });
+        }
+        return noreply();
+      },
+    } satisfies Channel<Assigns, GameEvents>;
+    expect(typeof channel.handleIn).toBe('function');
+    // A hand-written schema typed only by its output: the client pushes that output.
+    expectTypeOf<InferEvents<{ even: typeof evenNumber }>['input']>().toEqualTypeOf<{ even: { n: number } }>();
+  });
+
+  it('infers reply literals without `as const`, and keeps arrays mutable', () => {
+    type Accepting = {
+      in: { start: { at: number }; list: Record<string, never> };
+      out: Record<never, never>;
+      replies: { start: { accepted: true; mode: 'fast' | 'slow' }; list: { names: string[] } };
+    };
+    const channel = {
+      join: () => ok(),
+      handleIn(event, _payload, _socket) {
+        if (event === 'start') return reply('ok', { accepted: true, mode: 'fast' });
+        return reply('ok', { names: ['ada', 'grace'] });
+      },
+    } satisfies Channel<Assigns, Accepting>;
+    expectTypeOf(reply('ok', { accepted: true })).toEqualTypeOf<ReplyResult<'ok', { readonly accepted: true }>>();
+    expectTypeOf(reply('ok', { names: ['ada'] }).response.names).toEqualTypeOf<['ada']>();
+    expectTypeOf(reply('ok')).toEqualTypeOf<ReplyResult<'ok', Record<string, never>>>();
+    expectTypeOf(reply('ok', JSON.parse('{}') as unknown)).toEqualTypeOf<ReplyResult<'ok', unknown>>();
+    expect(channel.handleIn('start', { at: 1 }, undefined as unknown as ChannelSocket<Assigns, Accepting>)).toEqual({
+      kind: 'reply',
+      status: 'ok',
+      response: { accepted: true, mode: 'fast' },
+    });
+  });
+
+  it('handleInByEvent types each event’s payload, socket and ok reply by that event alone', () => {
+    type Replying = RoomEvents & { replies: { history: { messages: string[] }; new_msg: { id: number } } };
+    const channel = {
+      join: () => ok(),
+      handleIn: handleInByEvent({
+        history: (payload) => reply('ok', { messages: [String(payload.before)] }),
+        new_msg(payload, socket) {
+          socket.broadcast('new_msg', { body: payload.body, author: socket.assigns.user });
+          return reply('ok', { id: 1 });
+        },
+      }),
+    } satisfies Channel<Assigns, Replying>;
+    const crossed = {
+      join: () => ok(),
+      handleIn: handleInByEvent({
+        // @ts-expect-error -- new_msg's reply, not history's: a single handleIn would accept it
+        history: () => reply('ok', { id: 1 }),
+        new_msg: () => noreply(),
+      }),
+    } satisfies Channel<Assigns, Replying>;
+    const missing = {
+      join: () => ok(),
+      // @ts-expect-error -- every in event needs its handler
+      handleIn: handleInByEvent({ history: () => noreply() }),
+    } satisfies Channel<Assigns, Replying>;
+    type Partly = RoomEvents & { replies: { history: { messages: string[] } } };
+    const undeclared = {
+      join: () => ok(),
+      handleIn: handleInByEvent({
+        history: () => reply('ok', { messages: [] }),
+        // @ts-expect-error -- new_msg declares no reply: its ok reply carries nothing
+        new_msg: () => reply('ok', { messages: [] }),
+      }),
+    } satisfies Channel<Assigns, Partly>;
+    expect([typeof channel.handleIn, typeof crossed.handleIn, typeof missing.handleIn, typeof undeclared.handleIn]).toEqual([
+      'function',
+      'function',
+      'function',
+      'function',
+    ]);
+  });
+
+  it('a typed handleIn with fewer than its three parameters does not compile (handleInByEvent’s handlers may)', () => {
+    const two = {
+      join: () => ok(),
+      // @ts-expect-error -- (event, payload): the parameters are one [event, payload, socket] tuple per event
+      handleIn: (event, payload) => (event === 'history' ? reply('ok', { before: payload }) : noreply()),
+    } satisfies Channel<Assigns, RoomEvents>;
+    const short = {
+      join: () => ok(),
+      handleIn: handleInByEvent({ history: (payload) => reply('ok', { before: payload.before }), new_msg: () => noreply() }),
+    } satisfies Channel<Assigns, RoomEvents>;
+    expect([typeof two.handleIn, typeof short.handleIn]).toEqual(['function', 'function']);
   });
 
   it('keeps untyped channels as they were: any event, unknown payloads, any object pushed', () => {
@@ -166,5 +279,31 @@ describe('validation at the edge (schemas)', () => {
     await channel.assertReply(channel.push('constructor', {}), 'error', { reason: 'unknown event' });
     await channel.assertReply(channel.push('other', {}), 'error', { reason: 'unknown event' });
     expect(handled).toEqual([]);
+  });
+});
+
+describe('handleInByEvent (runtime)', () => {
+  const ByEventChannel = {
+    join: () => ok(),
+    handleIn: handleInByEvent({
+      history: (payload) => reply('ok', { messages: [`before ${payload.before}`] }),
+      new_msg(payload, socket) {
+        socket.broadcast('new_msg', { body: payload.body, author: socket.assigns.user });
+        return noreply();
+      },
+    }),
+  } satisfies Channel<Assigns, RoomEvents>;
+  let test: ChannelTest;
+  afterEach(() => test.close());
+
+  it('runs the handler of the pushed event, and answers an event without one {reason: "unknown event"}', async () => {
+    test = new ChannelTest(new Socket<Assigns>({ connect: () => ({ ok: true, assigns: { user: 'ada' } }) }).channel('rooms:*', ByEventChannel));
+    const { channel } = await (await test.connect()).join('rooms:lobby');
+    await channel.assertReply(channel.push('history', { before: 7 }), 'ok', { messages: ['before 7'] });
+    channel.push('new_msg', { body: 'hi' });
+    await channel.assertBroadcast('new_msg', { body: 'hi', author: 'ada' });
+    // Unchecked clients reach a channel without schemas with any event, inherited names included.
+    await channel.assertReply(channel.push('constructor', {}), 'error', { reason: 'unknown event' });
+    await channel.assertReply(channel.push('other', {}), 'error', { reason: 'unknown event' });
   });
 });

@@ -10,6 +10,7 @@
  * await store.close();
  */
 import type { ChatStore } from '../chat-store.ts';
+import type { Migration } from '../migrations.ts';
 import { PostgresDatabase, type PostgresChatStoreOptions } from './postgres-database.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
 import { PostgresReadStore } from './postgres-read-store.ts';
@@ -17,6 +18,20 @@ import { PostgresRoomStore } from './postgres-room-store.ts';
 import { PostgresUserStore } from './postgres-user-store.ts';
 
 export type { PostgresChatStoreOptions } from './postgres-database.ts';
+
+/** The PostgreSQL schema's versions (see `migrations.ts`): append, never edit. */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'messages, rooms, members, invites, sessions and profiles',
+    sql: (schema) => [PostgresMessageStore.schema, PostgresRoomStore.schema, PostgresUserStore.schema].map((part) => part.createTables(schema)).join(';\n'),
+  },
+  {
+    version: 2,
+    name: 'message authors, edits, deletes and mentions; read positions',
+    sql: (schema) => [PostgresMessageStore.editsSchema(schema), PostgresReadStore.schema.createTables(schema)].join(';\n'),
+  },
+];
 
 /** A {@link ChatStore} on PostgreSQL through a `pg` connection pool: its parts share the pool. */
 export class PostgresChatStore implements ChatStore {
@@ -39,8 +54,11 @@ export class PostgresChatStore implements ChatStore {
    * if PostgreSQL cannot be reached (it does not wait for it to come up).
    */
   static connect(options: PostgresChatStoreOptions): Promise<PostgresChatStore> {
-    const parts = [PostgresMessageStore.schema, PostgresRoomStore.schema, PostgresUserStore.schema, PostgresReadStore.schema];
-    return PostgresDatabase.connect(options, parts, (database) => new PostgresChatStore(database));
+    return PostgresDatabase.connect(options, POSTGRES_MIGRATIONS, (database) => new PostgresChatStore(database));
+  }
+
+  async ping(): Promise<void> {
+    await this.#database.call('ping', () => this.#database.query('SELECT 1', []));
   }
 
   close(): Promise<void> {

@@ -11,6 +11,7 @@
  * discarded and reported to `onError` — it never becomes an uncaught `'error'` event.
  */
 import { DatabaseError, escapeIdentifier, Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { pendingMigrations, type Migration } from '../migrations.ts';
 import { StoreError, StoreErrorCodes } from '../store-error.ts';
 
 /** Options of `PostgresChatStore.connect`. */
@@ -34,15 +35,8 @@ export interface PostgresChatStoreOptions {
 
 /** What a part of the store brings to the schema. */
 export interface PostgresTables {
-  /** The tables it creates, all of which must exist for the schema to count as complete. */
-  readonly tables: readonly string[];
   /** `CREATE … IF NOT EXISTS` statements for them, with every name qualified by `schema` (quoted). */
   createTables(schema: string): string;
-  /**
-   * Columns added to its tables after they were first released (table → columns): a schema
-   * missing one takes the slow path, whose `createTables` adds it (`ADD COLUMN IF NOT EXISTS`).
-   */
-  readonly columns?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -99,7 +93,7 @@ export class PostgresDatabase {
    * `build` makes of it. Rejects with `ERR_STORE_UNAVAILABLE` if PostgreSQL cannot be reached (it
    * does not wait for it to come up).
    */
-  static async connect<T>(options: PostgresChatStoreOptions, parts: readonly PostgresTables[], build: (database: PostgresDatabase) => T): Promise<T> {
+  static async connect<T>(options: PostgresChatStoreOptions, migrations: readonly Migration[], build: (database: PostgresDatabase) => T): Promise<T> {
     const pool = new Pool({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
@@ -110,7 +104,7 @@ export class PostgresDatabase {
     });
     const database = new PostgresDatabase(pool, options.schema ?? 'public', options.onError);
     try {
-      await database.#migrate(parts);
+      await database.#migrate(migrations);
       return build(database);
     } catch (err) {
       await pool.end().catch(() => undefined);
@@ -119,23 +113,15 @@ export class PostgresDatabase {
   }
 
   /**
-   * Creates what is missing. The fast path only reads the catalog, so restarts need no DDL
-   * privileges and take no lock. Otherwise nodes starting together queue on a transaction-scoped
-   * advisory lock, because `IF NOT EXISTS` alone still races: two concurrent `CREATE SCHEMA IF NOT
-   * EXISTS` can both pass the check and one fails on the catalog's unique index.
+   * Applies the pending migrations (`migrations.ts`). The fast path only reads the migrations
+   * table, so restarts need no DDL privileges and take no lock. Otherwise nodes starting together
+   * queue on a transaction-scoped advisory lock and the first applies what is pending — because
+   * `IF NOT EXISTS` alone still races: two concurrent `CREATE SCHEMA IF NOT EXISTS` can both pass
+   * the check and one fails on the catalog's unique index.
    */
-  async #migrate(parts: readonly PostgresTables[]): Promise<void> {
-    const tables = parts.flatMap((part) => part.tables);
-    const present = await this.#pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)', [
-      this.schema,
-      tables,
-    ]);
-    const columns = parts.flatMap((part) => Object.entries(part.columns ?? {}).flatMap(([table, names]) => names.map((name) => `${table}.${name}`)));
-    const presentColumns = await this.#pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = $1 AND table_name || '.' || column_name = ANY($2)",
-      [this.schema, columns],
-    );
-    if (present.rows[0]?.n === tables.length && presentColumns.rows[0]?.n === columns.length) return;
+  async #migrate(migrations: readonly Migration[]): Promise<void> {
+    const latest = migrations.at(-1)?.version ?? 0;
+    if ((await this.#appliedVersion(this.#pool)) === latest) return;
     const client: PoolClient = await this.#pool.connect();
     // The pool listens for errors only on idle clients; a checked-out one that loses its connection
     // would otherwise emit an unhandled 'error'. The failure reaches us through the next query.
@@ -147,7 +133,13 @@ export class PostgresDatabase {
       // CREATE SCHEMA checks the database-level privilege even when the schema exists.
       const schema = await client.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [this.schema]);
       if (schema.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.quotedSchema}`);
-      await client.query(parts.map((part) => part.createTables(this.quotedSchema)).join(';\n'));
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.quotedSchema}.schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+      );
+      for (const migration of pendingMigrations(migrations, await this.#appliedVersion(client))) {
+        await client.query(migration.sql(this.quotedSchema));
+        await client.query(`INSERT INTO ${this.quotedSchema}.schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+      }
       await client.query('COMMIT');
       client.removeListener('error', ignore);
       client.release();
@@ -157,6 +149,14 @@ export class PostgresDatabase {
       client.release(true); // its state is unknown: discard rather than return it to the pool
       throw err;
     }
+  }
+
+  /** The last migration applied: 0 without a migrations table (a new database, or one made before them). */
+  async #appliedVersion(on: Pool | PoolClient): Promise<number> {
+    const table = await on.query('SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2', [this.schema, 'schema_migrations']);
+    if (table.rowCount === 0) return 0;
+    const applied = await on.query<{ version: number }>(`SELECT coalesce(max(version), 0)::int AS version FROM ${this.quotedSchema}.schema_migrations`);
+    return applied.rows[0]?.version ?? 0;
   }
 
   /** Runs one statement on a pooled connection; only inside {@link PostgresDatabase.call}. */

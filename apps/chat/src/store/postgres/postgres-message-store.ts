@@ -68,7 +68,6 @@ const isMessageId = (id: number): boolean => Number.isSafeInteger(id) && id > 0;
 export class PostgresMessageStore implements MessageStore {
   /** The tables this part needs, created when missing. */
   static readonly schema: PostgresTables = {
-    tables: ['messages'],
     createTables: (s) => `
       CREATE TABLE IF NOT EXISTS ${s}.messages (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -77,15 +76,18 @@ export class PostgresMessageStore implements MessageStore {
         body TEXT NOT NULL,
         inserted_at TIMESTAMPTZ NOT NULL DEFAULT now()
       );
-      CREATE INDEX IF NOT EXISTS messages_room_id ON ${s}.messages (room, id);
+      CREATE INDEX IF NOT EXISTS messages_room_id ON ${s}.messages (room, id)`,
+  };
+
+  /** What migration 2 adds to {@link PostgresMessageStore.schema}: who wrote a message, its edits, deletion and mentions. */
+  static editsSchema(s: string): string {
+    return `
       ALTER TABLE ${s}.messages
         ADD COLUMN IF NOT EXISTS author_id TEXT,
         ADD COLUMN IF NOT EXISTS edited_at TIMESTAMPTZ,
         ADD COLUMN IF NOT EXISTS deleted BOOLEAN NOT NULL DEFAULT false,
-        ADD COLUMN IF NOT EXISTS mentions TEXT NOT NULL DEFAULT '[]'`,
-    // Added after the first release: a schema made before them is migrated at connect.
-    columns: { messages: ['author_id', 'edited_at', 'deleted', 'mentions'] },
-  };
+        ADD COLUMN IF NOT EXISTS mentions TEXT NOT NULL DEFAULT '[]'`;
+  }
 
   readonly #database: PostgresDatabase;
   readonly #sql: ReturnType<typeof sql>;

@@ -31,7 +31,6 @@ function sql(s: string) {
 export class PostgresReadStore implements ReadStore {
   /** The tables this part needs, created when missing (it also reads `messages`). */
   static readonly schema: PostgresTables = {
-    tables: ['read_positions'],
     createTables: (s) => `
       CREATE TABLE IF NOT EXISTS ${s}.read_positions (
         user_id TEXT NOT NULL,

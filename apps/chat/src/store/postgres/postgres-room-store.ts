@@ -71,7 +71,6 @@ export class PostgresRoomStore implements RoomStore {
    * random). Members are keyed by user first: `roomsOf` and `isMember` both start there.
    */
   static readonly schema: PostgresTables = {
-    tables: ['rooms', 'room_members', 'invites'],
     createTables: (s) => `
       CREATE TABLE IF NOT EXISTS ${s}.rooms (
         seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,

@@ -23,7 +23,6 @@ function sql(s: string) {
 export class PostgresUserStore implements UserStore {
   /** The tables this part needs, created when missing. */
   static readonly schema: PostgresTables = {
-    tables: ['session_revocations', 'profiles'],
     createTables: (s) => `
       CREATE TABLE IF NOT EXISTS ${s}.session_revocations (
         user_id TEXT PRIMARY KEY,

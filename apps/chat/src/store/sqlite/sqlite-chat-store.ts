@@ -10,11 +10,26 @@
  * await store.close();
  */
 import type { ChatStore } from '../chat-store.ts';
+import type { Migration } from '../migrations.ts';
 import { SqliteDatabase } from './sqlite-database.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
 import { SqliteReadStore } from './sqlite-read-store.ts';
 import { SqliteRoomStore } from './sqlite-room-store.ts';
 import { SqliteUserStore } from './sqlite-user-store.ts';
+
+/** The SQLite schema's versions (see `migrations.ts`): append, never edit. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'messages, rooms, members, invites, sessions and profiles',
+    sql: () => [SqliteMessageStore.schema, SqliteRoomStore.schema, SqliteUserStore.schema].join('\n'),
+  },
+  {
+    version: 2,
+    name: 'message authors, edits, deletes and mentions; read positions',
+    sql: () => [SqliteMessageStore.editsSchema, SqliteReadStore.schema].join('\n'),
+  },
+];
 
 /** A {@link ChatStore} on a local SQLite file through better-sqlite3: its parts share one connection. */
 export class SqliteChatStore implements ChatStore {
@@ -38,8 +53,11 @@ export class SqliteChatStore implements ChatStore {
    * cannot be opened.
    */
   static open(file: string): SqliteChatStore {
-    const schemas = [SqliteMessageStore.schema, SqliteMessageStore.migrate, SqliteRoomStore.schema, SqliteUserStore.schema, SqliteReadStore.schema];
-    return SqliteDatabase.open(file, schemas, (database) => new SqliteChatStore(database));
+    return SqliteDatabase.open(file, SQLITE_MIGRATIONS, (database) => new SqliteChatStore(database));
+  }
+
+  async ping(): Promise<void> {
+    await this.#database.call('ping', () => this.#database.db.prepare('SELECT 1').get());
   }
 
   close(): Promise<void> {

@@ -12,6 +12,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { pendingMigrations, type Migration } from '../migrations.ts';
 import { StoreError, StoreErrorCodes } from '../store-error.ts';
 
 /** How long a call waits for another process's write lock before failing as unavailable. */
@@ -47,9 +48,8 @@ export class SqliteDatabase {
   }
 
   /**
-   * Opens (creating when missing) the database at `file`, with its parent directory, creates the
-   * tables of `schemas` (each part's `CREATE … IF NOT EXISTS` script, or a function that migrates
-   * what an older version made) in one transaction, and
+   * Opens (creating when missing) the database at `file`, with its parent directory, applies the
+   * pending `migrations` (`migrations.ts`) in one transaction, and
    * returns what `build` makes of it (the parts prepare their statements there). The
    * database and its -wal/-shm files are readable by their owner only (0600), a directory it
    * creates too (0700). Throws a {@link StoreError} if the file cannot be opened or `build` fails
@@ -62,7 +62,7 @@ export class SqliteDatabase {
    * file). FULL would fsync the WAL on every `append`, blocking the event loop for a disk flush per
    * chat message; deployments that need power-loss durability should use PostgreSQL.
    */
-  static open<T>(file: string, schemas: ReadonlyArray<string | ((db: Database.Database) => void)>, build: (database: SqliteDatabase) => T): T {
+  static open<T>(file: string, migrations: readonly Migration[], build: (database: SqliteDatabase) => T): T {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -75,12 +75,16 @@ export class SqliteDatabase {
       for (const companion of [`${file}-wal`, `${file}-shm`]) if (existsSync(companion)) chmodSync(companion, 0o600);
       opened.pragma('synchronous = NORMAL');
       opened.pragma('foreign_keys = ON');
-      // One write transaction, so that processes opening a new file at once don't interleave.
+      // One write transaction, so that processes opening a new file at once apply each migration once.
       opened
         .transaction(() => {
-          for (const schema of schemas)
-            if (typeof schema === 'string') opened.exec(schema);
-            else schema(opened);
+          opened.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+          const applied = (opened.prepare('SELECT coalesce(max(version), 0) AS version FROM schema_migrations').get() as { version: number }).version;
+          const record = opened.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+          for (const migration of pendingMigrations(migrations, applied)) {
+            opened.exec(migration.sql(''));
+            record.run(migration.version, migration.name, new Date().toISOString());
+          }
         })
         .immediate();
       return build(new SqliteDatabase(opened));

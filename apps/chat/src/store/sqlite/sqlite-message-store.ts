@@ -20,14 +20,6 @@ interface MessageRow extends Omit<StoredMessage, 'deleted' | 'mentions'> {
 
 const toMessage = (row: MessageRow): StoredMessage => ({ ...row, deleted: row.deleted !== 0, mentions: mentionsOf(row.mentions) });
 
-/** Columns added after the first release, with their definitions, for files made before them. */
-const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
-  ['author_id', 'TEXT'],
-  ['edited_at', 'TEXT'],
-  ['deleted', 'INTEGER NOT NULL DEFAULT 0'],
-  ['mentions', "TEXT NOT NULL DEFAULT '[]'"],
-];
-
 function prepare(db: Database.Database) {
   return {
     insertMessage: db.prepare<[string, string, string, string, string | null, string], MessageRow>(
@@ -48,7 +40,7 @@ function prepare(db: Database.Database) {
 
 /** A {@link MessageStore} on a {@link SqliteDatabase}. */
 export class SqliteMessageStore implements MessageStore {
-  /** The tables this part needs, created when missing. */
+  /** The table as migration 1 made it (released: never edited; see {@link SqliteMessageStore.editsSchema}). */
   static readonly schema = `
     CREATE TABLE IF NOT EXISTS messages (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,19 +52,18 @@ export class SqliteMessageStore implements MessageStore {
     CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id);
   `;
 
-  /**
-   * Adds the columns of edits, deletes and mentions to a `messages` table made without them; runs
-   * in the schema's write transaction, so processes opening one file at once add them once.
-   */
-  static migrate(db: Database.Database): void {
-    const present = new Set(db.prepare<[], string>("SELECT name FROM pragma_table_info('messages')").pluck().all());
-    for (const [column, definition] of ADDED_COLUMNS) if (!present.has(column)) db.exec(`ALTER TABLE messages ADD COLUMN ${column} ${definition}`);
-  }
+  /** What migration 2 adds to {@link SqliteMessageStore.schema}: who wrote a message, its edits, deletion and mentions. */
+  static readonly editsSchema = `
+    ALTER TABLE messages ADD COLUMN author_id TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at TEXT;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '[]';
+  `;
 
   readonly #database: SqliteDatabase;
   readonly #statements: ReturnType<typeof prepare>;
 
-  /** Prepares its statements on `database`, whose schema must include {@link SqliteMessageStore.schema}. */
+  /** Prepares its statements on `database`, whose schema must include {@link SqliteMessageStore.schema} and {@link SqliteMessageStore.editsSchema}. */
   constructor(database: SqliteDatabase) {
     this.#database = database;
     this.#statements = prepare(database.db);

@@ -106,7 +106,12 @@ export class WebSocketTransport implements Transport, WebSocketShared {
           return rejectUpgrade(socket, result.status);
         }
         if (socket.destroyed) return;
-        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => this.#open(ws as StarlingWebSocket, result, req));
+        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+          // ws now destroys the socket on error itself: a second listener would turn the socket's
+          // error listeners into an array, kept for its whole life (~64 bytes per idle socket).
+          socket.removeListener('error', destroyOnError);
+          this.#open(ws as StarlingWebSocket, result, req);
+        });
       },
       (err: unknown) => {
         stats.errors[CountedErrors.connectCrash]++;

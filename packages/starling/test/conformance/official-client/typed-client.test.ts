@@ -6,7 +6,7 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { noreply, ok, reply, type Channel, type InferPayloads } from '../../../src/index.ts';
+import { noreply, ok, reply, type Channel, type InferEvents, type InferPayloads } from '../../../src/index.ts';
 import { typedChannel, type TypedChannel } from '../../../src/client/index.ts';
 import { startCustomEndpoint } from '../../support/custom-endpoint.ts';
 import { useFixtures } from '../../support/wire-client.ts';
@@ -72,5 +72,20 @@ describe('typedChannel', () => {
       room.on('history', () => undefined);
     };
     expect(typeof check).toBe('function');
+  });
+
+  it('types pushes by the schemas’ input when the events carry it (InferEvents): a defaulted field may be left out', () => {
+    const gameSchemas = { start: z.object({ rounds: z.number().int().default(3) }) };
+    type GameEvents = InferEvents<typeof gameSchemas> & { out: { started: { rounds: number } }; replies: { start: { rounds: number } } };
+    const check = (game: TypedChannel<GameEvents>, plain: TypedChannel<{ in: { start: { rounds: number } }; out: Record<never, never> }>): void => {
+      game.push('start', {}).receive('ok', (response) => expectTypeOf(response).toEqualTypeOf<{ rounds: number }>());
+      game.push('start', { rounds: 5 });
+      // @ts-expect-error -- still the schema's input: rounds is a number
+      game.push('start', { rounds: 'five' });
+      // @ts-expect-error -- without an input map, the in map: rounds is required
+      plain.push('start', {});
+    };
+    expect(typeof check).toBe('function');
+    expect(gameSchemas.start.parse({})).toEqual({ rounds: 3 }); // what the server's handleIn then gets
   });
 });

@@ -210,10 +210,13 @@ describe('RedisPubSubAdapter: start and outages', () => {
       await b.subscribe('room', onB);
       a.broadcast('room', 'before', {});
       await eventually(() => expect(onB.events).toEqual(['before']));
+      expect(a.connected).toBe(true);
 
       const logsBefore = logs.length;
       await redis.stop();
       await sleep(100);
+      // Readiness checks see the outage (`pubsub.connected`), and later its end.
+      await eventually(() => expect(a.connected).toBe(false));
       const droppedBefore = aAdapter.stats.dropped;
       for (let i = 0; i < 3; i++) {
         expect(() => a.broadcast('room', 'during', { i })).not.toThrow();
@@ -241,6 +244,7 @@ describe('RedisPubSubAdapter: start and outages', () => {
         25,
       );
       const resumedAt = performance.now();
+      await eventually(() => expect(a.connected).toBe(true));
       const resumeMs = Math.round(resumedAt - restartedAt);
       console.info(
         `[redis-outage] broadcasts resumed ${resumeMs} ms after restarting Redis ` +

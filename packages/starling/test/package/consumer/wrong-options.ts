@@ -7,3 +7,5 @@ export const Wrong = { join: () => ok(), handleIn: () => 'not a result' } satisf
 type Room = Channel<{ user: string }, { in: { new_msg: { body: string } }; out: { new_msg: { body: string; author: string } } }>;
 export const WrongBroadcast = { join: () => ok(), handleIn: (_e, _p, socket) => socket.broadcast('new_msg', { wrong: 1 }) } satisfies Room;
 export const WrongRead = { join: () => ok(), handleIn: (_e, payload, _s) => void payload.nope } satisfies Room;
+type Two = Channel<{ user: string }, { in: { a: { n: number }; b: { s: string } }; out: Record<never, never> }>;
+export const TwoParameters = { join: () => ok(), handleIn: (event, payload) => void [event, payload] } satisfies Two;

@@ -1,0 +1,122 @@
+/**
+ * `npm run realtime` with `DATABASE_URL`: Postgres Changes for the unchanged supabase-js, from a
+ * private PostgreSQL with wal_level=logical; two nodes over a private Redis, the one consuming the
+ * replication slot SIGKILLed in the middle of 1,000 inserts made at a steady rate, and a
+ * subscriber on the other node getting all 1,000, once each, in commit order; and the clear
+ * refusal to start when the database is not set up for logical replication.
+ */
+import { spawn } from 'node:child_process';
+import { createClient } from '@supabase/supabase-js';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { eventually, sleep } from '@starling/test-support/eventually';
+import { startLogicalPostgres, type LogicalPostgres } from '@starling/test-support/logical-postgres';
+import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
+import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
+import { SECRET, SERVER, key, killServer, serverOutput, startServer, stopServers } from './support/realtime-process.ts';
+
+let database: LogicalPostgres;
+let redis: ThrowawayRedis;
+let sql: pg.Client;
+const disconnects: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([startLogicalPostgres(), startThrowawayRedis()]);
+  sql = new pg.Client(database.url);
+  await sql.connect();
+  await sql.query(`
+    CREATE ROLE anon NOLOGIN;
+    GRANT USAGE ON SCHEMA public TO anon;
+    CREATE TABLE events (id int PRIMARY KEY, body text);
+    GRANT SELECT ON events TO anon;
+  `);
+}, 30_000);
+
+afterEach(async () => {
+  for (const disconnect of disconnects.splice(0)) await disconnect();
+  await stopServers();
+});
+
+afterAll(async () => {
+  try {
+    await sql?.end();
+  } finally {
+    await Promise.all([database?.stop(), redis?.stop()]); // whatever failed above, the private servers go
+  }
+});
+
+/** Whose replication connection holds the slot now (null: nobody). */
+async function slotHolder(): Promise<number | null> {
+  const { rows } = await sql.query<{ pid: number | null }>("SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = 'starling_realtime'");
+  return rows[0]?.pid ?? null;
+}
+
+describe('npm run realtime with DATABASE_URL', () => {
+  it('creates the publication supabase_realtime when missing, and serves its tables to supabase-js', async () => {
+    const port = await startServer({ DATABASE_URL: database.url });
+    const { rows } = await sql.query("SELECT 1 FROM pg_publication WHERE pubname = 'supabase_realtime'");
+    expect(rows).toHaveLength(1);
+    await sql.query('ALTER PUBLICATION supabase_realtime ADD TABLE events');
+    const supabase = createClient(`http://127.0.0.1:${port}`, await key({ role: 'anon' }), { realtime: { transport: WebSocket as never } });
+    disconnects.push(() => supabase.realtime.disconnect());
+    const seen: unknown[] = [];
+    const status = await new Promise<string>((resolve) => {
+      supabase
+        .channel('db')
+        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'events' }, (payload) => seen.push(payload.new))
+        .subscribe((state) => state !== 'CLOSED' && resolve(state));
+    });
+    expect(status).toBe('SUBSCRIBED');
+    await sql.query(`INSERT INTO events VALUES (1, 'hello')`);
+    await eventually(() => expect(seen).toEqual([{ id: 1, body: 'hello' }]), 5000);
+    await sql.query('DELETE FROM events');
+  }, 30_000);
+
+  it('two nodes: the slot consumer is SIGKILLed during 1,000 steady inserts; a subscriber on the other node gets all 1,000 once, in order', async () => {
+    const env = { DATABASE_URL: database.url, REDIS_URL: redis.url };
+    const first = await startServer(env);
+    await eventually(async () => expect(await slotHolder()).not.toBeNull(), 10_000); // the first node consumes
+    await sql.query('ALTER PUBLICATION supabase_realtime ADD TABLE events').catch((err: { code?: string }) => {
+      if (err.code !== '42710') throw err; // already added by the test before
+    });
+    const second = await startServer(env);
+    const supabase = createClient(`http://127.0.0.1:${second}`, await key({ role: 'anon' }), { realtime: { transport: WebSocket as never } });
+    disconnects.push(() => supabase.realtime.disconnect());
+    const seen: number[] = [];
+    const status = await new Promise<string>((resolve) => {
+      supabase
+        .channel('steady')
+        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'events', filter: 'id=gte.1000' }, (payload) => seen.push(payload.new.id as number))
+        .subscribe((state) => state !== 'CLOSED' && resolve(state));
+    });
+    expect(status).toBe('SUBSCRIBED');
+    const holder = await slotHolder();
+
+    // 1,000 transactions, one row each, at a steady ~400/s; the consumer dies after the 300th.
+    for (let i = 0; i < 1000; i++) {
+      await sql.query('INSERT INTO events VALUES ($1, $2)', [1000 + i, `row ${i}`]);
+      if (i === 300) await killServer(first);
+      if (i % 10 === 9) await sleep(20);
+    }
+    // The other node takes the slot over within 10 s of the crash, and catches up.
+    await eventually(async () => expect(await slotHolder()).not.toBe(holder), 10_000);
+    await eventually(() => expect(seen.length).toBeGreaterThanOrEqual(1000), 20_000);
+    await sleep(200); // a refutation window for duplicates still in flight
+    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => 1000 + i));
+    expect(serverOutput(second)).not.toMatch(/error/i);
+  }, 60_000);
+
+  it('refuses to start, saying why, when the database does not have wal_level=logical', async () => {
+    await ensurePostgres();
+    const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+      env: { ...process.env, REDIS_URL: '', REALTIME_JWT_SECRET: SECRET, PORT: '0', DATABASE_URL: TEST_DATABASE_URL, REALTIME_SLOT: 'never_created' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(1);
+    expect(output).toMatch(/postgres_changes cannot start: wal_level is \w+, logical replication needs wal_level=logical/);
+  }, 30_000);
+});
