@@ -138,7 +138,16 @@ describe('PostgresChatStore', () => {
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual([
+      'invites',
+      'messages',
+      'profiles',
+      'read_positions',
+      'room_members',
+      'rooms',
+      'schema_migrations',
+      'session_revocations',
+    ]);
     const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
@@ -175,7 +184,16 @@ describe('PostgresChatStore', () => {
     const store = await connect(schema);
     const stored = await store.messages.append('lobby', 'alice', 'hi');
     expect(await store.messages.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'read_positions', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual([
+      'invites',
+      'messages',
+      'profiles',
+      'read_positions',
+      'room_members',
+      'rooms',
+      'schema_migrations',
+      'session_revocations',
+    ]);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {
