@@ -316,6 +316,7 @@ describe('the phone layout', () => {
     const phone = await visit(url, PHONE);
     const list = (await phone.locator('#messages').boundingBox())!;
     expect(list.height / 667).toBeGreaterThanOrEqual(0.6);
+    expect(await phone.evaluate<number>('document.documentElement.scrollWidth'), 'no sideways scrolling').toBeLessThanOrEqual(375);
     expect(await phone.locator('#sidebar').isVisible()).toBe(false);
     expect(await phone.locator('#name-input').isVisible()).toBe(false);
 
