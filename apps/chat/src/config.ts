@@ -78,6 +78,12 @@ const RATES = {
   HISTORY_PER_USER: 'historyPerUser',
   HISTORY_PER_IP: 'historyPerIp',
   HISTORY_PER_GUEST_IP: 'historyPerGuestIp',
+  EDITS_PER_USER: 'editsPerUser',
+  EDITS_PER_IP: 'editsPerIp',
+  TYPING_PER_USER: 'typingPerUser',
+  TYPING_PER_IP: 'typingPerIp',
+  READS_PER_USER: 'readsPerUser',
+  READS_PER_IP: 'readsPerIp',
 } as const satisfies Record<string, keyof ChatLimits>;
 
 const BYTE_CAPS = { HISTORY_PAGE_BYTES: 'historyPageBytes', REPLAY_BYTES: 'replayBytes' } as const satisfies Record<string, keyof ChatLimits>;

@@ -20,6 +20,12 @@
  *   expired, used up nor revoked
  * - `DELETE /api/rooms/:id/members/:userId` → 204: the room's owner removes a member, whose open
  *   sockets are closed
+ * - `GET /api/unread` → `{rooms: [{id, lastRead, count, mentions}]}`: the user's unread messages
+ *   (and how many of them mention the user) in the lobby and each of their rooms, counted from their last-read position (kept on the server, so every
+ *   device shows the same; `count` stops at 100)
+ *
+ * The page and its assets are served compressed (brotli or gzip, as `Accept-Encoding` allows) with
+ * an `ETag`, and `If-None-Match` is answered 304 (see `assets.ts`).
  *
  * Links are built from the configured public URL, never from the request's `Host`. Over budget is
  * HTTP 429 `{error}`. `/metrics` answers a bearer `metricsToken` when one is set, otherwise only
@@ -32,7 +38,7 @@ import type { Logger } from 'pino';
 import { clientAddress, type TrustedProxies } from 'starling-channels';
 import type { Metrics } from 'starling-channels/metrics';
 import type { Readiness } from './readiness.ts';
-import type { Asset } from './assets.ts';
+import { serveAsset, type Asset } from './assets.ts';
 import { displayName, markOf, type Identity } from './identity.ts';
 import type { BudgetedAction, Budgets } from './limits.ts';
 import { StoreError, StoreErrorCodes, type ChatStore, type Room } from './store/index.ts';
@@ -94,8 +100,8 @@ export interface ChatHttpOptions {
   /** What `/ready` reports: the dependencies down at the last check. */
   readonly readiness: Pick<Readiness, 'down'>;
   readonly identity: Identity;
-  /** Rooms, invites and session revocations: the API never reads messages (the room channel does). */
-  readonly store: Pick<ChatStore, 'rooms' | 'users'>;
+  /** Rooms, invites, session revocations and unread counts: the API never reads message text (the room channel does). */
+  readonly store: Pick<ChatStore, 'rooms' | 'users' | 'reads'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly budgets: Budgets;
@@ -251,6 +257,12 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
         const next = start + limit < rooms.length ? (page.at(-1)?.id ?? null) : null;
         return json(res, 200, { rooms: page.map(publicRoom), next });
       }
+      case 'GET /api/unread': {
+        const userId = await userOf(req);
+        const rooms = ['lobby', ...(await store.rooms.roomsOf(userId)).map((room) => room.id)];
+        const unread = await store.reads.unread(userId, rooms);
+        return json(res, 200, { rooms: unread.map(({ room, lastRead, count, mentions }) => ({ id: room, lastRead, count, mentions })) });
+      }
       case 'POST /api/rooms': {
         const userId = await userOf(req);
         const { name } = await readJson(req);
@@ -319,7 +331,6 @@ export function createHttpHandler(options: ChatHttpOptions): RequestListener {
       res.writeHead(404, { 'content-type': 'text/plain', ...SECURITY_HEADERS }).end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': asset.contentType, 'content-length': asset.body.length, ...SECURITY_HEADERS });
-    res.end(req.method === 'HEAD' ? undefined : asset.body);
+    serveAsset(req, res, asset, SECURITY_HEADERS);
   };
 }

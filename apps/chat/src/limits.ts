@@ -1,6 +1,7 @@
 /**
  * The chat's abuse budgets: what one user and one IP address may do per window (store messages,
- * create rooms and invites, create identities, join rooms, read pages of history), the byte caps
+ * edit or delete them, say they are typing, move their read position, create rooms and invites,
+ * create identities, join rooms, read pages of history), the byte caps
  * of a history page and of a reconnect's replay, and how much of each room's recent traffic the
  * server keeps in memory for
  * reconnecting pages.
@@ -38,6 +39,18 @@ export interface ChatLimits {
   readonly historyPerIp: Rate;
   /** `history` requests of all the guests of one IP address together (`HISTORY_PER_GUEST_IP`): guests are free to make. */
   readonly historyPerGuestIp: Rate;
+  /** Edits and deletes of one's own messages per user (`EDITS_PER_USER`): each is a store write and a broadcast. */
+  readonly editsPerUser: Rate;
+  /** Edits and deletes per IP address (`EDITS_PER_IP`). */
+  readonly editsPerIp: Rate;
+  /** `typing` notices per user (`TYPING_PER_USER`); the page sends at most one every 3 seconds while typing. */
+  readonly typingPerUser: Rate;
+  /** `typing` notices per IP address (`TYPING_PER_IP`). */
+  readonly typingPerIp: Rate;
+  /** `read` position updates per user (`READS_PER_USER`): each is a store write. */
+  readonly readsPerUser: Rate;
+  /** `read` position updates per IP address (`READS_PER_IP`). */
+  readonly readsPerIp: Rate;
   /** Largest history page (join reply, `history` reply) in bytes of JSON (`HISTORY_PAGE_BYTES`). */
   readonly historyPageBytes: number;
   /**
@@ -75,6 +88,14 @@ export const DEFAULT_LIMITS: ChatLimits = {
   historyPerIp: { count: 120, seconds: 60 },
   historyPerGuestIp: { count: 20, seconds: 60 },
   historyPageBytes: 64 * 1024,
+  // Fixing typos now and then; typing notices at the page's pace (one per 3 s) with room for two
+  // tabs; read positions as a reader opens rooms and scrolls (the page sends one per second at most).
+  editsPerUser: { count: 20, seconds: 60 },
+  editsPerIp: { count: 200, seconds: 60 },
+  typingPerUser: { count: 40, seconds: 60 },
+  typingPerIp: { count: 400, seconds: 60 },
+  readsPerUser: { count: 60, seconds: 60 },
+  readsPerIp: { count: 600, seconds: 60 },
   // A reconnect within 10 minutes that missed at most 300 publications resumes from memory; a
   // longer outage reloads the page of history. Memory is bounded by what is posted in 10 minutes
   // (itself bounded by the message budgets), by 300 per room and by 1,000 rooms.
@@ -87,7 +108,7 @@ export const DEFAULT_LIMITS: ChatLimits = {
 };
 
 /** An action with a budget. */
-export type BudgetedAction = 'message' | 'room' | 'invite' | 'identity' | 'join' | 'history';
+export type BudgetedAction = 'message' | 'edit' | 'typing' | 'read' | 'room' | 'invite' | 'identity' | 'join' | 'history';
 
 /** The budgets of one chat process, with their refusal counter. */
 export class Budgets {
@@ -102,6 +123,9 @@ export class Budgets {
     this.limits = limits;
     this.#perUser = {
       message: new Budget(limits.messagesPerUser),
+      edit: new Budget(limits.editsPerUser),
+      typing: new Budget(limits.typingPerUser),
+      read: new Budget(limits.readsPerUser),
       room: new Budget(limits.roomsPerUser),
       invite: new Budget(limits.invitesPerUser),
       join: new Budget(limits.joinsPerUser),
@@ -109,6 +133,9 @@ export class Budgets {
     };
     this.#perIp = {
       message: new Budget(limits.messagesPerIp),
+      edit: new Budget(limits.editsPerIp),
+      typing: new Budget(limits.typingPerIp),
+      read: new Budget(limits.readsPerIp),
       room: new Budget(limits.roomsPerIp),
       invite: new Budget(limits.invitesPerIp),
       identity: new Budget(limits.identitiesPerIp),

@@ -16,8 +16,21 @@
  *
  * Events: `new_msg {body}` stores the message, then broadcasts `new_msg {id, body, author,
  * inserted_at}` to everyone on the topic, sender included (no reply: the broadcast is the
- * acknowledgement); `history {before}` replies with the page before that id (without `before`: the
- * latest page); `ping` replies with its payload.
+ * acknowledgement); `mentions` (marks, see `mentions.ts`) is added when the body mentions people who
+ * are online in the room or members of it. `edit_msg {id, body}` and `delete_msg {id}` change a
+ * message of the sender's own — the store checks the author's user id, anyone else is answered
+ * `{reason: "not found"}` — and broadcast `msg_edited` (the message with `edited_at`) or
+ * `msg_deleted` (a tombstone: `deleted: true`, empty body); both are stored, so pages read later
+ * show them, and both are publications of the room like `new_msg`, so a reconnect replays them.
+ * `history {before}` replies with the page before that id (without `before`: the latest page);
+ * `read {id}` moves the user's last-read position (the join reply of a user carries it as
+ * `last_read`; `GET /api/unread` counts from it); `ping` replies with its payload.
+ *
+ * Typing: `typing {}` tells the others in the room `typing {user}`. It is ephemeral: never stored
+ * and never a publication of the room's topic (whose stream a reconnect replays) — it goes to
+ * `typing:<room>`, a topic without history, to which every room channel subscribes, and each
+ * channel drops its own user's notices (a `broadcastFrom` by user). The page throttles it and
+ * hides it after a few seconds or when that person's message arrives.
  *
  * Reconnects (the framework's history topics, {@link roomHistory}): room topics keep their recent
  * publications in memory, so every broadcast frame carries its position as `ref`. A rejoin that
@@ -50,6 +63,8 @@ import {
 import { z } from 'zod';
 import { displayName } from './identity.ts';
 import type { Budgets, ChatLimits } from './limits.ts';
+import { resolveMentions } from './mentions.ts';
+import { markOf } from './identity.ts';
 import { StoreError, type ChatStore, type StoredMessage } from './store/index.ts';
 import { displayNameText, messageBody } from './text.ts';
 
@@ -71,6 +86,8 @@ const MAX_BODY = 2000;
 const MAX_NAME = 32;
 const PAGE_MESSAGES = 50;
 const SLOW_DOWN = { reason: 'slow down' } as const;
+const SIGN_IN = { reason: 'sign in to post' } as const;
+const NOT_FOUND = { reason: 'not found' } as const;
 
 /** User text as `text.ts` accepts it (trimmed, bounded, no control characters), as a schema. */
 function userText(accept: (value: unknown, max: number) => string | null, max: number, what: string, refused = 'control characters') {
@@ -87,6 +104,10 @@ function userText(accept: (value: unknown, max: number) => string | null, max: n
 /** What a client may push, checked before `handleIn` runs (a failure is answered `{reason: "invalid payload", issues}`). */
 export const roomSchemas = {
   new_msg: z.object({ body: userText(messageBody, MAX_BODY, 'a message') }),
+  edit_msg: z.object({ id: z.number().int().positive(), body: userText(messageBody, MAX_BODY, 'a message') }),
+  delete_msg: z.object({ id: z.number().int().positive() }),
+  typing: z.object({}),
+  read: z.object({ id: z.number().int().nonnegative() }),
   history: z.object({ before: z.number().int().optional() }),
   ping: z.record(z.string(), z.unknown()),
 };
@@ -105,15 +126,24 @@ const joinParams = z.object({
 /** A message as clients receive it. */
 export interface WireMessage {
   id: number;
+  /** Empty when deleted. */
   body: string;
   author: string;
   inserted_at: string;
+  /** When its author last edited it; absent if never. */
+  edited_at?: string;
+  /** Present (true) once its author deleted it. */
+  deleted?: true;
+  /** The marks of the people it mentions; absent when none. */
+  mentions?: string[];
 }
 
 /** A page of history: the join reply and the reply to `history`. */
 export interface HistoryPage {
   messages: WireMessage[];
   more: boolean;
+  /** In a signed-in user's join reply: the id of the last message they read here (0 if never). */
+  last_read?: number;
 }
 
 /**
@@ -125,8 +155,15 @@ export type JoinReply = HistoryPage | Record<string, never>;
 /** The room channel's events (shared with the page, which types its client by them). */
 export type RoomEvents = {
   in: InferPayloads<typeof roomSchemas>;
-  out: { new_msg: WireMessage; user_joined: { user: string }; presence_state: PresenceList };
-  replies: { history: HistoryPage; ping: Record<string, unknown> };
+  out: {
+    new_msg: WireMessage;
+    msg_edited: WireMessage;
+    msg_deleted: WireMessage;
+    typing: { user: string };
+    user_joined: { user: string };
+    presence_state: PresenceList;
+  };
+  replies: { history: HistoryPage; read: Record<string, never>; ping: Record<string, unknown> };
 };
 
 /** Which topics keep history for reconnects, and how much: every room, within `limits`' replay bounds. */
@@ -150,8 +187,18 @@ export interface RoomChannelOptions {
 
 /** The wire form of a stored message. */
 function wire(message: StoredMessage): WireMessage {
-  return { id: message.id, body: message.body, author: message.author, inserted_at: message.insertedAt };
+  const sent: WireMessage = { id: message.id, body: message.body, author: message.author, inserted_at: message.insertedAt };
+  if (message.editedAt !== null) sent.edited_at = message.editedAt;
+  if (message.deleted) sent.deleted = true;
+  if (message.mentions.length > 0) sent.mentions = message.mentions.map(markOf);
+  return sent;
 }
+
+/** The topic of a room's typing notices: not a `rooms:` topic, so it keeps no history. */
+const typingTopic = (room: string): string => `typing:${room}`;
+
+/** A typing notice as it arrives in `handleInfo` from the typing topic. */
+const typingNotice = z.object({ kind: z.literal('broadcast'), event: z.literal('typing'), payload: z.object({ user: z.string() }) });
 
 function storeFailure(err: unknown): ReplyResult<'error', { reason: string }> {
   // A store outage is an error reply, never a channel crash: the client may retry.
@@ -183,6 +230,14 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
     return { messages, more: messages.length < stored.length || stored.length === PAGE_MESSAGES };
   }
 
+  /** The user ids `body` mentions among those online in the room and, in a private room, its members. */
+  async function mentioned(room: string, body: string, online: PresenceList): Promise<string[]> {
+    if (!body.includes('@')) return [];
+    const candidates = new Set(Object.keys(online));
+    if (room !== LOBBY) for (const member of await store.rooms.membersOf(room)) candidates.add(member.userId);
+    return resolveMentions(body, candidates);
+  }
+
   return {
     schemas: roomSchemas,
 
@@ -206,6 +261,10 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
         // A rejoin that resumes from a position gets what it missed from the topic's stream: no page.
         const resuming = Object.hasOwn(given, 'recover') && options.pubsub.hasHistory(topic);
         const history: JoinReply = resuming ? {} : await page(room, 'join');
+        if (!resuming && userId !== null) {
+          const [state] = await store.reads.unread(userId, [room]);
+          (history as HistoryPage).last_read = state?.lastRead ?? 0;
+        }
         socket.assign({ user, ignore: parsed.data.ignore ?? null });
         socket.sendInfo(AFTER_JOIN);
         return ok(history);
@@ -216,7 +275,14 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
     },
 
     handleInfo(message, socket) {
+      const notice = typingNotice.safeParse(message);
+      if (notice.success) {
+        // Everyone's notices come here, the sender's own too: only the others hear them.
+        if (notice.data.payload.user !== socket.assigns.user) socket.push('typing', notice.data.payload);
+        return noreply();
+      }
       if (message !== AFTER_JOIN) return noreply();
+      socket.subscribe(typingTopic(socket.topic.slice('rooms:'.length)));
       // State first, then our own join arrives as a diff; the client de-duplicates by phx_ref.
       socket.push('presence_state', socket.listPresence());
       const { userId, user } = socket.assigns;
@@ -233,13 +299,51 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
       switch (event) {
         case 'new_msg': {
           const { userId, user, ip } = socket.assigns;
-          if (userId === null || !user) return reply('error', { reason: 'sign in to post' });
+          if (userId === null || !user) return reply('error', SIGN_IN);
           if (budgets.take('message', ip, userId) !== null) return reply('error', SLOW_DOWN);
           try {
+            const mentions = await mentioned(room, payload.body, socket.listPresence());
             // Stored before it is broadcast: whatever a client has seen survives a restart.
-            const stored = await store.messages.append(room, user, payload.body);
+            const stored = await store.messages.append(room, user, payload.body, { authorId: userId, mentions });
             socket.broadcast('new_msg', wire(stored));
             return noreply();
+          } catch (err) {
+            return storeFailure(err);
+          }
+        }
+        case 'edit_msg':
+        case 'delete_msg': {
+          const { userId, ip } = socket.assigns;
+          if (userId === null) return reply('error', SIGN_IN);
+          if (budgets.take('edit', ip, userId) !== null) return reply('error', SLOW_DOWN);
+          try {
+            // The store checks the author by user id in the same statement as the write.
+            const changed =
+              event === 'edit_msg'
+                ? await store.messages.edit(room, payload.id, userId, payload.body, await mentioned(room, payload.body, socket.listPresence()))
+                : await store.messages.remove(room, payload.id, userId);
+            if (changed === null) return reply('error', NOT_FOUND);
+            // A publication of the room like new_msg: it is in the replay of a page that reconnects.
+            socket.broadcast(event === 'edit_msg' ? 'msg_edited' : 'msg_deleted', wire(changed));
+            return noreply();
+          } catch (err) {
+            return storeFailure(err);
+          }
+        }
+        case 'typing': {
+          const { userId, user, ip } = socket.assigns;
+          if (userId === null || !user) return reply('error', SIGN_IN);
+          if (budgets.take('typing', ip, userId) !== null) return reply('error', SLOW_DOWN);
+          socket.endpoint.broadcast(typingTopic(room), 'typing', { user });
+          return noreply();
+        }
+        case 'read': {
+          const { userId, ip } = socket.assigns;
+          if (userId === null) return reply('error', SIGN_IN);
+          if (budgets.take('read', ip, userId) !== null) return reply('error', SLOW_DOWN);
+          try {
+            await store.reads.markRead(userId, room, payload.id);
+            return reply('ok', {});
           } catch (err) {
             return storeFailure(err);
           }

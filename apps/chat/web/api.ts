@@ -106,6 +106,12 @@ export class ChatApi {
     return this.#call('DELETE', `/api/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`);
   }
 
+  /** This user's unread messages (and mentions of them) in the lobby and each of their rooms. */
+  async unread(): Promise<Array<{ id: string; lastRead: number; count: number; mentions: number }>> {
+    const { rooms } = await this.#call<{ rooms: Array<{ id: string; lastRead: number; count: number; mentions: number }> }>('GET', '/api/unread');
+    return rooms;
+  }
+
   #remember(identity: Identity): Identity {
     this.#identity = identity;
     localStorage.setItem(TOKEN_KEY, identity.token);

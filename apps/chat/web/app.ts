@@ -5,14 +5,25 @@
  * - `view.ts` draws into the DOM (with `scroll-pin.ts` keeping the list on the newest message);
  * - `message-state.ts` holds the open room's messages by id;
  * - `api.ts` makes the HTTP calls and keeps this browser's token;
- * - `room-lifecycle.ts` joins, rejoins, recovers and leaves the open room, with its presence.
+ * - `room-lifecycle.ts` joins, rejoins, recovers and leaves the open room, with its presence;
+ * - `unread.ts` keeps every room's unread count (the tab title's total);
+ * - `compose.ts` sends and shows typing notices and completes `@` mentions;
+ * - `notify.ts` asks for and shows notifications of mentions.
+ *
+ * Layout: on a narrow screen the conversation fills the page and the rooms and people open in a
+ * drawer from the header; the name lives in a profile dialog on every size. The page's height
+ * follows the visual viewport, so the input stays above a phone's on-screen keyboard.
  *
  * Addresses: `/` opens the lobby, `/?room=<id>` a private room (what the address bar shows while
  * it is open), `/?invite=<token>` accepts an invite link and opens its room.
  */
 import { Socket } from 'phoenix';
+import type { WireMessage } from '../src/room-channel.ts';
 import { ChatApi, type RoomInfo } from './api.ts';
+import { offerMentions, TypingIndicator, TypingThrottle } from './compose.ts';
+import { askOnce, notifyMention } from './notify.ts';
 import { LOBBY, RoomLifecycle } from './room-lifecycle.ts';
+import { UNREAD_POLL_MS, UnreadCounts } from './unread.ts';
 import * as view from './view.ts';
 import { ui } from './view.ts';
 
@@ -29,7 +40,17 @@ const state = {
   inviteId: null as string | null,
   rooms: [LOBBY] as RoomInfo[],
   wasOnline: false,
+  /** The message being edited in the input, or null when the input writes a new one. */
+  editing: null as number | null,
+  /** The people of the open room who may be mentioned (`name#mark`). */
+  people: [] as readonly string[],
+  /** The newest message shown in the open room, and the last read position sent for it. */
+  lastShown: undefined as number | undefined,
+  lastReadSent: new Map<string, number>(),
 };
+
+/** How long the page waits before telling the server how far the reader got (a burst of messages is one update). */
+const READ_DEBOUNCE_MS = 1000;
 
 const api = new ChatApi();
 
@@ -47,24 +68,162 @@ socket.onOpen(() => {
 socket.onError(() => view.setStatus(state.wasOnline ? 'reconnecting' : 'connecting'));
 socket.onClose(() => view.setStatus(state.wasOnline ? 'reconnecting' : 'connecting'));
 
-const room = new RoomLifecycle(socket, api, () => state.name);
+const myLabel = (): string | null => (api.identity === null ? null : `${state.name}#${api.identity.mark}`);
+const reading = (): boolean => document.visibilityState === 'visible';
+const typingNow = new TypingIndicator();
+const typingThrottle = new TypingThrottle();
+const unread = new UnreadCounts(api, renderRooms);
+
+function renderRooms(): void {
+  view.renderRooms(state.rooms, room.room.id, unread.counts, (chosen) => {
+    openRoom(chosen);
+    // Chosen from the drawer on a phone: the conversation comes back.
+    view.setDrawerOpen(false);
+  });
+  view.showUnreadTotal(unread.total());
+}
+
+let readTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Tells the server now how far the reader got in the open room, if further than last told. */
+function flushRead(): void {
+  clearTimeout(readTimer);
+  readTimer = undefined;
+  const id = state.lastShown;
+  const open = room.room.id;
+  if (id === undefined || !reading() || id <= (state.lastReadSent.get(open) ?? 0)) return;
+  state.lastReadSent.set(open, id);
+  room.markRead(id);
+}
+
+/** Tells the server, shortly, that the reader has seen the open room up to its newest message. */
+function markRead(): void {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(flushRead, READ_DEBOUNCE_MS);
+  if (reading()) unread.read(room.room.id);
+}
+
+function startEditing(message: WireMessage): void {
+  state.editing = message.id;
+  ui.messageInput.value = message.body;
+  ui.messageInput.focus();
+  view.showEditing(true);
+}
+
+function stopEditing(): void {
+  if (state.editing === null) return;
+  state.editing = null;
+  ui.messageInput.value = '';
+  view.showEditing(false);
+}
+
+const room = new RoomLifecycle(socket, api, () => state.name, {
+  view: () => ({ myMark: api.identity?.mark ?? null, onEdit: startEditing, onDelete: (message) => room.remove(message.id) }),
+  onNewMessage(opened, message) {
+    typingNow.clear(message.author);
+    const mark = api.identity?.mark;
+    const mentionsMe = mark !== undefined && message.mentions?.includes(mark) === true;
+    if (mentionsMe) notifyMention(message.author, opened.name, message.body, message.id);
+    if (!reading() && !message.author.endsWith(`#${mark ?? ''}`)) unread.arrived(opened.id, mentionsMe);
+  },
+  onTyping: (user) => typingNow.show(user),
+  onShown(_opened, lastId) {
+    state.lastShown = lastId;
+    markRead();
+  },
+  onPeople(labels) {
+    state.people = labels;
+  },
+});
 
 function openRoom(next: RoomInfo): void {
+  // Before leaving: a room read for less than the debounce counts as read too.
+  if (readTimer !== undefined) flushRead();
+  if (next.id !== room.room.id) {
+    typingNow.reset();
+    stopEditing();
+    state.lastShown = undefined;
+  }
   room.open(next);
-  view.renderRooms(state.rooms, room.room.id, openRoom);
+  unread.read(next.id);
+  renderRooms();
+}
+
+async function refreshUnread(): Promise<void> {
+  await unread.refresh(room.room.id, reading()).catch(() => undefined);
 }
 
 function renderYou(): void {
   view.renderYou(state.name, api.identity?.mark ?? null);
+  room.render();
 }
 
 ui.older.addEventListener('click', () => room.loadOlder());
 
 ui.messageForm.addEventListener('submit', (event) => {
   event.preventDefault();
+  // A user gesture: the one moment a page may ask to notify.
+  askOnce();
   const body = ui.messageInput.value.trim();
-  if (body === '' || !room.send(body)) return;
+  if (body === '') return;
+  if (state.editing !== null) {
+    room.edit(state.editing, body);
+    stopEditing();
+    return;
+  }
+  if (!room.send(body)) return;
   ui.messageInput.value = '';
+  typingThrottle.reset();
+  view.renderMentionChoices([], () => undefined);
+});
+
+ui.messageInput.addEventListener('input', () => {
+  offerMentions(ui.messageInput, state.people, myLabel());
+  if (ui.messageInput.value.trim() !== '' && state.editing === null && typingThrottle.take()) room.typing();
+});
+
+ui.messageInput.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') {
+    stopEditing();
+    view.renderMentionChoices([], () => undefined);
+  }
+  // Enter with people offered picks the first, as completion lists do.
+  const first = ui.mentionList.querySelector('button');
+  if (event.key === 'Enter' && !ui.mentionList.hidden && first !== null) {
+    event.preventDefault();
+    first.click();
+  }
+});
+
+ui.cancelEdit.addEventListener('click', stopEditing);
+
+ui.drawerToggle.addEventListener('click', () => view.setDrawerOpen(ui.drawerToggle.getAttribute('aria-expanded') !== 'true'));
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && ui.drawerToggle.getAttribute('aria-expanded') === 'true') {
+    view.setDrawerOpen(false);
+    ui.drawerToggle.focus();
+  }
+});
+
+ui.profileButton.addEventListener('click', () => {
+  ui.nameInput.value = state.name;
+  ui.profileDialog.showModal();
+});
+ui.profileClose.addEventListener('click', () => ui.profileDialog.close());
+ui.notify.addEventListener('click', () => askOnce(true));
+
+// The page is as high as the visual viewport: when a phone's keyboard opens, the input moves up
+// above it instead of being covered (dvh alone does not shrink for the keyboard).
+function fitViewport(): void {
+  if (window.visualViewport) document.documentElement.style.setProperty('--app-height', `${window.visualViewport.height}px`);
+}
+window.visualViewport?.addEventListener('resize', fitViewport);
+fitViewport();
+
+document.addEventListener('visibilitychange', () => {
+  if (!reading()) return;
+  markRead();
+  void refreshUnread();
 });
 
 // The server refuses a name with control or format characters (bidi overrides, zero-width
@@ -83,6 +242,7 @@ ui.nameForm.addEventListener('submit', (event) => {
   }
   state.name = name;
   localStorage.setItem(NAME_KEY, name);
+  ui.profileDialog.close();
   renderYou();
   openRoom(room.room); // rejoin so that presence shows the new name
 });
@@ -140,6 +300,8 @@ async function main(): Promise<void> {
   openRoom(state.rooms.find((known) => known.id === start.id) ?? LOBBY);
   // After openRoom, which clears the previous room's error.
   if (inviteError !== null) view.showRoomError(inviteError, 'other');
+  await refreshUnread();
+  setInterval(() => void refreshUnread(), UNREAD_POLL_MS);
 }
 
 void main();

@@ -8,7 +8,7 @@
  * const messages = new MessageState();
  * messages.add(reply.messages);
  * messages.add([broadcast]); // a duplicate id replaces, never repeats
- * view.renderMessages(messages.ordered());
+ * view.renderMessages(messages.ordered(), shown);
  */
 import type { HistoryPage, WireMessage } from '../src/room-channel.ts';
 
@@ -22,6 +22,13 @@ export class MessageState {
   /** Adds (or replaces, by id) messages. */
   add(messages: readonly ChatMessage[]): void {
     for (const message of messages) this.#byId.set(message.id, message);
+  }
+
+  /** Replaces a message held (an edit, a delete); false when it is not held. */
+  replace(message: ChatMessage): boolean {
+    if (!this.#byId.has(message.id)) return false;
+    this.#byId.set(message.id, message);
+    return true;
   }
 
   /** Forgets every message (another room was opened). */

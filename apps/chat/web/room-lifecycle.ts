@@ -10,14 +10,18 @@
  * restarted) does the page ask for the latest page again, retrying until it arrives. Messages
  * merge by id (`message-state.ts`), so a message is never shown twice, whichever way it arrives.
  *
+ * Edits and deletes arrive as `msg_edited` / `msg_deleted` (in a replay too) and replace the
+ * message they change when it is shown. Typing notices and arrivals are handed to the page's
+ * {@link RoomHooks}; the join reply's `last_read` places the "new messages" divider.
+ *
  * @example
- * const rooms = new RoomLifecycle(socket, api, () => name);
+ * const rooms = new RoomLifecycle(socket, api, () => name, hooks);
  * rooms.open({ id: 'lobby', name: 'lobby' });
  * rooms.send('hello');
  */
 import { Presence, type Channel, type PresenceEntry, type Socket } from 'phoenix';
 import { recoverableChannel, typedChannel, type StreamNotice } from 'starling-channels/client';
-import type { JoinReply, RoomEvents } from '../src/room-channel.ts';
+import type { JoinReply, RoomEvents, WireMessage } from '../src/room-channel.ts';
 import type { ChatApi, RoomInfo } from './api.ts';
 import { MessageState, type ChatMessage } from './message-state.ts';
 import * as view from './view.ts';
@@ -33,20 +37,41 @@ interface Reload {
   needed: boolean;
 }
 
+/** What the page does with what the open room receives besides drawing it. */
+export interface RoomHooks {
+  /** How messages are drawn for this viewer (their mark, the Edit and Delete actions). */
+  readonly view: () => Omit<view.MessageView, 'readUpTo'>;
+  /** A new message arrived live (not from a page of history). */
+  readonly onNewMessage: (room: RoomInfo, message: WireMessage) => void;
+  /** Someone else in the open room is typing (`name#mark`). */
+  readonly onTyping: (user: string) => void;
+  /** The open room's messages were drawn: the newest shown is `lastId`. */
+  readonly onShown: (room: RoomInfo, lastId: number | undefined) => void;
+  /** People who may be mentioned changed (`name#mark` labels of those online and members). */
+  readonly onPeople: (labels: readonly string[]) => void;
+}
+
 /** The open room: its channel, presence and messages. */
 export class RoomLifecycle {
   readonly #socket: Socket;
   readonly #api: ChatApi;
   readonly #name: () => string;
+  readonly #hooks: RoomHooks;
   readonly #messages = new MessageState();
   #room: RoomInfo = LOBBY;
   #channel: Channel | null = null;
+  /** Where the "new messages" divider goes: the last-read id when the room was opened. */
+  #readUpTo: number | null = null;
+  #dividerPlaced = false;
+  #online: string[] = [];
+  #members: string[] = [];
 
   /** @param name the name to join with (the user's profile name), read at every join and rejoin. */
-  constructor(socket: Socket, api: ChatApi, name: () => string) {
+  constructor(socket: Socket, api: ChatApi, name: () => string, hooks: RoomHooks) {
     this.#socket = socket;
     this.#api = api;
     this.#name = name;
+    this.#hooks = hooks;
   }
 
   /** The open room (the lobby until another is opened). */
@@ -62,8 +87,11 @@ export class RoomLifecycle {
     this.#channel?.leave();
     if (room.id !== this.#room.id || this.#channel === null) {
       this.#messages.clear();
+      this.#readUpTo = null;
+      this.#dividerPlaced = false;
+      this.#members = [];
       view.pinMessages();
-      view.renderMessages([]);
+      this.#render();
     }
     this.#room = room;
     view.showRoom(room);
@@ -91,11 +119,25 @@ export class RoomLifecycle {
     const current = (): boolean => this.#channel === channel;
     presence.onSync(() => {
       if (!current()) return;
-      view.renderOnline(onlineNames(presence));
+      this.#online = onlineNames(presence);
+      view.renderOnline(this.#online);
+      this.#hooks.onPeople([...new Set([...this.#online, ...this.#members])]);
       // Someone came or went: the member list may have changed (an invite was used).
       this.#refreshMembers(room).catch(() => view.hideMembers());
     });
-    typedChannel<RoomEvents>(channel).on('new_msg', (message) => current() && this.#show([message]));
+    const typed = typedChannel<RoomEvents>(channel);
+    typed.on('new_msg', (message) => {
+      if (!current()) return;
+      this.#show([message]);
+      this.#hooks.onNewMessage(room, message);
+    });
+    // An edit or delete replaces the message if it is shown; one older than what is shown waits for its page.
+    const change = (message: WireMessage): void => {
+      if (current() && this.#messages.replace(message)) this.#render();
+    };
+    typed.on('msg_edited', change);
+    typed.on('msg_deleted', change);
+    typed.on('typing', ({ user }) => current() && this.#hooks.onTyping(user));
     channel
       .join()
       .receive('ok', (reply: JoinReply) => {
@@ -103,6 +145,15 @@ export class RoomLifecycle {
         view.hideJoinError();
         // A rejoin that resumes gets no page ({}): what is shown stays as it is.
         if (reply.messages === undefined) return;
+        // The divider stays where the reader stopped when they opened the room, if others wrote
+        // since (not before messages that arrive while they read, nor before their own).
+        if (!this.#dividerPlaced && reply.last_read !== undefined) {
+          this.#dividerPlaced = true;
+          const lastRead = reply.last_read;
+          const mark = this.#hooks.view().myMark;
+          const unseen = reply.messages.some((message) => message.id > lastRead && !message.author.endsWith(`#${mark ?? ''}`));
+          this.#readUpTo = lastRead > 0 && unseen ? lastRead : null;
+        }
         this.#show(reply.messages);
         view.setOlderVisible(reply.more === true);
       })
@@ -145,9 +196,43 @@ export class RoomLifecycle {
     return true;
   }
 
+  /** Replaces the body of the open room's message `id`, if it is the sender's (the server checks). */
+  edit(id: number, body: string): void {
+    this.#push('edit_msg', { id, body }, 'Not edited');
+  }
+
+  /** Deletes the open room's message `id`, if it is the sender's (the server checks). */
+  remove(id: number): void {
+    this.#push('delete_msg', { id }, 'Not deleted');
+  }
+
+  /** Tells the others in the open room that this user is typing (the caller throttles). */
+  typing(): void {
+    this.#channel?.push('typing', {});
+  }
+
+  /** Moves this user's last-read position in the open room to `id` (kept on the server). */
+  markRead(id: number): void {
+    this.#channel?.push('read', { id });
+  }
+
+  /** Draws the messages again (the viewer's mark became known, a message is being edited). */
+  render(): void {
+    this.#render();
+  }
+
+  #push(event: 'edit_msg' | 'delete_msg', payload: { id: number; body?: string }, failure: string): void {
+    this.#channel?.push(event, payload).receive('error', (reply: { reason?: string }) => view.showRoomError(`${failure}: ${reply.reason ?? 'error'}`, 'other'));
+  }
+
   #show(messages: readonly ChatMessage[]): void {
     this.#messages.add(messages);
-    view.renderMessages(this.#messages.ordered());
+    this.#render();
+  }
+
+  #render(): void {
+    view.renderMessages(this.#messages.ordered(), { ...this.#hooks.view(), readUpTo: this.#readUpTo });
+    this.#hooks.onShown(this.#room, this.#messages.lastId());
   }
 
   /**
@@ -165,7 +250,7 @@ export class RoomLifecycle {
         if (this.#channel !== channel) return;
         reload.needed = false;
         if (this.#messages.addLatestPage(page)) view.setOlderVisible(true);
-        view.renderMessages(this.#messages.ordered());
+        this.#render();
       })
       .receive('error', retry)
       .receive('timeout', retry);
@@ -182,6 +267,8 @@ export class RoomLifecycle {
     }
     const members = await this.#api.members(room.id);
     if (this.#room.id !== room.id) return;
+    this.#members = members.map((member) => member.name);
+    this.#hooks.onPeople([...new Set([...this.#online, ...this.#members])]);
     const iOwn = members.some((member) => member.owner && member.userId === this.#api.identity?.userId);
     view.renderMembers(members, iOwn, (member) => {
       void this.#api.removeMember(room.id, member.userId).then(

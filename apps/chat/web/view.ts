@@ -7,6 +7,11 @@
  * People are shown as `name#mark`: the name they chose and a mark the server derives from their
  * user id, so two people may share a name but no one can pass for someone else. The mark is shown
  * in an element of its own (see {@link person}), so a `#` typed into a name never passes for one.
+ *
+ * Message text is drawn as text nodes too: a link (`http:` or `https:` only) becomes an `<a>`
+ * with `rel="noopener noreferrer"` whose href is the URL parser's, and a mention `@name#mark` of
+ * someone the server resolved becomes a highlighted span — no markup from a message ever reaches
+ * the DOM as markup.
  */
 import type { MemberInfo, RoomInfo } from './api.ts';
 import type { ChatMessage } from './message-state.ts';
@@ -21,6 +26,17 @@ function element<T extends HTMLElement>(id: string): T {
 /** The page's elements, by role. */
 export const ui = {
   status: element<HTMLParagraphElement>('status'),
+  drawerToggle: element<HTMLButtonElement>('drawer-toggle'),
+  drawerUnread: element<HTMLSpanElement>('drawer-unread'),
+  sidebar: element<HTMLElement>('sidebar'),
+  profileButton: element<HTMLButtonElement>('profile-button'),
+  profileDialog: element<HTMLDialogElement>('profile-dialog'),
+  profileClose: element<HTMLButtonElement>('profile-close'),
+  notify: element<HTMLButtonElement>('notify'),
+  typing: element<HTMLParagraphElement>('typing'),
+  mentionList: element<HTMLUListElement>('mention-list'),
+  editing: element<HTMLParagraphElement>('editing'),
+  cancelEdit: element<HTMLButtonElement>('cancel-edit'),
   nameForm: element<HTMLFormElement>('name-form'),
   nameInput: element<HTMLInputElement>('name-input'),
   you: element<HTMLParagraphElement>('you'),
@@ -96,14 +112,32 @@ export function renderYou(name: string, mark: string | null): void {
   ui.you.replaceChildren('You appear as ', person(`${name}#${mark ?? '…'}`, 'person'));
 }
 
-/** Lists the rooms, marking the open one; a click on one calls `onOpen` with it. */
-export function renderRooms(rooms: readonly RoomInfo[], openId: string, onOpen: (room: RoomInfo) => void): void {
+/** A room's unread messages, and how many of them mention the viewer. */
+export interface Unread {
+  count: number;
+  mentions: number;
+}
+
+/** A count as shown in a badge: the store stops counting at 100. */
+const shownCount = (count: number): string => (count >= 100 ? '99+' : String(count));
+
+/**
+ * Lists the rooms, marking the open one, each with its unread count and mentions (`@`) as badges;
+ * a click on one calls `onOpen` with it.
+ */
+export function renderRooms(rooms: readonly RoomInfo[], openId: string, unread: ReadonlyMap<string, Unread>, onOpen: (room: RoomInfo) => void): void {
   ui.rooms.replaceChildren(
     ...rooms.map((room) => {
       const item = document.createElement('li');
       const button = document.createElement('button');
       button.type = 'button';
-      button.textContent = `# ${room.name}`;
+      const name = document.createElement('span');
+      name.className = 'room-name';
+      name.textContent = `# ${room.name}`;
+      button.append(name);
+      const state = unread.get(room.id);
+      if (state !== undefined && state.mentions > 0) button.append(badge('mentions', `@${shownCount(state.mentions)}`, `${state.mentions} mentioning you`));
+      if (state !== undefined && state.count > 0) button.append(badge('unread', shownCount(state.count), `${state.count} unread`));
       button.dataset.room = room.id;
       if (room.id === openId) button.setAttribute('aria-current', 'true');
       button.addEventListener('click', () => onOpen(room));
@@ -111,6 +145,26 @@ export function renderRooms(rooms: readonly RoomInfo[], openId: string, onOpen: 
       return item;
     }),
   );
+}
+
+function badge(className: string, text: string, label: string): HTMLSpanElement {
+  const span = document.createElement('span');
+  span.className = className;
+  const shown = document.createElement('span');
+  shown.setAttribute('aria-hidden', 'true');
+  shown.textContent = text;
+  const spoken = document.createElement('span');
+  spoken.className = 'visually-hidden';
+  spoken.textContent = `, ${label}`;
+  span.append(shown, spoken);
+  return span;
+}
+
+/** Shows the total of unread messages in the tab's title (`(3) Starling chat`) and on the drawer button. */
+export function showUnreadTotal(total: number): void {
+  document.title = total > 0 ? `(${shownCount(total)}) Starling chat` : 'Starling chat';
+  ui.drawerUnread.textContent = total > 0 ? ` ${shownCount(total)}` : '';
+  ui.drawerUnread.hidden = total === 0;
 }
 
 /** Shows `room` as the open one: its title, with no error and no "older" button yet. */
@@ -126,24 +180,190 @@ export function clearPeople(): void {
   ui.membersSection.hidden = true;
 }
 
-/** Shows the messages (oldest first), staying on the newest unless the reader scrolled up. */
-export function renderMessages(messages: readonly ChatMessage[]): void {
+/** How the viewer sees the messages: whose are theirs, where they stopped reading, what they may do. */
+export interface MessageView {
+  /** The viewer's mark: their messages get Edit and Delete, messages mentioning them are highlighted. */
+  readonly myMark: string | null;
+  /** The "new messages" divider goes before the first message after this id; null for none. */
+  readonly readUpTo: number | null;
+  readonly onEdit: (message: ChatMessage) => void;
+  readonly onDelete: (message: ChatMessage) => void;
+}
+
+/** Consecutive messages of one author closer than this are grouped (the author is shown once). */
+const GROUP_MS = 5 * 60_000;
+
+const markOf = (label: string): string => label.slice(label.lastIndexOf('#') + 1);
+
+/**
+ * Shows the messages (oldest first), staying on the newest unless the reader scrolled up: a day
+ * separator where the date changes, one author line per group of consecutive messages, the "new
+ * messages" divider, "edited" and "message deleted", and Edit / Delete on the viewer's own.
+ */
+export function renderMessages(messages: readonly ChatMessage[], shown: MessageView): void {
+  let previous: ChatMessage | undefined;
+  let dividerShown = false;
   ui.messages.replaceChildren(
     ...messages.map((message) => {
       const item = document.createElement('li');
       item.dataset.id = String(message.id);
+      const at = new Date(message.inserted_at);
+      const day = at.toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+      const newDay = previous === undefined || new Date(previous.inserted_at).toDateString() !== at.toDateString();
+      if (newDay) item.append(separator('day', day));
+      const mine = shown.myMark !== null && markOf(message.author) === shown.myMark;
+      if (!dividerShown && shown.readUpTo !== null && message.id > shown.readUpTo && !mine) {
+        dividerShown = true;
+        item.append(separator('new-messages', 'New messages'));
+      }
+      const grouped = !newDay && previous?.author === message.author && at.getTime() - Date.parse(previous.inserted_at) < GROUP_MS;
+      if (grouped) item.classList.add('continued');
       const time = document.createElement('time');
       time.dateTime = message.inserted_at;
-      time.textContent = new Date(message.inserted_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
       const author = person(message.author, 'author');
       const body = document.createElement('span');
       body.className = 'body';
-      body.textContent = message.body;
       item.append(time, author, body);
+      if (message.deleted === true) {
+        item.classList.add('deleted');
+        body.textContent = 'message deleted';
+      } else {
+        body.append(...messageText(message));
+        if (message.edited_at !== undefined) {
+          const edited = document.createElement('span');
+          edited.className = 'edited';
+          edited.textContent = ' (edited)';
+          item.append(edited);
+        }
+        if (shown.myMark !== null && message.mentions?.includes(shown.myMark) === true) item.classList.add('mentions-me');
+        if (mine) item.append(actions(message, shown));
+      }
+      previous = message;
       return item;
     }),
   );
   pin.stick();
+}
+
+function separator(className: string, text: string): HTMLDivElement {
+  const line = document.createElement('div');
+  line.className = className;
+  line.setAttribute('role', 'separator');
+  line.textContent = text;
+  return line;
+}
+
+function actions(message: ChatMessage, shown: MessageView): HTMLSpanElement {
+  const span = document.createElement('span');
+  span.className = 'actions';
+  for (const [label, act] of [
+    ['Edit', shown.onEdit],
+    ['Delete', shown.onDelete],
+  ] as const) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = `quiet ${label.toLowerCase()}`;
+    button.textContent = label;
+    button.setAttribute('aria-label', `${label} your message: ${message.body.slice(0, 40)}`);
+    button.addEventListener('click', () => act(message));
+    span.append(button);
+  }
+  return span;
+}
+
+// A URL (http or https) up to whitespace; trailing punctuation is left out, as chat clients do.
+const LINK = /\bhttps?:\/\/[^\s<>"]+[^\s<>".,;:!?')\]]/giu;
+const MENTION = /@[^@\n]{1,32}?#([A-Za-z0-9_-]{6})(?![A-Za-z0-9_-])/gu;
+
+/** The body as nodes: text, links and the mentions the server resolved (`message.mentions`). */
+function messageText(message: ChatMessage): Node[] {
+  const mentioned = new Set(message.mentions ?? []);
+  const found: Array<{ start: number; end: number; node: () => Node }> = [];
+  for (const match of message.body.matchAll(LINK)) {
+    let url: URL | null = null;
+    try {
+      url = new URL(match[0]);
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
+    const href = url.href;
+    found.push({
+      start: match.index,
+      end: match.index + match[0].length,
+      node: () => {
+        const link = document.createElement('a');
+        link.href = href;
+        link.rel = 'noopener noreferrer';
+        link.target = '_blank';
+        link.textContent = match[0];
+        return link;
+      },
+    });
+  }
+  for (const match of message.body.matchAll(MENTION)) {
+    if (!mentioned.has(match[1]!) || found.some((link) => match.index < link.end && link.start < match.index + match[0].length)) continue;
+    found.push({
+      start: match.index,
+      end: match.index + match[0].length,
+      node: () => {
+        const span = document.createElement('span');
+        span.className = 'mention';
+        span.textContent = match[0];
+        return span;
+      },
+    });
+  }
+  found.sort((a, b) => a.start - b.start);
+  const nodes: Node[] = [];
+  let at = 0;
+  for (const part of found) {
+    nodes.push(document.createTextNode(message.body.slice(at, part.start)), part.node());
+    at = part.end;
+  }
+  nodes.push(document.createTextNode(message.body.slice(at)));
+  return nodes;
+}
+
+/** Shows who is typing (`name#mark` labels) under the conversation, or nothing. */
+export function renderTyping(labels: readonly string[]): void {
+  if (labels.length === 0) {
+    ui.typing.replaceChildren();
+    return;
+  }
+  const people = labels
+    .slice(0, 3)
+    .flatMap((label, i) => (i === 0 ? [person(label, 'person')] : [i === labels.length - 1 ? ' and ' : ', ', person(label, 'person')]));
+  ui.typing.replaceChildren(...people, labels.length === 1 ? ' is typing…' : ' are typing…');
+}
+
+/** Offers people to mention (`name#mark` labels); a click calls `onPick` with one. Empty hides the list. */
+export function renderMentionChoices(labels: readonly string[], onPick: (label: string) => void): void {
+  ui.mentionList.hidden = labels.length === 0;
+  ui.mentionList.replaceChildren(
+    ...labels.map((label) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'quiet';
+      button.append('@', person(label, 'person'));
+      button.addEventListener('click', () => onPick(label));
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+/** Shows or hides the "editing your message" line above the input. */
+export function showEditing(editing: boolean): void {
+  ui.editing.hidden = !editing;
+}
+
+/** Opens or closes the rooms-and-people drawer (a phone layout; on a wide screen it is always shown). */
+export function setDrawerOpen(open: boolean): void {
+  document.body.classList.toggle('drawer-open', open);
+  ui.drawerToggle.setAttribute('aria-expanded', String(open));
 }
 
 /** Makes the message list follow the newest message again (another room is shown). */

@@ -2,7 +2,8 @@
  * @module chat-store
  * The chat's persistence, one contract per concept: a {@link ChatStore} bundles the
  * {@link MessageStore} (each room's history), the {@link RoomStore} (rooms, their members and
- * invites) and the {@link UserStore} (sessions and profiles) of one database, and closes them
+ * invites), the {@link UserStore} (sessions and profiles) and the {@link ReadStore} (where each
+ * user stopped reading each room) of one database, and closes them
  * together. Two implementations run the same conformance suite, one slice per part
  * (`test/store/*.suite.ts`): `SqliteChatStore` for a single node and `PostgresChatStore` for
  * several nodes sharing one database. Code that needs one concept takes that part only.
@@ -14,9 +15,11 @@
  * await store.messages.append(room.id, 'bob', 'hello');
  * const latest = await store.messages.history(room.id); // newest 50, oldest first
  * await store.users.setProfileName('bob', 'Bob');
+ * await store.reads.markRead('bob', room.id, latest.at(-1)?.id ?? 0);
  * await store.close();
  */
 import type { MessageStore } from './message-store.ts';
+import type { ReadStore } from './read-store.ts';
 import type { RoomStore } from './room-store.ts';
 import type { UserStore } from './user-store.ts';
 
@@ -43,6 +46,8 @@ export interface ChatStore {
   readonly rooms: RoomStore;
   /** Users' sessions and profiles. */
   readonly users: UserStore;
+  /** Each user's last-read position per room, and the unread counts after it. */
+  readonly reads: ReadStore;
   /**
    * Resolves once the backend answers a trivial query, for readiness checks; rejects with
    * `ERR_STORE_UNAVAILABLE` while it cannot be reached (and `ERR_STORE_CLOSED` after `close()`).

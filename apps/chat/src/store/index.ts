@@ -12,7 +12,8 @@ import { PostgresChatStore } from './postgres/postgres-chat-store.ts';
 import { SqliteChatStore } from './sqlite/sqlite-chat-store.ts';
 
 export type { ChatStore } from './chat-store.ts';
-export { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, type HistoryOptions, type MessageStore, type StoredMessage } from './message-store.ts';
+export { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, type AppendOptions, type HistoryOptions, type MessageStore, type StoredMessage } from './message-store.ts';
+export { UNREAD_COUNT_CAP, type ReadStore, type UnreadCount } from './read-store.ts';
 export type { Invite, InviteOptions, Member, Room, RoomStore } from './room-store.ts';
 export { StoreError, StoreErrorCodes, type StoreErrorCode } from './store-error.ts';
 export type { UserStore } from './user-store.ts';

@@ -87,8 +87,15 @@ async function waitForStatus(page: Page, state: 'connecting' | 'online' | 'recon
   expect(await page.locator('#status').textContent()).toBe(state);
 }
 
-/** Saves `name` as the page's display name, then waits until the page is back in its room under that name. */
+/** Opens the profile dialog (the name form and "Sign out other devices" are in it, on every size). */
+async function openProfile(page: Page): Promise<void> {
+  await page.locator('#profile-button').click();
+  await page.locator('#profile-dialog').waitFor();
+}
+
+/** Saves `name` as the page's display name in the profile dialog, then waits until the page is back in its room under that name. */
 async function setName(page: Page, name: string): Promise<void> {
+  await openProfile(page);
   await page.locator('#name-input').fill(name);
   await page.locator('#name-input').press('Enter');
   await eventually(async () => expect(await online(page)).toContain(name), 5000);
@@ -385,6 +392,8 @@ describe('the chat page', () => {
     await expectNameThenMark(alice.locator('#online li', { hasText: new RegExp(`^alice${aliceMark}$`) }).locator('.person'), 'alice', aliceMark);
     await expectNameThenMark(mallory.locator('#you .person'), fake, malloryMark);
     // A screen reader hears the mark announced as one (the badge's alternative text).
+    // Read out as a screen reader meets it, in the profile dialog.
+    await openProfile(mallory);
     expect(await mallory.locator('#you').ariaSnapshot()).toContain(`You appear as ${fake} mark ${malloryMark}`);
     expect(await alice.locator('.mark').evaluateAll((marks) => marks.map((mark) => mark.textContent))).toEqual(
       expect.arrayContaining([aliceMark, malloryMark]),
@@ -397,6 +406,7 @@ describe('the chat page', () => {
     const mallory = await visit(url);
     await setName(mallory, 'mallory');
 
+    await openProfile(mallory);
     await mallory.locator('#name-input').fill('alice#Xk3f9a\u202e');
     await mallory.locator('#name-input').press('Enter');
 
@@ -810,7 +820,9 @@ describe('private rooms in the page', () => {
     await waitForStatus(phone, 'online');
     expect(await phone.locator('#you').textContent()).toBe(`You appear as alice#${mark}`);
 
+    await openProfile(laptop);
     await laptop.locator('#sign-out-others').click();
+    await laptop.locator('#profile-close').click();
 
     // The server closes both pages' sockets; only the laptop comes back, as the same user.
     await waitForStatus(phone, 'reconnecting', 10_000);
@@ -932,7 +944,7 @@ describe('the page on a phone and from the keyboard', () => {
     await eventually(async () => expect(await onScreen(newest(), list)).toBe(true));
   });
 
-  it('can be used with the keyboard alone: Tab reaches the name input, the buttons and the message input', async () => {
+  it('can be used with the keyboard alone: Tab reaches the profile, the buttons and the message input; the name is set in the profile dialog', async () => {
     const { url } = await startChat();
     const page = await visit(url);
     await waitForStatus(page, 'online');
@@ -949,13 +961,15 @@ describe('the page on a phone and from the keyboard', () => {
       );
     }
 
-    expect(reached).toEqual(expect.arrayContaining(['#name-input', 'button:Save', 'button:# lobby', '#new-room', '#message-input', 'button:Send']));
-    // Tab order follows the page: name, rooms, then the message box.
-    expect(reached.indexOf('#name-input')).toBeLessThan(reached.indexOf('#new-room'));
+    expect(reached).toEqual(expect.arrayContaining(['#profile-button', 'button:# lobby', '#new-room', '#message-input', 'button:Send']));
+    // Tab order follows the page: the header's profile, rooms, then the message box.
+    expect(reached.indexOf('#profile-button')).toBeLessThan(reached.indexOf('#new-room'));
     expect(reached.indexOf('#new-room')).toBeLessThan(reached.indexOf('#message-input'));
 
-    // Type a name and a message without the mouse.
-    await tabTo(page, '#name-input');
+    // Type a name and a message without the mouse: the dialog opens on the name input.
+    await tabTo(page, '#profile-button');
+    await page.keyboard.press('Enter');
+    expect(await page.locator('#name-input').evaluate((element) => element.matches(':focus'))).toBe(true);
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type('keys');
     await page.keyboard.press('Enter');

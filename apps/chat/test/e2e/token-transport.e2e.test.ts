@@ -32,6 +32,7 @@ describe('the user token', () => {
       const sockets: string[] = [];
       page.on('websocket', (socket) => sockets.push(socket.url()));
       await page.goto(`http://127.0.0.1:${chat.chat.port}/`);
+      await page.locator('#profile-button').click();
       await page.locator('#name-input').fill('ada');
       await page.locator('#name-input').press('Enter');
       await page.locator('#message-input').fill('signed in without a token in the URL');

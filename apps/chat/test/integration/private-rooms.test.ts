@@ -54,7 +54,8 @@ describe('creating a private room', () => {
 
     expect(await joinOutcome(chats.socket(chat, { token: alice.token }).channel(`rooms:${room.id}`))).toEqual({
       status: 'ok',
-      response: { messages: [], more: false },
+      // A user's join reply says where they stopped reading (never, here).
+      response: { messages: [], more: false, last_read: 0 },
     });
   });
 

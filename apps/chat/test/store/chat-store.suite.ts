@@ -3,12 +3,13 @@
  * The shared conformance suite of the chat's store: every implementation (SQLite, PostgreSQL)
  * runs it through a factory, so the guarantees written on the contracts hold for all of them
  * alike. It registers one slice per part — `message-store.suite.ts`, `room-store.suite.ts`,
- * `user-store.suite.ts` — and the cases of the `ChatStore` as a whole (closing). Backend
+ * `user-store.suite.ts`, `read-store.suite.ts` — and the cases of the `ChatStore` as a whole (closing). Backend
  * test files add only what is specific to their backend.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreErrorCodes } from '../../src/store/index.ts';
 import { messageStoreSuite } from './message-store.suite.ts';
+import { readStoreSuite } from './read-store.suite.ts';
 import { roomStoreSuite } from './room-store.suite.ts';
 import { expectStoreError, numbered, type ChatStoreFactory } from './store-suite-support.ts';
 import { userStoreSuite } from './user-store.suite.ts';
@@ -23,6 +24,7 @@ export function chatStoreSuite(name: string, factory: ChatStoreFactory): void {
     messageStoreSuite(factory);
     roomStoreSuite(factory);
     userStoreSuite(factory);
+    readStoreSuite(factory);
 
     describe('ping', () => {
       it('resolves while the backend answers, and rejects with ERR_STORE_CLOSED after close', async () => {
@@ -45,6 +47,8 @@ export function chatStoreSuite(name: string, factory: ChatStoreFactory): void {
         await expectStoreError(store.rooms.isMember(room.id, 'alice'), StoreErrorCodes.closed);
         await expectStoreError(store.users.profileName('alice'), StoreErrorCodes.closed);
         await expectStoreError(store.users.revokeSessions('alice', 1), StoreErrorCodes.closed);
+        await expectStoreError(store.reads.markRead('alice', 'lobby', 1), StoreErrorCodes.closed);
+        await expectStoreError(store.reads.unread('alice', ['lobby']), StoreErrorCodes.closed);
       });
 
       it('waits for calls already in flight', async () => {

@@ -1,7 +1,8 @@
 /**
  * @module message-store.suite
  * The MessageStore slice of the ChatStore conformance suite (registered by `chat-store.suite.ts`):
- * appends, ordering, paging, exact text, concurrency and durability of each room's history.
+ * appends, ordering, paging, exact text, concurrency and durability of each room's history, and
+ * edits and deletes that only a message's author may make.
  */
 import { describe, expect, it } from 'vitest';
 import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, StoreErrorCodes, type MessageStore, type StoredMessage } from '../../src/store/index.ts';
@@ -167,6 +168,64 @@ export function messageStoreSuite(factory: ChatStoreFactory): void {
         expect(await reopened.history('lobby')).toEqual(messages);
         const next = await reopened.append('lobby', 'alice', 'four');
         expect(next.id).toBeGreaterThan(messages[2]!.id);
+      });
+    });
+    describe('edit and remove', () => {
+      it('keeps the author id and mentions given to append; a message without an author id is nobody’s', async () => {
+        const messages = await open();
+        const mine = await messages.append('lobby', 'Ada#abcdef', 'hi @Bob', { authorId: 'ada', mentions: ['bob'] });
+        const anonymous = await messages.append('lobby', 'old', 'from before');
+
+        expect(mine).toMatchObject({ authorId: 'ada', mentions: ['bob'], editedAt: null, deleted: false });
+        expect(anonymous).toMatchObject({ authorId: null, mentions: [], editedAt: null, deleted: false });
+        expect(await messages.history('lobby')).toEqual([mine, anonymous]);
+        expect(await messages.edit('lobby', anonymous.id, '', 'taken over')).toBeNull();
+      });
+
+      it('lets only the author edit, in its own room: history and other instances show the new text, marked edited', async () => {
+        const [one, two] = [await open(), await open()];
+        const stored = await one.append('lobby', 'Ada#abcdef', 'helo', { authorId: 'ada' });
+
+        expect(await one.edit('lobby', stored.id, 'bob', 'hijacked')).toBeNull();
+        expect(await one.edit('elsewhere', stored.id, 'ada', 'wrong room')).toBeNull();
+        const edited = await two.edit('lobby', stored.id, 'ada', 'hello', ['bob']);
+
+        expect(edited).toMatchObject({ id: stored.id, author: 'Ada#abcdef', authorId: 'ada', body: 'hello', mentions: ['bob'], deleted: false });
+        expectRecentIsoUtc(edited!.editedAt!);
+        expect(edited!.insertedAt).toBe(stored.insertedAt);
+        expect(await one.history('lobby')).toEqual([edited]);
+      });
+
+      it('lets only the author delete: a tombstone with its id, author and time, no text and no mentions; it cannot be edited back', async () => {
+        const messages = await open();
+        const stored = await messages.append('lobby', 'Ada#abcdef', 'oops @Bob', { authorId: 'ada', mentions: ['bob'] });
+        const after = await messages.append('lobby', 'Ada#abcdef', 'next', { authorId: 'ada' });
+
+        expect(await messages.remove('lobby', stored.id, 'bob')).toBeNull();
+        const tombstone = await messages.remove('lobby', stored.id, 'ada');
+
+        expect(tombstone).toEqual({ ...stored, body: '', mentions: [], deleted: true });
+        expect(await messages.remove('lobby', stored.id, 'ada')).toEqual(tombstone);
+        expect(await messages.edit('lobby', stored.id, 'ada', 'back again')).toBeNull();
+        expect(await messages.history('lobby')).toEqual([tombstone, after]);
+        expect(await messages.remove('lobby', 999_999_999, 'ada')).toBeNull();
+      });
+
+      it('keeps edits and deletes after the store is closed and a new one opened', async () => {
+        const first = await factory.open();
+        const a = await first.messages.append('lobby', 'Ada#abcdef', 'one', { authorId: 'ada' });
+        const b = await first.messages.append('lobby', 'Ada#abcdef', 'two', { authorId: 'ada' });
+        const edited = await first.messages.edit('lobby', a.id, 'ada', 'one, edited');
+        const removed = await first.messages.remove('lobby', b.id, 'ada');
+        await first.close();
+        expect(await (await open()).history('lobby')).toEqual([edited, removed]);
+      });
+
+      it('refuses an edit it could not give back with ERR_STORE_INVALID_TEXT, and leaves the message as it was', async () => {
+        const messages = await open();
+        const stored = await messages.append('lobby', 'Ada#abcdef', 'fine', { authorId: 'ada' });
+        await expectStoreError(messages.edit('lobby', stored.id, 'ada', 'bad\u0000'), StoreErrorCodes.invalidText);
+        expect(await messages.history('lobby')).toEqual([stored]);
       });
     });
   });

@@ -73,7 +73,7 @@ chatStoreSuite('PostgreSQL', {
     const exists = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [suiteSchema]);
     if (exists.rowCount !== 0)
       await admin.query(
-        `DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
+        `DELETE FROM ${s}.read_positions; DELETE FROM ${s}.invites; DELETE FROM ${s}.session_revocations; DELETE FROM ${s}.profiles; DELETE FROM ${s}.room_members; DELETE FROM ${s}.rooms; DELETE FROM ${s}.messages`,
       );
   },
 });
@@ -108,7 +108,7 @@ function through(proxy: TcpProxy, target: URL): string {
 describe('PostgresChatStore migrations', () => {
   afterEach(cleanup);
 
-  it('upgrades a schema made before migrations existed, keeping its data, and records version 1 once', async () => {
+  it('upgrades a schema made before migrations existed, keeping its data, and records each version once', async () => {
     const schema = uniqueSchema();
     schemas.add(schema);
     const quoted = `"${schema}"`;
@@ -121,14 +121,14 @@ describe('PostgresChatStore migrations', () => {
     expect((await store.messages.history('lobby')).map((message) => message.body)).toEqual(['from before']);
     await connect(schema); // again: nothing more to apply
     const { rows } = await admin.query(`SELECT version, name FROM ${quoted}.schema_migrations`);
-    expect(rows).toEqual([{ version: 1, name: POSTGRES_MIGRATIONS[0]!.name }]);
+    expect(rows).toEqual(POSTGRES_MIGRATIONS.map(({ version, name }) => ({ version, name })));
   });
 
   it('refuses a schema newer than this chat knows', async () => {
     const schema = uniqueSchema();
     await connect(schema);
     await admin.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(connect(schema)).rejects.toThrow(/schema is at version 99, newer than this chat's \(1\)/);
+    await expect(connect(schema)).rejects.toThrow(`schema is at version 99, newer than this chat's (${POSTGRES_MIGRATIONS.at(-1)!.version})`);
   });
 });
 
@@ -138,7 +138,16 @@ describe('PostgresChatStore', () => {
   it('creates the schema and tables once when several nodes connect at the same moment', async () => {
     const schema = uniqueSchema();
     const nodes = await Promise.all(Array.from({ length: 5 }, () => connect(schema)));
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual([
+      'invites',
+      'messages',
+      'profiles',
+      'read_positions',
+      'room_members',
+      'rooms',
+      'schema_migrations',
+      'session_revocations',
+    ]);
     const stored = await nodes[0]!.messages.append('lobby', 'alice', 'from node 0');
     expect(await nodes[4]!.messages.history('lobby')).toEqual([stored]);
   });
@@ -150,12 +159,41 @@ describe('PostgresChatStore', () => {
     expect(await again.messages.history('lobby')).toEqual([stored]);
   });
 
+  it('migrates a schema at version 1 to version 2: the columns of edits, deletes and mentions, and read positions, keeping its messages', async () => {
+    const schema = uniqueSchema();
+    const s = pg.escapeIdentifier(schema);
+    const first = await connect(schema);
+    await first.close();
+    // Back to version 1: the messages table as it made it, no read positions.
+    await admin.query(`DROP TABLE ${s}.messages; DROP TABLE ${s}.read_positions; DELETE FROM ${s}.schema_migrations WHERE version >= 2`);
+    await admin.query(
+      `CREATE TABLE ${s}.messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, room TEXT NOT NULL, author TEXT NOT NULL, body TEXT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+    );
+    await admin.query(`INSERT INTO ${s}.messages (room, author, body) VALUES ('lobby', 'alice#abcdef', 'from before')`);
+
+    const store = await connect(schema);
+    const [kept] = await store.messages.history('lobby');
+    expect(kept).toMatchObject({ author: 'alice#abcdef', body: 'from before', authorId: null, editedAt: null, deleted: false, mentions: [] });
+    const mine = await store.messages.append('lobby', 'bob#abcdef', 'new', { authorId: 'bob' });
+    expect(await store.messages.edit('lobby', mine.id, 'bob', 'edited')).toMatchObject({ body: 'edited' });
+    expect(await store.reads.unread('carol', ['lobby'])).toEqual([{ room: 'lobby', lastRead: 0, count: 2, mentions: 0 }]);
+  });
+
   it('quotes the schema name, whatever characters it holds', async () => {
     const schema = uniqueSchema('Odd "schema"; DROP SCHEMA public --');
     const store = await connect(schema);
     const stored = await store.messages.append('lobby', 'alice', 'hi');
     expect(await store.messages.history('lobby')).toEqual([stored]);
-    expect(await tablesIn(schema)).toEqual(['invites', 'messages', 'profiles', 'room_members', 'rooms', 'schema_migrations', 'session_revocations']);
+    expect(await tablesIn(schema)).toEqual([
+      'invites',
+      'messages',
+      'profiles',
+      'read_positions',
+      'room_members',
+      'rooms',
+      'schema_migrations',
+      'session_revocations',
+    ]);
   });
 
   it('recovers by itself when its connections are terminated, without crashing the process', async () => {

@@ -68,7 +68,7 @@ async function everything(store: MessageStore, room: string): Promise<StoredMess
 describe('SqliteChatStore migrations', () => {
   afterEach(cleanup);
 
-  it('upgrades a database made before migrations existed, keeping its data, and records version 1 once', async () => {
+  it('upgrades a database made before migrations existed, keeping its data, and records each version once', async () => {
     const file = join(await freshDir(), 'chat.sqlite3');
     // What the chat of the previous release left: its tables (migration 1's SQL) and no migrations table.
     const old = new Database(file);
@@ -81,7 +81,7 @@ describe('SqliteChatStore migrations', () => {
     await store.close();
     open(file); // again: nothing more to apply
     const db = new Database(file, { readonly: true });
-    expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual([{ version: 1, name: SQLITE_MIGRATIONS[0]!.name }]);
+    expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual(SQLITE_MIGRATIONS.map(({ version, name }) => ({ version, name })));
     db.close();
   });
 
@@ -91,7 +91,7 @@ describe('SqliteChatStore migrations', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, ?)').run('from the future', new Date().toISOString());
     db.close();
-    expect(() => open(file)).toThrow(/schema is at version 99, newer than this chat's \(1\)/);
+    expect(() => open(file)).toThrow(`schema is at version 99, newer than this chat's (${SQLITE_MIGRATIONS.at(-1)!.version})`);
   });
 });
 
@@ -115,6 +115,34 @@ describe('SqliteChatStore', () => {
     } finally {
       inspector.close();
     }
+  });
+
+  it('adds the columns of edits, deletes and mentions to a file made before them, keeping its messages', async () => {
+    const path = join(await freshDir(), 'chat.sqlite3');
+    const old = new Database(path);
+    old.exec(
+      'CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, author TEXT NOT NULL, body TEXT NOT NULL, inserted_at TEXT NOT NULL)',
+    );
+    old
+      .prepare('INSERT INTO messages (room, author, body, inserted_at) VALUES (?, ?, ?, ?)')
+      .run('lobby', 'alice#abcdef', 'from before', '2025-01-01T00:00:00.000Z');
+    old.close();
+
+    const store = open(path);
+    const [kept] = await store.messages.history('lobby');
+    expect(kept).toEqual({
+      id: 1,
+      room: 'lobby',
+      author: 'alice#abcdef',
+      body: 'from before',
+      insertedAt: '2025-01-01T00:00:00.000Z',
+      authorId: null,
+      editedAt: null,
+      deleted: false,
+      mentions: [],
+    });
+    const mine = await store.messages.append('lobby', 'bob#abcdef', 'new', { authorId: 'bob' });
+    expect(await store.messages.edit('lobby', mine.id, 'bob', 'edited')).toMatchObject({ body: 'edited' });
   });
 
   it('throws a StoreError, not a driver error, when the file cannot be created', async () => {

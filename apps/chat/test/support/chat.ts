@@ -109,6 +109,12 @@ export const UNLIMITED: Partial<ChatLimits> = {
   historyPerUser: PLENTY,
   historyPerIp: PLENTY,
   historyPerGuestIp: PLENTY,
+  editsPerUser: PLENTY,
+  editsPerIp: PLENTY,
+  typingPerUser: PLENTY,
+  typingPerIp: PLENTY,
+  readsPerUser: PLENTY,
+  readsPerIp: PLENTY,
 };
 
 /** Per-test chats, client sockets and data directories; see the module doc. */

@@ -13,6 +13,7 @@ import type { ChatStore } from '../chat-store.ts';
 import type { Migration } from '../migrations.ts';
 import { PostgresDatabase, type PostgresChatStoreOptions } from './postgres-database.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
+import { PostgresReadStore } from './postgres-read-store.ts';
 import { PostgresRoomStore } from './postgres-room-store.ts';
 import { PostgresUserStore } from './postgres-user-store.ts';
 
@@ -25,6 +26,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     name: 'messages, rooms, members, invites, sessions and profiles',
     sql: (schema) => [PostgresMessageStore.schema, PostgresRoomStore.schema, PostgresUserStore.schema].map((part) => part.createTables(schema)).join(';\n'),
   },
+  {
+    version: 2,
+    name: 'message authors, edits, deletes and mentions; read positions',
+    sql: (schema) => [PostgresMessageStore.editsSchema(schema), PostgresReadStore.schema.createTables(schema)].join(';\n'),
+  },
 ];
 
 /** A {@link ChatStore} on PostgreSQL through a `pg` connection pool: its parts share the pool. */
@@ -32,6 +38,7 @@ export class PostgresChatStore implements ChatStore {
   readonly messages: PostgresMessageStore;
   readonly rooms: PostgresRoomStore;
   readonly users: PostgresUserStore;
+  readonly reads: PostgresReadStore;
   readonly #database: PostgresDatabase;
 
   private constructor(database: PostgresDatabase) {
@@ -39,6 +46,7 @@ export class PostgresChatStore implements ChatStore {
     this.messages = new PostgresMessageStore(database);
     this.rooms = new PostgresRoomStore(database);
     this.users = new PostgresUserStore(database);
+    this.reads = new PostgresReadStore(database);
   }
 
   /**

@@ -13,6 +13,7 @@ import type { ChatStore } from '../chat-store.ts';
 import type { Migration } from '../migrations.ts';
 import { SqliteDatabase } from './sqlite-database.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
+import { SqliteReadStore } from './sqlite-read-store.ts';
 import { SqliteRoomStore } from './sqlite-room-store.ts';
 import { SqliteUserStore } from './sqlite-user-store.ts';
 
@@ -23,6 +24,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'messages, rooms, members, invites, sessions and profiles',
     sql: () => [SqliteMessageStore.schema, SqliteRoomStore.schema, SqliteUserStore.schema].join('\n'),
   },
+  {
+    version: 2,
+    name: 'message authors, edits, deletes and mentions; read positions',
+    sql: () => [SqliteMessageStore.editsSchema, SqliteReadStore.schema].join('\n'),
+  },
 ];
 
 /** A {@link ChatStore} on a local SQLite file through better-sqlite3: its parts share one connection. */
@@ -30,6 +36,7 @@ export class SqliteChatStore implements ChatStore {
   readonly messages: SqliteMessageStore;
   readonly rooms: SqliteRoomStore;
   readonly users: SqliteUserStore;
+  readonly reads: SqliteReadStore;
   readonly #database: SqliteDatabase;
 
   private constructor(database: SqliteDatabase) {
@@ -37,6 +44,7 @@ export class SqliteChatStore implements ChatStore {
     this.messages = new SqliteMessageStore(database);
     this.rooms = new SqliteRoomStore(database);
     this.users = new SqliteUserStore(database);
+    this.reads = new SqliteReadStore(database);
   }
 
   /**
