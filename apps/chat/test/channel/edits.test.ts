@@ -27,7 +27,7 @@ describe('editing and deleting messages', () => {
 
     ada.push('edit_msg', { id: sent!.id, body: 'hello' });
 
-    const edited = (await ada.assertBroadcast('msg_edited')) as WireMessage;
+    const edited = (await ada.assertBroadcast('msg_edited')).payload as WireMessage;
     expect(edited).toEqual({ ...sent, body: 'hello', edited_at: expect.any(String) });
     const { reply } = await joined<HistoryPage>((await chat.connect(null)).client, LOBBY);
     expect(reply.messages).toEqual([edited]);
@@ -40,7 +40,7 @@ describe('editing and deleting messages', () => {
 
     ada.push('delete_msg', { id: sent!.id });
 
-    const tombstone = (await ada.assertBroadcast('msg_deleted')) as WireMessage;
+    const tombstone = (await ada.assertBroadcast('msg_deleted')).payload as WireMessage;
     expect(tombstone).toEqual({ ...sent, body: '', deleted: true });
     const { reply } = await joined<HistoryPage>((await chat.connect(null)).client, LOBBY);
     expect(reply.messages).toEqual([tombstone]);
@@ -74,7 +74,7 @@ describe('editing and deleting messages', () => {
     await other.assertReply(other.push('edit_msg', { id: sent!.id, body: 'moved?' }), 'error', { reason: 'not found' });
     const { channel: again } = await joined((await chat.connect(ada.userId)).client, LOBBY, { name: 'ada' });
     again.push('edit_msg', { id: sent!.id, body: 'from my phone' });
-    expect(await lobby.assertBroadcast('msg_edited')).toMatchObject({ id: sent!.id, body: 'from my phone' });
+    expect((await lobby.assertBroadcast('msg_edited')).payload).toMatchObject({ id: sent!.id, body: 'from my phone' });
   });
 
   it('replays edits and deletes to a page that reconnects from before them, in order, after the messages they change', async () => {

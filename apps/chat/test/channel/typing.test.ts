@@ -25,8 +25,8 @@ describe('typing notices', () => {
 
     adaLobby.push('typing', {});
 
-    expect(await bob.assertPush('typing')).toEqual({ user: `ada#${ada.mark}` });
-    expect(await guest.assertPush('typing')).toEqual({ user: `ada#${ada.mark}` });
+    expect((await bob.assertPush('typing')).payload).toEqual({ user: `ada#${ada.mark}` });
+    expect((await guest.assertPush('typing')).payload).toEqual({ user: `ada#${ada.mark}` });
     await adaLobby.refutePush('typing');
     await elsewhere.refutePush('typing');
   });
