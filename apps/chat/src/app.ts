@@ -23,7 +23,7 @@ import { openChatStore, type ChatStore } from './store/index.ts';
 import { roomHistory } from './room-channel.ts';
 import { createUserSocket } from './user-socket.ts';
 
-/** Options of {@link startChat}; every one has an environment variable in `server.ts`. */
+/** Options of {@link startChat}; every one but `now` has an environment variable in `server.ts`. */
 export interface ChatOptions {
   port?: number;
   host?: string;
@@ -66,6 +66,11 @@ export interface ChatOptions {
   socket?: SocketMountOptions;
   /** In a `WORKERS` worker: `/metrics` shows the whole cluster's, summed by the primary. */
   clusterMetrics?: boolean;
+  /**
+   * The wall clock token lifetimes are measured on, in milliseconds since the epoch. Default
+   * `Date.now`; a test moves it forward instead of sleeping until a token expires.
+   */
+  now?: () => number;
 }
 
 /** `value` as an origin (`scheme://host[:port]`, no path); throws a clear error otherwise. */
@@ -131,6 +136,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
       sessionMaxAge: options.sessionMaxAge ?? 90 * 24 * 3600,
     },
     store.users,
+    options.now,
   );
   const metrics = createMetrics(endpoint);
   collectDefaultMetrics({ register: metrics.registry });

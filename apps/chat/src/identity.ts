@@ -123,7 +123,7 @@ export class Identity {
 
   /** An invite token for the stored invite `inviteId`. */
   inviteToken(inviteId: string): string {
-    return this.tokens.sign(INVITE_SALT, inviteId, { maxAge: this.ages.inviteMaxAge });
+    return this.tokens.sign(INVITE_SALT, inviteId, { maxAge: this.ages.inviteMaxAge, signedAt: Math.floor(this.now() / 1000) });
   }
 
   /** The invite id in a valid invite token, or null. */

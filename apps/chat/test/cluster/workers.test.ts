@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatProcess } from '../support/chat-process.ts';
 import { eventually } from '@starling/test-support/eventually';
@@ -159,7 +160,16 @@ describe('WORKERS', () => {
     const channels = users.map((user, i) => pool!.socket(endpoint, { params: { token: user.token } }).channel('rooms:lobby', { name: `user${i}` }));
     const inboxes = channels.map((channel) => inboxOf(channel, 'new_msg'));
     await Promise.all(channels.map((channel) => joined(channel)));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // Redis subscriptions confirmed
+    // Both workers have SUBSCRIBEd to the lobby's Redis channel (a join is answered before Redis confirms).
+    const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      await eventually(async () => {
+        const [, subscribers] = (await probe.call('PUBSUB', 'NUMSUB', 'starling-chat:t:rooms:lobby')) as [string, number];
+        expect(subscribers).toBe(2);
+      }, 5000);
+    } finally {
+      probe.disconnect();
+    }
     channels[0]!.push('new_msg', { body: 'from 0' });
     channels[3]!.push('new_msg', { body: 'from 3' });
     for (const inbox of inboxes) {

@@ -87,6 +87,11 @@ async function waitForStatus(page: Page, state: 'connecting' | 'online' | 'recon
   expect(await page.locator('#status').textContent()).toBe(state);
 }
 
+/** Resolves after the page has rendered two more frames: what a change makes it do within a frame is done. */
+async function animationFrames(page: Page): Promise<void> {
+  await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(undefined))))');
+}
+
 /** Opens the profile dialog (the name form and "Sign out other devices" are in it, on every size). */
 async function openProfile(page: Page): Promise<void> {
   await page.locator('#profile-button').click();
@@ -874,7 +879,7 @@ describe('private rooms in the page', () => {
     await error.waitFor({ state: 'visible', timeout: 5000 });
     expect(await error.textContent()).toBe('You are not a member of this room: ask for an invite link.');
     // phoenix.js would rejoin a refused channel after 1 s, then 2 s, 5 s… for ever.
-    await sleep(1500);
+    await sleep(1500); // a refutation window: longer than phoenix.js's first rejoin delay
     expect(joins.filter((topic) => topic === `rooms:${room.id}`)).toHaveLength(1);
     expect(await error.isVisible()).toBe(true);
     expect(await stranger.locator('#messages li').count()).toBe(0);
@@ -932,7 +937,7 @@ describe('the page on a phone and from the keyboard', () => {
 
     await postAsBot(chat, 1);
     await eventually(async () => expect((await messages(page)).at(-1)).toBe('bot: message 1'), 5000);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await animationFrames(page); // the page renders and scrolls within a frame of a message
     expect(await list.evaluate((element) => element.scrollTop), 'the reader was not moved').toBe(readingAt);
     expect(await onScreen(newest(), list)).toBe(false);
 

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '@starling/test-support/browser';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
 import { useChats, type TestChat } from '../support/chat.ts';
 
@@ -105,6 +105,12 @@ async function identityOf(page: Page): Promise<{ token: string; mark: string }> 
 /** The unread badge of room `id` in the room list, '' when none. */
 const badgeOf = (page: Page, id: string): Promise<string> =>
   page.locator(`#rooms button[data-room="${id}"] .unread [aria-hidden="true"]`).evaluateAll((badges) => badges.map((badge) => badge.textContent).join(''));
+
+/** Resolves once the status badge says online and every CSS transition and animation on the page has finished. */
+async function settledView(page: Page): Promise<void> {
+  await page.locator('#status[data-state="online"]').waitFor({ timeout: 5000 });
+  await page.evaluate('Promise.all(document.getAnimations().map((animation) => animation.finished)).then(() => undefined)');
+}
 
 async function startChat(): Promise<{ chat: TestChat; url: string }> {
   const chat = await chats.start();
@@ -360,7 +366,7 @@ describe('accessibility', () => {
       await say(page, 'and again');
       await waitForMessages(page, ['ada: hello, see https://example.com', 'ada: and again']);
       // axe-core measures what it sees: wait for the status badge's final colours.
-      await sleep(300);
+      await settledView(page);
       expect(await axeViolations(page), 'lobby').toEqual([]);
       // The README's picture of the page.
       const dir = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
@@ -369,7 +375,7 @@ describe('accessibility', () => {
 
       if (size === 'phone') await page.locator('#drawer-toggle').tap();
       await createRoom(page);
-      await sleep(300);
+      await settledView(page); // the drawer's slide has ended
       expect(await axeViolations(page), size === 'phone' ? 'drawer open in a private room' : 'private room').toEqual([]);
 
       await page.locator('#profile-button').click();

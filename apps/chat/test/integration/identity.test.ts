@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tampered, useChats, type ChatUser, type TestChat } from '../support/chat.ts';
-import { sleep } from '@starling/test-support/eventually';
 import { joined, joinOutcome } from '@starling/test-support/official-client';
 import { tryUpgrade } from '@starling/test-support/raw-client';
 
@@ -60,10 +59,11 @@ describe('POST /api/identity', () => {
   });
 
   it('issues a new user for an expired token', async () => {
-    const chat = await chats.start({ userTokenMaxAge: 1 });
+    let now = Date.now();
+    const chat = await chats.start({ userTokenMaxAge: 1, now: () => now });
     const user = await chat.newUser();
 
-    await sleep(1100);
+    now += 1100;
 
     expect((await identify(chat, user.token)).body.userId).not.toBe(user.userId);
   });
@@ -85,10 +85,11 @@ describe('the user socket', () => {
   });
 
   it('refuses an expired token with HTTP 403', async () => {
-    const chat = await chats.start({ userTokenMaxAge: 1 });
+    let now = Date.now();
+    const chat = await chats.start({ userTokenMaxAge: 1, now: () => now });
     const user = await chat.newUser();
 
-    await sleep(1100);
+    now += 1100;
 
     expect(await upgradeStatus(chat, user.token)).toBe(403);
   });

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { sendAll, tampered, useChats, type ChatUser, type TestChat } from '../support/chat.ts';
-import { sleep } from '@starling/test-support/eventually';
 import { inboxOf, joined, joinOutcome } from '@starling/test-support/official-client';
 
 const chats = useChats();
@@ -135,12 +134,13 @@ describe('an invite link', () => {
   });
 
   it('is refused with 400 once it has expired (inviteMaxAge)', async () => {
-    const chat = await chats.start({ inviteMaxAge: 1 });
+    let now = Date.now();
+    const chat = await chats.start({ inviteMaxAge: 1, now: () => now });
     const alice = await chat.newUser();
     const bob = await chat.newUser();
     const { invite } = await chat.createRoom(alice, 'Book club');
 
-    await sleep(1100);
+    now += 1100;
 
     expect((await accept(chat, bob, inviteToken(invite))).status).toBe(400);
     expect(await roomsOf(chat, bob)).toEqual({ rooms: [], next: null });

@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '@starling/test-support/eventually';
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
 
@@ -120,19 +121,25 @@ export class ChatProcess {
   }
 
   async #healthy(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let exit: NodeJS.Signals | number | null | undefined;
-    void this.#exited.then((value) => (exit = value));
-    for (;;) {
-      if (exit !== undefined) throw new Error(`the chat server exited (${String(exit)}) before it was healthy:\n${this.#stderr}`);
-      try {
+    let healthy = false;
+    const exitedFirst = this.#exited.then((value) => {
+      if (!healthy) throw new Error(`the chat server exited (${String(value)}) before it was healthy:\n${this.#stderr}`);
+    });
+    const answering = eventually(
+      async () => {
         const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        if (response.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`the chat server was not healthy within ${timeoutMs} ms:\n${this.#stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+        if (response.status !== 200) throw new Error(`/health answered ${response.status}`);
+      },
+      timeoutMs,
+      50,
+    ).catch((err: unknown) => {
+      throw new Error(`the chat server was not healthy within ${timeoutMs} ms (${String(err)}):\n${this.#stderr}`);
+    });
+    try {
+      await Promise.race([answering, exitedFirst]);
+      healthy = true;
+    } finally {
+      answering.catch(() => undefined); // the loser of the race must not be an unhandled rejection
     }
   }
 }

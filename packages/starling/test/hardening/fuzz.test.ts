@@ -21,7 +21,7 @@ import { startFixture, type Fixture } from '../support/fixture.ts';
 import { FrameFuzzer, sendFuzz, type FuzzReport } from '../support/fuzz-frames.ts';
 import { ClientPool, Inbox, joined, phoenix18Client, pushOutcome } from '@starling/test-support/official-client';
 import { RawClient } from '@starling/test-support/raw-client';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 
 const FRAMES = 100_000;
 const SEED = process.env.FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.FUZZ_SEED);
@@ -70,7 +70,9 @@ async function honestPair(fixture: Fixture, until: Promise<unknown>): Promise<{ 
         const outcome = await pushOutcome(channels[i]!, 'broadcast', { event: 'chat', payload: { from: name, n } }, [], 10_000);
         if (outcome.status !== 'ok') throw new Error(`${name}'s line ${n} was answered ${outcome.status}`);
         sent[name] = n;
-        await sleep(20);
+        // Paced by the conversation itself: the next line once the other client has heard this one.
+        const other = names[1 - i]!;
+        await eventually(() => expect(heard[other]!.items.some((line) => line.from === name && line.n === n)).toBe(true), 10_000);
       }
     }),
   );

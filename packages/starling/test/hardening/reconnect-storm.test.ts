@@ -1,7 +1,8 @@
 /**
  * A reconnect storm: 1,500 official clients (phoenix 1.8.16 over `ws`), each joined to
  * `test:lobby`, lose their server to a restart — the endpoint drains (close 1012), a new one
- * starts on the same port a second later — and all of them come back at once. Every socket must
+ * starts on the same port once every client has been refused six reconnects (about a second of
+ * phoenix.js's backoff) — and all of them come back at once. Every socket must
  * reconnect and every channel rejoin within 30 s, with the server's heap no bigger than before the
  * restart (plus a margin), and the new endpoint must still answer a fresh heartbeat.
  *
@@ -17,11 +18,12 @@ import type { Channel, Socket } from 'phoenix';
 import { startFixture, type Fixture } from '../support/fixture.ts';
 import { ClientPool, freePort, joined, phoenix18Client } from '@starling/test-support/official-client';
 import { RawClient } from '@starling/test-support/raw-client';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 
 const CLIENTS = 2500;
 const RECOVERY_BOUND_MS = 30_000;
-const DOWNTIME_MS = 1000;
+/** Refused reconnects per client before the new server starts: 10 + 50 + … + 250 ms ≈ 0.8 s down. */
+const REFUSALS = 6;
 /** phoenix.js's own default reconnect schedule. */
 const DEFAULT_BACKOFF = (tries: number): number => [10, 50, 100, 150, 200, 250, 500, 1000, 2000][tries - 1] ?? 5000;
 
@@ -52,9 +54,11 @@ describe('reconnect storm', () => {
       const sockets: Socket[] = [];
       const channels: Channel[] = [];
       const closeCodes = new Map<number, number>();
+      const errors = new Array<number>(CLIENTS).fill(0);
       for (let i = 0; i < CLIENTS; i++) {
         const socket = pool.socket(`ws://127.0.0.1:${port}/socket`, { reconnectAfterMs: DEFAULT_BACKOFF });
         socket.onClose((event) => closeCodes.set(event.code, (closeCodes.get(event.code) ?? 0) + 1));
+        socket.onError(() => errors[i]!++);
         sockets.push(socket);
         channels.push(socket.channel('test:lobby', { n: i }));
       }
@@ -68,7 +72,10 @@ describe('reconnect storm', () => {
       const drainMs = performance.now() - restartStarted;
       // Every client saw the drain's "service restart" close, not a dropped connection.
       await eventually(() => expect(closeCodes.get(1012)).toBe(CLIENTS), 5000);
-      await sleep(DOWNTIME_MS);
+      errors.fill(0);
+      // Down until every client has been refused a few times, as in a real restart.
+      await eventually(() => expect(Math.min(...errors)).toBeGreaterThanOrEqual(REFUSALS), 15_000, 50);
+      const downMs = performance.now() - restartStarted - drainMs;
       const second = await fixtureOn(port);
       const upAt = performance.now();
 
@@ -93,7 +100,7 @@ describe('reconnect storm', () => {
       const heapAfter = heapAfterGc();
       console.log(
         `reconnect storm: ${CLIENTS} clients; drain ${drainMs.toFixed(0)} ms; all reconnected and rejoined ${recoveredMs.toFixed(0)} ms after the new server was up ` +
-          `(down ${DOWNTIME_MS} ms); heap after GC ${MiB(heapBefore)} before, ${MiB(heapAfter)} after; close codes ${JSON.stringify([...closeCodes])}`,
+          `(down ${downMs.toFixed(0)} ms); heap after GC ${MiB(heapBefore)} before, ${MiB(heapAfter)} after; close codes ${JSON.stringify([...closeCodes])}`,
       );
       expect(recoveredMs).toBeLessThan(RECOVERY_BOUND_MS);
       // The same clients on a fresh server: nothing of the old endpoint may be retained.

@@ -24,6 +24,7 @@ import { expect } from 'vitest';
 import type { PresenceList } from '../../src/index.ts';
 import { freePort } from '@starling/test-support/official-client';
 import { RawClient } from '@starling/test-support/raw-client';
+import { eventually } from '@starling/test-support/eventually';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -153,20 +154,23 @@ export async function startClusterNode(env: ClusterNodeEnv, name = 'node', timeo
   running.add(child);
   child.once('exit', () => running.delete(child));
   const node = new ClusterNode(name, Number(port), child);
-  let exit: ExitStatus | undefined;
-  void node.exited.then((status) => (exit = status));
-  for (const deadline = Date.now() + timeoutMs; ;) {
-    if (exit !== undefined) throw new Error(`node ${name} exited (${exit.code ?? exit.signal}) before it was healthy:\n${node.stderr}`);
-    try {
-      if ((await node.health()) === 200) return node;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
+  let healthy = false;
+  const exitedFirst = node.exited.then((exit) => {
+    if (!healthy) throw new Error(`node ${name} exited (${exit.code ?? exit.signal}) before it was healthy:\n${node.stderr}`);
+  });
+  const answering = eventually(async () => expect(await node.health()).toBe(200), timeoutMs, 50);
+  try {
+    await Promise.race([answering, exitedFirst]);
+    healthy = true;
+    return node;
+  } catch (err) {
+    if (node.running) {
       await stopNode(node, 'SIGKILL');
       throw new Error(`node ${name} was not healthy within ${timeoutMs} ms:\n${node.stderr}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    throw err;
+  } finally {
+    answering.catch(() => undefined); // the loser of the race must not be an unhandled rejection
   }
 }
 
@@ -240,12 +244,14 @@ export async function untilSubscribed(env: ClusterNodeEnv, topic: string, count:
   try {
     await redis.connect();
     const channel = `${env.REDIS_PREFIX}:t:${topic}`;
-    for (const deadline = Date.now() + timeoutMs; ;) {
-      const [, subscribers] = (await redis.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
-      if (subscribers >= count) return;
-      if (Date.now() > deadline) throw new Error(`${channel} has ${subscribers} subscribers after ${timeoutMs} ms; expected ${count}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await eventually(
+      async () => {
+        const [, subscribers] = (await redis.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+        expect(subscribers, `${channel}'s subscribers`).toBeGreaterThanOrEqual(count);
+      },
+      timeoutMs,
+      20,
+    );
   } finally {
     redis.disconnect();
   }

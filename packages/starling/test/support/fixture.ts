@@ -3,6 +3,7 @@
  * whatever the client asks (reply, push, broadcast, stop, crash, track presence…), so that raw-frame
  * tests can drive every protocol path. `calls` records callbacks for assertions.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import {
@@ -43,7 +44,24 @@ export interface Fixture {
   readonly calls: Call[];
   /** Params and info every accepted `connect` received. */
   readonly connects: Array<{ params: Params; info: ConnectInfo }>;
+  /**
+   * Resolves once the server has handled its next request with `method` (on any path): the
+   * endpoint's listener was registered first, so it has run. A long-poll GET of a session is held
+   * within it, so after this a broadcast finds the poll waiting.
+   */
+  handled(method: 'GET' | 'POST'): Promise<void>;
   close(): Promise<void>;
+}
+
+function nextRequest(server: Server, method: string): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (req: { method?: string | undefined }): void => {
+      if (req.method !== method) return;
+      server.off('request', listener);
+      resolve();
+    };
+    server.on('request', listener);
+  });
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -184,6 +202,7 @@ export async function startFixture(options: { socket?: SocketMountOptions; endpo
     longPollUrl: `http://127.0.0.1:${port}/socket/longpoll`,
     calls,
     connects,
+    handled: (method) => nextRequest(server, method),
     close: () => endpoint.close({ intervalMs: 0 }),
   };
 }

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient } from '@starling/test-support/raw-client';
 import { startFixture, type Fixture } from '../../support/fixture.ts';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 import { LongPollClient, longPollRequest, ndjson } from '@starling/test-support/long-poll-client';
 
 const WINDOW_MS = 200;
@@ -75,7 +75,7 @@ describe('session expiry (item 47)', () => {
 
 describe('disconnect broadcast on the socket id (item 36)', () => {
   it('ends every LongPoll session and WebSocket of that id, and only those', async () => {
-    const { longPollUrl, endpoint, calls } = await start();
+    const { longPollUrl, endpoint, calls, handled } = await start();
     const lp = await LongPollClient.open(longPollUrl, { user_id: '7', vsn: '2.0.0' });
     await lp.post([['j1', 'r1', 'test:lp7', 'phx_join', {}]]);
     await lp.reply('r1');
@@ -83,8 +83,9 @@ describe('disconnect broadcast on the socket id (item 36)', () => {
     const otherUser = await LongPollClient.open(longPollUrl, { user_id: '8', vsn: '2.0.0' });
     await otherUser.post([['j1', 'r1', 'test:lp8', 'phx_join', {}]]);
     await otherUser.reply('r1');
+    const getHeld = handled('GET');
     const heldPoll = lp.poll();
-    await sleep(50); // let the GET reach the server and be held
+    await getHeld; // the GET has reached the server and is held
 
     endpoint.broadcast('users_socket:7', 'disconnect', {});
 

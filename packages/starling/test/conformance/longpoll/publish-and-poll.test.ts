@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient } from '@starling/test-support/raw-client';
 import { startFixture, type Fixture } from '../../support/fixture.ts';
-import { sleep } from '@starling/test-support/eventually';
 import { LongPollClient, longPollRequest } from '@starling/test-support/long-poll-client';
 
 const WINDOW_MS = 300;
@@ -122,14 +121,15 @@ describe('the held poll (item 42)', () => {
   });
 
   it('answers a held GET at once with status 200 when a broadcast arrives during the wait', async () => {
-    const { longPollUrl, endpoint } = await start(5000);
+    const { longPollUrl, endpoint, handled } = await start(5000);
     const client = await LongPollClient.open(longPollUrl);
     await client.post([['j1', 'r1', 'test:wait', 'phx_join', {}]]);
     await client.poll();
 
     const started = Date.now();
+    const getHeld = handled('GET');
     const held = client.poll();
-    await sleep(100);
+    await getHeld;
     endpoint.broadcast('test:wait', 'news', { n: 1 });
     const polled = await held;
 
@@ -142,13 +142,14 @@ describe('the held poll (item 42)', () => {
   });
 
   it('hands frames to the newest poll when a second poll arrives; the older one ends with 204', async () => {
-    const { longPollUrl, endpoint } = await start(5000);
+    const { longPollUrl, endpoint, handled } = await start(5000);
     const client = await LongPollClient.open(longPollUrl);
     await client.post([['j1', 'r1', 'test:twice', 'phx_join', {}]]);
     await client.poll();
 
+    const olderHeld = handled('GET');
     const older = client.poll();
-    await sleep(50); // the older poll is held before the newer one arrives
+    await olderHeld; // the older poll is held before the newer one arrives
     const newer = client.poll();
     const olderAnswer = await older;
     endpoint.broadcast('test:twice', 'news', { n: 2 });
@@ -184,7 +185,9 @@ describe('what one POST may carry (item 45)', () => {
 
     const published = await client.post(frames);
     await client.reply('r100');
-    await sleep(100);
+    // A later POST's heartbeat answered: the session has handled whatever it had before it.
+    await client.post([[null, 'h1', 'phoenix', 'heartbeat', {}]]);
+    await client.reply('h1');
     await client.poll();
 
     expect(published.body).toEqual({ status: 200 });

@@ -34,7 +34,7 @@ describe.each(officialClients)('$name over LongPoll', (client) => {
 
     await joined(channel);
     // Several polls later the session is still the same one, and connect saw the app's token.
-    await new Promise((resolve) => setTimeout(resolve, WINDOW_MS * 3));
+    for (let poll = 0; poll < 3; poll++) await fixture.handled('GET');
     expect(await pushOutcome(channel, 'echo', { n: 2 })).toEqual({ status: 'ok', response: { n: 2 } });
     expect(fixture.connects.map((c) => c.params.token)).toEqual(['user-token-123']);
   });
@@ -101,7 +101,8 @@ describe.each(officialClients)('$name over LongPoll', (client) => {
     const channel = pool.socket(endpoint, { longPoll: true }).channel('test:idle');
     await joined(channel);
 
-    await new Promise((resolve) => setTimeout(resolve, WINDOW_MS * 4));
+    // Four more polls: each came after a window that ended with nothing to deliver.
+    for (let poll = 0; poll < 4; poll++) await fixture.handled('GET');
 
     expect(await pushOutcome(channel, 'echo', { still: 'here' })).toEqual({ status: 'ok', response: { still: 'here' } });
     expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([]);

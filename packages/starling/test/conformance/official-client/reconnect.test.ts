@@ -18,6 +18,13 @@ function closeCodesOf(socket: Socket): number[] {
   return codes;
 }
 
+/** How many connection errors (refused reconnects, among others) `socket` has reported so far. */
+function errorsOf(socket: Socket): { count: number } {
+  const errors = { count: 0 };
+  socket.onError(() => errors.count++);
+  return errors;
+}
+
 const joinsOf = (fixture: Fixture, topic: string): number => fixture.calls.filter((c) => c.callback === 'join' && c.topic === topic).length;
 
 describe.each(officialClients)('$name reconnects and rejoins', (client) => {
@@ -41,12 +48,14 @@ describe.each(officialClients)('$name reconnects and rejoins', (client) => {
     pool = new ClientPool(client);
     const socket = pool.socket(`ws://127.0.0.1:${port}/socket`);
     const closeCodes = closeCodesOf(socket);
+    const errors = errorsOf(socket);
     const channel = socket.channel('test:restart', { round: 'any' });
     await joined(channel);
 
     await before.close();
     await eventually(() => expect(closeCodes).toContain(1012));
-    await new Promise((resolve) => setTimeout(resolve, 100)); // a few refused reconnects meanwhile
+    const errorsAtClose = errors.count;
+    await eventually(() => expect(errors.count - errorsAtClose).toBeGreaterThanOrEqual(2)); // a few refused reconnects meanwhile
     const after = await start(port);
 
     await eventually(() => expect(joinsOf(after, 'test:restart')).toBe(1), 5000);
@@ -61,11 +70,13 @@ describe.each(officialClients)('$name reconnects and rejoins', (client) => {
     const port = await freePort();
     const before = await start(port);
     pool = new ClientPool(client);
-    const channel = pool.socket(`ws://127.0.0.1:${port}/socket`, { longPoll: true }).channel('test:restart-lp');
+    const socket = pool.socket(`ws://127.0.0.1:${port}/socket`, { longPoll: true });
+    const errors = errorsOf(socket);
+    const channel = socket.channel('test:restart-lp');
     await joined(channel);
 
     await before.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await eventually(() => expect(errors.count).toBeGreaterThanOrEqual(2)); // a few refused polls meanwhile
     const after = await start(port);
 
     await eventually(() => expect(joinsOf(after, 'test:restart-lp')).toBeGreaterThanOrEqual(1), 5000);
@@ -119,10 +130,15 @@ describe.each(officialClients)('$name reconnects and rejoins', (client) => {
     pool = new ClientPool(client);
     const socket = pool.socket(`ws://127.0.0.1:${fixture.port}/socket`, { heartbeatIntervalMs: 100 });
     const closeCodes = closeCodesOf(socket);
+    let heartbeats = 0;
+    socket.onMessage((message) => {
+      if (message.topic === 'phoenix' && message.event === 'phx_reply') heartbeats++;
+    });
     const channel = socket.channel('test:heartbeat');
     await joined(channel);
 
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Ten heartbeats answered: about a second, more than three idle timeouts.
+    await eventually(() => expect(heartbeats).toBeGreaterThanOrEqual(10), 5000);
 
     expect(closeCodes).toEqual([]);
     expect(fixture.connects).toHaveLength(1);

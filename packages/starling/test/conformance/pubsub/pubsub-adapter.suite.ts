@@ -9,7 +9,7 @@ import type { BroadcastMessage } from '../../../src/protocol.ts';
 import type { PubSub } from '../../../src/pubsub/pubsub.ts';
 import type { HistoryOptions } from '../../../src/pubsub/stream.ts';
 import { type Subscriber } from '../../../src/pubsub/pubsub.ts';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 
 /** Starts and stops clusters of PubSub nodes sharing one adapter backend. */
 export interface ClusterFactory {
@@ -55,11 +55,15 @@ export function pubSubAdapterSuite(name: string, factory: ClusterFactory): void 
       const [a, b] = await factory.start(2);
       const local = new Recorder();
       const remote = new Recorder();
+      const marker = new Recorder();
       await a!.subscribe('room', local);
+      await a!.subscribe('marker', marker);
       await b!.subscribe('room', remote);
       a!.broadcast('room', 'once', {});
       await eventually(() => expect(remote.events).toEqual(['once']));
-      await sleep(100);
+      // Published after 'once' reached B: an echo of 'once' to A would arrive before it.
+      b!.broadcast('marker', 'after', {});
+      await eventually(() => expect(marker.events).toEqual(['after']));
       expect(local.events).toEqual(['once']);
     });
 
@@ -109,7 +113,8 @@ export function pubSubAdapterSuite(name: string, factory: ClusterFactory): void 
       a!.broadcast('room', 'first', {});
       await eventually(() => expect(remote.events).toEqual(['first']));
       b!.unsubscribe('room', remote);
-      await sleep(50);
+      // A later subscription of B confirmed: its adapter has handled the unsubscribe, sent before it.
+      await b!.subscribe('barrier', new Recorder());
       a!.broadcast('room', 'second', {});
       a!.broadcast('marker', 'after', {});
       await eventually(() => expect(marker.events).toEqual(['after']));

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisPubSubAdapter } from '../../../src/redis/index.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
 import { Recorder } from './pubsub-adapter.suite.ts';
 
@@ -157,7 +157,9 @@ describe('RedisPubSubAdapter: isolation and interest', () => {
     await b1.subscribe('room', onB1);
     a1.broadcast('room', 'for-a', {});
     await eventually(() => expect(onA2.events).toEqual(['for-a']));
-    await sleep(100);
+    // Redis queued 'for-a' to every subscribed connection before A2 got it; B1's subscriber
+    // connection answers a later SUBSCRIBE only after what was queued before it.
+    await b1.subscribe('barrier', new Recorder());
     expect(onB1.events).toEqual([]);
     expect(b1Adapter.stats.received).toBe(0);
   });
@@ -214,7 +216,6 @@ describe('RedisPubSubAdapter: start and outages', () => {
 
       const logsBefore = logs.length;
       await redis.stop();
-      await sleep(100);
       // Readiness checks see the outage (`pubsub.connected`), and later its end.
       await eventually(() => expect(a.connected).toBe(false));
       const droppedBefore = aAdapter.stats.dropped;
@@ -228,8 +229,10 @@ describe('RedisPubSubAdapter: start and outages', () => {
       const lateSubscribedAt = Date.now();
       await b.subscribe('late', late);
       expect(Date.now() - lateSubscribedAt).toBeLessThan(500);
-      // Long enough for the reconnect back-off to reach its cap, as in a real outage.
-      await sleep(1500);
+      // Long enough for the reconnect back-off to reach its cap, as in a real outage: four refused
+      // reconnects (100, 200, 400, 800 ms) on each of the four connections.
+      const refused = (): number => logs.slice(logsBefore).filter((line) => /^Redis (connection lost|still unreachable)/.test(line.msg)).length;
+      await eventually(() => expect(refused()).toBeGreaterThanOrEqual(16), 10_000);
 
       const restartedAt = performance.now();
       await redis.restart();

@@ -155,7 +155,7 @@ async function settle(): Promise<void> {
   await sql.query('INSERT INTO items (id) VALUES ($1)', [marker.rows[0]?.id]);
   // Commit order: once the later probe row arrives, everything committed before it has been handed out.
   await eventually(() => expect(probe).toHaveLength(1), 5000);
-  await sleep(50);
+  await sleep(50); // a refutation window: the probe came over another socket, whose order says nothing of this one's
 }
 
 for (const [version, VersionClient] of VERSIONS)

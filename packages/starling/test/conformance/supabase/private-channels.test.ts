@@ -256,8 +256,12 @@ describe('persisted broadcasts, replayed at join', () => {
     const writer = privateChannel(await client(ALICE), 'journal-2', { broadcast: { ack: true } });
     expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });
     expect(await writer.send({ type: 'broadcast', event: 'old', payload: {}, persist: true })).toBe('ok');
-    await sleep(50);
-    const since = Date.now();
+    // Just after the stored row, on the database's own clock (`inserted_at`): no sleep needed.
+    const stored = await sql.query<{ since: string }>(
+      "SELECT floor(extract(epoch FROM max(inserted_at)) * 1000) + 1 AS since FROM realtime.messages WHERE event = 'old' AND topic LIKE '%journal-2'",
+    );
+    const since = Number(stored.rows[0]!.since);
+    expect(since).toBeGreaterThan(1);
     const reader = privateChannel(await client(CAROL), 'journal-2', { broadcast: { replay: { since } } });
     const seen = heardWithMeta(reader);
     expect(await subscribed(reader)).toEqual({ status: 'SUBSCRIBED' });

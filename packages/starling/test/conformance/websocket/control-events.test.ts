@@ -7,7 +7,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Fixture } from '../../support/fixture.ts';
 import { startCustomEndpoint } from '../../support/custom-endpoint.ts';
-import { sleep } from '@starling/test-support/eventually';
+import { eventually } from '@starling/test-support/eventually';
 import { JSON_DIALECTS, replyPayload, useFixtures, V2 } from '../../support/wire-client.ts';
 import { noreply, ok } from '../../../src/index.ts';
 
@@ -333,8 +333,11 @@ for (const dialect of JSON_DIALECTS) {
         const other = await open();
         await other.join('test:room', '1');
         const client = await open();
+        const joins = (): number => fixture.calls.filter((call) => call.callback === 'join' && call.topic === 'test:room').length;
+        const joinsBefore = joins();
         client.send(['7', '7', 'test:room', 'phx_join', { delayMs: 100, track: 'alice' }]);
-        await sleep(30);
+        // The join callback has started (it records itself first, then waits its 100 ms).
+        await eventually(() => expect(joins()).toBe(joinsBefore + 1));
         fixture.endpoint.broadcast('test:room', 'during_join', { from: 'server' });
         other.send(['1', '2', 'test:room', 'broadcast', { event: 'during_join', payload: { from: 'peer' } }]);
         const [first, second] = await client.nextFrames(2);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import type { PubSubAdapter } from '../../../src/pubsub/adapter.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
+import { settle } from '../../../src/testing/manual-clock.ts';
 import { Endpoint } from '../../../src/endpoint.ts';
 
 /** An adapter whose backend is gone: every subscribe rejects. */
@@ -64,10 +65,10 @@ describe('PubSub subscriptions under way', () => {
     const settled: string[] = [];
     void pubsub.subscribe('room', { deliver: () => undefined }).then(() => settled.push('first'));
     void pubsub.subscribe('room', { deliver: () => undefined }).then(() => settled.push('second'));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await settle(); // every promise chain that does not wait for the adapter has run by now
     expect(settled).toEqual([]); // what a history join reads after must not be read before Redis confirmed
     confirm();
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await settle();
     expect(settled).toEqual(['first', 'second']);
     await expect(pubsub.subscribe('room', { deliver: () => undefined })).resolves.toBeUndefined(); // confirmed: at once
   });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
 import { StreamOrder } from '../../../src/pubsub/stream-order.ts';
+import { settle } from '../../../src/testing/manual-clock.ts';
 import type { StreamPosition, StreamRead } from '../../../src/pubsub/stream.ts';
 
 const at = (offset: number, epoch = 'e'): BroadcastMessage => ({ topic: 't', event: 'n', payload: { offset }, position: { epoch, offset } });
@@ -61,7 +62,7 @@ describe('StreamOrder', () => {
       h.order.receive(at(4), null);
       h.order.receive(at(6), null); // another gap (5) after the read: covered by the read already
     }
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await settle(); // the slow harness's reads resolve on microtasks
     expect(dispatched).toEqual([1, 2, 3, 4, 5, 6]);
     expect(slow.dispatched).toEqual([1, 2, 3, 4, 5, 6]);
   });
