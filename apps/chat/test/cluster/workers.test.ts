@@ -151,6 +151,14 @@ describe('WORKERS', () => {
     const port = await freePort();
     chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir }, 30_000);
     await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
+    // /health answered for one worker; both are up once each has subscribed to the cluster's
+    // presence topic (an endpoint starts its PubSub, then listens).
+    const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      await eventually(async () => expect(await probe.call('PUBSUB', 'NUMSUB', 'starling-chat:t:starling:presence')).toEqual(['starling-chat:t:starling:presence', 2]), 20_000);
+    } finally {
+      probe.disconnect();
+    }
 
     pool = new ClientPool(phoenix18Client);
     const endpoint = `ws://127.0.0.1:${port}/socket`;
@@ -159,17 +167,11 @@ describe('WORKERS', () => {
     const users = await Promise.all([0, 1, 2, 3].map(() => api.newUser()));
     const channels = users.map((user, i) => pool!.socket(endpoint, { params: { token: user.token } }).channel('rooms:lobby', { name: `user${i}` }));
     const inboxes = channels.map((channel) => inboxOf(channel, 'new_msg'));
+    // A room is a history topic: its `phx_stream` push comes once the worker's Redis SUBSCRIBE is
+    // confirmed and the stream read (a join is answered before).
+    const streams = channels.map((channel) => inboxOf(channel, 'phx_stream'));
     await Promise.all(channels.map((channel) => joined(channel)));
-    // Both workers have SUBSCRIBEd to the lobby's Redis channel (a join is answered before Redis confirms).
-    const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 });
-    try {
-      await eventually(async () => {
-        const [, subscribers] = (await probe.call('PUBSUB', 'NUMSUB', 'starling-chat:t:rooms:lobby')) as [string, number];
-        expect(subscribers).toBe(2);
-      }, 5000);
-    } finally {
-      probe.disconnect();
-    }
+    for (const stream of streams) await eventually(() => expect(stream.items).toHaveLength(1), 5000);
     channels[0]!.push('new_msg', { body: 'from 0' });
     channels[3]!.push('new_msg', { body: 'from 3' });
     for (const inbox of inboxes) {

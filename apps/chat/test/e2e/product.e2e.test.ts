@@ -26,6 +26,9 @@ const chats = useChats();
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const DESKTOP = { width: 900, height: 640 };
 const PHONE = { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true };
+/** The page's timers (web/unread.ts, web/compose.ts), which a test's page clock jumps over. */
+const UNREAD_POLL_MS = 10_000;
+const TYPING_SHOW_MS = 5000;
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -49,10 +52,15 @@ afterEach(async () => {
 });
 
 /** A new visitor (a fresh context: their own token and name), or another device of one whose token is given. */
-async function visit(url: string, options: Parameters<Browser['newContext']>[0] & { token?: string; axe?: boolean } = {}): Promise<Page> {
-  const { token, axe, ...contextOptions } = options;
+/**
+ * Opens `url` in a new context and waits until the page is online. With `clock`, the page's timers
+ * run on Playwright's clock: time flows as usual, and `page.clock.fastForward(ms)` jumps ahead.
+ */
+async function visit(url: string, options: Parameters<Browser['newContext']>[0] & { token?: string; axe?: boolean; clock?: boolean } = {}): Promise<Page> {
+  const { token, axe, clock, ...contextOptions } = options;
   const context = await browser.newContext({ viewport: DESKTOP, ...contextOptions });
   contexts.push(context);
+  if (clock === true) await context.clock.install();
   if (axe === true) await context.addInitScript({ path: AXE });
   if (token !== undefined) await context.addInitScript(`localStorage.setItem('starling:token', ${JSON.stringify(token)})`);
   const page = await context.newPage();
@@ -112,6 +120,14 @@ async function settledView(page: Page): Promise<void> {
   await page.evaluate('Promise.all(document.getAnimations().map((animation) => animation.finished)).then(() => undefined)');
 }
 
+/** Resolves once the server counts `count` unread messages in `room` for the user of `token`. */
+async function untilUnread(chat: TestChat, token: string, room: string, count: number): Promise<void> {
+  await eventually(async () => {
+    const { body } = await chat.call<{ rooms: Array<{ id: string; count: number }> }>('GET', '/api/unread', { token });
+    expect(body.rooms.find((entry) => entry.id === room)?.count ?? 0).toBe(count);
+  }, 5000);
+}
+
 async function startChat(): Promise<{ chat: TestChat; url: string }> {
   const chat = await chats.start();
   return { chat, url: `${chat.baseUrl}/` };
@@ -135,28 +151,32 @@ async function createRoom(owner: Page): Promise<{ id: string; invite: string }> 
 
 describe('unread counts', () => {
   it('counts what others posted in a room while the reader is elsewhere: the room badge and the tab title, the same after a reload and on another device; opening the room shows the "new messages" divider and clears the counts everywhere', async () => {
-    const { url } = await startChat();
+    const { chat, url } = await startChat();
     const ada = await visit(url);
     await setName(ada, 'ada');
     await say(ada, 'read before');
     await waitForMessages(ada, ['ada: read before']);
-    const bob = await visit(url);
+    const bob = await visit(url, { clock: true });
     await setName(bob, 'bob');
     await waitForMessages(bob, ['ada: read before']);
     const elsewhere = await createRoom(bob); // Bob is elsewhere now: in his own room
+    const bobToken = (await identityOf(bob)).token;
 
     await say(ada, 'one');
     await say(ada, 'two');
     await say(ada, 'three');
 
-    // Polled from the server (every 10 s, and at once on load).
-    await eventually(async () => expect(await badgeOf(bob, 'lobby')).toBe('3'), 15_000);
+    // Polled from the server (every 10 s, and at once on load): the server has counted them, and
+    // Bob's page clock jumps to its next poll.
+    await untilUnread(chat, bobToken, 'lobby', 3);
+    await bob.clock.fastForward(UNREAD_POLL_MS);
+    await eventually(async () => expect(await badgeOf(bob, 'lobby')).toBe('3'), 5000);
     expect(await bob.title()).toBe('(3) Starling chat');
     await bob.reload();
     await eventually(async () => expect(await badgeOf(bob, 'lobby')).toBe('3'), 10_000);
     expect(await bob.title()).toBe('(3) Starling chat');
     // Bob's phone: the same user, another browser, in that room too (opening the lobby would read it).
-    const phone = await visit(`${url}?room=${elsewhere.id}`, { ...PHONE, token: (await identityOf(bob)).token });
+    const phone = await visit(`${url}?room=${elsewhere.id}`, { ...PHONE, token: bobToken, clock: true });
     await eventually(async () => expect(await phone.title()).toBe('(3) Starling chat'), 10_000);
 
     await bob.locator('#rooms button[data-room="lobby"]').click();
@@ -166,15 +186,17 @@ describe('unread counts', () => {
     expect(await divider.locator('.body').textContent()).toBe('one');
     expect(await bob.title()).toBe('Starling chat');
     expect(await badgeOf(bob, 'lobby')).toBe('');
-    // The phone learns it from the server once Bob's page has told it how far he read.
-    await eventually(async () => expect(await phone.title()).toBe('Starling chat'), 15_000);
+    // The phone learns it from the server once Bob's page has told it how far he read: at its next poll.
+    await untilUnread(chat, bobToken, 'lobby', 0);
+    await phone.clock.fastForward(UNREAD_POLL_MS);
+    await eventually(async () => expect(await phone.title()).toBe('Starling chat'), 5000);
   }, 90_000);
 });
 
 describe('typing indicators', () => {
   it('shows "bob is typing…" to the others, not to Bob; it vanishes when his message arrives, or a few seconds after he stops', async () => {
     const { url } = await startChat();
-    const ada = await visit(url);
+    const ada = await visit(url, { clock: true });
     await setName(ada, 'ada');
     const bob = await visit(url);
     await setName(bob, 'bob');
@@ -191,7 +213,8 @@ describe('typing indicators', () => {
     // A new bout of typing, then Bob stops without sending: the indicator goes by itself.
     await bob.locator('#message-input').pressSequentially('hm');
     await eventually(async () => expect(await ada.locator('#typing').textContent()).toContain('is typing…'), 5000);
-    await eventually(async () => expect(await ada.locator('#typing').textContent()).toBe(''), 8000);
+    await ada.clock.fastForward(TYPING_SHOW_MS);
+    await eventually(async () => expect(await ada.locator('#typing').textContent()).toBe(''), 2000);
   });
 });
 
