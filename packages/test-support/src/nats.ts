@@ -17,6 +17,8 @@ import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 /** The shared NATS the tests use. */
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -185,4 +187,18 @@ export async function startThrowawayNats(): Promise<ThrowawayNats> {
       await spawnServer();
     },
   };
+}
+
+/**
+ * Deletes the JetStream streams a NatsPubSubAdapter made under `prefix` (`<prefix>-history`,
+ * `<prefix>-topics`) on `url`, those that exist: tests on the shared NATS clean up after themselves.
+ */
+export async function deleteNatsStreams(url: string, prefix: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const name of [`${prefix}-history`, `${prefix}-topics`]) await jsm.streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
+  }
 }

@@ -5,12 +5,10 @@
  * files and earlier clusters cannot interfere. Each cluster's streams are deleted when it stops.
  */
 import { randomBytes } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { NatsPubSubAdapter } from '../../../src/nats/index.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
-import { ensureNats } from '@starling/test-support/nats';
+import { deleteNatsStreams, ensureNats } from '@starling/test-support/nats';
 import { pubSubAdapterSuite, type ClusterFactory } from './pubsub-adapter.suite.ts';
 import { streamStoreSuite } from './stream-store.suite.ts';
 
@@ -33,21 +31,9 @@ const factory: ClusterFactory = {
   async stop() {
     await Promise.all(nodes.map((node) => node.close()));
     nodes = [];
-    await deleteStreams(url, prefix);
+    if (prefix !== '') await deleteNatsStreams(url, prefix);
   },
 };
-
-/** Deletes the JetStream streams of one cluster's prefix (those that exist). */
-async function deleteStreams(servers: string, of: string): Promise<void> {
-  if (of === '') return;
-  const nc = await connect({ servers });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for (const name of [`${of}-history`, `${of}-topics`]) await jsm.streams.delete(name).catch(() => false);
-  } finally {
-    await nc.close();
-  }
-}
 
 pubSubAdapterSuite(NAME, factory);
 streamStoreSuite(NAME, factory);
