@@ -15,4 +15,4 @@
  * });
  * const endpoint = new Endpoint({ pubsub });
  */
-export { NatsPubSubAdapter, type NatsPubSubAdapterOptions, type NatsPubSubStats } from './nats-pubsub-adapter.ts';
+export { NatsPubSubAdapter, type NatsConnectionOptions, type NatsPubSubAdapterOptions, type NatsPubSubStats } from './nats-pubsub-adapter.ts';

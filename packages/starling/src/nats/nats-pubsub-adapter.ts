@@ -16,7 +16,7 @@
  * const pubsub = new PubSub({ adapter, history: { topics: ['rooms:*'] } });
  * await pubsub.start(); // rejects with ERR_PUBSUB_ADAPTER if NATS is unreachable for 5 s
  */
-import { connect, type NatsConnection, type NodeConnectionOptions, type Msg, type Subscription } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
 import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
@@ -29,6 +29,36 @@ import { realClock, settleWithin } from '../runtime/clock.ts';
 import { NatsStreams } from './nats-streams.ts';
 import { Subjects } from './subjects.ts';
 
+/**
+ * The NATS client's connection options the adapter passes on (a subset of `@nats-io/transport-node`'s
+ * `ConnectionOptions`, restated so that this package's types do not pull in the client's, which
+ * do not compile under `exactOptionalPropertyTypes` without `skipLibCheck`).
+ */
+export interface NatsConnectionOptions {
+  /** The connection's name, as the server's monitoring shows it; default the prefix. */
+  readonly name?: string | undefined;
+  /** User and password authentication. */
+  readonly user?: string | undefined;
+  readonly pass?: string | undefined;
+  /** Token authentication. */
+  readonly token?: string | undefined;
+  /** TLS: file paths or PEM strings of the CA, certificate and key; `handshakeFirst` for TLS-first servers. */
+  readonly tls?:
+    | {
+        readonly handshakeFirst?: boolean | undefined;
+        readonly caFile?: string | undefined;
+        readonly ca?: string | undefined;
+        readonly certFile?: string | undefined;
+        readonly cert?: string | undefined;
+        readonly keyFile?: string | undefined;
+        readonly key?: string | undefined;
+      }
+    | undefined;
+  /** How often the client pings the server, in ms (a dead connection is noticed after `maxPingOut` unanswered). */
+  readonly pingInterval?: number | undefined;
+  readonly maxPingOut?: number | undefined;
+}
+
 /** Options of {@link NatsPubSubAdapter}. */
 export interface NatsPubSubAdapterOptions {
   /** NATS server(s) to connect to, as `nats://host:port` (several: any of one cluster); default `nats://127.0.0.1:4222`. */
@@ -40,11 +70,8 @@ export interface NatsPubSubAdapterOptions {
   prefix?: string | undefined;
   /** Where connection trouble and malformed messages are logged (a pino logger fits). Default: `consoleLogger()`. */
   logger?: Logger | undefined;
-  /**
-   * Extra options of the NATS connection (credentials, TLS, …). The adapter overrides `servers`,
-   * `noEcho`, `reconnect` and `maxReconnectAttempts`: its guarantees depend on them.
-   */
-  connectionOptions?: Partial<NodeConnectionOptions> | undefined;
+  /** Credentials, TLS and pings of the NATS connection. */
+  connectionOptions?: NatsConnectionOptions | undefined;
   /** How long `start` keeps trying to connect; default 5000 ms. */
   connectTimeoutMs?: number | undefined;
   /** The time source of the adapter's own timeouts (`connectTimeoutMs`, `close`, `flush`); default the real clock. */
@@ -308,7 +335,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
         connect({
           name: this.#subjects.prefix,
           reconnectTimeWait: this.#options.maxReconnectDelayMs ?? 1000,
-          ...this.#options.connectionOptions,
+          ...withoutUndefined(this.#options.connectionOptions ?? {}),
           servers: this.#servers,
           timeout: Math.max(1, Math.min(left, 2000)),
           noEcho: true,
@@ -414,4 +441,9 @@ export class NatsPubSubAdapter implements HistoryAdapter {
       }
     }
   }
+}
+
+/** The options that are set (the client reads a present `undefined` as a value). */
+function withoutUndefined(options: NatsConnectionOptions): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }

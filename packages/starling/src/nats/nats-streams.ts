@@ -348,6 +348,10 @@ async function upsert(jsm: JetStreamManager, config: Partial<StreamConfig> & { n
     return;
   }
   if (existing.max_msgs_per_subject !== config.max_msgs_per_subject || (config.max_bytes !== undefined && existing.max_bytes !== config.max_bytes)) {
-    await jsm.streams.update(config.name, { ...existing, max_msgs_per_subject: config.max_msgs_per_subject, max_bytes: config.max_bytes ?? existing.max_bytes });
+    await jsm.streams.update(config.name, {
+      ...existing,
+      max_msgs_per_subject: config.max_msgs_per_subject,
+      max_bytes: config.max_bytes ?? existing.max_bytes,
+    });
   }
 }

@@ -72,7 +72,7 @@ describe('NatsPubSubAdapter: topics as subjects, the envelope on the wire', () =
     const topic = 'rooms.a *>b c';
     const spy = await raw();
     const seen: Array<{ subject: string; bytes: Uint8Array }> = [];
-    spy.subscribe(`${prefix}.t.>`, { callback: (_err, msg) => seen.push({ subject: msg.subject, bytes: msg.data }) });
+    spy.subscribe(`${prefix}.t.>`, { callback: (_err, msg) => void seen.push({ subject: msg.subject, bytes: msg.data }) });
     await spy.flush();
 
     pubsub.broadcast(topic, 'new_msg', { body: 'hi' });
