@@ -127,7 +127,7 @@ const FLUSH_TIMEOUT_MS = 2000;
  * - **holes**: a node that missed republished messages (a reconnect, a slow consumer) sees the
  *   gap in the offsets of the next one, and PubSub reads the missing ones from the stream.
  * - **outages**: while NATS is unreachable `publish` drops and counts (`stats.dropped`) instead of
- *   letting the client buffer them for later, `append` calls `lost`, and `readStream` rejects with
+ *   letting the client buffer them for later, `append` calls `lost(publishId, topic)`, and `readStream` rejects with
  *   `ERR_PUBSUB_ADAPTER`. Local subscribers of plain topics are unaffected. The connection
  *   reconnects by itself every `maxReconnectDelayMs` and restores every subscription of interest.
  *   An append whose acknowledgement is lost (timeout) is counted lost and never retried, so never
@@ -247,7 +247,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     const streams = this.#streams;
     if (this.#state !== 'started' || header === null || node === null || streams === null || !this.#up || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId);
+      node?.lost(publishId, message.topic);
       return;
     }
     let parts: { head: Buffer; body: Buffer };
@@ -256,7 +256,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     } catch (err) {
       this.#stats.dropped++;
       this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId);
+      node.lost(publishId, message.topic);
       return;
     }
     this.#pending++;
@@ -273,7 +273,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
           this.#pending--;
           this.#stats.dropped++;
           this.#logger.debug({ err, topic }, 'append failed');
-          this.#node?.lost(publishId);
+          this.#node?.lost(publishId, message.topic);
         },
       );
     this.#queues.set(topic, appended);

@@ -284,3 +284,42 @@ describe('NatsPubSubAdapter history: NATS unreachable, or back without its store
     expect(await b.readStream('room', before)).toMatchObject({ recovered: false, publications: [], position: fresh });
   });
 });
+
+describe('NatsPubSubAdapter history: a publication lost to an outage', () => {
+  it('tells the topic’s channels phx_stream {recovered: false}: on the publishing node at once, on the others once NATS is back', async () => {
+    const prefix = newPrefix();
+    const nodes = ['a', 'b'].map(() => {
+      const pubsub = new PubSub({
+        adapter: new NatsPubSubAdapter({ servers: nats.url, prefix, logger, maxReconnectDelayMs: 100 }),
+        history: { topics: ['rooms:*'] },
+      });
+      const socket = new Socket({ connect: () => accept({}) }).channel('rooms:*', { join: () => ok() });
+      const endpoint = new Endpoint({ logger: silentLogger, pubsub }).socket('/socket', socket, { websocket: false, longpoll: false });
+      return { pubsub, endpoint, test: new ChannelTest(endpoint) };
+    });
+    try {
+      const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+      const onA = (await (await a.test.connect()).join('rooms:lost')).channel;
+      const onB = (await (await b.test.connect()).join('rooms:lost')).channel;
+      for (const channel of [onA, onB]) await channel.assertPush('phx_stream');
+      a.endpoint.broadcast('rooms:lost', 'news', { n: 1 });
+      await onB.assertPush('news', { n: 1 });
+      const before = (await onA.assertPush('news', { n: 1 })).ref;
+
+      await nats.stop();
+      await eventually(() => expect(a.pubsub.connected).toBe(false));
+      a.endpoint.broadcast('rooms:lost', 'news', { n: 2 }); // never appended
+      expect((await onA.assertPush('phx_stream', { position: before, recovered: false })).payload).toEqual({ position: before, recovered: false });
+      await onA.refutePush('news');
+      await onB.refutePush('phx_stream', undefined, { timeoutMs: 300 }); // unreachable while NATS is down
+
+      await nats.restart();
+      await onB.assertPush('phx_stream', (payload) => (payload as { recovered?: unknown }).recovered === false, { timeoutMs: 10_000 });
+    } finally {
+      for (const { test, endpoint } of nodes) {
+        await test.close();
+        await endpoint.close();
+      }
+    }
+  });
+});
