@@ -72,6 +72,8 @@ beforeAll(async () => {
       tarball,
       '@types/node@20',
       'ioredis@5',
+      '@nats-io/transport-node@3',
+      '@nats-io/jetstream@3',
       'prom-client@15',
       'jose@6',
       'phoenix@1.8',
@@ -100,6 +102,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
         'dist/index.js',
         'dist/index.d.ts',
         'dist/redis/index.js',
+        'dist/nats/index.js',
         'dist/metrics/index.js',
         'dist/supabase/index.js',
         'dist/postgres/index.js',
@@ -109,11 +112,13 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     );
   });
 
-  it('depends on ws alone; ioredis, jose, pg, pg-logical-replication, phoenix and prom-client are optional peers', () => {
+  it('depends on ws alone; ioredis, the NATS client, jose, pg, pg-logical-replication, phoenix and prom-client are optional peers', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/starling-channels/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     expect(Object.keys(manifest.dependencies ?? {})).toEqual(['ws']);
     expect(manifest.peerDependenciesMeta).toEqual({
       ioredis: { optional: true },
+      '@nats-io/jetstream': { optional: true },
+      '@nats-io/transport-node': { optional: true },
       jose: { optional: true },
       phoenix: { optional: true },
       'prom-client': { optional: true },
@@ -256,6 +261,7 @@ describe('the packed framework', { timeout: 90_000 }, () => {
     for (const entry of [
       '"starling-channels"',
       '"starling-channels/redis"',
+      '"starling-channels/nats"',
       '"starling-channels/metrics"',
       '"starling-channels/supabase"',
       '"starling-channels/postgres"',

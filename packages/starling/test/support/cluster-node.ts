@@ -2,10 +2,13 @@
  * One Starling node of the multi-process cluster suite (`test/cluster/`), run as its own process:
  * `node --import tsx test/support/cluster-node.ts`. It serves the conformance fixture's socket
  * (the `test:*` channel that echoes, broadcasts and tracks presence on request) at `/socket`, with
- * a Redis-backed PubSub, so several of these processes sharing one Redis form a cluster.
+ * a Redis-backed (or NATS-backed) PubSub, so several of these processes sharing one Redis (or NATS)
+ * form a cluster.
  *
  * Configured through the environment, like a deployment:
- * - `PORT` (required), `REDIS_URL` (required), `REDIS_PREFIX` (required: one cluster per prefix);
+ * - `PORT` (required), `REDIS_URL` (required unless `NATS_URL` is set), `REDIS_PREFIX` (required:
+ *   one cluster per prefix, also the NATS prefix);
+ * - `NATS_URL` (optional): NATS with JetStream instead of Redis;
  * - `SECRET_KEY_BASE` (required, the same on every node: a LongPoll session token signed by one
  *   node must verify on the others);
  * - `PRESENCE_HEARTBEAT_MS`, `PRESENCE_DOWN_AFTER_MS`, `LONGPOLL_WINDOW_MS` (optional);
@@ -23,6 +26,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { pino } from 'pino';
+import { NatsPubSubAdapter } from '../../src/nats/index.ts';
 import { RedisPubSubAdapter } from '../../src/redis/index.ts';
 import { Endpoint, PubSub } from '../../src/index.ts';
 import { createFixtureSocket } from './fixture.ts';
@@ -47,8 +51,12 @@ const heartbeatMs = optionalNumber('PRESENCE_HEARTBEAT_MS');
 const downAfterMs = optionalNumber('PRESENCE_DOWN_AFTER_MS');
 const windowMs = optionalNumber('LONGPOLL_WINDOW_MS');
 
+const natsUrl = process.env.NATS_URL;
 const pubsub = new PubSub({
-  adapter: new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
+  adapter:
+    natsUrl !== undefined && natsUrl !== ''
+      ? new NatsPubSubAdapter({ servers: natsUrl, prefix: required('REDIS_PREFIX'), logger })
+      : new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
   // `test:h…` topics keep history (docs/recovery.md); the others are plain topics.
   history: { topics: ['test:h*'], size: 1000 },
 });

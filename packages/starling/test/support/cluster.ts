@@ -31,8 +31,10 @@ const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 /** What `cluster-node.ts` reads from its environment. */
 export interface ClusterNodeEnv {
   readonly REDIS_URL: string;
-  /** One cluster per prefix: nodes of another test on the same Redis stay apart. */
+  /** One cluster per prefix: nodes of another test on the same Redis (or NATS) stay apart. */
   readonly REDIS_PREFIX: string;
+  /** NATS instead of Redis: the nodes use NatsPubSubAdapter, `REDIS_PREFIX` as its prefix, and ignore `REDIS_URL`. */
+  readonly NATS_URL?: string;
   /** Shared by every node of the cluster (LongPoll session tokens). */
   readonly SECRET_KEY_BASE: string;
   /** Default: a free port. */
@@ -56,6 +58,11 @@ export function clusterEnv(redisUrl: string, extra: Omit<Partial<ClusterNodeEnv>
     SECRET_KEY_BASE: randomBytes(48).toString('base64'),
     ...extra,
   };
+}
+
+/** The environment of a new cluster over NATS on `natsUrl` (no Redis): a fresh prefix and a fresh shared secret. */
+export function natsClusterEnv(natsUrl: string, extra: Omit<Partial<ClusterNodeEnv>, 'REDIS_URL' | 'NATS_URL'> = {}): ClusterNodeEnv {
+  return { ...clusterEnv('', extra), NATS_URL: natsUrl };
 }
 
 const running = new Set<ChildProcess>();
