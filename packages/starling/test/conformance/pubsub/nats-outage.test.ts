@@ -171,7 +171,7 @@ describe('NatsPubSubAdapter: start and outages', () => {
       const lateSubscribedAt = Date.now();
       await b.subscribe('late', late);
       expect(Date.now() - lateSubscribedAt).toBeLessThan(500);
-      await sleep(500);
+      await sleep(500); // the outage itself, not a wait for a condition: several 100 ms reconnects are refused (the client reports none)
 
       const restartedAt = performance.now();
       await nats.restart();
