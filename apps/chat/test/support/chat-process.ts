@@ -135,11 +135,7 @@ export class ChatProcess {
     ).catch((err: unknown) => {
       throw new Error(`the chat server was not healthy within ${timeoutMs} ms (${String(err)}):\n${this.#stderr}`);
     });
-    try {
-      await Promise.race([answering, exitedFirst]);
-      healthy = true;
-    } finally {
-      answering.catch(() => undefined); // the loser of the race must not be an unhandled rejection
-    }
+    await Promise.race([answering, exitedFirst]);
+    healthy = true;
   }
 }

@@ -116,7 +116,7 @@ describe('sustained abuse', () => {
     // Meanwhile the calm socket pushes at 25/s, well within its own budget: every push is answered.
     for (let i = 0; i < 30; i++) {
       expect(await calm.push(['1', `c${i}`, 'test:room', 'echo', { i }])).toEqual(['1', `c${i}`, 'test:room', 'phx_reply', replyPayload('ok', { i })]);
-      await sleep(40);
+      await sleep(40); // the calm client's pace (25 pushes a second), well within its budget
     }
     await flooding;
 

@@ -176,8 +176,6 @@ export async function startClusterNode(env: ClusterNodeEnv, name = 'node', timeo
       throw new Error(`node ${name} was not healthy within ${timeoutMs} ms:\n${node.stderr}`);
     }
     throw err;
-  } finally {
-    answering.catch(() => undefined); // the loser of the race must not be an unhandled rejection
   }
 }
 

@@ -64,6 +64,7 @@ function nextRequest(server: Server, method: string): Promise<void> {
   });
 }
 
+/** The test channel's own slowness (a join or event that takes `ms`): what the server does meanwhile is under test. */
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function field(payload: unknown, name: string): unknown {

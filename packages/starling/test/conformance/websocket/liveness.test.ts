@@ -34,7 +34,7 @@ describe('idle timeout (§5.2, item 35)', () => {
     const client = await connect(fixture, V2);
     for (let i = 1; i <= 6; i++) {
       client.send([null, `${i}`, 'phoenix', 'heartbeat', {}]);
-      await sleep(100);
+      await sleep(100); // the client's heartbeat interval, half the idle timeout: real time must pass
     }
     expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
     for (let i = 1; i <= 6; i++) expect(await client.reply(`${i}`)).toEqual([null, `${i}`, 'phoenix', 'phx_reply', OK]);
@@ -49,7 +49,7 @@ describe('idle timeout (§5.2, item 35)', () => {
     for (let i = 2; i <= 7; i++) {
       events.send(['1', `${i}`, 'test:room', 'noreply', {}]);
       pings.raw.ws.ping();
-      await sleep(100);
+      await sleep(100); // the clients' pace, half the idle timeout: real time must pass
     }
     expect(events.raw.ws.readyState).toBe(events.raw.ws.OPEN);
     expect(pings.raw.ws.readyState).toBe(pings.raw.ws.OPEN);
