@@ -8,7 +8,6 @@
  * Outcomes of the client's callback API become promises ({@link joinOutcome}, {@link pushOutcome})
  * and events land in an {@link Inbox}, so tests read top to bottom.
  */
-import { createServer } from 'node:net';
 import WebSocket from 'ws';
 import './browser-self.ts';
 import * as phoenix18 from 'phoenix';
@@ -184,15 +183,4 @@ export function inboxOf(channel: Channel, event: string): Inbox {
   return inbox;
 }
 
-/** A TCP port that was free a moment ago, for tests that restart a server on the same port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './free-port.ts';

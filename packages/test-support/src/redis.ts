@@ -11,9 +11,9 @@
  * await redis.restart(); // same port, empty
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.ts';
 import { Redis } from 'ioredis';
 
 /** The shared Redis the tests use. */
@@ -100,14 +100,6 @@ process.once('exit', () => {
   // A crashed test run must not leave servers behind.
   for (const child of children) child.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Spawns `redis-server` on a free port of 127.0.0.1 and resolves once it answers. */
 export async function startThrowawayRedis(): Promise<ThrowawayRedis> {

@@ -123,7 +123,7 @@ export class ChatProcess {
   async #healthy(timeoutMs: number): Promise<void> {
     let healthy = false;
     const exitedFirst = this.#exited.then((value) => {
-      if (!healthy) throw new Error(`the chat server exited (${String(value)}) before it was healthy:\n${this.#stderr}`);
+      if (!healthy) throw new Error(`the chat server exited (${String(value)}) before it was healthy:\n${this.#stderr}${this.#stdout}`);
     });
     const answering = eventually(
       async () => {
