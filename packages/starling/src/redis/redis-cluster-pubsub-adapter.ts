@@ -129,7 +129,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     this.#redis.on('ready', () => {
       if (!this.#down) return;
       this.#down = false;
-      this.#logger.info('Redis Cluster connection restored');
+      this.#logger.info({}, 'Redis Cluster connection restored');
     });
   }
 
