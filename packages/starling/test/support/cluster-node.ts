@@ -5,7 +5,8 @@
  * a Redis-backed PubSub, so several of these processes sharing one Redis form a cluster.
  *
  * Configured through the environment, like a deployment:
- * - `PORT` (required), `REDIS_URL` (required), `REDIS_PREFIX` (required: one cluster per prefix);
+ * - `PORT` (required), `REDIS_URL` or `REDIS_CLUSTER_NODES` (`host:port,…`, a Redis Cluster; exactly
+ *   one of them), `REDIS_PREFIX` (required: one cluster per prefix);
  * - `SECRET_KEY_BASE` (required, the same on every node: a LongPoll session token signed by one
  *   node must verify on the others);
  * - `PRESENCE_HEARTBEAT_MS`, `PRESENCE_DOWN_AFTER_MS`, `LONGPOLL_WINDOW_MS` (optional);
@@ -23,7 +24,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { pino } from 'pino';
-import { RedisPubSubAdapter } from '../../src/redis/index.ts';
+import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from '../../src/redis/index.ts';
 import { Endpoint, PubSub } from '../../src/index.ts';
 import { createFixtureSocket } from './fixture.ts';
 
@@ -47,8 +48,13 @@ const heartbeatMs = optionalNumber('PRESENCE_HEARTBEAT_MS');
 const downAfterMs = optionalNumber('PRESENCE_DOWN_AFTER_MS');
 const windowMs = optionalNumber('LONGPOLL_WINDOW_MS');
 
+const clusterNodes = process.env.REDIS_CLUSTER_NODES ?? '';
+if (clusterNodes !== '' && (process.env.REDIS_URL ?? '') !== '') throw new Error('cluster-node: REDIS_URL and REDIS_CLUSTER_NODES are exclusive');
 const pubsub = new PubSub({
-  adapter: new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
+  adapter:
+    clusterNodes !== ''
+      ? new RedisClusterPubSubAdapter({ nodes: clusterNodes.split(','), prefix: required('REDIS_PREFIX'), logger })
+      : new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
   // `test:h…` topics keep history (docs/recovery.md); the others are plain topics.
   history: { topics: ['test:h*'], size: 1000 },
 });
