@@ -77,7 +77,8 @@ type State = 'idle' | 'starting' | 'started' | 'closed';
  *   (Redis replicates asynchronously): publications delivered just before may be absent from the
  *   stream, and their offsets given again. Use replicas for availability, knowing this.
  * - **interest**: `subscribe` resolves once the shard confirmed the SSUBSCRIBE (ioredis keeps one
- *   subscriber connection per master and re-subscribes after a topology change or reconnect).
+ *   subscriber connection per master and re-subscribes after a topology change or a shard's
+ *   reconnect; after the whole client reconnects, the adapter subscribes everything of interest).
  * - **start / close**: as standalone — `start` rejects with `ERR_PUBSUB_ADAPTER` after
  *   `connectTimeoutMs`; `close` quits and resolves when disconnected; nothing is delivered after.
  * - **flush**: waits for this node's writes to be answered; deliveries to itself are not awaited
@@ -127,6 +128,9 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     this.#redis.on('error', (err: unknown) => this.#trouble(err));
     this.#redis.on('node error', (err: unknown, key: string) => this.#trouble(err, key));
     this.#redis.on('ready', () => {
+      // A later `ready` is a reconnect of the whole cluster client: SSUBSCRIBEs refused while it
+      // was down are not known to ioredis, so everything of interest is subscribed again.
+      if (this.#state === 'started') for (const topic of this.#interest) void this.subscribe(topic);
       if (!this.#down) return;
       this.#down = false;
       this.#logger.info({}, 'Redis Cluster connection restored');
