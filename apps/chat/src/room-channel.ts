@@ -163,7 +163,7 @@ export type RoomEvents = {
     user_joined: { user: string };
     presence_state: PresenceList;
   };
-  replies: { history: HistoryPage; read: Record<string, never>; ping: Record<string, unknown> };
+  replies: { history: HistoryPage; read: Record<string, never>; ping: Record<string, unknown>; new_msg: { live: false } };
 };
 
 /** Which topics keep history for reconnects, and how much: every room, within `limits`' replay bounds. */
@@ -180,7 +180,7 @@ export function roomHistory(limits: Pick<ChatLimits, 'replayMessages' | 'replayS
 /** What the room channel needs besides the store and the budgets. */
 export interface RoomChannelOptions {
   /** The endpoint's PubSub: a rejoin with `recover` skips the page only on a topic that keeps history. */
-  readonly pubsub: Pick<PubSub, 'hasHistory'>;
+  readonly pubsub: Pick<PubSub, 'hasHistory' | 'connected'>;
   /** Where `chat_history_pages_total` is registered. */
   readonly registry: Registry;
 }
@@ -306,6 +306,9 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
             // Stored before it is broadcast: whatever a client has seen survives a restart.
             const stored = await store.messages.append(room, user, payload.body, { authorId: userId, mentions });
             socket.broadcast('new_msg', wire(stored));
+            // Stored, but the PubSub cannot carry it now: say so. Every page of the room is told to
+            // reload (phx_stream recovered: false) — here at once, on other nodes once it is back.
+            if (!options.pubsub.connected) return reply('ok', { live: false as const });
             return noreply();
           } catch (err) {
             return storeFailure(err);

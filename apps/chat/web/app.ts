@@ -277,9 +277,25 @@ ui.signOutOthers.addEventListener('click', () => {
   api.revokeOtherSessions().then(renderYou, (err: unknown) => view.showRoomError(`Not signed out: ${(err as Error).message}`, 'other'));
 });
 
+/**
+ * Runs `call` until it succeeds, waiting 1 s, then twice as long each time up to 15 s: the server
+ * may be restarting, or its database down (503), and the page must come up by itself once it is
+ * back rather than stay at "connecting".
+ */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 15_000)) {
+    try {
+      return await call();
+    } catch {
+      view.setStatus('connecting');
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
 async function main(): Promise<void> {
   ui.nameInput.value = state.name;
-  await api.identify();
+  await retrying(() => api.identify());
   renderYou();
   const query = new URLSearchParams(location.search);
   const invite = query.get('invite');
@@ -293,7 +309,7 @@ async function main(): Promise<void> {
       inviteError = `Invite not accepted: ${(err as Error).message}`;
     }
   }
-  state.rooms = [LOBBY, ...(await api.rooms())];
+  state.rooms = [LOBBY, ...(await retrying(() => api.rooms()))];
   // A room link of a room this user is not in is still tried: the join answers "unauthorized" and the page says so.
   if (start !== LOBBY && !state.rooms.some((known) => known.id === start.id)) state.rooms.push(start);
   socket.connect();

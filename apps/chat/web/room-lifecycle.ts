@@ -128,6 +128,7 @@ export class RoomLifecycle {
     const typed = typedChannel<RoomEvents>(channel);
     typed.on('new_msg', (message) => {
       if (!current()) return;
+      if (message.author.endsWith(`#${this.#hooks.view().myMark ?? ''}`)) view.hideSendError(); // one of mine went through
       this.#show([message]);
       this.#hooks.onNewMessage(room, message);
     });
@@ -143,6 +144,8 @@ export class RoomLifecycle {
       .receive('ok', (reply: JoinReply) => {
         if (!current()) return;
         view.hideJoinError();
+        // Back in the room (after an outage, say): an old "Not sent" no longer holds.
+        view.hideSendError();
         // A rejoin that resumes gets no page ({}): what is shown stays as it is.
         if (reply.messages === undefined) return;
         // The divider stays where the reader stopped when they opened the room, if others wrote
@@ -185,14 +188,20 @@ export class RoomLifecycle {
   }
 
   /**
-   * Sends a message to the open room; false when no room has been opened yet. It has no reply: its
-   * broadcast, which carries the stored id, is the acknowledgement; only a refusal is shown.
+   * Sends a message to the open room; false when no room has been opened yet. Its broadcast, which
+   * carries the stored id, is the acknowledgement; a refusal is shown, and so is a message stored
+   * while the servers could not carry it live (`{live: false}`: the room reloads when they can).
    */
   send(body: string): boolean {
     if (this.#channel === null) return false;
     typedChannel<RoomEvents>(this.#channel)
       .push('new_msg', { body })
-      .receive('error', (reply) => view.showRoomError(`Not sent: ${(reply as { reason?: string }).reason ?? 'error'}`, 'other'));
+      .receive('ok', (reply) => {
+        if ((reply as { live?: unknown } | undefined)?.live === false)
+          view.showRoomError('Sent and saved; the others see it once the servers reconnect.', 'send');
+        else view.hideSendError();
+      })
+      .receive('error', (reply) => view.showRoomError(`Not sent: ${(reply as { reason?: string }).reason ?? 'error'}`, 'send'));
     return true;
   }
 

@@ -70,7 +70,7 @@ export function setStatus(value: 'connecting' | 'online' | 'reconnecting'): void
  * when a later rejoin succeeds ({@link hideJoinError}); others (a refused invite, an unsent
  * message) stay.
  */
-export function showRoomError(text: string, kind: 'join' | 'other'): void {
+export function showRoomError(text: string, kind: 'join' | 'send' | 'other'): void {
   ui.roomError.textContent = text;
   ui.roomError.dataset.kind = kind;
   ui.roomError.hidden = false;
@@ -79,6 +79,11 @@ export function showRoomError(text: string, kind: 'join' | 'other'): void {
 /** Hides the room's error line if it shows a join error. */
 export function hideJoinError(): void {
   if (ui.roomError.dataset.kind === 'join') ui.roomError.hidden = true;
+}
+
+/** Hides the room's error line if it is about sending: a later send went through, or the room is back. */
+export function hideSendError(): void {
+  if (ui.roomError.dataset.kind === 'send') ui.roomError.hidden = true;
 }
 
 /**

@@ -27,6 +27,10 @@ export interface LogicalPostgres {
   readonly port: number;
   /** Stops the cluster (fast shutdown) and removes its directory. Idempotent. */
   stop(): Promise<void>;
+  /** Stops the server but keeps its data, as an outage would (immediate shutdown). */
+  pause(): Promise<void>;
+  /** Starts the paused server again on the same port, with its data. */
+  resume(): Promise<void>;
 }
 
 function binDir(): string {
@@ -83,6 +87,7 @@ export async function startLogicalPostgres(): Promise<LogicalPostgres> {
   chmodSync(dir, 0o700);
   const port = await freePort();
   const pgCtl = join(bin, 'pg_ctl');
+  let startArgs: string[] = [];
   try {
     await asPostgresUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const options = [
@@ -99,6 +104,7 @@ export async function startLogicalPostgres(): Promise<LogicalPostgres> {
       '-c shared_buffers=16MB',
     ].join(' ');
     await asPostgresUser(pgCtl, ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '30', 'start']);
+    startArgs = ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '30', 'start'];
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`could not start a private PostgreSQL with wal_level=logical in ${dir}: ${String(err)}`);
@@ -124,6 +130,8 @@ export async function startLogicalPostgres(): Promise<LogicalPostgres> {
   return {
     url,
     port,
+    pause: () => asPostgresUser(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']),
+    resume: () => asPostgresUser(pgCtl, startArgs),
     stop() {
       stopped ??= (async () => {
         running.delete(kill);

@@ -134,11 +134,12 @@ describe('the chat behind nginx (deploy/nginx/starling-chat.conf)', () => {
     base = await startNginx(chats);
   }, 60_000);
 
-  it('serves the page and /health over TLS, and keeps /metrics private', async () => {
+  it('serves the page, /health and /ready over TLS, and keeps /metrics private', async () => {
     const page = await fetch(`${base}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<script');
     expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    expect(await (await fetch(`${base}/ready`)).json()).toEqual({ ready: true });
   });
 
   it('carries chat over wss:// and LongPoll over https:// between clients of both instances', async () => {

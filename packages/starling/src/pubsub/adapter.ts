@@ -22,8 +22,12 @@ export interface PubSubNode {
    * or of later broadcasts.
    */
   deliver(message: BroadcastMessage, publishId?: number): void;
-  /** This node's `append` with `publishId` failed: nothing of it will be delivered anywhere. */
-  lost(publishId: number): void;
+  /**
+   * This node's `append` with `publishId` (of a publication of `topic`) failed: nothing of it will
+   * be delivered anywhere. With the topic, the node tells the topic's subscribers — here at once,
+   * on other nodes once the adapter is connected again — that their stream has a hole.
+   */
+  lost(publishId: number, topic?: string): void;
 }
 
 /**

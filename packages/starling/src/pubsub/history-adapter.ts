@@ -36,7 +36,7 @@ import type { StreamLimits, StreamRead } from './stream.ts';
  *   topic goes first and gets a new epoch); a read never returns more than `limits.maxReplayBytes`;
  * - **backpressure**: `append` returns at once and never throws or queues without bound; past the
  *   adapter's own bound of appends in flight (Redis: `maxPendingPublishes`) it calls `lost`;
- * - **outage**: while the store is unreachable `append` calls `lost(publishId)` — the publication
+ * - **outage**: while the store is unreachable `append` calls `lost(publishId, topic)` — the publication
  *   is delivered nowhere, not even on this node, so no node shows what the stream does not hold —
  *   and `readStream` rejects with `ERR_PUBSUB_ADAPTER` (a join on the topic then ends with
  *   `phx_error`, and the client rejoins with the same `recover` later). A node whose subscription
@@ -46,7 +46,7 @@ export interface HistoryAdapter extends PubSubAdapter {
   /**
    * Appends `message` to its topic's stream and publishes it, with its position, to every node
    * subscribed to the topic — this one included, with `publishId` — through `deliver`. Never
-   * throws; a failed append calls `lost(publishId)` instead (see the guarantees above).
+   * throws; a failed append calls `lost(publishId, topic)` instead (see the guarantees above).
    */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void;
   /**

@@ -90,7 +90,7 @@ export class MemoryPubSubAdapter implements HistoryAdapter {
     try {
       positioned = bus.streams.append(message, limits, bus.clock.now());
     } catch {
-      this.#node.lost(publishId); // not JSON: as the Redis adapter, delivered nowhere
+      this.#node.lost(publishId, message.topic); // not JSON: as the Redis adapter, delivered nowhere
       return;
     }
     for (const peer of bus.adapters) {

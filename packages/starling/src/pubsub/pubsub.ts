@@ -15,7 +15,9 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import type { Clock, ClockTimer } from '../clock.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
+import { realClock } from '../runtime/clock.ts';
 import { isBinaryPayload, type BroadcastMessage, type StreamPosition } from '../protocol.ts';
 import type { PubSubAdapter } from './adapter.ts';
 import { isHistoryAdapter, type HistoryAdapter } from './history-adapter.ts';
@@ -44,7 +46,19 @@ export interface Subscriber {
    * receives the same `message` object: treat it as immutable.
    */
   deliver(message: BroadcastMessage): void;
+  /**
+   * Publications of this history topic were lost on their way into its stream (the store was
+   * unreachable): the subscriber's view of the stream has a hole that no read can fill. Told once
+   * on this node when the append fails, and on the other nodes once the adapter is connected again.
+   */
+  lost?(): void;
 }
+
+/**
+ * The event of the control broadcast that tells the other nodes a history topic lost
+ * publications; reserved (an app's broadcast of it is never dispatched).
+ */
+export const STREAM_LOST_EVENT = 'phx_stream_lost';
 
 /** Options of {@link PubSub}. */
 export interface PubSubOptions {
@@ -60,6 +74,8 @@ export interface PubSubOptions {
    * adapter keeps the streams; every node of a cluster must use the same history options.
    */
   history?: HistoryOptions | undefined;
+  /** Time for the PubSub's own timers (announcing lost publications); default the real clock. */
+  clock?: Clock | undefined;
 }
 
 /** Local subscriber registry plus an adapter for the rest of the cluster. */
@@ -84,6 +100,10 @@ export class PubSub {
   /** broadcastFrom on history topics: whom each of this node's appends in flight must skip. */
   readonly #skips = new Map<number, Subscriber>();
   #publishId = 0;
+  /** Topics that lost publications, to announce to the other nodes once the adapter is back. */
+  readonly #unannounced = new Set<string>();
+  #announcer: ClockTimer | null = null;
+  readonly #clock: Clock;
   #started: Promise<void> | null = null;
 
   /** With history (or none), on an adapter that keeps streams: the in-process one by default. */
@@ -94,6 +114,7 @@ export class PubSub {
   constructor(options: PubSubOptions = {}) {
     const adapter = options.adapter ?? new MemoryPubSubAdapter();
     this.#adapter = adapter;
+    this.#clock = options.clock ?? realClock;
     this.nodeId = options.nodeId ?? randomBytes(8).toString('base64url');
     this.#history = options.history === undefined ? null : new History(options.history);
     this.#gapLimits = this.#history === null ? null : { ...this.#history.limits, maxReplayBytes: this.#history.limits.maxBytes };
@@ -116,9 +137,10 @@ export class PubSub {
     this.#started ??= this.#adapter.start({
       id: this.nodeId,
       deliver: (message, publishId) => this.#receive(message, publishId),
-      lost: (publishId) => {
+      lost: (publishId, topic) => {
         this.#skips.delete(publishId);
         this.stats.appendFailures++;
+        if (topic !== undefined) this.#streamLost(topic);
       },
     });
     return this.#started;
@@ -244,6 +266,9 @@ export class PubSub {
 
   /** Disconnects the adapter. */
   async close(): Promise<void> {
+    if (this.#announcer !== null) this.#clock.clearTimeout(this.#announcer);
+    this.#announcer = null;
+    this.#unannounced.clear();
     await this.#adapter.close();
   }
 
@@ -253,6 +278,10 @@ export class PubSub {
       from = this.#skips.get(publishId) ?? null;
       this.#skips.delete(publishId);
     }
+    if (message.event === STREAM_LOST_EVENT && message.position === undefined && this.hasHistory(message.topic)) {
+      this.#tellLost(message.topic);
+      return;
+    }
     if (message.position === undefined || this.#history === null) this.#dispatch(message, from);
     else if (this.#topics.has(message.topic)) this.#order.receive(message, from);
   }
@@ -260,6 +289,31 @@ export class PubSub {
   #read(topic: string, since: StreamPosition | null, limits: StreamLimits | null): StreamRead | Promise<StreamRead> {
     if (limits === null || this.#streams === null) throw new StarlingError(ErrorCodes.adapter, 'no history');
     return this.#streams.readStream(topic, since, limits);
+  }
+
+  /**
+   * A publication of `topic` never reached its stream: this node's subscribers are told now; the
+   * other nodes, which never saw it, once the adapter can reach them again (checked every second).
+   */
+  #streamLost(topic: string): void {
+    this.#tellLost(topic);
+    this.#unannounced.add(topic);
+    this.#scheduleAnnounce();
+  }
+
+  #scheduleAnnounce(): void {
+    if (this.#announcer !== null) return;
+    this.#announcer = this.#clock.setTimeout(() => {
+      this.#announcer = null;
+      if (this.#adapter.isConnected?.() === false) return this.#scheduleAnnounce();
+      for (const topic of this.#unannounced) this.#adapter.publish({ topic, event: STREAM_LOST_EVENT, payload: {} });
+      this.#unannounced.clear();
+    }, 1000);
+    this.#announcer.unref?.();
+  }
+
+  #tellLost(topic: string): void {
+    for (const subscriber of this.#topics.get(topic) ?? []) subscriber.lost?.();
   }
 
   #dispatch(message: BroadcastMessage, from: Subscriber | null): void {

@@ -267,7 +267,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     const node = this.#node;
     if (this.#state !== 'started' || header === null || node === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId);
+      node?.lost(publishId, message.topic);
       return;
     }
     let parts: { head: Buffer; body: Buffer };
@@ -276,7 +276,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     } catch (err) {
       this.#stats.dropped++;
       this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId);
+      node.lost(publishId, message.topic);
       return;
     }
     this.#pending++;
@@ -289,7 +289,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
         this.#pending--;
         this.#stats.dropped++;
         this.#logger.debug({ err, topic: message.topic }, 'append failed');
-        this.#node?.lost(publishId);
+        this.#node?.lost(publishId, message.topic);
       },
     );
   }

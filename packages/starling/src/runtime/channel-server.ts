@@ -167,6 +167,11 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     return (this.#info ??= new InfoSources(this.services.pubsub, this.services.clock, (message) => this.info(message)));
   }
 
+  /** PubSub: publications of this history topic were lost (see `Subscriber.lost`). */
+  lost(): void {
+    if (this.#state === 'joined') this.#recovery?.lost();
+  }
+
   /** Fastlane: called by PubSub for every broadcast on the topic. */
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;

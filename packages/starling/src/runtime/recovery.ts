@@ -64,6 +64,10 @@ export class Recovery {
    * there are any, later ones queue too: the client sees its stream in offset order.
    */
   #queued = 0;
+  /** The position of the last publication handed on (or announced by `phx_stream`), for {@link lost}. */
+  #position: StreamPosition | null = null;
+  /** A publication was lost while the join read the stream: its `phx_stream` says `recovered: false`. */
+  #lostDuringRead = false;
 
   constructor(channel: RecoveringChannel) {
     this.#channel = channel;
@@ -97,12 +101,30 @@ export class Recovery {
       this.#held.push(message);
       return;
     }
+    if (message.position !== undefined) this.#position = message.position;
     const positioned = message.position !== undefined;
     if (this.#channel.intercepts(message.event) || (positioned && this.#queued > 0)) {
       for (const task of this.#tasksOf(message)) this.#channel.enqueue(task);
       return;
     }
     this.#channel.write(message);
+  }
+
+  /**
+   * A publication of the topic was lost on its way into the stream (the store was unreachable):
+   * no read can give it back, so the client is told as after an outage it cannot recover from —
+   * `phx_stream {recovered: false}`, after what it was already sent — and refetches its state.
+   */
+  lost(): void {
+    if (this.#held !== null) {
+      this.#lostDuringRead = true;
+      return;
+    }
+    this.#channel.enqueue({
+      kind: 'step',
+      run: () =>
+        this.#channel.push(Events.stream, this.#position === null ? { recovered: false } : { position: formatPosition(this.#position), recovered: false }),
+    });
   }
 
   /** The mailbox steps of one publication: its `handleOut` or its frame, then its release. */
@@ -132,7 +154,7 @@ export class Recovery {
     const recovered = asked != null && fits;
     const tasks: RecoveryTask[] = [];
     if (recovered) for (const message of read.publications) tasks.push(...this.#tasksOf(message));
-    const outcome = asked === undefined ? undefined : recovered;
+    const outcome = this.#lostDuringRead ? false : asked === undefined ? undefined : recovered;
     tasks.push({ kind: 'step', run: () => this.#endRecovery(read.position, outcome) });
     channel.resume(tasks);
   }
@@ -151,6 +173,7 @@ export class Recovery {
       const first = held.find((message) => message.position?.epoch === position.epoch)?.position;
       if (first !== undefined && first.offset <= position.offset) from = { epoch: position.epoch, offset: first.offset - 1 };
     }
+    this.#position = from;
     this.#channel.push(Events.stream, recovered === undefined ? { position: formatPosition(from) } : { position: formatPosition(from), recovered });
     for (const message of held) {
       const at = message.position;

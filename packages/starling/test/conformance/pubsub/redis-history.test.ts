@@ -133,3 +133,41 @@ describe('RedisPubSubAdapter history: Redis unreachable', () => {
     }
   });
 });
+
+describe('RedisPubSubAdapter history: a publication lost to an outage', () => {
+  it('tells the topic’s channels phx_stream {recovered: false}: on the publishing node at once, on the others once Redis is back', async () => {
+    const redis = await startThrowawayRedis();
+    const nodes = ['a', 'b'].map(() => {
+      const pubsub = new PubSub({ adapter: new RedisPubSubAdapter({ url: redis.url, logger, maxReconnectDelayMs: 100 }), history: { topics: ['rooms:*'] } });
+      const socket = new Socket({ connect: () => accept({}) }).channel('rooms:*', { join: () => ok() });
+      const endpoint = new Endpoint({ logger: silentLogger, pubsub }).socket('/socket', socket, { websocket: false, longpoll: false });
+      return { pubsub, endpoint, test: new ChannelTest(endpoint) };
+    });
+    try {
+      const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+      const onA = (await (await a.test.connect()).join('rooms:lost')).channel;
+      const onB = (await (await b.test.connect()).join('rooms:lost')).channel;
+      for (const channel of [onA, onB]) await channel.assertPush('phx_stream');
+      a.endpoint.broadcast('rooms:lost', 'news', { n: 1 });
+      await onB.assertPush('news', { n: 1 });
+      const before = (await onA.assertPush('news', { n: 1 })).ref;
+
+      await redis.stop();
+      await eventually(() => expect(a.pubsub.connected).toBe(false));
+      a.endpoint.broadcast('rooms:lost', 'news', { n: 2 }); // stored by the app, but never appended
+      // Here at once: the stream has a hole no read can fill, so the client must refetch.
+      expect((await onA.assertPush('phx_stream', { position: before, recovered: false })).payload).toEqual({ position: before, recovered: false });
+      await onA.refutePush('news');
+      await onB.refutePush('phx_stream', undefined, { timeoutMs: 300 }); // unreachable while Redis is down
+
+      await redis.restart();
+      await onB.assertPush('phx_stream', (payload) => (payload as { recovered?: unknown }).recovered === false, { timeoutMs: 10_000 });
+    } finally {
+      for (const { test, endpoint } of nodes) {
+        await test.close();
+        await endpoint.close();
+      }
+      await redis.stop();
+    }
+  });
+});
