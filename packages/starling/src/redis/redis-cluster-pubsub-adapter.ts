@@ -73,6 +73,9 @@ type State = 'idle' | 'starting' | 'started' | 'closed';
  * - **outage of one shard**: appends to its topics call `lost` and reads of them reject with
  *   `ERR_PUBSUB_ADAPTER`; the other shards' topics carry on. Needs the cluster to serve partial
  *   coverage (`cluster-require-full-coverage no`), or every shard stops with one.
+ *   `isConnected()` stays true meanwhile (a readiness check must not take every node out for one
+ *   shard), so PubSub's announcement of lost publications to the other nodes (docs/recovery.md
+ *   §2.2.1) is dropped if the shard is still down when it is sent.
  * - **failover**: a replica promoted after its master died may lack the master's last writes
  *   (Redis replicates asynchronously): publications delivered just before may be absent from the
  *   stream, and their offsets given again. Use replicas for availability, knowing this.
@@ -210,7 +213,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     const node = this.#node;
     if (!this.#writable() || header === null || node === null) {
       this.#stats.dropped++;
-      node?.lost(publishId);
+      node?.lost(publishId, message.topic);
       return;
     }
     let parts: { head: Buffer; body: Buffer };
@@ -219,10 +222,10 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     } catch (err) {
       this.#stats.dropped++;
       this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId);
+      node.lost(publishId, message.topic);
       return;
     }
-    this.#track(this.#streams.append(message.topic, parts.head, parts.body, limits), () => this.#node?.lost(publishId));
+    this.#track(this.#streams.append(message.topic, parts.head, parts.body, limits), () => this.#node?.lost(publishId, message.topic));
   }
 
   /** Reads the topic's stream on its shard; rejects with `ERR_PUBSUB_ADAPTER` while that shard is unreachable. */
