@@ -33,6 +33,10 @@ export interface ThrowawayRedisCluster {
   killMaster(index: number): Promise<void>;
   /** Starts master `index` again, empty but with its slots, and resolves once the cluster reports ok. */
   restartMaster(index: number): Promise<void>;
+  /** SIGKILLs every master: the whole cluster's outage. */
+  killAll(): Promise<void>;
+  /** Starts every master again (empty, with their slots) and resolves once the cluster reports ok. */
+  restartAll(): Promise<void>;
   /** Kills every node and removes their directory. */
   stop(): Promise<void>;
 }
@@ -128,6 +132,14 @@ export async function startThrowawayRedisCluster(): Promise<ThrowawayRedisCluste
       const port = portOf(index);
       await kill(port);
       await spawnNode(port);
+      await allOk();
+    },
+    async killAll() {
+      await Promise.all(ports.map(kill));
+    },
+    async restartAll() {
+      await Promise.all(ports.map(kill));
+      await Promise.all(ports.map(spawnNode));
       await allOk();
     },
     async stop() {

@@ -2,7 +2,8 @@
  * Redis Cluster-specific cases of the RedisClusterPubSubAdapter, on a private 3-master cluster:
  * where a topic's data lives — its meta, its list and its shard channel in one hash slot, whatever
  * braces the topic name holds (a hash tag in a topic must not split its keys over two slots) —
- * and a prefix that would do so refused.
+ * and a prefix that would do so refused; and the whole cluster's outage, after which broadcasts
+ * resume, also on topics subscribed while it was down.
  */
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
@@ -76,6 +77,37 @@ describe('RedisClusterPubSubAdapter: where a topic lives', () => {
       expect((await b.readStream(topic, { epoch: position.epoch, offset: 0 })).publications.map((m) => m.payload)).toEqual([{ topic }]);
     }
   });
+
+  it('resumes broadcasts after the whole cluster was down, also on topics subscribed during the outage', async () => {
+    const prefix = `outage-${randomBytes(4).toString('hex')}`;
+    const a = new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: redis.nodes, prefix, logger }) });
+    const b = new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: redis.nodes, prefix, logger }) });
+    started.push(a, b);
+    await Promise.all([a.start(), b.start()]);
+    const before = new Recorder();
+    await b.subscribe('room', before);
+    a.broadcast('room', 'before', {});
+    await eventually(() => expect(before.events).toEqual(['before']));
+
+    await redis.killAll();
+    await eventually(() => expect(a.connected).toBe(false), 10_000);
+    const late = new Recorder();
+    await b.subscribe('late', late); // refused by a cluster that is down: must be made on reconnect
+    expect(() => a.broadcast('room', 'during', {})).not.toThrow();
+    await redis.restartAll();
+
+    await eventually(
+      () => {
+        a.broadcast('room', 'probe', {});
+        a.broadcast('late', 'probe', {});
+        expect(before.events).toContain('probe');
+        expect(late.events).toContain('probe');
+      },
+      20_000,
+      100,
+    );
+    expect(before.events).not.toContain('during');
+  }, 40_000);
 
   it('refuses a prefix with a brace: it would put every topic in one slot', () => {
     for (const prefix of ['chat{1}', 'a}b', '{']) {
