@@ -9,7 +9,7 @@ import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
-import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
 import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
@@ -33,6 +33,8 @@ export interface ChatOptions {
   databaseUrl?: string;
   /** Redis URL: broadcasts, the rooms' replay streams, presence and LongPoll sessions span every node using it. In-process when absent. */
   redisUrl?: string;
+  /** Instead of `redisUrl`: some masters of a Redis Cluster (`host:port`), for the same, spread over its shards. */
+  redisClusterNodes?: readonly string[];
   /** Token secret; generated and saved in `dataDir` when absent. */
   secretKeyBase?: string;
   /** User token lifetime in seconds. Default 30 days. */
@@ -114,9 +116,11 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // Rooms keep their recent publications so that a page that reconnects resumes without a gap and
   // without reading the store (room-channel.ts); with Redis the streams live there, for every node.
   const history = roomHistory(limits);
-  const pubsub = options.redisUrl
-    ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }), history })
-    : undefined;
+  const pubsub = options.redisClusterNodes
+    ? new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: options.redisClusterNodes, prefix: 'starling-chat', logger }), history })
+    : options.redisUrl
+      ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }), history })
+      : undefined;
   const host = options.host ?? '127.0.0.1';
   const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
   const trustedProxies = options.trustedProxies === undefined ? undefined : new TrustedProxies(options.trustedProxies);

@@ -64,6 +64,20 @@ function url(env: Env, name: string, protocols: readonly string[], example: stri
   return value;
 }
 
+/** `host:port,host:port,…`: some masters of a Redis Cluster (the rest is discovered). */
+function clusterNodes(env: Env, name: string): string[] | undefined {
+  const value = valueOf(env, name);
+  if (value === undefined) return undefined;
+  const nodes = value.split(',').map((node) => node.trim());
+  for (const node of nodes) {
+    const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(node);
+    if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65_535) {
+      throw new ConfigError(`${name} must be host:port pairs separated by commas, such as 10.0.0.1:6379,10.0.0.2:6379 (got ${JSON.stringify(node)})`);
+    }
+  }
+  return nodes;
+}
+
 const RATES = {
   MESSAGES_PER_USER: 'messagesPerUser',
   MESSAGES_PER_IP: 'messagesPerIp',
@@ -173,8 +187,14 @@ function secretKeyBase(env: Env): string | undefined {
 export function readConfig(env: Env): ChatConfig {
   const count = workers(env);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
-  if (count > 1 && redisUrl === undefined) {
-    throw new ConfigError('WORKERS > 1 needs REDIS_URL: worker processes share broadcasts, presence and LongPoll sessions through Redis');
+  const redisClusterNodes = clusterNodes(env, 'REDIS_CLUSTER_NODES');
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one (a standalone Redis) or the other (a Redis Cluster)');
+  }
+  if (count > 1 && redisUrl === undefined && redisClusterNodes === undefined) {
+    throw new ConfigError(
+      'WORKERS > 1 needs REDIS_URL (or REDIS_CLUSTER_NODES): worker processes share broadcasts, presence and LongPoll sessions through Redis',
+    );
   }
   const inviteMaxUses = integer(env, 'INVITE_MAX_USES', 1, 1000, 'an integer from 1 to 1000');
   return {
@@ -187,6 +207,7 @@ export function readConfig(env: Env): ChatConfig {
       dataDir: valueOf(env, 'DATA_DIR'),
       databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/chat'),
       redisUrl,
+      ...(redisClusterNodes === undefined ? {} : { redisClusterNodes }),
       secretKeyBase: secretKeyBase(env),
       userTokenMaxAge: seconds(env, 'USER_TOKEN_MAX_AGE'),
       inviteMaxAge: seconds(env, 'INVITE_MAX_AGE'),

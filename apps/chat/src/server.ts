@@ -63,7 +63,7 @@ function describeStart(port: number): Record<string, unknown> {
     url: `http://${options.host}:${port}`,
     publicUrl: options.publicUrl ?? `http://${options.host}:${port}`,
     storage: options.databaseUrl ? 'postgresql' : 'sqlite',
-    pubsub: options.redisUrl ? 'redis' : 'in-process',
+    pubsub: options.redisClusterNodes ? 'redis-cluster' : options.redisUrl ? 'redis' : 'in-process',
   };
 }
 

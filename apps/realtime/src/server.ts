@@ -8,7 +8,7 @@
  * `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens must name them),
  * `REALTIME_PRIVATE_ONLY=true` (refuse public channels), `REALTIME_PRESENCE_CALLS` /
  * `REALTIME_PRESENCE_WINDOW_MS` (presence calls per connection per window, default 5 per 30 s),
- * `METRICS_TOKEN` (`/metrics` needs it as a bearer token; without it, loopback clients only), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes),
+ * `METRICS_TOKEN` (`/metrics` needs it as a bearer token; without it, loopback clients only), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes) or `REDIS_CLUSTER_NODES` (`host:port,…`, several nodes on a Redis Cluster),
  * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
  * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Without a database its policy
  * is: a private channel needs a token whose `role` is `authenticated`; an anon key gets public channels.
@@ -26,7 +26,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
-import { RedisPubSubAdapter } from 'starling-channels/redis';
+import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
 import { createRealtime } from 'starling-channels/supabase';
 
 const secret = process.env.REALTIME_JWT_SECRET || undefined;
@@ -59,7 +59,20 @@ try {
 }
 const logger = consoleLogger((process.env.LOG_LEVEL ?? 'info') as LogLevel);
 const redisUrl = process.env.REDIS_URL || undefined;
-const pubsub = redisUrl ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) }) : undefined;
+const redisClusterNodes = process.env.REDIS_CLUSTER_NODES?.split(',').map((node) => node.trim());
+if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+  console.error('REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one (a standalone Redis) or the other (a Redis Cluster)');
+  process.exit(1);
+}
+if (redisClusterNodes?.some((node) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(node))) {
+  console.error('REDIS_CLUSTER_NODES must be host:port pairs separated by commas, such as 10.0.0.1:6379,10.0.0.2:6379');
+  process.exit(1);
+}
+const pubsub = redisClusterNodes
+  ? new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: redisClusterNodes, prefix: 'starling-realtime', logger }) })
+  : redisUrl
+    ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) })
+    : undefined;
 // Behind the listed proxies, per-address limits (connections, REST budgets) apply to the forwarded client.
 const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger, trustedProxies });
 const listOf = (value: string | undefined): string[] | undefined => (value ? value.split(',').map((item) => item.trim()) : undefined);
@@ -134,7 +147,11 @@ await endpoint.listen({
   },
 });
 logger.info(
-  { url: `ws://${host}:${port}/realtime/v1`, pubsub: redisUrl ? 'redis' : 'in-process', postgresChanges: realtime.source !== null },
+  {
+    url: `ws://${host}:${port}/realtime/v1`,
+    pubsub: redisClusterNodes ? 'redis-cluster' : redisUrl ? 'redis' : 'in-process',
+    postgresChanges: realtime.source !== null,
+  },
   'realtime listening',
 );
 

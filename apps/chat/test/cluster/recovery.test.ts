@@ -1,7 +1,8 @@
 /**
- * Reconnects across nodes: two chats sharing a Redis (`REDIS_URL`) and a data directory keep the
- * rooms' replay streams in Redis, so a client whose node became unreachable reconnects to the
- * other one and gets exactly what it missed there, without a page read from the store.
+ * Reconnects across nodes: two chats sharing a Redis (`REDIS_URL`, or a Redis Cluster of three
+ * masters with `REDIS_CLUSTER_NODES`) and a data directory keep the rooms' replay streams in
+ * Redis, so a client whose node became unreachable reconnects to the other one and gets exactly
+ * what it missed there, without a page read from the store.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +14,32 @@ import { startChat, type Chat } from '../../src/app.ts';
 import { sendAll, UNLIMITED, type WireMessage } from '../support/chat.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, Inbox, joined, phoenix18Client } from '@starling/test-support/official-client';
-import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
+import { startThrowawayRedis } from '@starling/test-support/redis';
+import { startThrowawayRedisCluster } from '@starling/test-support/redis-cluster';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
 
 const chats: Chat[] = [];
-let redis: ThrowawayRedis | undefined;
+let redis: { stop(): Promise<void> } | undefined;
+
+/** The engines the nodes can share, each started fresh for its test: the chat's options for it. */
+const engines = [
+  {
+    name: 'one Redis',
+    async start(): Promise<{ redisUrl: string }> {
+      const server = await startThrowawayRedis();
+      redis = server;
+      return { redisUrl: server.url };
+    },
+  },
+  {
+    name: 'a Redis Cluster',
+    async start(): Promise<{ redisClusterNodes: string[] }> {
+      const cluster = await startThrowawayRedisCluster();
+      redis = cluster;
+      return { redisClusterNodes: cluster.nodesEnv.split(',') };
+    },
+  },
+];
 let pool: ClientPool | undefined;
 let proxy: TcpProxy | undefined;
 let dataDir: string | undefined;
@@ -38,11 +60,11 @@ async function pagesRead(chat: Chat, request: 'join' | 'history'): Promise<numbe
   return line === undefined ? 0 : Number(line.split(' ')[1]);
 }
 
-describe('two chat nodes on one Redis', () => {
+describe.each(engines.map((engine) => [engine.name, engine] as const))('two chat nodes on %s', (_name, engine) => {
   it('resume a room on the other node: the missed messages once and in order, recovered: true, no page read', async () => {
-    redis = await startThrowawayRedis();
+    const shared = await engine.start();
     dataDir = mkdtempSync(join(tmpdir(), 'starling-chat-'));
-    const options = { port: 0, dataDir, redisUrl: redis.url, logger: pino({ level: 'silent' }), limits: UNLIMITED };
+    const options = { port: 0, dataDir, ...shared, logger: pino({ level: 'silent' }), limits: UNLIMITED };
     const first = await startChat(options);
     chats.push(first);
     const second = await startChat(options);

@@ -6,8 +6,9 @@
  * form a cluster.
  *
  * Configured through the environment, like a deployment:
- * - `PORT` (required), `REDIS_URL` (required unless `NATS_URL` is set), `REDIS_PREFIX` (required:
- *   one cluster per prefix, also the NATS prefix);
+ * - `PORT` (required), `REDIS_URL` or `REDIS_CLUSTER_NODES` (`host:port,…`, a Redis Cluster; exactly
+ *   one of them) unless `NATS_URL` is set, `REDIS_PREFIX` (required: one cluster per prefix, also
+ *   the NATS prefix);
  * - `NATS_URL` (optional): NATS with JetStream instead of Redis;
  * - `SECRET_KEY_BASE` (required, the same on every node: a LongPoll session token signed by one
  *   node must verify on the others);
@@ -27,7 +28,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { NatsPubSubAdapter } from '../../src/nats/index.ts';
-import { RedisPubSubAdapter } from '../../src/redis/index.ts';
+import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from '../../src/redis/index.ts';
 import { Endpoint, PubSub } from '../../src/index.ts';
 import { createFixtureSocket } from './fixture.ts';
 
@@ -51,12 +52,16 @@ const heartbeatMs = optionalNumber('PRESENCE_HEARTBEAT_MS');
 const downAfterMs = optionalNumber('PRESENCE_DOWN_AFTER_MS');
 const windowMs = optionalNumber('LONGPOLL_WINDOW_MS');
 
-const natsUrl = process.env.NATS_URL;
+const natsUrl = process.env.NATS_URL ?? '';
+const clusterNodes = process.env.REDIS_CLUSTER_NODES ?? '';
+if (clusterNodes !== '' && (process.env.REDIS_URL ?? '') !== '') throw new Error('cluster-node: REDIS_URL and REDIS_CLUSTER_NODES are exclusive');
 const pubsub = new PubSub({
   adapter:
-    natsUrl !== undefined && natsUrl !== ''
+    natsUrl !== ''
       ? new NatsPubSubAdapter({ servers: natsUrl, prefix: required('REDIS_PREFIX'), logger })
-      : new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
+      : clusterNodes !== ''
+        ? new RedisClusterPubSubAdapter({ nodes: clusterNodes.split(','), prefix: required('REDIS_PREFIX'), logger })
+        : new RedisPubSubAdapter({ url: required('REDIS_URL'), prefix: required('REDIS_PREFIX'), logger }),
   // `test:h…` topics keep history (docs/recovery.md); the others are plain topics.
   history: { topics: ['test:h*'], size: 1000 },
 });

@@ -19,9 +19,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { expect } from 'vitest';
 import type { PresenceList } from '../../src/index.ts';
+import { slotTag, topicSlot } from '../../src/redis/cluster-slots.ts';
 import { freePort } from '@starling/test-support/official-client';
 import { RawClient } from '@starling/test-support/raw-client';
 import { eventually } from '@starling/test-support/eventually';
@@ -30,7 +31,10 @@ const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** What `cluster-node.ts` reads from its environment. */
 export interface ClusterNodeEnv {
+  /** A standalone Redis; `''` when the nodes use {@link ClusterNodeEnv.REDIS_CLUSTER_NODES}. */
   readonly REDIS_URL: string;
+  /** A Redis Cluster's masters, `host:port,…` (the nodes then use `RedisClusterPubSubAdapter`). */
+  readonly REDIS_CLUSTER_NODES?: string;
   /** One cluster per prefix: nodes of another test on the same Redis (or NATS) stay apart. */
   readonly REDIS_PREFIX: string;
   /** NATS instead of Redis: the nodes use NatsPubSubAdapter, `REDIS_PREFIX` as its prefix, and ignore `REDIS_URL`. */
@@ -63,6 +67,11 @@ export function clusterEnv(redisUrl: string, extra: Omit<Partial<ClusterNodeEnv>
 /** The environment of a new cluster over NATS on `natsUrl` (no Redis): a fresh prefix and a fresh shared secret. */
 export function natsClusterEnv(natsUrl: string, extra: Omit<Partial<ClusterNodeEnv>, 'REDIS_URL' | 'NATS_URL'> = {}): ClusterNodeEnv {
   return { ...clusterEnv('', extra), NATS_URL: natsUrl };
+}
+
+/** The environment of a new cluster on a Redis Cluster (`host:port,…`), as {@link clusterEnv}. */
+export function redisClusterEnv(nodes: string, extra: Omit<Partial<ClusterNodeEnv>, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'> = {}): ClusterNodeEnv {
+  return { ...clusterEnv('', extra), REDIS_CLUSTER_NODES: nodes };
 }
 
 const running = new Set<ChildProcess>();
@@ -244,6 +253,7 @@ export function liveChildProcesses(): number[] {
  * what nobody subscribes to yet. Knows the adapter's channel name: `<prefix>:t:<topic>`.
  */
 export async function untilSubscribed(env: ClusterNodeEnv, topic: string, count: number, timeoutMs = 3000): Promise<void> {
+  if (env.REDIS_CLUSTER_NODES !== undefined) return untilShardSubscribed(env.REDIS_CLUSTER_NODES, env.REDIS_PREFIX, topic, count, timeoutMs);
   const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
   redis.on('error', () => undefined);
   try {
@@ -257,6 +267,28 @@ export async function untilSubscribed(env: ClusterNodeEnv, topic: string, count:
       timeoutMs,
       20,
     );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * {@link untilSubscribed} on a Redis Cluster: counts the SSUBSCRIBEs of the topic's shard channel
+ * (`<prefix>:t:{<slot tag>}:<topic>`) on the master that owns its slot.
+ */
+async function untilShardSubscribed(nodes: string, prefix: string, topic: string, count: number, timeoutMs: number): Promise<void> {
+  const redis = new Cluster(nodes.split(','), { lazyConnect: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const channel = `${prefix}:t:{${slotTag(topicSlot(topic))}}:${topic}`;
+    for (const deadline = Date.now() + timeoutMs; ;) {
+      const replies = await Promise.all(redis.nodes('master').map((node) => node.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<[string, number]>));
+      const subscribers = Math.max(...replies.map(([, n]) => n));
+      if (subscribers >= count) return;
+      if (Date.now() > deadline) throw new Error(`${channel} has ${subscribers} shard subscribers after ${timeoutMs} ms; expected ${count}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   } finally {
     redis.disconnect();
   }
