@@ -17,10 +17,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.ts';
 import { pingRedis } from './redis.ts';
 
 /** A private Redis Cluster of three masters. */
@@ -47,14 +47,6 @@ process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   let last: unknown = null;
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
@@ -77,10 +69,14 @@ async function clusterInfo(port: number): Promise<string> {
 export async function startThrowawayRedisCluster(): Promise<ThrowawayRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-redis-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
+  // The bus port is a free port of its own, not Redis's default (the port + 10,000).
+  const busPorts = new Map<number, number>();
+  for (const port of ports) busPorts.set(port, await freePort());
   const running = new Map<number, ChildProcess>();
 
   const spawnNode = async (port: number): Promise<void> => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`];
+    const args = ['--port', String(port), '--cluster-port', String(busPorts.get(port)), '--bind', '127.0.0.1', '--cluster-enabled', 'yes'];
+    args.push('--cluster-config-file', `nodes-${port}.conf`);
     args.push('--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no', '--save', '', '--appendonly', 'no', '--dir', dir);
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -282,13 +282,14 @@ async function untilShardSubscribed(nodes: string, prefix: string, topic: string
   try {
     await redis.connect();
     const channel = `${prefix}:t:{${slotTag(topicSlot(topic))}}:${topic}`;
-    for (const deadline = Date.now() + timeoutMs; ;) {
-      const replies = await Promise.all(redis.nodes('master').map((node) => node.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<[string, number]>));
-      const subscribers = Math.max(...replies.map(([, n]) => n));
-      if (subscribers >= count) return;
-      if (Date.now() > deadline) throw new Error(`${channel} has ${subscribers} shard subscribers after ${timeoutMs} ms; expected ${count}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await eventually(
+      async () => {
+        const replies = await Promise.all(redis.nodes('master').map((node) => node.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<[string, number]>));
+        expect(Math.max(...replies.map(([, n]) => n)), `${channel}'s shard subscribers`).toBeGreaterThanOrEqual(count);
+      },
+      timeoutMs,
+      20,
+    );
   } finally {
     redis.disconnect();
   }
