@@ -205,17 +205,26 @@ export class RedisClusterStreams {
    */
   async append(topic: string, head: Buffer, body: Buffer, limits: StreamLimits): Promise<string> {
     const expiry = Math.max(limits.ttlMs, IDLE_EXPIRY_MS);
-    const [position, bytes] = await this.#redis.starlingClusterAppend(
-      ...this.#keys(topic),
-      this.#newEpoch(),
-      `${limits.size},${limits.ttlMs},${limits.maxBytes},${expiry}`,
-      head,
-      body,
-      this.#channel(topic),
-    );
-    const step = this.#index(topic, bytes, limits);
+    // Reads wait from now on, not from the reply: the publication may reach this node (over its
+    // shard subscription) before the append's reply does, and a read then must see the eviction.
+    let settled: () => void = () => undefined;
+    const step = new Promise<void>((resolve) => (settled = resolve));
     this.#bookkeeping = this.#bookkeeping.then(() => step);
-    return position;
+    try {
+      const [position, bytes] = await this.#redis.starlingClusterAppend(
+        ...this.#keys(topic),
+        this.#newEpoch(),
+        `${limits.size},${limits.ttlMs},${limits.maxBytes},${expiry}`,
+        head,
+        body,
+        this.#channel(topic),
+      );
+      void this.#index(topic, bytes, limits).then(settled);
+      return position;
+    } catch (err) {
+      settled();
+      throw err;
+    }
   }
 
   async #index(topic: string, bytes: string, limits: StreamLimits): Promise<void> {
