@@ -66,16 +66,23 @@ export function assertOutPayload(payload: unknown): void {
   }
 }
 
-const interceptCache = new WeakMap<Channel, ReadonlySet<string> | null>();
+/** A channel definition with what its servers derive from it, shared by all of them. */
+export interface ChannelKind {
+  readonly channel: Channel;
+  /** The intercepted events as a set; null when it intercepts none. */
+  readonly intercepts: ReadonlySet<string> | null;
+}
 
-/** The channel's intercepted events as a set, shared by all its servers; null when it intercepts none. */
-export function interceptsOf(channel: Channel): ReadonlySet<string> | null {
-  let intercepts = interceptCache.get(channel);
-  if (intercepts === undefined) {
-    intercepts = channel.intercept?.length ? new Set(channel.intercept) : null;
-    interceptCache.set(channel, intercepts);
+const kinds = new WeakMap<Channel, ChannelKind>();
+
+/** The {@link ChannelKind} of `channel`, made once per channel definition. */
+export function channelKindOf(channel: Channel): ChannelKind {
+  let kind = kinds.get(channel);
+  if (kind === undefined) {
+    kind = { channel, intercepts: channel.intercept?.length ? new Set(channel.intercept) : null };
+    kinds.set(channel, kind);
   }
-  return intercepts;
+  return kind;
 }
 
 function invalid(message: string): { readonly kind: 'invalid'; readonly error: StarlingError } {

@@ -76,10 +76,10 @@ export class ChannelContext implements ChannelSocket {
     this.#server.push(event, payload);
   }
   broadcast(event: string, payload: OutPayload): void {
-    this.#broadcast(event, payload, null);
+    broadcastOn(this.#server, event, payload, null);
   }
   broadcastFrom(event: string, payload: OutPayload): void {
-    this.#broadcast(event, payload, this.#server);
+    broadcastOn(this.#server, event, payload, this.#server);
   }
   socketRef(): SocketRef {
     return this.#server.socketRef();
@@ -107,10 +107,14 @@ export class ChannelContext implements ChannelSocket {
   listPresence(): PresenceList {
     return this.#server.services.presence.list(this.#server.pubsubTopic);
   }
+}
 
-  /** Broadcasts on the channel's PubSub topic, to every subscriber but `from`. */
-  #broadcast(event: string, payload: OutPayload, from: Subscriber | null): void {
-    assertOutPayload(payload);
-    this.#server.services.pubsub.broadcast(this.#server.pubsubTopic, event, payload, from);
-  }
+/**
+ * Broadcasts on the channel's PubSub topic, to every subscriber but `from`. A function, not a `#`
+ * method: a class with `#` methods gives each instance a hidden brand field, and every joined
+ * channel holds a context.
+ */
+function broadcastOn(server: ContextServer, event: string, payload: OutPayload, from: Subscriber | null): void {
+  assertOutPayload(payload);
+  server.services.pubsub.broadcast(server.pubsubTopic, event, payload, from);
 }

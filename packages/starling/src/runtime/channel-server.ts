@@ -24,7 +24,7 @@ import { broadcastFrame } from './broadcast-frames.ts';
 import { ChannelContext } from './channel-context.ts';
 import { settleWithin } from './clock.ts';
 import type { ChannelHost } from './channel-host.ts';
-import { assertOutPayload, callbackOutcome, interceptsOf, isPromise, joinDecision } from './callback-results.ts';
+import { assertOutPayload, callbackOutcome, channelKindOf, isPromise, joinDecision, type ChannelKind } from './callback-results.ts';
 import { validateInbound } from './inbound-validation.ts';
 import { InfoSources } from './info-sources.ts';
 import { Recovery, type RecoveringChannel, type RecoveryTask } from './recovery.ts';
@@ -42,6 +42,15 @@ type Task =
 
 type State = 'joining' | 'joined' | 'closed';
 
+// Bits of `ChannelServer.#flags`: three booleans in one field (an idle server holds one channel
+// server per joined socket, and every field is 8 bytes of each).
+/** The mailbox is running or held (a callback settling, a join's replay being read). */
+const BUSY = 1;
+/** This join's client was sent `presence_state` (by the channel or by the first track). */
+const PRESENCE_STATE_SENT = 2;
+/** `#ref` is the position of the publication `handleOut` is handling, not a client push's ref. */
+const REF_IS_POSITION = 4;
+
 /** The runtime of one joined topic. */
 export class ChannelServer implements Subscriber, RecoveringChannel {
   readonly topic: string;
@@ -50,32 +59,31 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   #pubsubTopic: string;
   /** The socket connection this channel runs on, seen through what a channel needs of it. */
   readonly connection: ChannelHost<ChannelServer>;
-  readonly #channel: Channel;
+  /** The channel definition and its intercepted events. */
+  readonly #kind: ChannelKind;
   #state: State = 'joining';
+  /** BUSY, PRESENCE_STATE_SENT and REF_IS_POSITION. */
+  #flags = 0;
   // Created on first use: most channels never need them, and thousands of idle sockets each hold one.
   #mailbox: Task[] | null = null;
-  #busy = false;
-  /** Ref of the client push being handled, for `socketRef()`. */
-  #currentRef: Ref = null;
-  /** The position of the publication `handleOut` is handling: the ref of the pushes it makes. */
-  #publicationRef: string | null = null;
+  /**
+   * The ref of the client push being handled, for `socketRef()`; or, with REF_IS_POSITION, the
+   * position of the publication `handleOut` is handling: the ref of the pushes it makes.
+   */
+  #ref: Ref = null;
   /** The history side of a channel on a history topic (docs/recovery.md); null on other topics. */
   #recovery: Recovery | null = null;
   #pendingPushes: Frame[] | null = null;
-  /** Whether this join's client was sent `presence_state` (by the channel or by the first track). */
-  #presenceStateSent = false;
-  readonly #intercepts: ReadonlySet<string> | null;
   /** Other topics subscribed to and delayed `sendInfo` timers, made on first use. */
   #info: InfoSources | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: ChannelHost<ChannelServer>, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
     this.connection = connection;
-    this.#channel = channel;
+    this.#kind = channelKindOf(channel);
     this.topic = topic;
     this.#pubsubTopic = topic;
     this.joinRef = joinRef;
-    this.#intercepts = interceptsOf(channel);
     this.#socket = new ChannelContext(this, assigns);
   }
 
@@ -101,27 +109,27 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   join(payload: unknown, ref: Ref, replyJoinRef: Ref, timeoutMs: number): JoinOutcome | Promise<JoinOutcome> {
     let result;
     try {
-      result = this.#channel.join(this.topic, payload, this.#socket);
+      result = this.#kind.channel.join(this.topic, payload, this.#socket);
     } catch (err) {
-      return this.#joinCrashed(err, ref, replyJoinRef);
+      return this.joinCrashed(err, ref, replyJoinRef);
     }
-    if (!isPromise(result)) return this.#decideJoin(result, payload, ref, replyJoinRef);
+    if (!isPromise(result)) return this.decideJoin(result, payload, ref, replyJoinRef);
     return settleWithin(result, timeoutMs, this.services.clock).then((settled) => {
       if (this.#state !== 'joining') return 'error';
-      if (settled.kind === 'resolved') return this.#decideJoin(settled.value, payload, ref, replyJoinRef);
-      if (settled.kind === 'rejected') return this.#joinCrashed(settled.error, ref, replyJoinRef);
-      this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
-      this.#close();
+      if (settled.kind === 'resolved') return this.decideJoin(settled.value, payload, ref, replyJoinRef);
+      if (settled.kind === 'rejected') return this.joinCrashed(settled.error, ref, replyJoinRef);
+      this.writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
+      this.close();
       return 'error';
     });
   }
 
-  #decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+  private decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
     const decided = joinDecision(result);
-    if (decided.kind === 'invalid') return this.#joinCrashed(decided.error, ref, replyJoinRef);
+    if (decided.kind === 'invalid') return this.joinCrashed(decided.error, ref, replyJoinRef);
     if (decided.kind === 'error') {
-      this.#writeReply(replyJoinRef, ref, 'error', decided.response);
-      this.#close();
+      this.writeReply(replyJoinRef, ref, 'error', decided.response);
+      this.close();
       return 'error';
     }
     this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
@@ -129,20 +137,20 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.#state = 'joined';
     const { pubsub } = this.services;
     const subscribed = pubsub.subscribe(this.#pubsubTopic, this);
-    this.#writeReply(replyJoinRef, ref, 'ok', decided.response);
+    this.writeReply(replyJoinRef, ref, 'ok', decided.response);
     const pushes = this.#pendingPushes;
     this.#pendingPushes = null;
     if (pushes) for (const frame of pushes) this.connection.send(frame);
     if (pubsub.hasHistory(this.#pubsubTopic)) (this.#recovery = new Recovery(this)).start(params, subscribed);
-    else this.#drain();
+    else this.drain();
     return 'ok';
   }
 
-  #joinCrashed(err: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+  private joinCrashed(err: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
     this.services.stats.errors[CountedErrors.joinCrash]++;
     this.services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
-    this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
-    this.#close();
+    this.writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
+    this.close();
     return 'error';
   }
 
@@ -176,7 +184,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   deliver(message: BroadcastMessage): void {
     if (this.#state !== 'joined') return;
     if (this.#recovery !== null) this.#recovery.deliver(message);
-    else if (this.#intercepts?.has(message.event)) this.enqueue({ kind: 'out', message });
+    else if (this.#kind.intercepts?.has(message.event)) this.enqueue({ kind: 'out', message });
     else this.write(message);
   }
 
@@ -186,13 +194,13 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    */
   shutdown(reason: TerminateReason, runTerminate = true): void {
     if (this.#state === 'closed') return;
-    this.#close();
-    if (runTerminate) this.#terminate(reason);
+    this.close();
+    if (runTerminate) this.terminate(reason);
   }
 
   /** Writes this channel's `phx_close` (used after a duplicate join replaced it). */
   sendClose(): void {
-    this.#sendControl(Events.close, {});
+    this.sendControl(Events.close, {});
   }
 
   // --- used by ChannelContext -------------------------------------------------------------
@@ -200,8 +208,9 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   /** Sends a push to this channel's client. */
   push(event: string, payload: OutPayload): void {
     assertOutPayload(payload);
-    if (event === Events.presenceState) this.#presenceStateSent = true;
-    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.#publicationRef, topic: this.topic, event, payload });
+    if (event === Events.presenceState) this.#flags |= PRESENCE_STATE_SENT;
+    const ref = this.#flags & REF_IS_POSITION ? this.#ref : null;
+    const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref, topic: this.topic, event, payload });
     if (frame === null) {
       this.services.logger.debug({ topic: this.topic, event }, 'push skipped: transport cannot carry binary');
       return;
@@ -216,19 +225,19 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    * Phoenix guide orders them.
    */
   beforeTrack(): void {
-    if (this.#presenceStateSent || this.#channel.syncPresence === false) return;
+    if (this.#flags & PRESENCE_STATE_SENT || this.#kind.channel.syncPresence === false) return;
     this.push(Events.presenceState, this.services.presence.list(this.#pubsubTopic));
   }
 
   /** A handle to answer the push being handled later. */
   socketRef(): SocketRef {
-    const ref = this.#currentRef;
+    const ref = this.#flags & REF_IS_POSITION ? null : this.#ref;
     const { joinRef } = this;
     return {
       topic: this.topic,
       joinRef,
       ref,
-      reply: (status: string, response: unknown = {}) => this.#writeReply(joinRef, ref, status, response),
+      reply: (status: string, response: unknown = {}) => this.writeReply(joinRef, ref, status, response),
     };
   }
 
@@ -236,7 +245,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
 
   /** True when `handleOut` intercepts `event`. */
   intercepts(event: string): boolean {
-    return this.#intercepts?.has(event) === true;
+    return this.#kind.intercepts?.has(event) === true;
   }
 
   /** Writes a publication's frame, encoded once per serializer for all its subscribers. */
@@ -246,13 +255,13 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   }
 
   hold(): void {
-    this.#busy = true;
+    this.#flags |= BUSY;
   }
 
   resume(tasks: RecoveryTask[]): void {
     if (this.#state !== 'joined') return;
     this.#mailbox = this.#mailbox === null ? tasks : [...tasks, ...this.#mailbox];
-    this.#drain();
+    this.drain();
   }
 
   // --- mailbox ------------------------------------------------------------------------------
@@ -261,16 +270,16 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   enqueue(task: Task): void {
     if (this.#state === 'closed') return;
     (this.#mailbox ??= []).push(task);
-    if (this.#state === 'joined' && !this.#busy) this.#drain();
+    if (this.#state === 'joined' && !(this.#flags & BUSY)) this.drain();
   }
 
-  #drain(): void {
-    this.#busy = true;
+  private drain(): void {
+    this.#flags |= BUSY;
     while (this.#state === 'joined' && this.#mailbox !== null && this.#mailbox.length > 0) {
       const task = this.#mailbox.shift() as Task;
       let result: unknown;
       try {
-        result = this.#run(task);
+        result = this.run(task);
       } catch (err) {
         this.crash(err);
         break;
@@ -278,48 +287,48 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
       if (isPromise(result)) {
         result.then(
           (settled) => {
-            this.#finish(task, settled);
-            this.#drain();
+            this.finish(task, settled);
+            this.drain();
           },
           (err: unknown) => this.crash(err),
         );
         return;
       }
-      this.#finish(task, result);
+      this.finish(task, result);
     }
-    this.#busy = false;
+    this.#flags &= ~BUSY;
   }
 
-  #run(task: Task): unknown {
-    this.#publicationRef = null;
+  private run(task: Task): unknown {
+    this.clearPosition();
     switch (task.kind) {
       case 'in':
-        this.#currentRef = task.message.ref;
-        if (this.#channel.handleIn === undefined) {
+        this.#ref = task.message.ref;
+        if (this.#kind.channel.handleIn === undefined) {
           throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
         }
-        if (this.#channel.schemas !== undefined) {
-          return validateInbound(this.#channel.schemas, task.message, (event, value) => this.#channel.handleIn!(event, value, this.#socket));
+        if (this.#kind.channel.schemas !== undefined) {
+          return validateInbound(this.#kind.channel.schemas, task.message, (event, value) => this.#kind.channel.handleIn!(event, value, this.#socket));
         }
-        return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
+        return this.#kind.channel.handleIn(task.message.event, task.message.payload, this.#socket);
       case 'out': {
         const { event, payload, position } = task.message;
-        this.#currentRef = null;
-        this.#publicationRef = position === undefined ? null : formatPosition(position);
-        if (this.#channel.handleOut === undefined) {
+        this.#ref = position === undefined ? null : formatPosition(position);
+        if (position !== undefined) this.#flags |= REF_IS_POSITION;
+        if (this.#kind.channel.handleOut === undefined) {
           // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
           this.push(event, payload as OutPayload);
           return undefined;
         }
-        return this.#channel.handleOut(event, payload as OutPayload, this.#socket);
+        return this.#kind.channel.handleOut(event, payload as OutPayload, this.#socket);
       }
       case 'info':
-        this.#currentRef = null;
-        if (this.#channel.handleInfo === undefined) {
+        this.#ref = null;
+        if (this.#kind.channel.handleInfo === undefined) {
           this.services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
           return undefined;
         }
-        return this.#channel.handleInfo(task.message, this.#socket);
+        return this.#kind.channel.handleInfo(task.message, this.#socket);
       case 'leave':
         return undefined;
       case 'step':
@@ -328,45 +337,52 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     }
   }
 
-  #finish(task: Task, result: unknown): void {
-    this.#publicationRef = null;
+  /** The publication `handleOut` was handling is done: its pushes carry no position any more. */
+  private clearPosition(): void {
+    if ((this.#flags & REF_IS_POSITION) === 0) return;
+    this.#flags &= ~REF_IS_POSITION;
+    this.#ref = null;
+  }
+
+  private finish(task: Task, result: unknown): void {
+    this.clearPosition();
     if (this.#state !== 'joined') return;
     if (task.kind === 'leave') {
-      this.#writeReply(this.joinRef, task.ref, 'ok', {});
-      this.#sendControl(Events.close, {});
-      this.#close();
-      this.#terminate({ shutdown: 'left' });
+      this.writeReply(this.joinRef, task.ref, 'ok', {});
+      this.sendControl(Events.close, {});
+      this.close();
+      this.terminate({ shutdown: 'left' });
       return;
     }
     const outcome = callbackOutcome(result, task.kind === 'in');
     const ref = task.kind === 'in' ? task.message.ref : null;
-    if (outcome.kind === 'reply') this.#writeReply(this.joinRef, ref, outcome.status, outcome.response);
-    else if (outcome.kind === 'stop') this.#stop(outcome.reason, ref, outcome.reply);
+    if (outcome.kind === 'reply') this.writeReply(this.joinRef, ref, outcome.status, outcome.response);
+    else if (outcome.kind === 'stop') this.stop(outcome.reason, ref, outcome.reply);
     else if (outcome.kind === 'invalid') this.crash(outcome.error);
   }
 
-  #stop(reason: StopReason, ref: Ref, replyWith: Reply | undefined): void {
-    if (replyWith !== undefined) this.#writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
-    if (isGracefulStop(reason)) this.#sendControl(Events.close, {});
-    else this.#sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.#close();
+  private stop(reason: StopReason, ref: Ref, replyWith: Reply | undefined): void {
+    if (replyWith !== undefined) this.writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
+    if (isGracefulStop(reason)) this.sendControl(Events.close, {});
+    else this.sendControl(Events.error, { reason: Reasons.channelCrash });
+    this.close();
     this.connection.channelEnded(this);
-    this.#terminate(reason);
+    this.terminate(reason);
   }
 
   /** Ends the channel with `phx_error` (a callback threw, or the stream could not be read); the socket carries on. */
   crash(err: unknown): void {
-    this.#busy = false;
+    this.#flags &= ~BUSY;
     if (this.#state === 'closed') return;
     this.services.stats.errors[CountedErrors.channelCrash]++;
     this.services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
-    this.#sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.#close();
+    this.sendControl(Events.error, { reason: Reasons.channelCrash });
+    this.close();
     this.connection.channelEnded(this);
   }
 
   /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. */
-  #close(): void {
+  private close(): void {
     this.#state = 'closed';
     this.#mailbox = null;
     this.#pendingPushes = null;
@@ -377,22 +393,22 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.services.presence.untrackAll(this);
   }
 
-  #terminate(reason: TerminateReason): void {
-    if (this.#channel.terminate === undefined) return;
+  private terminate(reason: TerminateReason): void {
+    if (this.#kind.channel.terminate === undefined) return;
     try {
-      const done = this.#channel.terminate(reason, this.#socket);
+      const done = this.#kind.channel.terminate(reason, this.#socket);
       if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'terminate failed'));
     } catch (err) {
       this.services.logger.error({ err, topic: this.topic }, 'terminate failed');
     }
   }
 
-  #writeReply(joinRef: Ref, ref: Ref, status: string, response: unknown): void {
+  private writeReply(joinRef: Ref, ref: Ref, status: string, response: unknown): void {
     const frame = this.connection.serializer.encodeReply({ joinRef, ref, topic: this.topic, status, response });
     if (frame !== null) this.connection.send(frame);
   }
 
-  #sendControl(event: string, payload: object): void {
+  private sendControl(event: string, payload: object): void {
     const frame = this.connection.serializer.encodePush({ joinRef: this.joinRef, ref: this.joinRef, topic: this.topic, event, payload });
     if (frame !== null) this.connection.send(frame);
   }

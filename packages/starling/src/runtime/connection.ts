@@ -37,20 +37,20 @@ interface PendingJoin {
 }
 
 /** One connected socket. */
-export class Connection implements Subscriber, ChannelHost<ChannelServer> {
+export class Connection extends ChannelTable implements Subscriber, ChannelHost<ChannelServer> {
   /** The mounted socket this connection was accepted by (its limits, the endpoint's services). */
   readonly mount: Mount;
   readonly serializer: Serializer;
   readonly socketId: string | null;
   readonly #transport: TransportHandle;
   readonly #assigns: Assigns;
-  readonly #channels = new ChannelTable();
   /** Topics whose join is being decided; created on the first async join. */
   #joining: Map<string, PendingJoin> | null = null;
   readonly #rate: RateLimiter | null;
   #closed = false;
 
   constructor(mount: Mount, serializer: Serializer, transport: TransportHandle, assigns: Assigns, id: string | null) {
+    super();
     this.mount = mount;
     this.serializer = serializer;
     this.#transport = transport;
@@ -67,11 +67,6 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
 
   get transportName(): string {
     return this.#transport.name;
-  }
-
-  /** Number of joined channels. */
-  get channelCount(): number {
-    return this.#channels.size;
   }
 
   /** True after {@link close}. */
@@ -116,11 +111,11 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
     this.mount.services.stats.messagesIn++;
     // Heartbeats are always answered, even over the rate limit: missing replies make clients reconnect.
     if (message.event === Events.heartbeat && message.topic === PHOENIX_TOPIC) {
-      this.#reply(null, message.ref, message.topic, 'ok', {});
+      this.reply(null, message.ref, message.topic, 'ok', {});
       return;
     }
-    if (!this.#admit(message)) return;
-    return this.#route(message);
+    if (!this.admit(message)) return;
+    return this.route(message);
   }
 
   /**
@@ -128,7 +123,7 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
    * reply carrying its ref and a null join_ref — the refusal is the socket's, not a channel's, as
    * for "unmatched topic" — and is not handled; past `closeAfterMs` over budget the socket closes.
    */
-  #admit(message: Message): boolean {
+  private admit(message: Message): boolean {
     const { limits } = this.mount;
     const { stats, logger } = this.mount.services;
     const transport = this.#transport;
@@ -141,18 +136,18 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
         this.close({ shutdown: 'closed' });
         transport.close(CloseCodes.rateLimited, Reasons.rateLimited);
       } else {
-        this.#reply(null, message.ref, message.topic, 'error', { reason: Reasons.rateLimited });
+        this.reply(null, message.ref, message.topic, 'error', { reason: Reasons.rateLimited });
       }
       return false;
     }
     const refusal = checkMessage(message, limits);
     if (refusal === null) return true;
-    this.#reply(null, message.ref, message.topic, 'error', { reason: refusal });
+    this.reply(null, message.ref, message.topic, 'error', { reason: refusal });
     return false;
   }
 
   /** Dispatches an admitted message (frames released from behind a join come back here). */
-  #route(message: Message): Promise<void> | void {
+  private route(message: Message): Promise<void> | void {
     if (this.#closed) return;
     const pending = this.#joining?.get(message.topic);
     if (pending !== undefined) {
@@ -160,11 +155,11 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
     }
     switch (message.event) {
       case Events.join:
-        return this.#join(message);
+        return this.join(message);
       case Events.leave:
-        return this.#leave(message);
+        return this.leave(message);
       default:
-        return this.#event(message);
+        return this.event(message);
     }
   }
 
@@ -176,7 +171,7 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
   }
 
   channelEnded(server: ChannelServer): void {
-    this.#channels.delete(server);
+    this.removeChannel(server);
   }
 
   /** Ends every channel with `reason` and leaves the id topic. Sends nothing; idempotent. */
@@ -184,36 +179,36 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.socketId !== null) this.mount.services.pubsub.unsubscribe(this.socketId, this);
-    for (const server of this.#channels.values()) server.shutdown(reason);
-    this.#channels.clear();
+    for (const server of this.channels()) server.shutdown(reason);
+    this.clearChannels();
     if (this.#joining !== null) {
       for (const pending of this.#joining.values()) for (const held of pending.held) held.dispatched();
       this.#joining = null;
     }
   }
 
-  #join(message: Message): Promise<void> | void {
+  private join(message: Message): Promise<void> | void {
     const { topic, ref } = message;
     const route = this.mount.socket.route(topic);
     if (route === null) {
-      this.#reply(null, ref, topic, 'error', { reason: Reasons.unmatchedTopic });
+      this.reply(null, ref, topic, 'error', { reason: Reasons.unmatchedTopic });
       return;
     }
-    const previous = this.#channels.get(topic);
-    if (previous === undefined && this.#channels.size + (this.#joining?.size ?? 0) >= this.mount.limits.maxChannels) {
-      this.#reply(message.joinRef, ref, topic, 'error', { reason: Reasons.tooManyChannels });
+    const previous = this.channel(topic);
+    if (previous === undefined && this.channelCount + (this.#joining?.size ?? 0) >= this.mount.limits.maxChannels) {
+      this.reply(message.joinRef, ref, topic, 'error', { reason: Reasons.tooManyChannels });
       return;
     }
     if (previous !== undefined) {
       // Duplicate join: the old channel goes without terminate; its phx_close follows the new reply.
-      this.#channels.delete(previous);
+      this.removeChannel(previous);
       previous.shutdown({ shutdown: 'duplicate_join' }, false);
     }
     const assigns = route.assigns ? { ...this.#assigns, ...route.assigns } : this.#assigns;
     const server = new ChannelServer(this, route.channel, sharedTopic(route, topic), message.joinRef ?? ref, assigns);
     const outcome = server.join(message.payload, ref, message.joinRef, this.mount.limits.joinTimeoutMs);
     if (typeof outcome === 'string') {
-      this.#joined(server, outcome, previous);
+      this.joined(server, outcome, previous);
       return;
     }
     const pending: PendingJoin = { held: [] };
@@ -224,18 +219,18 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
         server.shutdown({ shutdown: 'closed' });
         return;
       }
-      this.#joined(server, decided, previous);
-      this.#release(pending);
+      this.joined(server, decided, previous);
+      this.release(pending);
     });
   }
 
-  #joined(server: ChannelServer, outcome: JoinOutcome, previous: ChannelServer | undefined): void {
-    if (outcome === 'ok') this.#channels.add(server);
+  private joined(server: ChannelServer, outcome: JoinOutcome, previous: ChannelServer | undefined): void {
+    if (outcome === 'ok') this.addChannel(server);
     previous?.sendClose();
   }
 
   /** Dispatches frames held behind a join, in order, stopping if one of them starts a new join. */
-  #release(pending: PendingJoin): void {
+  private release(pending: PendingJoin): void {
     for (let i = 0; i < pending.held.length; i++) {
       const held = pending.held[i]!;
       const next = this.#joining?.get(held.message.topic);
@@ -243,27 +238,27 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
         next.held.push(...pending.held.slice(i));
         return;
       }
-      const result = this.#route(held.message);
+      const result = this.route(held.message);
       if (result === undefined) held.dispatched();
       else void result.then(held.dispatched);
     }
   }
 
-  #leave(message: Message): void {
-    const server = this.#channels.get(message.topic);
+  private leave(message: Message): void {
+    const server = this.channel(message.topic);
     if (server === undefined) {
-      this.#reply(message.joinRef, message.ref, message.topic, 'ok', {});
+      this.reply(message.joinRef, message.ref, message.topic, 'ok', {});
       return;
     }
     if (message.joinRef !== null && message.joinRef !== server.joinRef) return;
-    this.#channels.delete(server);
+    this.removeChannel(server);
     server.leave(message.ref);
   }
 
-  #event(message: Message): void {
-    const server = this.#channels.get(message.topic);
+  private event(message: Message): void {
+    const server = this.channel(message.topic);
     if (server === undefined) {
-      this.#reply(null, message.ref, message.topic, 'error', { reason: Reasons.unmatchedTopic });
+      this.reply(null, message.ref, message.topic, 'error', { reason: Reasons.unmatchedTopic });
       return;
     }
     // A non-null join_ref from an earlier join of this topic is stale: dropped silently (§3.3).
@@ -271,7 +266,7 @@ export class Connection implements Subscriber, ChannelHost<ChannelServer> {
     server.handleIn(message);
   }
 
-  #reply(joinRef: Ref, ref: Ref, topic: string, status: string, response: unknown): void {
+  private reply(joinRef: Ref, ref: Ref, topic: string, status: string, response: unknown): void {
     const frame = this.serializer.encodeReply({ joinRef, ref, topic, status, response });
     if (frame !== null) this.send(frame);
   }

@@ -21,8 +21,9 @@ import { describe, expectation, listOf, matches, type PayloadMatch, type WaitOpt
 import type { Harness } from './harness.ts';
 import { Inbox } from './inbox.ts';
 import { ManualClock, settle } from './manual-clock.ts';
+import type { Clock } from '../clock.ts';
 import type { ReceivedBroadcast } from './received.ts';
-import { TestSocket } from './test-socket.ts';
+import { TestSocket, type IdleWatch } from './test-socket.ts';
 
 /** Options of a {@link ChannelTest}. */
 export interface ChannelTestOptions {
@@ -81,7 +82,7 @@ export class ChannelTest {
   readonly #broadcasts = new Map<string, { inbox: Inbox<ReceivedBroadcast>; subscriber: Subscriber }>();
   readonly #sockets = new Set<TestSocket>();
   /** The WebSocket transport's idle sweeper, on this harness's clock, when `idleTimeoutMs` is set. */
-  readonly #idle: IdleSweeper<IdleWatched> | null;
+  readonly #idle: IdleWatch | null;
   /** This harness as its sockets and channels see it. */
   readonly #harness: Harness;
 
@@ -104,7 +105,7 @@ export class ChannelTest {
     if (mount === undefined) throw new Error(`no socket is mounted at ${path}`);
     // The endpoint's services (PubSub, Presence, tokens, stats), with this harness's clock.
     this.#mount = { ...mount, services: { ...mount.services, clock: this.clock } };
-    this.#idle = options.idleTimeoutMs === undefined ? null : new IdleSweeper(options.idleTimeoutMs, this.clock);
+    this.#idle = options.idleTimeoutMs === undefined ? null : sweeperOfOwn(options.idleTimeoutMs, this.clock);
     this.#harness = {
       assertTimeoutMs: options.assertTimeoutMs ?? 1_000,
       refuteTimeoutMs: options.refuteTimeoutMs ?? 100,
@@ -235,6 +236,22 @@ export class ChannelTest {
     if (entry === undefined) throw new Error(`${operator}: not subscribed to ${topic}; call subscribe(topic) or join it first`);
     return entry.inbox;
   }
+}
+
+/** The WebSocket transport's idle sweeper over the harness's own test sockets (they are not WebSocket handles). */
+function sweeperOfOwn(timeoutMs: number, clock: Clock): IdleWatch {
+  const watched = new Set<IdleWatched>();
+  const sweeper = new IdleSweeper(timeoutMs, () => watched, clock);
+  return {
+    add(connection) {
+      watched.add(connection);
+      sweeper.add(connection);
+    },
+    delete(connection) {
+      sweeper.delete(connection);
+      watched.delete(connection);
+    },
+  };
 }
 
 function jsonCopy(payload: unknown): unknown {

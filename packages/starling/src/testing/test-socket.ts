@@ -11,6 +11,9 @@ import type { Connection } from '../runtime/connection.ts';
 import { decodeServerFrame } from '../serializer/v2-json.ts';
 import type { LiveConnection, TransportHandle } from '../transport/transport.ts';
 import type { IdleSweeper, IdleWatched } from '../transport/websocket/idle-sweeper.ts';
+
+/** @internal What a test socket does with the harness's idle sweeper. */
+export type IdleWatch = Pick<IdleSweeper<IdleWatched>, 'add' | 'delete'>;
 import { listOf } from './assertions.ts';
 import type { ClientMessage, Harness, HarnessClient } from './harness.ts';
 import { Inbox } from './inbox.ts';
@@ -26,7 +29,7 @@ export interface TestSocketSetup {
   /** The endpoint's drain list. */
   readonly live: Set<LiveConnection>;
   /** The idle sweeper on the harness clock, when the harness has an idle timeout. */
-  readonly idle: IdleSweeper<IdleWatched> | null;
+  readonly idle: IdleWatch | null;
   /** Called once the socket ended. */
   readonly ended: () => void;
 }
@@ -65,7 +68,7 @@ export class TestSocket {
     setup.live.add(this.#live);
     this.#idle = null;
     if (setup.idle !== null) {
-      this.#idle = { idleBytes: 0, idleSweep: 0, bytesRead: () => this.#bytesSent, close: (code, reason) => transport.close(code, reason) };
+      this.#idle = { idleBytes: 0, idleSweep: -1, bytesRead: () => this.#bytesSent, close: (code, reason) => transport.close(code, reason) };
       setup.idle.add(this.#idle);
     }
     this.#client = {

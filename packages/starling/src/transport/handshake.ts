@@ -60,12 +60,28 @@ export function openConnection(mount: Mount, accepted: AcceptedHandshake, transp
   return new Connection(mount, accepted.serializer, transport, accepted.assigns, accepted.id);
 }
 
-/** Runs origin check, serializer negotiation, `connect` and `id`, in Phoenix's order (§1.3). */
-export async function handshake(mount: Mount, req: IncomingMessage, url: URL, transport: string, authToken: string | undefined): Promise<HandshakeResult> {
+const REFUSED_ORIGIN: HandshakeResult = Object.freeze({ ok: false, status: 403, reason: 'origin' });
+const REFUSED_VSN: HandshakeResult = Object.freeze({ ok: false, status: 403, reason: 'vsn' });
+const REFUSED_ID: HandshakeResult = Object.freeze({ ok: false, status: 403, reason: 'id' });
+
+/**
+ * Runs origin check, serializer negotiation, `connect` and `id`, in Phoenix's order (§1.3).
+ * Synchronous when the socket has no `connect` (nothing to wait for): then neither the params
+ * nor the connect info are built, since nothing would read them.
+ * @throws whatever `checkOrigin` or `id` throws (a `connect` that throws rejects the promise)
+ */
+export function handshake(
+  mount: Mount,
+  req: IncomingMessage,
+  url: URL,
+  transport: string,
+  authToken: string | undefined,
+): HandshakeResult | Promise<HandshakeResult> {
   const origin = req.headers.origin;
-  if (!originAllowed(mount, req)) return { ok: false, status: 403, reason: 'origin' };
+  if (!originAllowed(mount, req)) return REFUSED_ORIGIN;
   const serializer = serializerForVsn(url.searchParams.get('vsn'), mount.socket.options.framing);
-  if (serializer === null) return { ok: false, status: 403, reason: 'vsn' };
+  if (serializer === null) return REFUSED_VSN;
+  if (mount.socket.options.connect === undefined) return accepted(mount, serializer, ACCEPT_WITHOUT_ASSIGNS.assigns);
   const params: Params = parseParams(appParams(url.searchParams), TRANSPORT_PARAMS);
   const info: ConnectInfo = {
     transport,
@@ -93,9 +109,15 @@ export async function connectSocket(mount: Mount, serializer: Serializer, params
   const options = mount.socket.options;
   const result = options.connect ? await options.connect(params, info) : ACCEPT_WITHOUT_ASSIGNS;
   if (!result.ok) return { ok: false, status: result.status, reason: 'connect' };
-  const id = options.id ? options.id(result.assigns) : null;
-  if (id !== null && typeof id !== 'string') return { ok: false, status: 403, reason: 'id' };
-  return { ok: true, serializer, assigns: result.assigns, id };
+  return accepted(mount, serializer, result.assigns);
+}
+
+/** The `id` step, after `connect` accepted with `assigns`. */
+function accepted(mount: Mount, serializer: Serializer, assigns: Assigns): HandshakeResult {
+  const { id: idOf } = mount.socket.options;
+  const id = idOf ? idOf(assigns) : null;
+  if (id !== null && typeof id !== 'string') return REFUSED_ID;
+  return { ok: true, serializer, assigns, id };
 }
 
 /**

@@ -13,7 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { logs } from '../../logger.ts';
 import { CountedErrors } from '../../errors.ts';
 import type { Mount } from '../../runtime/services.ts';
-import { clientAddressOf, handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake } from '../handshake.ts';
+import { clientAddressOf, handshake, logRefusal, openConnection, peerOf, type AcceptedHandshake, type HandshakeResult } from '../handshake.ts';
 import type { WebSocketOptions } from '../options.ts';
 import type { Transport } from '../transport.ts';
 import { IdleSweeper } from './idle-sweeper.ts';
@@ -64,15 +64,22 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     this.mount = mount;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 1024 * 1024;
     this.compress = compress;
-    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000, mount.services.clock);
+    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000, () => this.#handles(), mount.services.clock);
     this.#server = new WebSocketServer({
       noServer: true,
       WebSocket: StarlingWebSocket,
       maxPayload: options.maxFrameSize ?? 1024 * 1024,
       perMessageDeflate: compress,
       clientTracking: false,
+      // Pings are answered by the handle (WebSocketHandle.pong), which keeps no closure per socket.
+      autoPong: false,
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
+  }
+
+  /** This transport's connections, among the endpoint's live ones: what its idle sweep looks at. */
+  *#handles(): Generator<WebSocketHandle> {
+    for (const live of this.mount.services.live) if (live instanceof WebSocketHandle && live.shared === this) yield live;
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -87,7 +94,7 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     socket.on('error', destroyOnError);
     // Method first, before origin and connect (§1.3 step 1); ws itself would answer 405 only after connect ran.
     if (req.method !== 'GET') return rejectUpgrade(socket, 400);
-    const { stats, logger } = this.mount.services;
+    const { stats } = this.mount.services;
     if (this.mount.connectionsPerIp !== null) {
       const client = clientAddressOf(this.mount, req);
       const release = this.mount.connectionsPerIp.acquire(client);
@@ -100,27 +107,40 @@ export class WebSocketTransport implements Transport, WebSocketShared {
       socket.once('close', release);
     }
     const authToken = authTokenFromProtocols(req.headers['sec-websocket-protocol']);
-    handshake(this.mount, req, url, this.name, authToken).then(
-      (result) => {
-        if (!result.ok) {
-          logRefusal(this.mount, req, this.name, result.status, result.reason);
-          return rejectUpgrade(socket, result.status);
-        }
-        if (socket.destroyed) return;
-        this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-          // ws now destroys the socket on error itself: a second listener would turn the socket's
-          // error listeners into an array, kept for its whole life (~64 bytes per idle socket).
-          socket.removeListener('error', destroyOnError);
-          // An HTTP server's upgrade socket is its net.Socket (a tls.TLSSocket under https), typed Duplex by node:http.
-          this.#open(ws as StarlingWebSocket, socket as NetSocket, result, req);
-        });
-      },
-      (err: unknown) => {
-        stats.errors[CountedErrors.connectCrash]++;
-        logger.error({ err, code: CountedErrors.connectCrash, peer: peerOf(req) }, 'connect crashed');
-        rejectUpgrade(socket, 500);
-      },
+    let result;
+    try {
+      result = handshake(this.mount, req, url, this.name, authToken);
+    } catch (err) {
+      return this.#crashed(req, socket, err);
+    }
+    // Without an async `connect` the handshake is decided at once: no promise, no closures.
+    if (!(result instanceof Promise)) return this.#upgrade(req, socket, head, result);
+    result.then(
+      (decided) => this.#upgrade(req, socket, head, decided),
+      (err: unknown) => this.#crashed(req, socket, err),
     );
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, result: HandshakeResult): void {
+    if (!result.ok) {
+      logRefusal(this.mount, req, this.name, result.status, result.reason);
+      return rejectUpgrade(socket, result.status);
+    }
+    if (socket.destroyed) return;
+    this.#server.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      // ws now destroys the socket on error itself: a second listener would turn the socket's
+      // error listeners into an array, kept for its whole life (~64 bytes per idle socket).
+      socket.removeListener('error', destroyOnError);
+      // An HTTP server's upgrade socket is its net.Socket (a tls.TLSSocket under https), typed Duplex by node:http.
+      this.#open(ws as StarlingWebSocket, socket as NetSocket, result, req);
+    });
+  }
+
+  #crashed(req: IncomingMessage, socket: Duplex, err: unknown): void {
+    const { stats, logger } = this.mount.services;
+    stats.errors[CountedErrors.connectCrash]++;
+    logger.error({ err, code: CountedErrors.connectCrash, peer: peerOf(req) }, 'connect crashed');
+    rejectUpgrade(socket, 500);
   }
 
   #open(ws: StarlingWebSocket, tcp: NetSocket, accepted: AcceptedHandshake, req: IncomingMessage): void {

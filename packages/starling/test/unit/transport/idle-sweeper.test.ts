@@ -7,7 +7,7 @@ function watched(): IdleWatched & { bytes: number; closedWith: number | null } {
     bytes: 0,
     closedWith: null,
     idleBytes: 0,
-    idleSweep: 0,
+    idleSweep: -1,
     bytesRead() {
       return this.bytes;
     },
@@ -17,13 +17,18 @@ function watched(): IdleWatched & { bytes: number; closedWith: number | null } {
   };
 }
 
+/** A sweeper over `candidates`, as the WebSocket transport's sweeps the endpoint's live connections. */
+function sweeperOf(timeoutMs: number, candidates: ReadonlySet<IdleWatched>): IdleSweeper<IdleWatched> {
+  return new IdleSweeper(timeoutMs, () => candidates);
+}
+
 describe('IdleSweeper', () => {
   afterEach(() => void vi.useRealTimers());
 
   it('closes a connection that read nothing with 1002 between 1 and 1.125 × the timeout', () => {
     vi.useFakeTimers();
-    const sweeper = new IdleSweeper(800);
     const quiet = watched();
+    const sweeper = sweeperOf(800, new Set([quiet]));
     sweeper.add(quiet);
     vi.advanceTimersByTime(799);
     expect(quiet.closedWith).toBeNull();
@@ -33,8 +38,8 @@ describe('IdleSweeper', () => {
 
   it('counts any byte read as activity, and closes once the bytes stop', () => {
     vi.useFakeTimers();
-    const sweeper = new IdleSweeper(800);
     const busy = watched();
+    const sweeper = sweeperOf(800, new Set([busy]));
     sweeper.add(busy);
     for (let i = 0; i < 20; i++) {
       busy.bytes += 6;
@@ -50,11 +55,24 @@ describe('IdleSweeper', () => {
 
   it('forgets a deleted connection: it is never closed', () => {
     vi.useFakeTimers();
-    const sweeper = new IdleSweeper(800);
     const gone = watched();
+    const sweeper = sweeperOf(800, new Set([gone]));
     sweeper.add(gone);
+    sweeper.delete(gone);
     sweeper.delete(gone);
     vi.advanceTimersByTime(5_000);
     expect(gone.closedWith).toBeNull();
+  });
+
+  it('watches only the candidates it was told to add, and stops its timer when none is left', () => {
+    vi.useFakeTimers();
+    const added = watched();
+    const other = watched();
+    const sweeper = sweeperOf(800, new Set([added, other]));
+    sweeper.add(added);
+    vi.advanceTimersByTime(900);
+    expect(added.closedWith).toBe(1002);
+    expect(other.closedWith, 'never added').toBeNull();
+    expect(vi.getTimerCount(), 'no sweep scheduled once nothing is watched').toBe(0);
   });
 });
