@@ -4,6 +4,7 @@
  * socket id (1001) and batched draining on shutdown (1012). None of them may close with 1000,
  * after which phoenix.js ≤ 1.8.15 would not reconnect.
  */
+import type { Socket as NetSocket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { eventually, sleep } from '@starling/test-support/eventually';
 import { replyPayload, useFixtures, V1, V2 } from '../../support/wire-client.ts';
@@ -55,6 +56,34 @@ describe('idle timeout (§5.2, item 35)', () => {
     expect(pings.raw.ws.readyState).toBe(pings.raw.ws.OPEN);
     expect((await events.closed).code).toBe(1002);
     expect((await pings.closed).code).toBe(1002);
+  });
+});
+
+describe('WebSocket pings (RFC 6455 §5.5.2)', () => {
+  it('answers every ping with a pong carrying its payload', async () => {
+    const fixture = await start();
+    const client = await connect(fixture, V2);
+    const pongs: string[] = [];
+    client.raw.ws.on('pong', (data: Buffer) => pongs.push(data.toString('utf8')));
+    for (const payload of ['a', 'bb', '']) client.raw.ws.ping(payload);
+    await eventually(() => expect(pongs).toEqual(['a', 'bb', '']));
+    expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
+  });
+
+  it('terminates a client that keeps pinging without reading the pongs, past 60 owed at once (as ws)', async () => {
+    const fixture = await start();
+    const client = await connect(fixture, V2);
+    // Stop reading: the pongs fill the kernel's buffers, then wait in the server's send queue.
+    (client.raw.ws as unknown as { _socket: NetSocket })._socket.pause();
+    const payload = Buffer.alloc(125, 0x61);
+    let sent = 0;
+    // Bounded: loopback buffers hold a few MB of pongs (~25,000 of these), well under 400,000.
+    while (fixture.endpoint.connectionCount > 0 && sent < 400_000) {
+      for (let i = 0; i < 1_000; i++) client.raw.ws.ping(payload);
+      sent += 1_000;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(fixture.endpoint.connectionCount, `still open after ${sent} pings`).toBe(0);
   });
 });
 
