@@ -67,6 +67,8 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   readonly #intercepts: ReadonlySet<string> | null;
   /** Other topics subscribed to and delayed `sendInfo` timers, made on first use. */
   #info: InfoSources | null = null;
+  /** What the channel registered with `socket.onExit`, run last in first out when it ends; made on first use. */
+  #exitHooks: (() => unknown)[] | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: ChannelHost<ChannelServer>, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
@@ -111,7 +113,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
       if (settled.kind === 'resolved') return this.#decideJoin(settled.value, payload, ref, replyJoinRef);
       if (settled.kind === 'rejected') return this.#joinCrashed(settled.error, ref, replyJoinRef);
       this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
-      this.#close();
+      this.#end(null);
       return 'error';
     });
   }
@@ -121,7 +123,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     if (decided.kind === 'invalid') return this.#joinCrashed(decided.error, ref, replyJoinRef);
     if (decided.kind === 'error') {
       this.#writeReply(replyJoinRef, ref, 'error', decided.response);
-      this.#close();
+      this.#end(null);
       return 'error';
     }
     this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
@@ -142,7 +144,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.services.stats.errors[CountedErrors.joinCrash]++;
     this.services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
     this.#writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
-    this.#close();
+    this.#end(null);
     return 'error';
   }
 
@@ -186,8 +188,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    */
   shutdown(reason: TerminateReason, runTerminate = true): void {
     if (this.#state === 'closed') return;
-    this.#close();
-    if (runTerminate) this.#terminate(reason);
+    this.#end(runTerminate ? reason : null);
   }
 
   /** Writes this channel's `phx_close` (used after a duplicate join replaced it). */
@@ -334,8 +335,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     if (task.kind === 'leave') {
       this.#writeReply(this.joinRef, task.ref, 'ok', {});
       this.#sendControl(Events.close, {});
-      this.#close();
-      this.#terminate({ shutdown: 'left' });
+      this.#end({ shutdown: 'left' });
       return;
     }
     const outcome = callbackOutcome(result, task.kind === 'in');
@@ -349,9 +349,8 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     if (replyWith !== undefined) this.#writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
     if (isGracefulStop(reason)) this.#sendControl(Events.close, {});
     else this.#sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.#close();
     this.connection.channelEnded(this);
-    this.#terminate(reason);
+    this.#end(reason);
   }
 
   /** Ends the channel with `phx_error` (a callback threw, or the stream could not be read); the socket carries on. */
@@ -361,11 +360,42 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.services.stats.errors[CountedErrors.channelCrash]++;
     this.services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
     this.#sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.#close();
     this.connection.channelEnded(this);
+    // No terminate after a crash (Phoenix's rule), but what the channel holds is released.
+    this.#end(null);
   }
 
-  /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. */
+  /**
+   * Runs `dispose` when this channel ends, whatever ends it (see `ChannelSocket.onExit`); at once
+   * when it has ended already.
+   */
+  onExit(dispose: () => unknown): void {
+    if (this.#state === 'closed') this.#runExitHook(dispose);
+    else (this.#exitHooks ??= []).push(dispose);
+  }
+
+  /**
+   * The one way a channel ends: it stops receiving (subscriptions, presence, mailbox, timers),
+   * `terminate` runs when given a reason, then the exit hooks, last registered first.
+   */
+  #end(reason: TerminateReason | null): void {
+    this.#close();
+    if (reason !== null) this.#terminate(reason);
+    const hooks = this.#exitHooks;
+    this.#exitHooks = null;
+    if (hooks !== null) for (let i = hooks.length - 1; i >= 0; i--) this.#runExitHook(hooks[i]!);
+  }
+
+  #runExitHook(dispose: () => unknown): void {
+    try {
+      const done = dispose();
+      if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'exit hook failed'));
+    } catch (err) {
+      this.services.logger.error({ err, topic: this.topic }, 'exit hook failed');
+    }
+  }
+
+  /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. Only through {@link #end}. */
   #close(): void {
     this.#state = 'closed';
     this.#mailbox = null;
