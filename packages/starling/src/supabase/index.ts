@@ -37,6 +37,7 @@ import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from './change-payload.ts';
 import { realtimeMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
 import { accessByHook, type AccessCheck, type Extension } from './channel-access.ts';
 import { ChannelPolicies } from './channel-policies.ts';
@@ -118,6 +119,12 @@ export interface PostgresChangesOptions {
   /** Sessions for authorization queries. Default 4. */
   poolSize?: number | undefined;
   /**
+   * A row whose values (new and old, as JSON) are larger than this is pushed with only its values
+   * of at most 64 bytes and `errors: ["Error 413: Payload Too Large"]`, as Supabase does. Default
+   * 1 MiB (Supabase's).
+   */
+  maxRecordBytes?: number | undefined;
+  /**
    * Broadcast from Database: `start()` installs `realtime.messages` and `realtime.send(payload,
    * event, topic, private)` (idempotently; the role needs CREATE on the database), and every row
    * `realtime.send` adds reaches that topic's `broadcast` listeners once its transaction commits.
@@ -196,6 +203,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       publication,
       sourceReady,
       checkTimeoutMs: database.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+      maxRecordBytes: database.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
       logger: endpoint.logger,
     });
     let started: Promise<void> | null = null;

@@ -28,7 +28,8 @@ import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket, type
 import { isBinaryPayload } from '../protocol.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
-import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
+import type { ChangeListener, PostgresChanges } from './postgres-changes.ts';
+import type { ChangePayload } from './change-payload.ts';
 import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
 import type { Logger } from '../logger.ts';
 import { MAX_REPLAY, type BroadcastStore, type StoredBroadcast } from './broadcast-store.ts';
@@ -275,14 +276,15 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         return error({ reason: 'postgres_changes: the database is unavailable' });
       }
       if (!registered.ok) return error({ reason: registered.reason });
+      // Released however the channel ends — a refused join below, a leave, a crash — and at once
+      // if the join has outlived its timeout meanwhile.
+      const registration = listener;
+      socket.onExit(() => changes.unregister(registration));
       const options = record(config.postgres_changes_options);
       if (options.wait === true) {
         const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
         const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
-        if (outcome !== 'live') {
-          changes.unregister(listener);
-          return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
-        }
+        if (outcome !== 'live') return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
       }
       response = { postgres_changes: registered.bindings };
     }
@@ -382,10 +384,6 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         default:
           return reply('error', { reason: `unknown event ${event}` });
       }
-    },
-
-    terminate(_reason, socket) {
-      if (socket.assigns.changes !== null) changes?.unregister(socket.assigns.changes);
     },
 
     handleOut(event, payload, socket) {
