@@ -356,7 +356,11 @@ export class PostgresChanges {
           const visible = await this.#security.visible(
             claims,
             { schema: first.schema, table: first.table, primaryKey: info.primaryKey },
-            wanted.map((index) => (batch[index] as Delivery).change.record ?? {}),
+            wanted.map((index) => {
+              const { change } = batch[index] as Delivery;
+              // Changes from an older node over the PubSub may come without their transaction's id.
+              return { key: change.record ?? {}, xid: typeof change.xid === 'number' ? change.xid : undefined };
+            }),
           );
           wanted.forEach((index, i) => checked.set(index, visible.has(i)));
         } catch (err) {
