@@ -73,9 +73,13 @@ const METRICS: readonly Metric[] = [
     { key: `${v.key}PgCores`, label: `${v.label}: PostgreSQL CPU, saturated (cores busy)`, digits: 2, better: 'none' },
   ]),
   ...SMALL.map((v): Metric => ({ key: `${v.key}QueriesAtRate`, label: `RLS on, ${v.label}: authorization queries per change`, digits: 2, better: 'lower' })),
-  ...SMALL.filter((v) => v.claims === 'distinct').map(
-    (v): Metric => ({ key: `${v.key}P99`, label: `RLS on, ${v.label}: INSERT (commit) → client p99 (ms)`, scale: 1e-3, digits: 2, better: 'lower' }),
-  ),
+  ...SMALL.filter((v) => v.claims === 'distinct').map((v): Metric => ({
+    key: `${v.key}P99`,
+    label: `RLS on, ${v.label}: INSERT (commit) → client p99 (ms)`,
+    scale: 1e-3,
+    digits: 2,
+    better: 'lower',
+  })),
   { key: 'clientCores', label: 'client CPU, most busy phase (cores busy)', digits: 2, better: 'none' },
   { key: 'otherCores', label: 'other load on the box, most of any phase (cores)', digits: 2, better: 'none' },
   { key: 'lost', label: 'lost deliveries', digits: 0, better: 'lower' },

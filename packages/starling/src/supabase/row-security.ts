@@ -119,7 +119,13 @@ export class RowSecurity {
     let pending = rows.map((_, index) => index);
     const deadline = Date.now() + this.#timeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const outcome = await this.#withRetries(() => this.#visibleOnce(claims, table, pending.map((index) => rows[index] as CheckedRow)));
+      const outcome = await this.#withRetries(() =>
+        this.#visibleOnce(
+          claims,
+          table,
+          pending.map((index) => rows[index] as CheckedRow),
+        ),
+      );
       for (const i of outcome.found) visible.add(pending[i] as number);
       const unseen = pending.filter((_, i) => outcome.unseen.has(i));
       if (unseen.length === 0) return visible;
