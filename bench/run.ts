@@ -13,7 +13,7 @@
  * npm run bench -- --scenario history --peers starling,starling-history --rounds 5   # the cost of history
  * npm run bench -- --scenario postgres-changes --peers supabase                         # postgres_changes (not in all)
  */
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllChildren } from './lib/children.ts';
@@ -125,8 +125,10 @@ async function main(): Promise<void> {
     // Round 1 of each scenario and peer is enough to name the hot spots; every file stays on disk.
     for (const name of options.scenarios) {
       for (const peer of options.peers) {
-        const file = join(profileDir, `${name}-${peer}-r1.cpuprofile`);
-        if (existsSync(file)) process.stdout.write(`\n${summarizeProfile(file, 20)}\n`);
+        // One file per run, or one per part of it (postgres-changes: per variant).
+        const prefix = `${name}-${peer}-r1`;
+        const files = existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f === `${prefix}.cpuprofile` || f.startsWith(`${prefix}-`)) : [];
+        for (const file of files) process.stdout.write(`\n${summarizeProfile(join(profileDir, file), 20)}\n`);
       }
     }
   }

@@ -416,7 +416,12 @@ export class PostgresChanges {
   }
 }
 
+/** Each claims object's key, made once: a token's claims are read for every change it is matched to. */
+const claimsKeys = new WeakMap<JwtClaims, string>();
+
 /** Claims that are equal as JSON see the same rows: one check serves them all. */
 function claimsKey(claims: JwtClaims): string {
-  return JSON.stringify(claims);
+  let key = claimsKeys.get(claims);
+  if (key === undefined) claimsKeys.set(claims, (key = JSON.stringify(claims)));
+  return key;
 }
