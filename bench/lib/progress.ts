@@ -56,12 +56,12 @@ export class Progress {
     });
   }
 
-  /** Resolves with the progress once it reaches `target`, stalls for {@link STALL_MS}, or `capMs` passes. */
-  async until(target: number, capMs: number): Promise<number> {
+  /** Resolves with the progress once it reaches `target`, stalls for `stallMs` ({@link STALL_MS}), or `capMs` passes. */
+  async until(target: number, capMs: number, stallMs = STALL_MS): Promise<number> {
     const deadline = Date.now() + capMs;
     this.#lastChange = Date.now();
     // Bounded: every pass waits at most 100 ms, and the deadline ends the loop.
-    while (this.#global < target && Date.now() < deadline && Date.now() - this.#lastChange < STALL_MS) await this.advanced(100);
+    while (this.#global < target && Date.now() < deadline && Date.now() - this.#lastChange < stallMs) await this.advanced(100);
     return this.#global;
   }
 }

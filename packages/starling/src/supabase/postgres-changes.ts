@@ -5,7 +5,7 @@
  * `starling/postgres`), drops re-sent changes by commit LSN, and serves its own channels:
  *
  * - a channel registers its bindings at join ({@link PostgresChanges.register}), checked against
- *   the publication, the table's columns and what the claims' role may select;
+ *   the publication, the table's columns and what the claims' role may select (supabase/change-bindings);
  * - each change is matched against the bindings (event, schema, table, filter) as it arrives, and
  *   the matching channels are grouped by their JWT claims; each distinct claims has its own
  *   pipeline, which asks PostgreSQL once per change — batched: every change that queued while the
@@ -33,7 +33,7 @@ import { ChangeCursor } from '../postgres/change-cursor.ts';
 import type { RowChange } from '../postgres/change-source.ts';
 import type { JwtClaims } from './auth.ts';
 import { changeData, recordBytes, unauthorizedNotice, type ChangeData, type ChangePayload } from './change-payload.ts';
-import { matchesFilter, parseFilter, type Condition } from './filter.ts';
+import { matchBinding, parseBindings, type Binding, type BindingRequest } from './change-bindings.ts';
 import { RowSecurity, type QueryPool } from './row-security.ts';
 import { TableCatalog } from './table-catalog.ts';
 
@@ -41,14 +41,6 @@ export type { ChangePayload } from './change-payload.ts';
 
 /** Supabase's publication name. */
 export const SUPABASE_PUBLICATION = 'supabase_realtime';
-
-/** A binding as the client sends it in `config.postgres_changes`. */
-export interface BindingRequest {
-  readonly event: string;
-  readonly schema: string;
-  readonly table?: string | undefined;
-  readonly filter?: string | undefined;
-}
 
 /** A channel's registration: who it is, what it may see, where its pushes go. */
 export interface ChangeListener {
@@ -70,20 +62,6 @@ export interface PostgresChangesStats {
   dropped: { unauthorized: number; check_failed: number; duplicate: number };
   /** Pushes made with `errors`, by error: `unauthorized` (401: the role may not select the primary key), `payload_too_large` (413). */
   errors: { unauthorized: number; payload_too_large: number };
-}
-
-interface Binding {
-  readonly id: number;
-  readonly event: string;
-  readonly schema: string;
-  readonly table: string | null;
-  readonly conditions: readonly Condition[];
-  /**
-   * The role could not select the table's primary key at join: its INSERTs and UPDATEs become
-   * `Error 401` notices, sent whatever the filter says (the filter would tell about rows the role
-   * cannot be checked for).
-   */
-  readonly keyHidden: boolean;
 }
 
 /** Why a change is not pushed to a listener. */
@@ -130,7 +108,6 @@ export interface PostgresChangesOptions {
   readonly logger: Logger;
 }
 
-const EVENTS = new Set(['*', 'INSERT', 'UPDATE', 'DELETE']);
 const MAX_BATCH = 200;
 
 /** postgres_changes for the channels of one node. */
@@ -145,7 +122,7 @@ export class PostgresChanges {
   };
   readonly #options: PostgresChangesOptions;
   readonly #security: RowSecurity;
-  readonly #bindings = new Map<ChangeListener, Binding[]>();
+  readonly #bindings = new Map<ChangeListener, readonly Binding[]>();
   readonly #cursor = new ChangeCursor();
   readonly #catalog: TableCatalog;
   /** Changes waiting for their check and delivery, per distinct claims. */
@@ -185,58 +162,15 @@ export class PostgresChanges {
       .query<{ member: boolean }>('SELECT pg_has_role(current_user, oid, $2) AS member FROM pg_roles WHERE rolname = $1', [role, 'MEMBER']);
     if (roles.length === 0) return { ok: false, reason: `postgres_changes: the token's role ${JSON.stringify(role)} does not exist in the database` };
     if (roles[0]?.member !== true) return { ok: false, reason: `postgres_changes: the server's database role may not SET ROLE ${JSON.stringify(role)}` };
-    const published = await this.#catalog.published(this.#options.publication);
-    const bindings: Binding[] = [];
-    const echoed: (BindingRequest & { id: number })[] = [];
-    for (const raw of requests) {
-      const request = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-      const event = request.event;
-      const schema = request.schema;
-      const table = request.table === undefined || request.table === null || request.table === '' ? null : request.table;
-      const filter = request.filter === undefined || request.filter === null ? '' : request.filter;
-      if (typeof event !== 'string' || !EVENTS.has(event)) return { ok: false, reason: `postgres_changes: event must be one of INSERT, UPDATE, DELETE, *` };
-      if (typeof schema !== 'string' || schema === '') return { ok: false, reason: 'postgres_changes: a schema is required ("*" for every schema)' };
-      if (table !== null && typeof table !== 'string') return { ok: false, reason: 'postgres_changes: table must be a string' };
-      if (typeof filter !== 'string') return { ok: false, reason: 'postgres_changes: filter must be a string' };
-      let conditions: readonly Condition[] = [];
-      let keyHidden = false;
-      if (table !== null) {
-        if (schema === '*') return { ok: false, reason: 'postgres_changes: a table needs its schema' };
-        if (!published.has(`${schema}.${table}`)) {
-          return { ok: false, reason: `postgres_changes: table ${schema}.${table} is not in the publication ${this.#options.publication}` };
-        }
-        const info = await this.#catalog.table(schema, table);
-        if (info === null) return { ok: false, reason: `postgres_changes: table ${schema}.${table} does not exist` };
-        if (info.primaryKey.length === 0)
-          return { ok: false, reason: `postgres_changes: table ${schema}.${table} has no primary key, so row-level security cannot be checked` };
-        const parsed = parseFilter(filter, info.types);
-        if (!parsed.ok) return { ok: false, reason: `postgres_changes: ${parsed.reason}` };
-        conditions = parsed.conditions;
-        const selectable = await this.#security.selectable(role, schema, table);
-        // A filter on a column the role may not read would tell it that column's values (Supabase refuses it too).
-        const hidden = conditions.find((condition) => !selectable.has(condition.column));
-        if (hidden !== undefined) {
-          return {
-            ok: false,
-            reason: `postgres_changes: the role ${JSON.stringify(role)} may not select column ${hidden.column} of ${schema}.${table}, so it cannot filter on it`,
-          };
-        }
-        keyHidden = info.primaryKey.some((column) => !selectable.has(column.name));
-      } else if (filter.trim() !== '') {
-        return { ok: false, reason: 'postgres_changes: a filter needs a table' };
-      }
-      const id = this.#nextId++;
-      bindings.push({ id, event, schema, table, conditions, keyHidden });
-      // Echoed as asked: realtime-js compares event, schema, table and filter with its own,
-      // exactly (an empty filter stays "", which it does not take for "no filter").
-      echoed.push({
-        id,
-        event,
-        schema,
-        ...(typeof request.table === 'string' ? { table: request.table } : {}),
-        ...(typeof request.filter === 'string' ? { filter: request.filter } : {}),
-      });
-    }
+    const parsed = await parseBindings(requests, {
+      role,
+      publication: this.#options.publication,
+      catalog: this.#catalog,
+      security: this.#security,
+      nextId: () => this.#nextId++,
+    });
+    if (!parsed.ok) return parsed;
+    const { bindings, echoed } = parsed;
     this.#bindings.set(listener, bindings);
     this.stats.channels = this.#bindings.size;
     return { ok: true, bindings: echoed };
@@ -261,7 +195,7 @@ export class PostgresChanges {
       let ids: number[] | null = null;
       let noticeIds: number[] | null = null;
       for (const binding of bindings) {
-        const match = this.#matches(binding, change);
+        const match = matchBinding(binding, change);
         if (match === 'no') continue;
         (noticeIds ??= []).push(binding.id);
         if (match === 'yes') (ids ??= []).push(binding.id);
@@ -303,19 +237,6 @@ export class PostgresChanges {
       pipeline.running = false;
       if (pipeline.pending.length === 0) this.#pipelines.delete(key);
     }
-  }
-
-  /**
-   * `yes` when `binding` selects `change`; `notice` when only its filter does not, but the binding
-   * is told of the table's INSERTs and UPDATEs without its filter (`Error 401`, see {@link Binding.keyHidden}).
-   */
-  #matches(binding: Binding, change: RowChange): 'yes' | 'notice' | 'no' {
-    if (binding.event !== '*' && binding.event !== change.type) return 'no';
-    if (binding.schema !== '*' && binding.schema !== change.schema) return 'no';
-    if (binding.table !== null && binding.table !== change.table) return 'no';
-    const row = change.type === 'DELETE' ? change.oldRecord : change.record;
-    if (matchesFilter(binding.conditions, row ?? {})) return 'yes';
-    return binding.keyHidden && change.type !== 'DELETE' ? 'notice' : 'no';
   }
 
   /** Checks and delivers one batch of one claims' changes. */
