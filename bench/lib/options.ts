@@ -304,7 +304,7 @@ function listOption<T>(text: string, expand: (name: string) => readonly T[]): T[
 export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<NAME> in the environment)
   --scenario LIST      all | fanout | fanout-burst | fanout-rate | fanout-cluster | connections | request-reply
                        | recovery | recovery-cluster | history (= fanout-burst,fanout-cluster,recovery,recovery-cluster)
-                       | postgres-changes (pg; not in all: the supabase peer on a private PostgreSQL, ≈ 1.5 min a round) (comma list)
+                       | postgres-changes (pg; not in all: the supabase peer on a private PostgreSQL, 1–1.5 min a round) (comma list)
   --peers LIST         starling,starling-history,supabase,socketio,bare-ws
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
