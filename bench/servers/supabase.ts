@@ -21,8 +21,9 @@ async function createPubSub(): Promise<PubSub> {
 
 await serve(async () => {
   const endpoint = new Endpoint({ logger: silentLogger, pubsub: await createPubSub() });
-  const realtime = createRealtime(endpoint, { jwtSecret: SUPABASE_BENCH_SECRET });
-  // The load generator is trusted and pushes far beyond a browser's pace: no inbound rate limit.
+  // The load generator is trusted and pushes far beyond a browser's pace: no broadcast rate limit,
+  // no inbound rate limit.
+  const realtime = createRealtime(endpoint, { jwtSecret: SUPABASE_BENCH_SECRET, broadcastsPerSecond: Number.POSITIVE_INFINITY });
   // Every bench socket comes from 127.0.0.1: no per-IP cap either.
   endpoint.socket('/realtime/v1', realtime.socket, { rateLimit: false, maxConnectionsPerIp: Number.POSITIVE_INFINITY });
   await endpoint.pubsub.start();

@@ -8,10 +8,15 @@
  * `REALTIME_JWT_ISSUER` / `REALTIME_JWT_AUDIENCE` (optional: tokens must name them),
  * `REALTIME_PRIVATE_ONLY=true` (refuse public channels), `REALTIME_PRESENCE_CALLS` /
  * `REALTIME_PRESENCE_WINDOW_MS` (presence calls per connection per window, default 5 per 30 s),
+ * `REALTIME_CHANNELS_PER_CONNECTION` (100), `REALTIME_BROADCASTS_PER_SECOND` (100, per connection),
+ * `REALTIME_MAX_PAYLOAD_BYTES` (256000): Supabase's defaults; `REALTIME_PERSIST_TTL_MS` (three
+ * days) and `REALTIME_PERSIST_MAX_BYTES` (64 MiB): how long and how much of the persisted
+ * broadcasts are kept without a database,
  * `METRICS_TOKEN` (`/metrics` needs it as a bearer token; without it, loopback clients only), `PORT` (4000), `HOST` (127.0.0.1), `REDIS_URL` (several nodes) or `REDIS_CLUSTER_NODES` (`host:port,…`, several nodes on a Redis Cluster),
  * `SECRET_KEY_BASE`, `LOG_LEVEL` (info), `TRUSTED_PROXIES` (the reverse proxies whose
  * `X-Forwarded-For` names the client, e.g. `127.0.0.1,10.0.0.0/8`). Without a database its policy
- * is: a private channel needs a token whose `role` is `authenticated`; an anon key gets public channels.
+ * is: a private channel needs a token whose `role` is `authenticated`; an anon key gets public channels;
+ * persisted broadcasts are kept in the PubSub's history (in process, or in Redis) for replay.
  *
  * With `DATABASE_URL`, **Postgres Changes** too: the row changes of the tables in the publication
  * `supabase_realtime` (created empty when missing), from the logical replication slot
@@ -24,10 +29,10 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Endpoint, PubSub, TrustedProxies, consoleLogger, type LogLevel } from 'starling-channels';
+import { Endpoint, PubSub, TrustedProxies, consoleLogger, type HistoryOptions, type LogLevel } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
-import { createRealtime } from 'starling-channels/supabase';
+import { DEFAULT_CONNECTION_LIMITS, MAX_REPLAY, PERSISTED_TOPICS, createRealtime } from 'starling-channels/supabase';
 
 const secret = process.env.REALTIME_JWT_SECRET || undefined;
 const jwksUrl = process.env.REALTIME_JWKS_URL || undefined;
@@ -49,6 +54,11 @@ function positive(name: string): number | undefined {
 }
 const presenceCalls = positive('REALTIME_PRESENCE_CALLS');
 const presenceWindowMs = positive('REALTIME_PRESENCE_WINDOW_MS');
+const maxChannelsPerConnection = positive('REALTIME_CHANNELS_PER_CONNECTION') ?? DEFAULT_CONNECTION_LIMITS.maxChannelsPerConnection;
+const broadcastsPerSecond = positive('REALTIME_BROADCASTS_PER_SECOND');
+const maxPayloadBytes = positive('REALTIME_MAX_PAYLOAD_BYTES');
+const persistTtlMs = positive('REALTIME_PERSIST_TTL_MS') ?? 3 * 24 * 3600 * 1000;
+const persistMaxBytes = positive('REALTIME_PERSIST_MAX_BYTES');
 let trustedProxies: TrustedProxies | undefined;
 try {
   const value = process.env.TRUSTED_PROXIES ?? '';
@@ -68,11 +78,16 @@ if (redisClusterNodes?.some((node) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(node))) {
   console.error('REDIS_CLUSTER_NODES must be host:port pairs separated by commas, such as 10.0.0.1:6379,10.0.0.2:6379');
   process.exit(1);
 }
+// Without a database, persisted broadcasts live in the PubSub's history: the newest MAX_REPLAY of
+// each channel (no replay asks for more), for REALTIME_PERSIST_TTL_MS, in Redis when there is one.
+const history: HistoryOptions | undefined = process.env.DATABASE_URL
+  ? undefined
+  : { topics: [PERSISTED_TOPICS], size: MAX_REPLAY, ttlMs: persistTtlMs, maxTopics: 100_000, maxBytes: persistMaxBytes };
 const pubsub = redisClusterNodes
-  ? new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: redisClusterNodes, prefix: 'starling-realtime', logger }) })
+  ? new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: redisClusterNodes, prefix: 'starling-realtime', logger }), history })
   : redisUrl
-    ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }) })
-    : undefined;
+    ? new PubSub({ adapter: new RedisPubSubAdapter({ url: redisUrl, prefix: 'starling-realtime', logger }), history })
+    : new PubSub({ history });
 // Behind the listed proxies, per-address limits (connections, REST budgets) apply to the forwarded client.
 const endpoint = new Endpoint({ secretKeyBase: process.env.SECRET_KEY_BASE || undefined, pubsub, logger, trustedProxies });
 const listOf = (value: string | undefined): string[] | undefined => (value ? value.split(',').map((item) => item.trim()) : undefined);
@@ -88,6 +103,9 @@ try {
     authorize: process.env.DATABASE_URL ? 'policies' : ({ claims }) => claims.role === 'authenticated',
     privateOnly: process.env.REALTIME_PRIVATE_ONLY === 'true',
     presenceLimit: presenceCalls || presenceWindowMs ? { calls: presenceCalls ?? 5, windowMs: presenceWindowMs ?? 30_000 } : undefined,
+    maxChannelsPerConnection,
+    broadcastsPerSecond,
+    maxPayloadBytes,
     postgresChanges: process.env.DATABASE_URL
       ? { connectionString: process.env.DATABASE_URL, slot: process.env.REALTIME_SLOT || undefined, broadcastFromDatabase: true }
       : undefined,
@@ -98,7 +116,9 @@ try {
 }
 // Any site may use the service, as with a Supabase project: clients authenticate with their API key,
 // never with ambient cookies, so a page from another origin gains nothing it could not do itself.
-const mount = { checkOrigin: false } as const;
+// The framework's own channel bound sits one above the realtime one, so that a join past it is
+// refused with Supabase's reason (ChannelRateLimitReached) rather than the framework's.
+const mount = { checkOrigin: false, maxChannels: maxChannelsPerConnection + 1 } as const;
 endpoint.socket('/realtime/v1', realtime.socket, mount).socket('/socket', realtime.phoenixSocket, mount);
 
 try {

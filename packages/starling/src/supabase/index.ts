@@ -66,6 +66,7 @@ export type {
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
 export { pubsubTopicOf, PERSISTED_TOPICS };
+export { MAX_REPLAY } from './broadcast-store.ts';
 export { databaseBroadcastMigration, realtimeMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
