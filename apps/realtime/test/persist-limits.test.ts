@@ -31,7 +31,7 @@ afterAll(async () => {
  * does it: the `accessToken` option, which supabase-js hands to realtime-js (`setAuth`) at once
  * and again at every connect.
  */
-async function supabase(port: number, sub: string): Promise<ReturnType<typeof createClient>> {
+async function supabase(port: number, sub: string) {
   const token = await key({ role: 'authenticated', sub });
   const client = createClient(`http://127.0.0.1:${port}`, await key({ role: 'anon' }), {
     accessToken: () => Promise.resolve(token),

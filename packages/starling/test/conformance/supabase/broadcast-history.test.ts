@@ -200,7 +200,10 @@ describe('persist and replay in the history: bounds and refusals', () => {
   it('refuses both without history for realtime-persisted:*, and on public channels, saying why', async () => {
     const url = await start({ pubsub: new PubSub() });
     const replaying = journal(await client(url), 'nowhere', { broadcast: { replay: { since: 0 } } });
-    expect(await subscribed(replaying)).toEqual({ status: 'CHANNEL_ERROR', error: expect.stringMatching(/need a database \(DATABASE_URL\) or history for realtime-persisted/) });
+    expect(await subscribed(replaying)).toEqual({
+      status: 'CHANNEL_ERROR',
+      error: expect.stringMatching(/need a database \(DATABASE_URL\) or history for realtime-persisted/),
+    });
     // realtime-js refuses this itself; a client that asks anyway is refused by the server.
     const raw = await RawClient.connect(`${await start()}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
     try {
@@ -216,7 +219,9 @@ describe('persist and replay in Redis, shared by two nodes', () => {
   it('a broadcast persisted through one node is replayed by the other, over a reconnect; with Redis gone, both are refused with a reason', async () => {
     const store = await startThrowawayRedis();
     redis = store;
-    const pubsubs = [0, 1].map(() => new PubSub({ adapter: new RedisPubSubAdapter({ url: store.url, prefix: 'history-test', logger: silentLogger }), history: HISTORY }));
+    const pubsubs = [0, 1].map(
+      () => new PubSub({ adapter: new RedisPubSubAdapter({ url: store.url, prefix: 'history-test', logger: silentLogger }), history: HISTORY }),
+    );
     const [a, b] = [await start({ pubsub: pubsubs[0] }), await start({ pubsub: pubsubs[1] })];
     const writer = journal(await client(a), 'shared', { broadcast: { ack: true } });
     expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });

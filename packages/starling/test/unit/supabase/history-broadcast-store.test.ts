@@ -11,7 +11,7 @@ import { ManualClock } from '../../../src/testing/manual-clock.ts';
 
 async function storeOn(history: Partial<HistoryOptions> = {}): Promise<{ store: HistoryBroadcastStore; clock: ManualClock }> {
   const clock = new ManualClock();
-  clock.advance(1_000_000); // a "now" well after 0, as the epoch's is
+  await clock.advance(1_000_000); // a "now" well after 0, as the epoch's is
   const pubsub = new PubSub({ adapter: new MemoryPubSubAdapter(new MemoryBus(clock)), history: { topics: [PERSISTED_TOPICS], size: 25, ...history } });
   await pubsub.start();
   return { store: new HistoryBroadcastStore(pubsub, () => clock.now()), clock };
@@ -27,7 +27,7 @@ describe('HistoryBroadcastStore', () => {
     const { store, clock } = await storeOn();
     for (const n of [1, 2, 3, 4]) {
       await store.persist('room', 'e', { n }, null);
-      clock.advance(10);
+      await clock.advance(10);
     }
     await store.persist('other', 'e', { n: 9 }, null);
     const start = 1_000_000;
@@ -41,36 +41,38 @@ describe('HistoryBroadcastStore', () => {
     expect(new Set(ids).size).toBe(4);
   });
 
-  it("drops a broadcast once its own ttl is over, the others staying", async () => {
+  it('drops a broadcast once its own ttl is over, the others staying', async () => {
     const { store, clock } = await storeOn();
     await store.persist('room', 'e', { brief: true }, 100);
     await store.persist('room', 'e', { kept: true }, null);
-    clock.advance(99);
+    await clock.advance(99);
     expect(await payloads(store, 'room', 0, 25)).toEqual([{ brief: true }, { kept: true }]);
-    clock.advance(1);
+    await clock.advance(1);
     expect(await payloads(store, 'room', 0, 25)).toEqual([{ kept: true }]);
   });
 
   it("gives those still kept when the history's ttlMs dropped the oldest of the newest `limit`", async () => {
     const { store, clock } = await storeOn({ ttlMs: 1000 });
     await store.persist('room', 'e', { n: 1 }, null);
-    clock.advance(600);
+    await clock.advance(600);
     await store.persist('room', 'e', { n: 2 }, null);
-    clock.advance(300);
+    await clock.advance(300);
     await store.persist('room', 'e', { n: 3 }, null);
-    clock.advance(200); // n: 1 is 1100 ms old
+    await clock.advance(200); // n: 1 is 1100 ms old
     expect(await payloads(store, 'room', 0, 3)).toEqual([{ n: 2 }, { n: 3 }]);
     expect(await payloads(store, 'room', 0, 25)).toEqual([{ n: 2 }, { n: 3 }]);
-    clock.advance(600); // n: 2 is 1100 ms old
+    await clock.advance(600); // n: 2 is 1100 ms old
     expect(await payloads(store, 'room', 0, 3)).toEqual([{ n: 3 }]);
-    clock.advance(500);
+    await clock.advance(500);
     expect(await payloads(store, 'room', 0, 3)).toEqual([]);
   });
 
   it('refuses a replay heavier than maxReplayBytes, saying to ask for fewer; fewer fit', async () => {
     const { store } = await storeOn({ maxReplayBytes: 3500 });
     for (const n of [1, 2, 3]) await store.persist('room', 'e', { n, text: 'x'.repeat(1200) }, null);
-    expect(await store.replay('room', 0, 3)).toEqual({ refused: expect.stringMatching(/newest 3 stored broadcasts are more than this server replays at once/) });
+    expect(await store.replay('room', 0, 3)).toEqual({
+      refused: expect.stringMatching(/newest 3 stored broadcasts are more than this server replays at once/),
+    });
     expect(((await payloads(store, 'room', 0, 2)) as Array<{ n: number }>).map((payload) => payload.n)).toEqual([2, 3]);
   });
 
