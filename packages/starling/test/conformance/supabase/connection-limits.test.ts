@@ -112,6 +112,26 @@ describe('connection limits', () => {
     await eventually(() => expect(heard).toContainEqual({ n: 'after' }));
   });
 
+  it('on the wire: the broadcast over the rate gets a system error push and phx_close, and is not sent', async () => {
+    const url = await start({ broadcastsPerSecond: 2 });
+    const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+    try {
+      raw.send(['1', '1', 'realtime:wire', 'phx_join', { config: { broadcast: { self: true } } }]);
+      expect((await raw.reply('1'))[4]).toEqual({ status: 'ok', response: {} });
+      for (const n of [1, 2, 3]) raw.send(['1', `b${n}`, 'realtime:wire', 'broadcast', { type: 'broadcast', event: 'e', payload: { n } }]);
+      const frames: unknown[][] = [];
+      for (let i = 0; i < 4; i++) frames.push(await raw.nextJson());
+      expect(frames).toEqual([
+        [null, null, 'realtime:wire', 'broadcast', { type: 'broadcast', event: 'e', payload: { n: 1 } }],
+        [null, null, 'realtime:wire', 'broadcast', { type: 'broadcast', event: 'e', payload: { n: 2 } }],
+        ['1', null, 'realtime:wire', 'system', { extension: 'system', status: 'error', message: 'Too many messages per second', channel: 'wire' }],
+        ['1', '1', 'realtime:wire', 'phx_close', {}],
+      ]);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('refuses a payload over maxPayloadBytes — a broadcast, JSON or binary, a track, and a REST one (413) — and takes one at the bound', async () => {
     const url = await start({ maxPayloadBytes: 1000 });
     const realtime = await client(url);
