@@ -307,7 +307,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     limits,
     privateOnly: options.privateOnly === true,
     changes,
-    filterBroadcasts: options.authorize === 'policies' || store !== null,
+    filterBroadcasts: options.authorize === 'policies',
     store,
     logger: endpoint.logger,
   });

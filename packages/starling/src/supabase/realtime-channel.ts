@@ -90,8 +90,9 @@ export interface RealtimeChannelOptions {
   readonly changes: PostgresChanges | null;
   /**
    * Whether every `broadcast` goes through `handleOut`: so that a private channel admitted without
-   * `read` of broadcast (presence only) does not get them, and so that a join's replayed
-   * broadcasts reach its client before live ones.
+   * `read` of broadcast (presence only) does not get them. (A join's replayed broadcasts need no
+   * such detour: they are pushed by the after-join message, which runs in the tick of the join
+   * reply, before any live broadcast can reach the channel.)
    */
   readonly filterBroadcasts: boolean;
   /** Where `persist: true` broadcasts are kept and `broadcast.replay` reads them (null: refused, saying why). */
@@ -396,7 +397,8 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
 
     handleInfo(message, socket) {
       if (message === AFTER_JOIN) {
-        // Replayed broadcasts come first: live ones reach this channel only after this message.
+        // Replayed broadcasts come first: this message runs in the tick that wrote the join reply and
+        // subscribed the channel, so no live broadcast can be written before them.
         for (const stored of socket.assigns.replay ?? []) {
           socket.push('broadcast', { type: 'broadcast', event: stored.event, payload: stored.payload, meta: { replayed: true, id: stored.id } });
         }

@@ -172,6 +172,33 @@ describe('persist and replay in the history: bounds and refusals', () => {
     await eventually(async () => expect(await replayOnce()).toEqual([{ kept: true }]), 4000, 250);
   });
 
+  it('replays before live traffic even while broadcasts flow during the join', async () => {
+    const url = await start({ realtime: { broadcastsPerSecond: Number.POSITIVE_INFINITY } });
+    const writer = journal(await client(url), 'stream', { broadcast: { ack: true } });
+    expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });
+    for (const n of [1, 2, 3]) expect(await writer.send({ type: 'broadcast', event: 'kept', payload: { n }, persist: true })).toBe('ok');
+    const pump = setInterval(() => void writer.send({ type: 'broadcast', event: 'live', payload: {} }), 1);
+    const token = await jwt({ role: 'authenticated', sub: 'reader' });
+    try {
+      const readers = await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+          raw.send(['1', '1', 'realtime:stream', 'phx_join', { config: { private: true, broadcast: { replay: { since: 0 } } }, access_token: token }]);
+          const events: unknown[] = [];
+          try {
+            for (let i = 0; i < 5; i++) events.push(((await raw.nextJson((frame) => frame[3] === 'broadcast', 5000))[4] as { event: string }).event);
+          } finally {
+            raw.close();
+          }
+          return events;
+        }),
+      );
+      for (const events of readers) expect(events).toEqual(['kept', 'kept', 'kept', 'live', 'live']);
+    } finally {
+      clearInterval(pump);
+    }
+  });
+
   it('refuses a replay larger than the history replays at once, saying to ask for fewer, and serves a smaller one', async () => {
     const url = await start({ pubsub: new PubSub({ history: { ...HISTORY, maxReplayBytes: 3500 } }) });
     const writer = journal(await client(url), 'heavy', { broadcast: { ack: true } });
