@@ -54,7 +54,8 @@ export function openEngine(options: EngineOptions, logger: Logger): Engine | nul
   const set = [options.redisUrl, options.redisClusterNodes, options.natsUrl].filter((value) => value !== undefined);
   if (set.length > 1) throw new Error('redisUrl, redisClusterNodes and natsUrl are exclusive: set one');
   const name = engineName(options);
-  if (name === 'redis-cluster') return { name, dependency: 'redis', adapter: new RedisClusterPubSubAdapter({ nodes: options.redisClusterNodes ?? [], prefix: PREFIX, logger }) };
+  if (name === 'redis-cluster')
+    return { name, dependency: 'redis', adapter: new RedisClusterPubSubAdapter({ nodes: options.redisClusterNodes ?? [], prefix: PREFIX, logger }) };
   if (name === 'redis') return { name, dependency: 'redis', adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: PREFIX, logger }) };
   if (name === 'nats') {
     const { servers, connectionOptions } = parseNatsUrl(options.natsUrl ?? '');

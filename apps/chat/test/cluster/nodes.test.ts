@@ -25,7 +25,7 @@ import { ClientPool, freePort, Inbox, joined, phoenix18Client } from '@starling/
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
 
 const chats: Chat[] = [];
-let processes: ChatProcess[] = [];
+const processes: ChatProcess[] = [];
 let pool: ClientPool | undefined;
 let proxy: TcpProxy | undefined;
 let dataDir: string | undefined;

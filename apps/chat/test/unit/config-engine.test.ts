@@ -31,7 +31,10 @@ describe('chat config: the engine', () => {
       [{ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, 'REDIS_URL and REDIS_CLUSTER_NODES'],
       [{ REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://127.0.0.1:4222' }, 'REDIS_URL and NATS_URL'],
       [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000', NATS_URL: 'nats://127.0.0.1:4222' }, 'REDIS_CLUSTER_NODES and NATS_URL'],
-      [{ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000', NATS_URL: 'nats://127.0.0.1:4222' }, 'REDIS_URL and REDIS_CLUSTER_NODES and NATS_URL'],
+      [
+        { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000', NATS_URL: 'nats://127.0.0.1:4222' },
+        'REDIS_URL and REDIS_CLUSTER_NODES and NATS_URL',
+      ],
     ] as const;
     for (const [env, names] of cases) {
       expect(() => readConfig(env), names).toThrow(
@@ -55,7 +58,14 @@ describe('chat config: the engine', () => {
   });
 
   it('refuses a NATS_URL that is not nats://host:port', () => {
-    for (const value of ['127.0.0.1:4222', 'redis://127.0.0.1:6379', 'nats://', 'nats://127.0.0.1:4222/path', 'nats://127.0.0.1:4222?x=1', 'nats://a:4222,,nats://b:4222']) {
+    for (const value of [
+      '127.0.0.1:4222',
+      'redis://127.0.0.1:6379',
+      'nats://',
+      'nats://127.0.0.1:4222/path',
+      'nats://127.0.0.1:4222?x=1',
+      'nats://a:4222,,nats://b:4222',
+    ]) {
       expect(() => readConfig({ NATS_URL: value }), value).toThrow(/^NATS_URL must be nats:\/\/host:port/);
     }
   });
