@@ -18,13 +18,14 @@
  */
 import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
-import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from '../redis/envelope.ts';
+import { encodeEnvelope, envelopeHeader, historyEnvelope } from '../redis/envelope.ts';
+import { decodeInbound, deliverInbound, type Inbound } from '../redis/inbound.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
 import { NatsStreams } from './nats-streams.ts';
 import { Subjects } from './subjects.ts';
@@ -160,6 +161,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   #starting: Promise<void> | null = null;
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
+  #inbound: Inbound | null = null;
   #nc: NatsConnection | null = null;
   #streams: NatsStreams | null = null;
   #up = false;
@@ -191,6 +193,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `NatsPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
     this.#node = node;
+    this.#inbound = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'NATS' };
     this.#state = 'starting';
     this.#starting = this.#connect();
     try {
@@ -310,6 +313,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#node = null;
+    this.#inbound = null;
     this.#interest.clear();
     const nc = this.#nc;
     this.#nc = null;
@@ -393,39 +397,15 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(topic: string, msg: Msg): void {
-    const node = this.#node;
-    const header = this.#header;
-    if (node === null || header === null) return;
-    const bytes = msg.data;
-    // No echo: our own plain envelopes start with our header (noEcho already keeps them away).
-    if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
-    let message: BroadcastMessage;
-    let publishId: number | undefined;
-    try {
-      const envelope = decodeEnvelope(bytes);
-      message = envelope.message;
-      if (message.topic !== topic) throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its subject`);
-      // A history publication comes back to its own node too (from JetStream): delivered there in order.
-      if (envelope.origin === node.id) publishId = envelope.publishId;
-    } catch (err) {
-      const malformed = ++this.#stats.malformed;
-      // Log 1st, 2nd, 4th, 8th…: a mixed-version cluster must not flood the log at message rate.
-      if ((malformed & (malformed - 1)) === 0) this.#logger.warn({ err, subject: msg.subject, malformed }, 'dropped an undecodable message from NATS');
-      return;
-    }
-    if (message.position !== undefined) {
+    const inbound = this.#inbound;
+    if (inbound === null) return;
+    const received = decodeInbound(inbound, msg.data, msg.subject, (decoded) => decoded === topic);
+    if (received === null) return;
+    if (received.message.position !== undefined) {
       const seq = Number(msg.headers?.get('Nats-Sequence'));
-      if (Number.isSafeInteger(seq) && seq > 0) this.#streams?.learn(topic, seq, message.position);
+      if (Number.isSafeInteger(seq) && seq > 0) this.#streams?.learn(topic, seq, received.message.position);
     }
-    // In flight while we unsubscribed: no longer wanted.
-    if (!this.#interest.has(topic)) return;
-    this.#stats.received++;
-    try {
-      node.deliver(message, publishId);
-    } catch (err) {
-      // Subscribers must not throw; if one does, it must not break the connection's parser.
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');
-    }
+    deliverInbound(inbound, received);
   }
 
   /** Follows the connection's status: up or down, logged once per outage. */

@@ -16,13 +16,14 @@ import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
-import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
 import { slotTag, topicSlot } from './cluster-slots.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
+import { encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
+import { decodeInbound, deliverInbound, type Inbound } from './inbound.ts';
 import type { RedisPubSubStats } from './redis-pubsub-adapter.ts';
 import { RedisClusterStreams } from './redis-cluster-streams.ts';
 
@@ -100,6 +101,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
   #state: State = 'idle';
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
+  #inbound: Inbound | null = null;
   #pending = 0;
   #lastWrite: Promise<void> = Promise.resolve();
   #down = false;
@@ -154,6 +156,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `RedisClusterPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
     this.#node = node;
+    this.#inbound = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'Redis' };
     this.#state = 'starting';
     const connected = this.#redis.connect();
     const outcome = await settleWithin(connected, this.#connectTimeoutMs, this.#clock);
@@ -249,6 +252,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#node = null;
+    this.#inbound = null;
     this.#interest.clear();
     const ended = new Promise<void>((resolve) => this.#redis.once('end', () => resolve()));
     if (this.#redis.status === 'ready') this.#redis.quit().catch(() => this.#redis.disconnect());
@@ -283,33 +287,10 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(channel: Buffer, bytes: Buffer): void {
-    const node = this.#node;
-    const header = this.#header;
-    if (node === null || header === null) return;
-    if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
-    let message: BroadcastMessage;
-    let publishId: number | undefined;
-    try {
-      const envelope = decodeEnvelope(bytes);
-      message = envelope.message;
-      if (envelope.origin === node.id) publishId = envelope.publishId;
-      if (channel.toString('utf8') !== this.#channel(message.topic)) {
-        throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its channel`);
-      }
-    } catch (err) {
-      const malformed = ++this.#stats.malformed;
-      if ((malformed & (malformed - 1)) === 0) {
-        this.#logger.warn({ err, channel: channel.toString('utf8'), malformed }, 'dropped an undecodable message from Redis');
-      }
-      return;
-    }
-    if (!this.#interest.has(message.topic)) return;
-    this.#stats.received++;
-    try {
-      node.deliver(message, publishId);
-    } catch (err) {
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');
-    }
+    const inbound = this.#inbound;
+    if (inbound === null) return;
+    const received = decodeInbound(inbound, bytes, channel, (topic) => channel.toString('utf8') === this.#channel(topic));
+    if (received !== null) deliverInbound(inbound, received);
   }
 
   /** Logs trouble once per outage (ioredis reports every attempt). */
