@@ -24,8 +24,8 @@ import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { encodeEnvelope, envelopeHeader, historyEnvelope } from '../redis/envelope.ts';
-import { decodeInbound, deliverInbound, type Inbound } from '../redis/inbound.ts';
+import { envelopeHeader } from '../redis/envelope.ts';
+import { decodeInbound, deliverInbound, encodeAppend, encodeBroadcast, type Relay } from '../redis/relay.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
 import { NatsStreams } from './nats-streams.ts';
 import { Subjects } from './subjects.ts';
@@ -161,7 +161,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   #starting: Promise<void> | null = null;
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
-  #inbound: Inbound | null = null;
+  #relay: Relay | null = null;
   #nc: NatsConnection | null = null;
   #streams: NatsStreams | null = null;
   #up = false;
@@ -193,7 +193,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `NatsPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
     this.#node = node;
-    this.#inbound = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'NATS' };
+    this.#relay = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'NATS' };
     this.#state = 'starting';
     this.#starting = this.#connect();
     try {
@@ -224,14 +224,16 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   }
 
   publish(message: BroadcastMessage): void {
-    const header = this.#header;
+    const relay = this.#relay;
     const nc = this.#nc;
-    if (this.#state !== 'started' || header === null || nc === null || !this.#up) {
+    if (this.#state !== 'started' || relay === null || nc === null || !this.#up) {
       this.#stats.dropped++;
       return;
     }
+    const envelope = encodeBroadcast(relay, message);
+    if (envelope === null) return;
     try {
-      nc.publish(this.#subjects.topic(message.topic), encodeEnvelope(header, message));
+      nc.publish(this.#subjects.topic(message.topic), envelope);
       this.#stats.published++;
     } catch (err) {
       this.#stats.dropped++;
@@ -245,23 +247,15 @@ export class NatsPubSubAdapter implements HistoryAdapter {
    * unreachable (or too many are pending) it is dropped, counted and `lost` is called.
    */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const header = this.#header;
-    const node = this.#node;
+    const relay = this.#relay;
     const streams = this.#streams;
-    if (this.#state !== 'started' || header === null || node === null || streams === null || !this.#up || this.#pending >= this.#maxPending) {
+    if (this.#state !== 'started' || relay === null || streams === null || !this.#up || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId, message.topic);
+      this.#node?.lost(publishId, message.topic);
       return;
     }
-    let parts: { head: Buffer; body: Buffer };
-    try {
-      parts = historyEnvelope(header, publishId, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId, message.topic);
-      return;
-    }
+    const parts = encodeAppend(relay, message, publishId);
+    if (parts === null) return;
     this.#pending++;
     const topic = message.topic;
     const previous = this.#queues.get(topic) ?? Promise.resolve();
@@ -313,7 +307,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#node = null;
-    this.#inbound = null;
+    this.#relay = null;
     this.#interest.clear();
     const nc = this.#nc;
     this.#nc = null;
@@ -397,15 +391,15 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(topic: string, msg: Msg): void {
-    const inbound = this.#inbound;
-    if (inbound === null) return;
-    const received = decodeInbound(inbound, msg.data, msg.subject, (decoded) => decoded === topic);
+    const relay = this.#relay;
+    if (relay === null) return;
+    const received = decodeInbound(relay, msg.data, msg.subject, (decoded) => decoded === topic);
     if (received === null) return;
     if (received.message.position !== undefined) {
       const seq = Number(msg.headers?.get('Nats-Sequence'));
       if (Number.isSafeInteger(seq) && seq > 0) this.#streams?.learn(topic, seq, received.message.position);
     }
-    deliverInbound(inbound, received);
+    deliverInbound(relay, received);
   }
 
   /** Follows the connection's status: up or down, logged once per outage. */

@@ -23,8 +23,8 @@ import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import { redacted, shutdown, whenReady } from './connection.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
-import { decodeInbound, deliverInbound, type Inbound } from './inbound.ts';
+import { envelopeHeader } from './envelope.ts';
+import { decodeInbound, deliverInbound, encodeAppend, encodeBroadcast, type Relay } from './relay.ts';
 import { RedisStreams } from './redis-streams.ts';
 
 /** Options of {@link RedisPubSubAdapter}. */
@@ -133,7 +133,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   #starting: Promise<void> | null = null;
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
-  #inbound: Inbound | null = null;
+  #relay: Relay | null = null;
   #pending = 0;
   /** The last publish or append sent (it never rejects): what `flush` waits for first. */
   #lastWrite: Promise<void> = Promise.resolve();
@@ -195,7 +195,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     this.#header = envelopeHeader(node.id);
     this.#flushChannel = Buffer.from(`${this.#channelPrefix.slice(0, -'t:'.length)}flush:${node.id}`, 'utf8');
     this.#node = node;
-    this.#inbound = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'Redis' };
+    this.#relay = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'Redis' };
     this.#state = 'starting';
     this.#starting = this.#connect();
     try {
@@ -233,19 +233,13 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   }
 
   publish(message: BroadcastMessage): void {
-    const header = this.#header;
-    if (this.#state !== 'started' || header === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
+    const relay = this.#relay;
+    if (this.#state !== 'started' || relay === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
       return;
     }
-    let envelope: Buffer;
-    try {
-      envelope = encodeEnvelope(header, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'broadcast not sent to other nodes');
-      return;
-    }
+    const envelope = encodeBroadcast(relay, message);
+    if (envelope === null) return;
     this.#pending++;
     this.#lastWrite = this.#publisher.publish(this.#channel(message.topic), envelope).then(
       () => {
@@ -266,22 +260,14 @@ export class RedisPubSubAdapter implements HistoryAdapter {
    * and counted, like a publish, and `lost` is called.
    */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const header = this.#header;
-    const node = this.#node;
-    if (this.#state !== 'started' || header === null || node === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
+    const relay = this.#relay;
+    if (this.#state !== 'started' || relay === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId, message.topic);
+      this.#node?.lost(publishId, message.topic);
       return;
     }
-    let parts: { head: Buffer; body: Buffer };
-    try {
-      parts = historyEnvelope(header, publishId, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId, message.topic);
-      return;
-    }
+    const parts = encodeAppend(relay, message, publishId);
+    if (parts === null) return;
     this.#pending++;
     this.#lastWrite = this.#streams.append(message.topic, parts.head, parts.body, limits).then(
       () => {
@@ -346,7 +332,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     for (const done of [...this.#markers.values()]) done();
     this.#state = 'closed';
     this.#node = null;
-    this.#inbound = null;
+    this.#relay = null;
     this.#interest.clear();
     await Promise.all([shutdown(this.#publisher, this.#clock), shutdown(this.#subscriber, this.#clock)]);
   }
@@ -389,10 +375,10 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(channel: Buffer, bytes: Buffer): void {
-    const inbound = this.#inbound;
-    if (inbound === null) return;
-    const received = decodeInbound(inbound, bytes, channel, (topic) => channel.toString('utf8') === this.#channel(topic));
-    if (received !== null) deliverInbound(inbound, received);
+    const relay = this.#relay;
+    if (relay === null) return;
+    const received = decodeInbound(relay, bytes, channel, (topic) => channel.toString('utf8') === this.#channel(topic));
+    if (received !== null) deliverInbound(relay, received);
   }
 
   /**
