@@ -1,29 +1,23 @@
 /**
  * `npm run realtime` without a database, as a real process, for the unchanged supabase-js (the
  * latest 2.119.x) in Node: persisted broadcasts of private channels are kept in its PubSub's
- * history — in process, or in Redis shared by two nodes — and replayed to joins that ask, with
- * `since` and `limit`, over a reconnect; and a connection's limits come from the environment,
- * with Supabase's defaults and Supabase's refusals.
+ * history (in process here; across nodes in each engine: cluster.test.ts) and replayed to joins
+ * that ask, with `since` and `limit`, over a reconnect; and a connection's limits come from the
+ * environment, with Supabase's defaults and Supabase's refusals.
  */
 import { spawnSync } from 'node:child_process';
 import { createClient, type RealtimeChannel } from 'supabase-js-latest';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { RawClient } from '@starling/test-support/raw-client';
-import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
 import { SECRET, SERVER, key, startServer, stopServers } from './support/realtime-process.ts';
 
 const clients: Array<{ disconnect(): Promise<unknown> }> = [];
-let redis: ThrowawayRedis | null = null;
 
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.disconnect();
   await stopServers();
-});
-
-afterAll(async () => {
-  await redis?.stop();
 });
 
 /**
@@ -86,23 +80,6 @@ describe('npm run realtime without a database: persist and replay in the history
     await eventually(() => expect(reader.state).toBe('joined'));
     await eventually(() => expect(seen).toHaveLength(7));
     expect(seen.slice(4)).toEqual(seen.slice(0, 3));
-  });
-
-  it('two nodes sharing a Redis: a broadcast persisted through one is replayed by the other', async () => {
-    redis ??= await startThrowawayRedis();
-    const env = { REDIS_URL: redis.url };
-    const [portA, portB] = [await startServer(env), await startServer(env)];
-    const writer = (await supabase(portA, 'ada')).channel('shared-diary', { config: { private: true, broadcast: { ack: true } } });
-    expect(await subscribed(writer)).toBe('SUBSCRIBED');
-    const since = Date.now() - 1;
-    for (const n of [1, 2]) expect(await writer.send({ type: 'broadcast', event: 'entry', payload: { n }, persist: true })).toBe('ok');
-
-    const reading = await supabase(portB, 'bob');
-    const reader = reading.channel('shared-diary', { config: { private: true, broadcast: { replay: { since, limit: 5 } } } });
-    const seen = heard(reader);
-    expect(await subscribed(reader)).toBe('SUBSCRIBED');
-    await eventually(() => expect(seen.map((message) => message.payload)).toEqual([{ n: 1 }, { n: 2 }]));
-    expect(seen.every((message) => message.meta?.replayed === true)).toBe(true);
   });
 });
 
