@@ -29,9 +29,11 @@ await serve(async (): Promise<PeerServer> => {
   const database = process.env.BENCH_DATABASE_URL;
   const realtime = createRealtime(endpoint, {
     jwtSecret: SUPABASE_BENCH_SECRET,
+    broadcastsPerSecond: Number.POSITIVE_INFINITY,
     ...(database === undefined ? {} : { postgresChanges: { connectionString: database } }),
   });
-  // The load generator is trusted and pushes far beyond a browser's pace: no inbound rate limit.
+  // The load generator is trusted and pushes far beyond a browser's pace: no broadcast rate limit
+  // (above), no inbound rate limit.
   // Every bench socket comes from 127.0.0.1: no per-IP cap either.
   endpoint.socket('/realtime/v1', realtime.socket, { rateLimit: false, maxConnectionsPerIp: Number.POSITIVE_INFINITY });
   await endpoint.pubsub.start();
