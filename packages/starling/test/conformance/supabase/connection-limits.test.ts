@@ -76,6 +76,22 @@ describe('connection limits', () => {
     expect(await subscribed(realtime.channel('e'))).toEqual({ status: 'SUBSCRIBED' });
   });
 
+  it('gives the place of a channel that crashes back, so the connection can join another topic', async () => {
+    const url = await start({ maxChannelsPerConnection: 1 });
+    const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+    try {
+      // A presence key the runtime refuses to track: the channel's `track` throws, and it crashes.
+      raw.send(['1', '1', 'realtime:crashy', 'phx_join', { config: { presence: { key: '__proto__', enabled: true } } }]);
+      expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
+      raw.send(['1', '2', 'realtime:crashy', 'presence', { type: 'presence', event: 'track', payload: {} }]);
+      expect((await raw.nextJson((frame) => frame[3] === 'phx_error'))[4]).toEqual({ reason: 'channel_crash' });
+      raw.send(['3', '3', 'realtime:other', 'phx_join', { config: {} }]);
+      expect((await raw.reply('3'))[4]).toMatchObject({ status: 'ok' });
+    } finally {
+      raw.close();
+    }
+  });
+
   it('counts joins sent at once: of ten joins on a connection allowed three, three are admitted', async () => {
     const url = await start({ maxChannelsPerConnection: 3 });
     const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
