@@ -8,6 +8,9 @@
  *   socket of the first worker is also the publisher. A seq is *done* once every socket of every
  *   worker has it; in burst mode the publisher keeps at most a window of messages not yet done,
  *   so delivery is always the bottleneck and nothing queues without bound.
+ * - **postgres-changes**: the same bookkeeping on sockets joined with postgres_changes bindings
+ *   (supabase peer); the bodies come inside the rows the harness inserts in PostgreSQL, and no
+ *   socket publishes. `fanout-measure` starts a new measured phase (latency, counts) mid-run.
  * - **request/reply**: every socket keeps one `ping` in flight and sends the next on the reply.
  * - **recovery** (history topics): three sockets — publisher, stayer, subscriber. The subscriber
  *   notes its last position and leaves; the publisher publishes N while it is away; the subscriber
