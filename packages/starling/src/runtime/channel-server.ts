@@ -16,7 +16,7 @@ import {
   type StopReason,
   type TerminateReason,
 } from '../channel.ts';
-import { CountedErrors, ErrorCodes, StarlingError } from '../errors.ts';
+import { CountedErrors } from '../errors.ts';
 import { Events, formatPosition, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
@@ -25,7 +25,7 @@ import { ChannelContext } from './channel-context.ts';
 import { settleWithin } from './clock.ts';
 import type { ChannelHost } from './channel-host.ts';
 import { assertOutPayload, callbackOutcome, interceptsOf, isPromise, joinDecision } from './callback-results.ts';
-import { validateInbound } from './inbound-validation.ts';
+import { callChannel, ExitHooks, runCleanup, type CallbackTarget, type CallbackTask } from './channel-callbacks.ts';
 import { InfoSources } from './info-sources.ts';
 import { Recovery, type RecoveringChannel, type RecoveryTask } from './recovery.ts';
 import type { Services } from './services.ts';
@@ -34,11 +34,7 @@ import type { Services } from './services.ts';
 export type JoinOutcome = 'ok' | 'error';
 
 /** One entry of the mailbox: `out` is an intercepted publication for `handleOut`; `step` a recovery step (recovery.ts). */
-type Task =
-  | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'info'; readonly message: unknown }
-  | { readonly kind: 'leave'; readonly ref: Ref }
-  | RecoveryTask;
+type Task = CallbackTask | { readonly kind: 'leave'; readonly ref: Ref } | RecoveryTask;
 
 type State = 'joining' | 'joined' | 'closed';
 
@@ -68,7 +64,9 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   /** Other topics subscribed to and delayed `sendInfo` timers, made on first use. */
   #info: InfoSources | null = null;
   /** What the channel registered with `socket.onExit`, run last in first out when it ends; made on first use. */
-  #exitHooks: (() => unknown)[] | null = null;
+  #exitHooks: ExitHooks | null = null;
+  /** What {@link callChannel} runs the callbacks with; made on first use. */
+  #target: CallbackTarget | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: ChannelHost<ChannelServer>, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
@@ -292,41 +290,21 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   }
 
   #run(task: Task): unknown {
-    this.#publicationRef = null;
-    switch (task.kind) {
-      case 'in':
-        this.#currentRef = task.message.ref;
-        if (this.#channel.handleIn === undefined) {
-          throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
-        }
-        if (this.#channel.schemas !== undefined) {
-          return validateInbound(this.#channel.schemas, task.message, (event, value) => this.#channel.handleIn!(event, value, this.#socket));
-        }
-        return this.#channel.handleIn(task.message.event, task.message.payload, this.#socket);
-      case 'out': {
-        const { event, payload, position } = task.message;
-        this.#currentRef = null;
-        this.#publicationRef = position === undefined ? null : formatPosition(position);
-        if (this.#channel.handleOut === undefined) {
-          // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-          this.push(event, payload as OutPayload);
-          return undefined;
-        }
-        return this.#channel.handleOut(event, payload as OutPayload, this.#socket);
-      }
-      case 'info':
-        this.#currentRef = null;
-        if (this.#channel.handleInfo === undefined) {
-          this.services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
-          return undefined;
-        }
-        return this.#channel.handleInfo(task.message, this.#socket);
-      case 'leave':
-        return undefined;
-      case 'step':
-        task.run();
-        return undefined;
+    this.#currentRef = task.kind === 'in' ? task.message.ref : null;
+    this.#publicationRef = task.kind === 'out' && task.message.position !== undefined ? formatPosition(task.message.position) : null;
+    if (task.kind === 'leave') return undefined;
+    if (task.kind === 'step') {
+      task.run();
+      return undefined;
     }
+    this.#target ??= {
+      channel: this.#channel,
+      socket: this.#socket,
+      topic: this.topic,
+      logger: this.services.logger,
+      push: (event, payload) => this.push(event, payload),
+    };
+    return callChannel(this.#target, task);
   }
 
   #finish(task: Task, result: unknown): void {
@@ -370,8 +348,8 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    * when it has ended already.
    */
   onExit(dispose: () => unknown): void {
-    if (this.#state === 'closed') this.#runExitHook(dispose);
-    else (this.#exitHooks ??= []).push(dispose);
+    if (this.#state === 'closed') runCleanup(dispose, this.services.logger, this.topic, 'exit hook failed');
+    else (this.#exitHooks ??= new ExitHooks()).add(dispose);
   }
 
   /**
@@ -380,19 +358,11 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    */
   #end(reason: TerminateReason | null): void {
     this.#close();
-    if (reason !== null) this.#terminate(reason);
-    const hooks = this.#exitHooks;
+    const { logger } = this.services;
+    const channel = this.#channel;
+    if (reason !== null && channel.terminate !== undefined) runCleanup(() => channel.terminate!(reason, this.#socket), logger, this.topic, 'terminate failed');
+    this.#exitHooks?.runAll(logger, this.topic);
     this.#exitHooks = null;
-    if (hooks !== null) for (let i = hooks.length - 1; i >= 0; i--) this.#runExitHook(hooks[i]!);
-  }
-
-  #runExitHook(dispose: () => unknown): void {
-    try {
-      const done = dispose();
-      if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'exit hook failed'));
-    } catch (err) {
-      this.services.logger.error({ err, topic: this.topic }, 'exit hook failed');
-    }
   }
 
   /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. Only through {@link #end}. */
@@ -405,16 +375,6 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.#info?.close();
     this.#info = null;
     this.services.presence.untrackAll(this);
-  }
-
-  #terminate(reason: TerminateReason): void {
-    if (this.#channel.terminate === undefined) return;
-    try {
-      const done = this.#channel.terminate(reason, this.#socket);
-      if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'terminate failed'));
-    } catch (err) {
-      this.services.logger.error({ err, topic: this.topic }, 'terminate failed');
-    }
   }
 
   #writeReply(joinRef: Ref, ref: Ref, status: string, response: unknown): void {
