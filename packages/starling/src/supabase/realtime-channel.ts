@@ -36,6 +36,7 @@ import type { ChangeListener, PostgresChanges } from './postgres-changes.ts';
 import type { ChangePayload } from './change-payload.ts';
 import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
 import type { Logger } from '../logger.ts';
+import { isSafePresenceKey } from '../presence/presence-state.ts';
 import type { BroadcastStore, StoredBroadcast } from './broadcast-store.ts';
 import { createPersistence } from './persistence.ts';
 import {
@@ -221,6 +222,10 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     if (options.privateOnly && config.private !== true) return error({ reason: 'PrivateOnly: This project only allows private channels' });
     const broadcast = record(config.broadcast);
     const presence = record(config.presence);
+    // Keys phoenix-style clients keep on plain objects; tracking one would throw (and crash the channel at every rejoin).
+    if (typeof presence.key === 'string' && presence.key !== '' && !isSafePresenceKey(presence.key)) {
+      return error({ reason: `presence key ${JSON.stringify(presence.key)} is not allowed` });
+    }
     const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
     if (requested.length > 0 && changes === null) {
       return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });

@@ -76,12 +76,31 @@ describe('connection limits', () => {
     expect(await subscribed(realtime.channel('e'))).toEqual({ status: 'SUBSCRIBED' });
   });
 
+  it('refuses a join whose presence key JavaScript clients cannot keep, saying why, instead of crashing at its track', async () => {
+    const url = await start();
+    const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
+    try {
+      for (const [ref, key] of [
+        ['1', '__proto__'],
+        ['2', 'constructor'],
+      ] as const) {
+        raw.send([ref, ref, 'realtime:keys', 'phx_join', { config: { presence: { key, enabled: true } } }]);
+        expect((await raw.reply(ref))[4]).toEqual({ status: 'error', response: { reason: `presence key "${key}" is not allowed` } });
+      }
+      raw.send(['3', '3', 'realtime:keys', 'phx_join', { config: { presence: { key: 'ada', enabled: true } } }]);
+      expect((await raw.reply('3'))[4]).toMatchObject({ status: 'ok' });
+    } finally {
+      raw.close();
+    }
+  });
+
   it('gives the place of a channel that crashes back, so the connection can join another topic', async () => {
     const url = await start({ maxChannelsPerConnection: 1 });
     const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'anon' })}&vsn=2.0.0`);
     try {
-      // A presence key the runtime refuses to track: the channel's `track` throws, and it crashes.
-      raw.send(['1', '1', 'realtime:crashy', 'phx_join', { config: { presence: { key: '__proto__', enabled: true } } }]);
+      // A server-side fault: the presence store throws on this key's track, and the channel crashes.
+      failTracks(services.at(-1)!.endpoint, 'crash-me');
+      raw.send(['1', '1', 'realtime:crashy', 'phx_join', { config: { presence: { key: 'crash-me', enabled: true } } }]);
       expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
       raw.send(['1', '2', 'realtime:crashy', 'presence', { type: 'presence', event: 'track', payload: {} }]);
       expect((await raw.nextJson((frame) => frame[3] === 'phx_error'))[4]).toEqual({ reason: 'channel_crash' });
@@ -173,3 +192,13 @@ describe('connection limits', () => {
     expect(() => createRealtime(endpoint, { jwtSecret: SECRET, broadcastsPerSecond: Number.POSITIVE_INFINITY })).not.toThrow();
   });
 });
+
+/** Makes `endpoint`'s presence throw on every track of `key`: a server-side fault that crashes the tracking channel. */
+function failTracks(endpoint: Endpoint, key: string): void {
+  const { presence } = endpoint;
+  const track = presence.track.bind(presence);
+  presence.track = (owner, topic, tracked, meta) => {
+    if (tracked === key) throw new Error('injected fault');
+    return track(owner, topic, tracked, meta);
+  };
+}

@@ -350,8 +350,14 @@ for (const [version, VersionClient] of VERSIONS)
       try {
         const channels = realtime.changeStats?.channels ?? 0;
         const checks = (): number => realtime.changeStats?.authorizationChecks ?? 0;
-        // A presence key the runtime refuses to track: the channel's `track` throws, and it crashes.
-        const config = { presence: { key: '__proto__', enabled: true }, postgres_changes: [{ event: '*', schema: 'public', table: 'crashy' }] };
+        // A server-side fault: the presence store throws on this key's track, and the channel crashes.
+        const { presence } = endpoint;
+        const track = presence.track.bind(presence);
+        presence.track = (owner, topic, key, meta) => {
+          if (key === 'crash-me') throw new Error('injected fault');
+          return track(owner, topic, key, meta);
+        };
+        const config = { presence: { key: 'crash-me', enabled: true }, postgres_changes: [{ event: '*', schema: 'public', table: 'crashy' }] };
         raw.send(['1', '1', 'realtime:crashy', 'phx_join', { config }]);
         expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
         expect(realtime.changeStats?.channels).toBe(channels + 1);
