@@ -11,8 +11,9 @@
  * BENCH_QUICK=1 npm run bench                     # smoke run, < 30 s
  * npm run bench -- --scenario fanout --peers starling,bare-ws --rounds 5
  * npm run bench -- --scenario history --peers starling,starling-history --rounds 5   # the cost of history
+ * npm run bench -- --scenario postgres-changes --peers supabase                         # postgres_changes (not in all)
  */
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllChildren } from './lib/children.ts';
@@ -22,6 +23,7 @@ import { checkTargets, targetsTable, toJson, toTable, type PeerRound, type Scena
 import { summarizeProfile } from './profile-summary.ts';
 import { connections } from './scenarios/connections.ts';
 import { fanoutBurst, fanoutCluster, fanoutRate } from './scenarios/fanout.ts';
+import { postgresChanges } from './scenarios/postgres-changes.ts';
 import { recovery, recoveryCluster } from './scenarios/recovery.ts';
 import { requestReply } from './scenarios/request-reply.ts';
 import type { Scenario } from './scenarios/scenario.ts';
@@ -34,6 +36,7 @@ const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
   'request-reply': requestReply,
   recovery,
   'recovery-cluster': recoveryCluster,
+  'postgres-changes': postgresChanges,
 };
 
 function log(line: string): void {
@@ -79,6 +82,10 @@ async function main(): Promise<void> {
   for (const name of options.scenarios) {
     const scenario = SCENARIOS[name];
     const runs: PeerRound[] = [];
+    if (!options.peers.some((peer) => scenario.supports?.(peer) !== false)) {
+      log(`[${name}] skipped: none of the peers ${options.peers.join(', ')} is one it measures (postgres-changes: supabase)`);
+      continue;
+    }
     for (let round = 1; round <= options.rounds; round++) {
       for (const peer of options.peers) {
         if (scenario.supports?.(peer) === false) continue;
@@ -102,6 +109,7 @@ async function main(): Promise<void> {
         }
       }
     }
+    await scenario.close?.().catch((err: unknown) => log(`[${name}] cleanup failed: ${err instanceof Error ? err.message : String(err)}`));
     const result: ScenarioResult = { scenario: name, params: scenario.params(options), metrics: scenario.metrics, runs };
     results.push(result);
     emit(JSON.stringify(toJson(result, { machine, quick: options.quick, profiled: options.profile })), options);
@@ -117,8 +125,10 @@ async function main(): Promise<void> {
     // Round 1 of each scenario and peer is enough to name the hot spots; every file stays on disk.
     for (const name of options.scenarios) {
       for (const peer of options.peers) {
-        const file = join(profileDir, `${name}-${peer}-r1.cpuprofile`);
-        if (existsSync(file)) process.stdout.write(`\n${summarizeProfile(file, 20)}\n`);
+        // One file per run, or one per part of it (postgres-changes: per variant).
+        const prefix = `${name}-${peer}-r1`;
+        const files = existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f === `${prefix}.cpuprofile` || f.startsWith(`${prefix}-`)) : [];
+        for (const file of files) process.stdout.write(`\n${summarizeProfile(join(profileDir, file), 20)}\n`);
       }
     }
   }
@@ -136,6 +146,9 @@ function summary(sample: Readonly<Record<string, number>>): string {
     'recoveryMicros',
     'serverCpuPerRecovery',
     'recoveryErrors',
+    'rlsChangesPerSec',
+    'rlsP99',
+    'rlsQueriesAtRate',
     'serverCores',
     'clientCores',
     'lost',

@@ -11,6 +11,7 @@ const framework = here('../../packages/starling/src/');
 // The framework from its sources, for the server and the page alike.
 const alias = {
   'starling-channels/redis': `${framework}redis/index.ts`,
+  'starling-channels/nats': `${framework}nats/index.ts`,
   'starling-channels/metrics': `${framework}metrics/index.ts`,
   'starling-channels/client': `${framework}client/index.ts`,
   'starling-channels': `${framework}index.ts`,

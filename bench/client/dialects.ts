@@ -10,6 +10,7 @@
  * | starling, starling-history | `["1","1","bench:fanout","phx_join",{}]` → `phx_reply` ok | `["1",ref,"bench:fanout","publish",BODY]` | `["1",ref,"bench:fanout","ping",BODY]` | heartbeat every 30 s, as phoenix.js |
  * | socketio | server `0{…}` → `40` → `40{"sid"…}` → `420["join","bench:fanout"]` → `430[]` | `42["publish",BODY]` | `42<id>["ping",BODY]` → `43<id>[BODY]` | answer Engine.IO ping `2` with `3` |
  * | supabase | `["1","1","realtime:bench","phx_join",{"config":{"broadcast":{"self":true}}}]` at `/realtime/v1/websocket?apikey=…` | `["1",ref,"realtime:bench","broadcast",{"type":"broadcast","event":"msg","payload":BODY}]` | none: not in request/reply | heartbeat, as starling |
+ * | supabase, postgres-changes | `{"config":{"postgres_changes":[{"event":"INSERT","schema":"public","table":T}],"postgres_changes_options":{"wait":true}}}`, each socket with its own key or all with one | none: rows are inserted in PostgreSQL, their `b` column (`json`) is the BODY | none | heartbeat, as starling |
  * | bare-ws | `J` → `J` | `P` + BODY | `R` + BODY | none |
  *
  * On a history topic (`starling-history`) a broadcast's `ref` is its stream position instead of
@@ -18,7 +19,9 @@
  * a body are ignored, and loss and order are checked on the body's seq. {@link Dialect.hasPosition}
  * only counts the positioned deliveries, so a run shows that history was really on.
  */
+import type { ChangesJoin } from '../lib/messages.ts';
 import type { PeerName } from '../lib/options.ts';
+import { signBenchKey } from '../lib/supabase-key.ts';
 
 /** The topic (Socket.IO: room) every benchmark socket joins. */
 export const TOPIC = 'bench:fanout';
@@ -87,10 +90,41 @@ function starling(): Dialect {
   };
 }
 
-/** An API key signed with the supabase peer's bench secret (`servers/supabase.ts`): role anon, expiring in 2100 (a key without `exp` is refused). */
-const SUPABASE_BENCH_KEY =
-  'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiIsImlzcyI6InN0YXJsaW5nLWJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.8-HaID_UIDAzxTlZLXBcWI0HpiGjMfloinOrIsOzuwo';
+/** The supabase peer's fan-out key: role anon. */
+const SUPABASE_BENCH_KEY = signBenchKey({ role: 'anon' });
 const SUPABASE_TOPIC = 'realtime:bench';
+/** How long a postgres_changes join may wait for its bindings to be live. */
+const CHANGES_WAIT_MS = 30_000;
+
+/**
+ * A subscriber of the postgres-changes scenario: INSERTs of one table, the join reply held until
+ * live. Nothing to publish: the rows come from PostgreSQL.
+ */
+function supabaseChanges(changes: ChangesJoin, index: number): Dialect {
+  let ref = 1;
+  const sub = changes.claims === 'shared' ? 'shared' : `user-${changes.first + index}`;
+  const config = {
+    broadcast: { self: false },
+    presence: { enabled: false },
+    postgres_changes: [{ event: 'INSERT', schema: 'public', table: changes.table }],
+    postgres_changes_options: { wait: true, timeout: CHANGES_WAIT_MS },
+  };
+  const joinFrame = JSON.stringify(['1', '1', SUPABASE_TOPIC, 'phx_join', { config }]);
+  return {
+    path: `/realtime/v1/websocket?apikey=${signBenchKey({ role: 'authenticated', sub })}&vsn=2.0.0`,
+    opening: () => joinFrame,
+    handshake: joinReply,
+    publish: () => {
+      throw new Error('postgres-changes subscribers do not publish: rows are inserted in PostgreSQL');
+    },
+    ping: () => {
+      throw new Error('the supabase peer has no request/reply');
+    },
+    control: () => null,
+    keepAlive: () => `[null,"${++ref}","phoenix","heartbeat",{}]`,
+    hasPosition: NO_POSITION,
+  };
+}
 
 function supabase(): Dialect {
   let ref = 1;
@@ -146,8 +180,12 @@ function bareWs(): Dialect {
   };
 }
 
-/** A fresh dialect for one connection to `peer`. */
-export function dialectFor(peer: PeerName): Dialect {
+/** A fresh dialect for connection `index` (of one connect command) to `peer`; `changes` for the postgres-changes join. */
+export function dialectFor(peer: PeerName, index = 0, changes?: ChangesJoin): Dialect {
+  if (changes !== undefined) {
+    if (peer !== 'supabase') throw new Error(`postgres_changes is served by the supabase peer, not ${peer}`);
+    return supabaseChanges(changes, index);
+  }
   switch (peer) {
     case 'starling':
     case 'starling-history':

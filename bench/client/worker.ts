@@ -8,6 +8,9 @@
  *   socket of the first worker is also the publisher. A seq is *done* once every socket of every
  *   worker has it; in burst mode the publisher keeps at most a window of messages not yet done,
  *   so delivery is always the bottleneck and nothing queues without bound.
+ * - **postgres-changes**: the same bookkeeping on sockets joined with postgres_changes bindings
+ *   (supabase peer); the bodies come inside the rows the harness inserts in PostgreSQL, and no
+ *   socket publishes. `fanout-measure` starts a new measured phase (latency, counts) mid-run.
  * - **request/reply**: every socket keeps one `ping` in flight and sends the next on the reply.
  * - **recovery** (history topics): three sockets — publisher, stayer, subscriber. The subscriber
  *   notes its last position and leaves; the publisher publishes N while it is away; the subscriber
@@ -48,9 +51,9 @@ const fields: BodyFields = { seq: 0, sentAt: 0 };
 
 // --- connecting ---------------------------------------------------------------------------
 
-function openOne(command: ConnectCommand): Promise<string | null> {
+function openOne(command: ConnectCommand, index: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const dialect = dialectFor(command.peer);
+    const dialect = dialectFor(command.peer, index, command.changes);
     const ws = new WebSocket(command.url + dialect.path, { perMessageDeflate: false, skipUTF8Validation: true });
     const connection: Connection = { ws, dialect, joined: false, lastSeq: -1, awaiting: -1, nextPing: 0, hook: null };
     let settled = false;
@@ -95,8 +98,7 @@ async function connectAll(command: ConnectCommand): Promise<Connected> {
       if (opened + failed === command.count) return resolve();
       // Bounded by count: each handshake settles once (success, failure or its timeout).
       while (launched < command.count && launched - opened - failed < command.concurrency) {
-        launched++;
-        void openOne(command).then((error) => {
+        void openOne(command, launched++).then((error) => {
           if (error === null) opened++;
           else {
             failed++;
@@ -122,7 +124,7 @@ setInterval(() => {
 
 interface FanoutState {
   readonly total: number;
-  readonly measureFrom: number;
+  measureFrom: number;
   readonly solo: boolean;
   readonly counts: Uint32Array;
   readonly latency: Histogram;
@@ -607,6 +609,13 @@ process.on('message', (command: ToWorker) => {
       return;
     case 'fanout-init':
       initFanout(command);
+      return;
+    case 'fanout-measure':
+      if (fanout === null) return send({ type: 'error', message: 'fanout-measure before fanout-init' });
+      fanout.measureFrom = command.from;
+      fanout.measuredReceived = 0;
+      fanout.lastDeliveryMicros = 0;
+      fanout.latency.reset();
       return;
     case 'publish': {
       const first = connections[0];

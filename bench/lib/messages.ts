@@ -20,7 +20,9 @@ export type ToServer =
   /** Asks for the CPU time used so far (`process.cpuUsage()`, µs precision): for phases shorter than /proc's 10 ms ticks. */
   | { readonly type: 'cpu' }
   /** Writes a V8 heap snapshot to `file` after a forced full GC (`bench/heap-diff.ts`). */
-  | { readonly type: 'heap-snapshot'; readonly file: string };
+  | { readonly type: 'heap-snapshot'; readonly file: string }
+  /** Asks for the server's own counters (the supabase peer: postgres_changes'). */
+  | { readonly type: 'stats' };
 
 /** Memory of a server after a forced full GC. */
 export interface ServerMemory {
@@ -40,11 +42,25 @@ export type FromServer =
   | { readonly type: 'profiled'; readonly file: string | null }
   /** User + system CPU time of the server process so far, µs. */
   | { readonly type: 'cpu'; readonly micros: number }
-  | { readonly type: 'heap-snapshot'; readonly file: string };
+  | { readonly type: 'heap-snapshot'; readonly file: string }
+  /** The server's own counters, by name (empty when it keeps none). */
+  | { readonly type: 'stats'; readonly values: Readonly<Record<string, number>> };
 
 // --- harness ↔ worker ------------------------------------------------------------------------
 
-/** Opens `count` sockets to `url` and joins `bench:fanout` on each. */
+/**
+ * The postgres-changes scenario's join (supabase peer): `postgres_changes` INSERT bindings on
+ * `table`, held until live; each socket with its own key (`sub` = `user-<first + i>`) or all with
+ * one (`sub` = `shared`).
+ */
+export interface ChangesJoin {
+  readonly table: string;
+  readonly claims: 'distinct' | 'shared';
+  /** The index of this command's first socket among all workers' (distinct users across workers). */
+  readonly first: number;
+}
+
+/** Opens `count` sockets to `url` and joins `bench:fanout` on each (or the peer's topic). */
 export interface ConnectCommand {
   readonly type: 'connect';
   readonly peer: PeerName;
@@ -53,6 +69,8 @@ export interface ConnectCommand {
   readonly count: number;
   readonly concurrency: number;
   readonly timeoutMs: number;
+  /** Join with postgres_changes bindings instead (supabase peer). */
+  readonly changes?: ChangesJoin | undefined;
 }
 
 /** Prepares loss/order/latency bookkeeping for seq 0 … total-1; latency counts from `measureFrom`. */
@@ -62,6 +80,12 @@ export interface FanoutInit {
   readonly measureFrom: number;
   /** True when this worker alone holds every socket, so its own progress drives the publisher. */
   readonly solo: boolean;
+}
+
+/** Starts a new measured phase: latency and measured counts start over, counting seq ≥ `from`. */
+export interface FanoutMeasure {
+  readonly type: 'fanout-measure';
+  readonly from: number;
 }
 
 /** Publishes seq `from` … `to`-1 from the worker's first socket. */
@@ -108,6 +132,7 @@ export type ToWorker =
   | RecoveryPrepare
   | RecoveryJoin
   | FanoutInit
+  | FanoutMeasure
   | PublishCommand
   | { readonly type: 'progress'; readonly done: number }
   | FanoutReport

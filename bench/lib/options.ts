@@ -10,8 +10,23 @@
  */
 
 /** The scenarios, in the order they run. */
-export const SCENARIOS = ['fanout-burst', 'fanout-rate', 'fanout-cluster', 'connections', 'request-reply', 'recovery', 'recovery-cluster'] as const;
+export const SCENARIOS = [
+  'fanout-burst',
+  'fanout-rate',
+  'fanout-cluster',
+  'connections',
+  'request-reply',
+  'recovery',
+  'recovery-cluster',
+  'postgres-changes',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * Those `all` (the default) runs. postgres-changes is asked for by name: it measures a database
+ * feature on the supabase peer alone, needs PostgreSQL's server binaries, and adds minutes.
+ */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'postgres-changes');
 
 /**
  * The peers, in the order they run inside a round (A B C A B C …). `starling-history` is the
@@ -28,7 +43,9 @@ export function keepsHistory(peer: PeerName): boolean {
 
 /** Shorthands accepted by `--scenario`. */
 const SCENARIO_ALIASES: Readonly<Record<string, readonly ScenarioName[]>> = {
-  all: SCENARIOS,
+  all: DEFAULT_SCENARIOS,
+  pg: ['postgres-changes'],
+  postgres: ['postgres-changes'],
   fanout: ['fanout-burst', 'fanout-rate'],
   burst: ['fanout-burst'],
   rate: ['fanout-rate'],
@@ -79,6 +96,10 @@ export interface BenchOptions {
   readonly recoverMessages: number;
   /** Recovery: rejoins measured per run (K); a run's number is the median over them. */
   readonly recoveries: number;
+  /** postgres-changes: rows inserted as fast as delivery allows, for changes/s (M). */
+  readonly changes: number;
+  /** postgres-changes: rows per second of the fixed-rate phase (latency, authorization queries per change). */
+  readonly changeRate: number;
   /** Pin the server to core 0 and the clients to core 1 with `taskset`, when available. */
   readonly pin: boolean;
   /** CPU-profile every server's measured phase (V8 profiler) and summarise the hottest functions. */
@@ -111,7 +132,9 @@ type Sizes = Readonly<
     | 'concurrency'
     | 'historySize'
     | 'recoverMessages'
-    | 'recoveries',
+    | 'recoveries'
+    | 'changes'
+    | 'changeRate',
     number
   >
 >;
@@ -134,6 +157,8 @@ const FULL: Sizes = {
   historySize: 1000,
   recoverMessages: 1000,
   recoveries: 20,
+  changes: 200,
+  changeRate: 10,
 };
 
 const QUICK: Sizes = {
@@ -154,6 +179,8 @@ const QUICK: Sizes = {
   historySize: 1000,
   recoverMessages: 1000,
   recoveries: 3,
+  changes: 30,
+  changeRate: 10,
 };
 
 // Upper bounds keep every loop of the harness bounded whatever is passed in; 15,000 sockets stay
@@ -176,6 +203,8 @@ const BOUNDS: Readonly<Record<keyof Sizes, Bound>> = {
   historySize: { min: 1, max: 100_000 },
   recoverMessages: { min: 1, max: 100_000 },
   recoveries: { min: 1, max: 1_000 },
+  changes: { min: 1, max: 100_000 },
+  changeRate: { min: 1, max: 10_000 },
 };
 
 /** `burstIntervalMs` ↔ `--burst-interval-ms` ↔ `BENCH_BURST_INTERVAL_MS`. */
@@ -274,7 +303,8 @@ function listOption<T>(text: string, expand: (name: string) => readonly T[]): T[
 /** The usage text of `--help`. */
 export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<NAME> in the environment)
   --scenario LIST      all | fanout | fanout-burst | fanout-rate | fanout-cluster | connections | request-reply
-                       | recovery | recovery-cluster | history (= fanout-burst,fanout-cluster,recovery,recovery-cluster) (comma list)
+                       | recovery | recovery-cluster | history (= fanout-burst,fanout-cluster,recovery,recovery-cluster)
+                       | postgres-changes (pg; not in all: the supabase peer on a private PostgreSQL, 1–1.5 min a round) (comma list)
   --peers LIST         starling,starling-history,supabase,socketio,bare-ws
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
@@ -293,8 +323,11 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
   --history-size N     starling-history: publications kept per history topic (default ${FULL.historySize})
   --recover-messages N recovery: publications missed and replayed per rejoin (default ${FULL.recoverMessages})
   --recoveries K       recovery: rejoins measured per run (default ${FULL.recoveries})
+  --changes M          postgres-changes: rows inserted for changes/s, as fast as delivery allows (default ${FULL.changes})
+  --change-rate R      postgres-changes: rows/s of the fixed-rate phase, for latency and queries per change (default ${FULL.changeRate})
   --no-pin             do not pin with taskset
   --profile            CPU-profile each server's measured phase, print the hottest functions
   --out FILE           also append the JSON lines to FILE
   --quick              small sizes, one round (BENCH_QUICK=1)
-fanout-cluster and recovery-cluster run two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
+fanout-cluster and recovery-cluster run two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).
+postgres-changes starts its own PostgreSQL with wal_level=logical (Debian's initdb and pg_ctl: apt-get install postgresql).`;

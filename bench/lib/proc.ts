@@ -35,7 +35,11 @@ export function cpuMicros(pid: number): number {
   // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticksToMicros(Number(fields[11]) + Number(fields[12]));
+}
+
+/** `/proc` clock ticks in µs. */
+export function ticksToMicros(ticks: number): number {
   return (ticks * 1e6) / ticksPerSecond();
 }
 

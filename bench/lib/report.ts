@@ -236,6 +236,18 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
 
   out.push(...historyTargets(results));
 
+  const changes = find(results, 'postgres-changes');
+  if (has(changes, 'supabase')) {
+    const lost = changes.runs.reduce((sum, r) => sum + (r.sample.lost ?? 0), 0);
+    const reordered = changes.runs.reduce((sum, r) => sum + (r.sample.outOfOrder ?? 0), 0);
+    out.push({
+      target: 'postgres_changes: every committed row reaches every subscriber once, in commit order',
+      measured: `${lost} lost, ${reordered} reordered or repeated`,
+      pass: lost === 0 && reordered === 0,
+      note: `postgres-changes, all ${changes.runs.length} runs × 7 variants${disturbance(changes)}`,
+    });
+  }
+
   const target6 = 'no lost or reordered deliveries';
   const fanoutRuns = [burst, rate, cluster].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling' || x.peer === 'starling-history') ?? []);
   if (fanoutRuns.length > 0) {

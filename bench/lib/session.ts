@@ -18,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startChild, type Child } from './children.ts';
-import type { FromServer, FromWorker, ServerMemory, ToServer, ToWorker } from './messages.ts';
+import type { ChangesJoin, FromServer, FromWorker, ServerMemory, ToServer, ToWorker } from './messages.ts';
 import { keepsHistory, type PeerName } from './options.ts';
 import { cpuMicros, machineBusyMicros } from './proc.ts';
 import { nowMicros } from './body.ts';
@@ -36,7 +36,8 @@ export interface SessionContext {
 export type ServerChild = Child<ToServer, FromServer>;
 export type WorkerChild = Child<ToWorker, FromWorker>;
 
-const SERVER_CORE = 0;
+/** The core servers are pinned to (and what serves with them: the postgres-changes scenario's PostgreSQL). */
+export const SERVER_CORE = 0;
 const CLIENT_CORE = 1;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
@@ -81,6 +82,8 @@ export interface SessionShape {
   readonly nodes?: number;
   /** History peers: publications each history topic keeps (`BENCH_HISTORY_SIZE`). Default 1000. */
   readonly historySize?: number;
+  /** More environment for the servers (e.g. `BENCH_DATABASE_URL`). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A running server (or cluster of servers) and its workers. */
@@ -121,17 +124,29 @@ export class Session {
   /**
    * Opens and joins `count` more sockets to node `node`, spread over the workers; resolves when
    * all settled. A worker appends them to its sockets, so the first ever opened stays its first.
+   * With `changes` (supabase peer), they join with postgres_changes bindings instead.
    */
-  async connect(count: number, node = 0): Promise<Joined> {
+  async connect(count: number, node = 0, changes?: Omit<ChangesJoin, 'first'>): Promise<Joined> {
     const { workers } = this;
     const url = this.urls[node];
     if (url === undefined) throw new Error(`no node ${node} in a session of ${this.urls.length}`);
     const share = Math.floor(count / workers.length);
+    let first = 0;
     const results = await Promise.all(
       workers.map((worker, i) => {
         const mine = share + (i < count % workers.length ? 1 : 0);
         if (mine === 0) return Promise.resolve({ opened: 0, failed: 0, firstError: null });
-        worker.send({ type: 'connect', peer: this.peer, url, count: mine, concurrency: this.context.concurrency, timeoutMs: HANDSHAKE_TIMEOUT_MS });
+        const join = changes === undefined ? undefined : { ...changes, first };
+        first += mine;
+        worker.send({
+          type: 'connect',
+          peer: this.peer,
+          url,
+          count: mine,
+          concurrency: this.context.concurrency,
+          timeoutMs: HANDSHAKE_TIMEOUT_MS,
+          changes: join,
+        });
         // Every handshake settles within its timeout, so this bound is generous but finite.
         return worker.next('connected', HANDSHAKE_TIMEOUT_MS + (mine / this.context.concurrency) * HANDSHAKE_TIMEOUT_MS);
       }),
@@ -156,6 +171,12 @@ export class Session {
   async cpuWindow(): Promise<CpuWindow> {
     if (this.context.profile !== null) this.server.send({ type: 'profile-start' });
     return new CpuWindow(this, this.context.profile);
+  }
+
+  /** The first node's own counters (`stats`). */
+  async serverStats(): Promise<Readonly<Record<string, number>>> {
+    this.server.send({ type: 'stats' });
+    return (await this.server.next('stats', 10_000)).values;
   }
 
   /** Forces a full GC in the server and returns its memory. */
@@ -212,7 +233,7 @@ export class CpuWindow {
 export async function openSession(peer: PeerName, context: SessionContext, shape: SessionShape = {}): Promise<Session> {
   if (context.profile !== null) mkdirSync(context.profile.dir, { recursive: true });
   const nodes = shape.nodes ?? 1;
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { ...shape.env };
   if (nodes > 1) {
     env.BENCH_PUBSUB = 'redis';
     // Each cluster its own channels and streams: no run sees another's (or anyone else's) past.

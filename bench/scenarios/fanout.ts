@@ -29,11 +29,9 @@ import type { Published } from '../lib/messages.ts';
 import { keepsHistory, type BenchOptions, type PeerName } from '../lib/options.ts';
 import type { Metric, Sample } from '../lib/report.ts';
 import { RedisMeter } from '../lib/redis.ts';
-import { mergeJoined, openSession, type Session, type SessionContext } from '../lib/session.ts';
+import { Progress, STALL_MS } from '../lib/progress.ts';
+import { mergeJoined, openSession, type SessionContext } from '../lib/session.ts';
 import { LATENCY_METRICS, LOAD_METRICS, type Scenario } from './scenario.ts';
-
-/** No progress for this long ends a phase: what is missing by then counts as lost. */
-const STALL_MS = 3_000;
 
 const METRICS: readonly Metric[] = [
   { key: 'deliveriesPerSec', label: 'deliveries/s', digits: 0, better: 'higher' },
@@ -49,48 +47,6 @@ const METRICS: readonly Metric[] = [
 ];
 
 const CLUSTER_ONLY = new Set(['redisCores', 'redisCpuPerPublication']);
-
-/** Tracks the slowest worker's progress (every subscriber has seq < done) and forwards it. */
-class Progress {
-  readonly #done: number[];
-  #global = 0;
-  #lastChange = Date.now();
-  #waiter: (() => void) | null = null;
-
-  constructor(session: Session) {
-    const { workers } = session;
-    this.#done = workers.map(() => 0);
-    workers.forEach((worker, i) => {
-      worker.on('progress', ({ done }) => {
-        this.#done[i] = done;
-        const global = Math.min(...this.#done);
-        if (global <= this.#global) return;
-        this.#global = global;
-        this.#lastChange = Date.now();
-        // With one worker the publisher already sees its own progress; otherwise relay it.
-        if (workers.length > 1) session.publisher.send({ type: 'progress', done: global });
-        this.#waiter?.();
-      });
-    });
-  }
-
-  /** Resolves with the progress once it reaches `target`, stalls for {@link STALL_MS}, or `capMs` passes. */
-  async until(target: number, capMs: number): Promise<number> {
-    const deadline = Date.now() + capMs;
-    this.#lastChange = Date.now();
-    while (this.#global < target && Date.now() < deadline && Date.now() - this.#lastChange < STALL_MS) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 100);
-        this.#waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiter = null;
-    }
-    return this.#global;
-  }
-}
 
 function createFanout(variant: 'burst' | 'rate' | 'cluster'): Scenario {
   const mode = variant === 'rate' ? 'rate' : 'burst';

@@ -14,8 +14,10 @@ export interface Scenario {
   params(options: BenchOptions): Record<string, number | string>;
   /** Whether the scenario can measure `peer` (default: every peer). */
   supports?(peer: PeerName): boolean;
-  /** One run against `peer` in a fresh session; must close everything it started. */
+  /** One run against `peer` in a fresh session; must close everything it started, but what {@link close} stops. */
   run(peer: PeerName, options: BenchOptions, context: SessionContext): Promise<Sample>;
+  /** After every round: stops what the runs shared (the postgres-changes scenario's PostgreSQL). */
+  close?(): Promise<void>;
 }
 
 /** Latency percentiles, shared by the scenarios that measure latency (µs, shown in ms). */

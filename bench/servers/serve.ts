@@ -3,7 +3,8 @@
  * The part every peer server shares: listen on 127.0.0.1 (port 0), tell the harness the port,
  * answer `gc` with memory after a forced full collection (run with `--expose-gc`) and `cpu` with
  * the process's CPU time (`process.cpuUsage()`, for phases too short for /proc), `heap-snapshot`
- * with a V8 heap snapshot after a full collection (`bench/heap-diff.ts`), profile the
+ * with a V8 heap snapshot after a full collection (`bench/heap-diff.ts`), `stats` with the
+ * server's own counters (the supabase peer's postgres_changes), profile the
  * measured phase on request with V8's CPU profiler (the one behind `node --cpu-prof`), and exit on
  * `stop` or as soon as the harness goes away (the IPC channel closes), so no server outlives a run.
  *
@@ -24,6 +25,8 @@ export interface PeerServer {
   readonly server: Server;
   /** Stops accepting and closes sockets. */
   close(): Promise<void>;
+  /** The server's own counters, answered to `stats` (none by default). */
+  stats?(): Readonly<Record<string, number>>;
 }
 
 function send(message: FromServer): void {
@@ -90,6 +93,10 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
       send({ type: 'cpu', micros: user + system });
+      return;
+    }
+    if (message.type === 'stats') {
+      send({ type: 'stats', values: peer.stats?.() ?? {} });
       return;
     }
     if (message.type === 'heap-snapshot') {

@@ -9,11 +9,11 @@ import type { RequestListener, Server } from 'node:http';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics } from 'prom-client';
-import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
-import { Endpoint, PubSub, TrustedProxies, type SocketMountOptions } from 'starling-channels';
+import { Endpoint, PubSub, TrustedProxies, type PresenceClusterOptions, type SocketMountOptions } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
 import { buildAssets } from './assets.ts';
 import { clusterMetricsRenderer } from './cluster-metrics.ts';
+import { openEngine, type EngineOptions } from './engine.ts';
 import { createHttpHandler } from './http.ts';
 import { Readiness } from './readiness.ts';
 import { Identity } from './identity.ts';
@@ -23,18 +23,23 @@ import { openChatStore, type ChatStore } from './store/index.ts';
 import { roomHistory } from './room-channel.ts';
 import { createUserSocket } from './user-socket.ts';
 
-/** Options of {@link startChat}; every one but `now` has an environment variable in `server.ts`. */
-export interface ChatOptions {
+/** Options of {@link startChat}; every one but `now` and `presence` has an environment variable in `server.ts`. */
+export interface ChatOptions extends EngineOptions {
   port?: number;
   host?: string;
   /** Where the SQLite database and a generated secret live. Default `./data`. */
   dataDir?: string;
   /** PostgreSQL connection string; SQLite when absent. */
   databaseUrl?: string;
-  /** Redis URL: broadcasts, the rooms' replay streams, presence and LongPoll sessions span every node using it. In-process when absent. */
+  /**
+   * The engine several processes share (`engine.ts`), at most one of: `redisUrl` (a standalone
+   * Redis), `redisClusterNodes` (a Redis Cluster's masters, `host:port`) or `natsUrl` (NATS with
+   * JetStream, `nats://host:port`). Broadcasts, the rooms' replay streams, presence and LongPoll
+   * sessions then span every process using it; in-process when none is set.
+   */
   redisUrl?: string;
-  /** Instead of `redisUrl`: some masters of a Redis Cluster (`host:port`), for the same, spread over its shards. */
   redisClusterNodes?: readonly string[];
+  natsUrl?: string;
   /** Token secret; generated and saved in `dataDir` when absent. */
   secretKeyBase?: string;
   /** User token lifetime in seconds. Default 30 days. */
@@ -66,6 +71,11 @@ export interface ChatOptions {
   logger?: Logger;
   /** Socket options (timeouts, limits). */
   socket?: SocketMountOptions;
+  /**
+   * How presence replication decides that a silent node is gone (the framework's default: down
+   * after 10 s of silence); a test shortens it instead of waiting.
+   */
+  presence?: PresenceClusterOptions;
   /** In a `WORKERS` worker: `/metrics` shows the whole cluster's, summed by the primary. */
   clusterMetrics?: boolean;
   /**
@@ -114,13 +124,10 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const secretKeyBase = loadSecretKeyBase(options.secretKeyBase, dataDir, logger);
   const limits: ChatLimits = { ...DEFAULT_LIMITS, ...options.limits };
   // Rooms keep their recent publications so that a page that reconnects resumes without a gap and
-  // without reading the store (room-channel.ts); with Redis the streams live there, for every node.
+  // without reading the store (room-channel.ts); with an engine the streams live there, for every node.
   const history = roomHistory(limits);
-  const pubsub = options.redisClusterNodes
-    ? new PubSub({ adapter: new RedisClusterPubSubAdapter({ nodes: options.redisClusterNodes, prefix: 'starling-chat', logger }), history })
-    : options.redisUrl
-      ? new PubSub({ adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: 'starling-chat', logger }), history })
-      : undefined;
+  const engine = openEngine(options, logger);
+  const pubsub = engine === null ? undefined : new PubSub({ adapter: engine.adapter, history });
   const host = options.host ?? '127.0.0.1';
   const publicUrl = options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl);
   const trustedProxies = options.trustedProxies === undefined ? undefined : new TrustedProxies(options.trustedProxies);
@@ -131,6 +138,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     ...(pubsub === undefined ? { history } : { pubsub }),
     checkOrigin: publicUrl === undefined ? true : [publicUrl],
     trustedProxies,
+    presence: options.presence,
   });
   const identity = new Identity(
     endpoint.tokens,
@@ -160,7 +168,7 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   const readiness = new Readiness(
     [
       { name: options.databaseUrl ? 'postgresql' : 'sqlite', check: () => store.ping() },
-      ...(pubsub === undefined ? [] : [{ name: 'redis', check: async () => pubsub.connected }]),
+      ...(pubsub === undefined || engine === null ? [] : [{ name: engine.dependency, check: async () => pubsub.connected }]),
     ],
     { logger, registry: metrics.registry },
   );

@@ -9,6 +9,7 @@ import { TrustedProxies } from 'starling-channels';
 import { parseRate, type Rate } from './budget.ts';
 import type { ChatOptions } from './app.ts';
 import { parsePublicUrl } from './app.ts';
+import { parseNatsUrl } from './engine.ts';
 import type { ChatLimits } from './limits.ts';
 import { MIN_SECRET_LENGTH } from './secret.ts';
 
@@ -76,6 +77,18 @@ function clusterNodes(env: Env, name: string): string[] | undefined {
     }
   }
   return nodes;
+}
+
+/** `nats://host:port`, checked as the chat will read it (`engine.ts`). */
+function nats(env: Env): string | undefined {
+  const value = valueOf(env, 'NATS_URL');
+  if (value === undefined) return undefined;
+  try {
+    parseNatsUrl(value);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return value;
 }
 
 const RATES = {
@@ -188,12 +201,23 @@ export function readConfig(env: Env): ChatConfig {
   const count = workers(env);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
   const redisClusterNodes = clusterNodes(env, 'REDIS_CLUSTER_NODES');
-  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
-    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one (a standalone Redis) or the other (a Redis Cluster)');
-  }
-  if (count > 1 && redisUrl === undefined && redisClusterNodes === undefined) {
+  const natsUrl = nats(env);
+  // The engine several processes share: at most one.
+  const engines = (
+    [
+      ['REDIS_URL', redisUrl],
+      ['REDIS_CLUSTER_NODES', redisClusterNodes],
+      ['NATS_URL', natsUrl],
+    ] as const
+  ).flatMap(([name, value]) => (value === undefined ? [] : [name]));
+  if (engines.length > 1) {
     throw new ConfigError(
-      'WORKERS > 1 needs REDIS_URL (or REDIS_CLUSTER_NODES): worker processes share broadcasts, presence and LongPoll sessions through Redis',
+      `${engines.join(' and ')} are exclusive: set one of REDIS_URL (a standalone Redis), REDIS_CLUSTER_NODES (a Redis Cluster) or NATS_URL (NATS with JetStream)`,
+    );
+  }
+  if (count > 1 && engines.length === 0) {
+    throw new ConfigError(
+      'WORKERS > 1 needs REDIS_URL, REDIS_CLUSTER_NODES or NATS_URL: worker processes share broadcasts, presence, replay streams and LongPoll sessions through it',
     );
   }
   const inviteMaxUses = integer(env, 'INVITE_MAX_USES', 1, 1000, 'an integer from 1 to 1000');
@@ -208,6 +232,7 @@ export function readConfig(env: Env): ChatConfig {
       databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/chat'),
       redisUrl,
       ...(redisClusterNodes === undefined ? {} : { redisClusterNodes }),
+      ...(natsUrl === undefined ? {} : { natsUrl }),
       secretKeyBase: secretKeyBase(env),
       userTokenMaxAge: seconds(env, 'USER_TOKEN_MAX_AGE'),
       inviteMaxAge: seconds(env, 'INVITE_MAX_AGE'),

@@ -1,6 +1,6 @@
 /**
- * What the chat stands on, watched: the store (SQLite or PostgreSQL) and the PubSub (Redis, when
- * several nodes share it). Every `intervalMs` each is checked; an outage is logged once at `warn`
+ * What the chat stands on, watched: the store (SQLite or PostgreSQL) and the PubSub's engine (Redis
+ * or NATS, when several nodes share one). Every `intervalMs` each is checked; an outage is logged once at `warn`
  * when it starts and once at `info` when it ends, counted in
  * `chat_dependency_outages_total{dependency}`, and shown in `chat_dependency_up{dependency}`.
  * `GET /ready` answers from the last check: 200 while every dependency is up, 503 naming those
@@ -11,7 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** One thing the chat needs, and how to tell whether it answers. */
 export interface Dependency {
-  /** As in logs, metrics and `/ready`: `postgresql`, `sqlite`, `redis`. */
+  /** As in logs, metrics and `/ready`: `postgresql`, `sqlite`, `redis`, `nats`. */
   readonly name: string;
   /** Resolves when it answers; rejects (or resolves false) when it does not. */
   check(): Promise<boolean | void>;

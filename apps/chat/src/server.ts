@@ -7,12 +7,14 @@
  * `WORKERS=N` (or `auto`: one per core) runs N processes sharing the port (node:cluster), watched
  * by the primary (`workers.ts`): a worker that cannot start stops the whole server with its
  * reason, later deaths are restarted with backoff, and a crash loop stops the server. Workers
- * need a PubSub that crosses processes, so WORKERS > 1 requires REDIS_URL.
+ * need a PubSub that crosses processes, so WORKERS > 1 requires REDIS_URL, REDIS_CLUSTER_NODES or
+ * NATS_URL.
  */
 import cluster from 'node:cluster';
 import { pino, type Logger } from 'pino';
 import { startChat } from './app.ts';
 import { ConfigError, readConfig, type ChatConfig } from './config.ts';
+import { engineName } from './engine.ts';
 import { loadSecretKeyBase } from './secret.ts';
 import { superviseWorkers, tellPrimary } from './workers.ts';
 
@@ -63,7 +65,7 @@ function describeStart(port: number): Record<string, unknown> {
     url: `http://${options.host}:${port}`,
     publicUrl: options.publicUrl ?? `http://${options.host}:${port}`,
     storage: options.databaseUrl ? 'postgresql' : 'sqlite',
-    pubsub: options.redisClusterNodes ? 'redis-cluster' : options.redisUrl ? 'redis' : 'in-process',
+    pubsub: engineName(options) ?? 'in-process',
   };
 }
 

@@ -2,7 +2,7 @@
  * `WORKERS > 1`: the primary process forks the workers that serve the port (node:cluster) and
  * watches them, as an operator would want:
  *
- * - **Fail fast.** A worker that fails while the chat is starting (PostgreSQL or Redis down, a bad
+ * - **Fail fast.** A worker that fails while the chat is starting (PostgreSQL, Redis or NATS down, a bad
  *   `PUBLIC_URL`) tells the primary why; the primary logs that reason once, stops the other
  *   workers and exits 1 — no respawn loop, the port never half-open.
  * - **Respawn with backoff.** A worker that dies later is replaced after 1 s, doubling up to 30 s

@@ -1,9 +1,10 @@
 /**
  * `npm run realtime` with `DATABASE_URL`: Postgres Changes for the unchanged supabase-js, from a
- * private PostgreSQL with wal_level=logical; two nodes over a private Redis, the one consuming the
- * replication slot SIGKILLed in the middle of 1,000 inserts made at a steady rate, and a
- * subscriber on the other node getting all 1,000, once each, in commit order; and the clear
- * refusal to start when the database is not set up for logical replication.
+ * private PostgreSQL with wal_level=logical; two nodes sharing an engine (a private standalone
+ * Redis, Redis Cluster or NATS, one of each for the file), the one consuming the replication slot
+ * SIGKILLed in the middle of 1,000 inserts made at a steady rate, and a subscriber on the other
+ * node getting all 1,000, once each, in commit order; and the clear refusal to start when the
+ * database is not set up for logical replication.
  */
 import { spawn } from 'node:child_process';
 import { createClient } from '@supabase/supabase-js';
@@ -13,16 +14,15 @@ import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
 import { startLogicalPostgres, type LogicalPostgres } from '@starling/test-support/logical-postgres';
 import { ensurePostgres, TEST_DATABASE_URL } from '@starling/test-support/postgres';
-import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
+import { ENGINES, startThrowawayEngine, type ThrowawayEngine } from '@starling/test-support/engines';
 import { SECRET, SERVER, key, killServer, serverOutput, startServer, stopServers } from './support/realtime-process.ts';
 
 let database: LogicalPostgres;
-let redis: ThrowawayRedis;
 let sql: pg.Client;
 const disconnects: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  [database, redis] = await Promise.all([startLogicalPostgres(), startThrowawayRedis()]);
+  database = await startLogicalPostgres();
   sql = new pg.Client(database.url);
   await sql.connect();
   await sql.query(`
@@ -42,7 +42,7 @@ afterAll(async () => {
   try {
     await sql?.end();
   } finally {
-    await Promise.all([database?.stop(), redis?.stop()]); // whatever failed above, the private servers go
+    await database?.stop(); // whatever failed above, the private server goes
   }
 });
 
@@ -72,41 +72,6 @@ describe('npm run realtime with DATABASE_URL', () => {
     await eventually(() => expect(seen).toEqual([{ id: 1, body: 'hello' }]), 5000);
     await sql.query('DELETE FROM events');
   }, 30_000);
-
-  it('two nodes: the slot consumer is SIGKILLed during 1,000 inserts; a subscriber on the other node gets every row once, in order', async () => {
-    const env = { DATABASE_URL: database.url, REDIS_URL: redis.url };
-    const first = await startServer(env);
-    await eventually(async () => expect(await slotHolder()).not.toBeNull(), 10_000); // the first node consumes
-    await sql.query('ALTER PUBLICATION supabase_realtime ADD TABLE events').catch((err: { code?: string }) => {
-      if (err.code !== '42710') throw err; // already added by the test before
-    });
-    const second = await startServer(env);
-    const supabase = createClient(`http://127.0.0.1:${second}`, await key({ role: 'anon' }), { realtime: { transport: WebSocket as never } });
-    disconnects.push(() => supabase.realtime.disconnect());
-    const seen: number[] = [];
-    const status = await new Promise<string>((resolve) => {
-      supabase
-        .channel('steady')
-        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'events', filter: 'id=gte.1000' }, (payload) => seen.push(payload.new.id as number))
-        .subscribe((state) => state !== 'CLOSED' && resolve(state));
-    });
-    expect(status).toBe('SUBSCRIBED');
-    const holder = await slotHolder();
-
-    // 1,000 transactions, one row each: the consumer dies after the 300th, 350 more are committed
-    // while nobody consumes, the other node takes the slot over within 10 s of the crash, and the
-    // last 349 are committed after it has.
-    for (let i = 0; i < 1000; i++) {
-      await sql.query('INSERT INTO events VALUES ($1, $2)', [1000 + i, `row ${i}`]);
-      if (i === 300) await killServer(first);
-      if (i === 650) await eventually(async () => expect(await slotHolder()).not.toBe(holder), 10_000);
-    }
-    // …and catches up. One last row marks the end: a duplicate the new node replays comes before it.
-    await sql.query('INSERT INTO events VALUES ($1, $2)', [2000, 'last']);
-    await eventually(() => expect(seen).toContain(2000), 20_000);
-    expect(seen).toEqual(Array.from({ length: 1001 }, (_, i) => 1000 + i));
-    expect(serverOutput(second)).not.toMatch(/error/i);
-  }, 60_000);
 
   it("authorizes private channels by the database's policies on realtime.messages, not by role", async () => {
     const port = await startServer({ DATABASE_URL: database.url });
@@ -144,3 +109,55 @@ describe('npm run realtime with DATABASE_URL', () => {
     expect(output).toMatch(/postgres_changes cannot start: wal_level is \w+, logical replication needs wal_level=logical/);
   }, 30_000);
 });
+
+// Each engine's run has ids of its own (from `base`): the slot outlives a run, and a node of the
+// next one may replay the previous one's last changes before it confirms them.
+describe.each(ENGINES.map(({ kind, label }, i) => [label, kind, 10_000 * (i + 1)] as const))(
+  'npm run realtime with DATABASE_URL, two nodes on %s',
+  (_label, kind, base) => {
+    let engine: ThrowawayEngine;
+    beforeAll(async () => {
+      engine = await startThrowawayEngine(kind);
+    }, 60_000);
+    afterAll(async () => {
+      await engine?.stop();
+    });
+
+    it('the slot consumer is SIGKILLed during 1,000 inserts; a subscriber on the other node gets every row once, in order', async () => {
+      const env = { DATABASE_URL: database.url, ...engine.env };
+      const first = await startServer(env);
+      await eventually(async () => expect(await slotHolder()).not.toBeNull(), 10_000); // the first node consumes
+      await sql.query('ALTER PUBLICATION supabase_realtime ADD TABLE events').catch((err: { code?: string }) => {
+        if (err.code !== '42710') throw err; // already added by a test before
+      });
+      const second = await startServer(env);
+      const supabase = createClient(`http://127.0.0.1:${second}`, await key({ role: 'anon' }), { realtime: { transport: WebSocket as never } });
+      disconnects.push(() => supabase.realtime.disconnect());
+      const seen: number[] = [];
+      const status = await new Promise<string>((resolve) => {
+        supabase
+          .channel('steady')
+          .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'events', filter: `id=gte.${base}` }, (payload) =>
+            seen.push(payload.new.id as number),
+          )
+          .subscribe((state) => state !== 'CLOSED' && resolve(state));
+      });
+      expect(status).toBe('SUBSCRIBED');
+      const holder = await slotHolder();
+
+      // 1,000 transactions, one row each: the consumer dies after the 300th, 350 more are committed
+      // while nobody consumes, the other node takes the slot over within 10 s of the crash, and the
+      // last 349 are committed after it has.
+      for (let i = 0; i < 1000; i++) {
+        await sql.query('INSERT INTO events VALUES ($1, $2)', [base + i, `row ${i}`]);
+        if (i === 300) await killServer(first);
+        if (i === 650) await eventually(async () => expect(await slotHolder()).not.toBe(holder), 10_000);
+      }
+      // …and catches up. One last row marks the end: a duplicate the new node replays comes before it.
+      await sql.query('INSERT INTO events VALUES ($1, $2)', [base + 1000, 'last']);
+      await eventually(() => expect(seen).toContain(base + 1000), 20_000);
+      expect(seen).toEqual(Array.from({ length: 1001 }, (_, i) => base + i));
+      expect(serverOutput(second)).not.toMatch(/error/i);
+    }, 60_000);
+  },
+);

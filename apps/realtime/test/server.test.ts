@@ -1,8 +1,7 @@
 /**
  * The runnable Supabase-Realtime-compatible server (`npm run realtime`, i.e. `src/server.ts`) as a
  * real process: it refuses to start without its JWT secret, answers `/health`, serves the
- * unchanged realtime-js client with its example policy, and — two processes sharing a real
- * Redis — carries broadcasts and presence between nodes.
+ * unchanged realtime-js client with its example policy (several nodes: `cluster.test.ts`).
  */
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +11,6 @@ import { createClient } from '@supabase/supabase-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually } from '@starling/test-support/eventually';
-import { ensureRedis } from '@starling/test-support/redis';
 import { SECRET, SERVER, key, serverOutput, startServer, stopServers } from './support/realtime-process.ts';
 
 /** Anything with realtime-js's `disconnect` (supabase-js bundles its own realtime-js). */
@@ -130,28 +128,6 @@ describe('npm run realtime', () => {
     await ada.send({ type: 'broadcast', event: 'msg', payload: { from: 'ada' } });
     await eventually(() => expect(heard).toEqual([{ from: 'ada' }]));
     await eventually(() => expect(Object.keys(bob.presenceState())).toEqual(['ada']));
-  });
-
-  it('carries broadcasts and presence between two nodes sharing a Redis', async () => {
-    const redisUrl = await ensureRedis();
-    const env = { REDIS_URL: redisUrl };
-    const [portA, portB] = [await startServer(env), await startServer(env)];
-    const anon = await key({ role: 'anon' });
-    const onA = channel(portA, anon, 'cluster-room', { presence: { key: 'alice' } });
-    const onB = channel(portB, anon, 'cluster-room', { presence: { key: 'bob' } });
-    const heard: unknown[] = [];
-    onB.on('broadcast', { event: 'msg' }, ({ payload }) => heard.push(payload));
-    onB.on('presence', { event: 'sync' }, () => {});
-    expect(await subscribed(onA)).toBe('SUBSCRIBED');
-    expect(await subscribed(onB)).toBe('SUBSCRIBED');
-
-    await eventually(async () => {
-      await onA.send({ type: 'broadcast', event: 'msg', payload: { n: 1 } });
-      expect(heard.length).toBeGreaterThan(0);
-    });
-    expect(heard[0]).toEqual({ n: 1 });
-    expect(await onA.track({ name: 'Alice' })).toBe('ok');
-    await eventually(() => expect(onB.presenceState()).toMatchObject({ alice: [{ name: 'Alice' }] }), 5000);
   });
 });
 

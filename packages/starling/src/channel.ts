@@ -295,6 +295,26 @@ export interface ChannelSocket<A extends Assigns = Assigns, E extends ChannelEve
   updatePresence(key: string, meta: PresenceMeta): void;
   /** Everyone tracked on this topic: the `presence_state` payload. */
   listPresence(): PresenceList;
+  /**
+   * Runs `dispose` once when this channel ends, whatever ends it — a leave, its socket closing or
+   * being disconnected, a `stop`, a crash (a callback that throws, after which `terminate` does
+   * not run), a duplicate join, or a join that is refused, crashes or times out after calling
+   * this. For what the channel holds outside the runtime: a registration in a registry, a
+   * listener on a shared emitter, a handle. Phoenix gets this from the process dying (links,
+   * monitors, Registry); a Node channel must say what to release.
+   *
+   * Disposers run after `terminate` (when it runs), last registered first; one that throws or
+   * rejects is logged and the others still run. Registered once the channel has ended (an async
+   * `join` that outlived its timeout), `dispose` runs at once.
+   *
+   * @example
+   * join(topic, params, socket) {
+   *   const off = feed.listen(topic, (item) => socket.sendInfo(item));
+   *   socket.onExit(off);
+   *   return ok();
+   * }
+   */
+  onExit(dispose: () => unknown): void;
 }
 
 /** A broadcast on a topic the channel subscribed to with `socket.subscribe`, as `handleInfo` sees it. */
@@ -375,7 +395,11 @@ export interface Channel<A extends Assigns = Assigns, E extends ChannelEvents = 
   handleOut?(...args: HandleOutArgs<A, E>): MaybePromise<HandleResult | void>;
   /** Handles messages from `sendInfo` and subscriptions. */
   handleInfo?(message: unknown, socket: ChannelSocket<A, E>): MaybePromise<HandleResult | void>;
-  /** Runs once when the channel ends (leave, close, stop); not after a crash. */
+  /**
+   * Runs once when the channel ends (leave, close, stop); not after a crash, nor for a channel
+   * replaced by a duplicate join. Release resources with {@link ChannelSocket.onExit} instead,
+   * which runs on every exit.
+   */
   terminate?(reason: TerminateReason, socket: ChannelSocket<A, E>): MaybePromise<void>;
 }
 

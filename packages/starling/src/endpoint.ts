@@ -24,6 +24,7 @@ import type { PresenceClusterOptions } from './presence/presence-cluster.ts';
 import { CloseCodes } from './protocol.ts';
 import { PubSub, type Subscriber } from './pubsub/pubsub.ts';
 import type { HistoryOptions } from './pubsub/stream.ts';
+import type { Clock } from './clock.ts';
 import { realClock } from './runtime/clock.ts';
 import { createEndpointStats, type EndpointStats } from './endpoint-stats.ts';
 import { resolveInputLimits } from './runtime/limits.ts';
@@ -83,6 +84,13 @@ export interface EndpointOptions {
    * forwarding headers are ignored).
    */
   trustedProxies?: string | readonly string[] | TrustedProxies | undefined;
+  /**
+   * The time source of this endpoint's sockets: rate limits, join timeouts, delayed `sendInfo`,
+   * the WebSocket idle sweep, LongPoll session expiry and the shutdown drain's batches. Default:
+   * the real clock. Tests over real sockets pass a `ManualClock` from `starling-channels/testing`
+   * to move that time forward instead of sleeping.
+   */
+  clock?: Clock | undefined;
 }
 
 /** Options of one mounted socket. */
@@ -215,7 +223,7 @@ export class Endpoint {
       tokens: this.tokens,
       live: this.#live,
       stats: this.stats,
-      clock: realClock,
+      clock: options.clock ?? realClock,
       trustedProxies: trustedProxiesOf(options.trustedProxies),
     };
   }

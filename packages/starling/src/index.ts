@@ -31,6 +31,7 @@ export {
 export { TrustedProxies, clientAddress, type ForwardedHeader, type TrustedProxiesOptions } from './client-address.ts';
 export type { EndpointStats } from './endpoint-stats.ts';
 export type { RateLimitOptions } from './rate-limit.ts';
+export type { Clock, ClockTimer } from './clock.ts';
 export { Socket, accept, refuse, type SocketOptions, type SocketFraming, type ConnectInfo, type ConnectResult, type Params, type Route } from './socket.ts';
 export {
   ok,

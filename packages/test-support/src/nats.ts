@@ -11,13 +11,13 @@
  * await nats.restart();                // same port, same store: JetStream keeps its streams
  * await nats.restart({ empty: true }); // same port, a new store: every stream is lost
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
+import { sharedService, waitUntilAnswers } from './shared-service.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
@@ -57,48 +57,12 @@ export function pingNats(url: string): Promise<void> {
   });
 }
 
-async function waitForNats(url: string, timeoutMs: number): Promise<unknown> {
-  let lastError: unknown;
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
-    try {
-      await pingNats(url);
-      return null;
-    } catch (err) {
-      lastError = err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return lastError ?? new Error('timed out');
-}
-
-let ensured: Promise<string> | null = null;
-
 /**
  * Resolves with {@link TEST_NATS_URL} once NATS with JetStream answers there, starting the local
  * server if it is down (only when `TEST_NATS_URL` is not set); throws if it can't.
  */
 export function ensureNats(): Promise<string> {
-  ensured ??= (async () => {
-    try {
-      await pingNats(TEST_NATS_URL);
-      return TEST_NATS_URL;
-    } catch {
-      if (process.env.TEST_NATS_URL === undefined) {
-        await promisify(execFile)('sh', ['-c', START_NATS], { timeout: 10_000 }).catch(() => undefined);
-      }
-    }
-    const lastError = await waitForNats(TEST_NATS_URL, 5000);
-    if (lastError !== null) {
-      // Stays rejected: every test of the run fails at once with this message.
-      throw new Error(
-        `NATS with JetStream is required by these tests but is not reachable at ${TEST_NATS_URL}` +
-          (process.env.TEST_NATS_URL === undefined ? `, even after running \`${START_NATS}\`` : '') +
-          `. Start it or point TEST_NATS_URL at one. Last error: ${String(lastError)}`,
-      );
-    }
-    return TEST_NATS_URL;
-  })();
-  return ensured;
+  return sharedService({ name: 'NATS with JetStream', envVar: 'TEST_NATS_URL', url: TEST_NATS_URL, ping: pingNats, start: START_NATS });
 }
 
 /** A private nats-server child process with JetStream. */
@@ -150,7 +114,7 @@ export async function startThrowawayNats(): Promise<ThrowawayNats> {
     children.add(started);
     started.once('exit', () => children.delete(started));
     child = started;
-    const failure = await Promise.race([waitForNats(url, 5000), exited]);
+    const failure = await Promise.race([waitUntilAnswers(pingNats, url, 5000), exited]);
     if (failure !== null) {
       started.kill('SIGKILL');
       throw new Error(`could not start a throwaway nats-server on port ${port}: ${String(failure)}`);

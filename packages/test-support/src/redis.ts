@@ -10,10 +10,10 @@
  * await redis.stop();    // SIGKILL: an outage
  * await redis.restart(); // same port, empty
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
+import { sharedService, waitUntilAnswers } from './shared-service.ts';
 import { Redis } from 'ioredis';
 
 /** The shared Redis the tests use. */
@@ -40,48 +40,12 @@ export async function pingRedis(url: string): Promise<void> {
   }
 }
 
-async function waitForRedis(url: string, timeoutMs: number): Promise<unknown> {
-  let lastError: unknown;
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
-    try {
-      await pingRedis(url);
-      return null;
-    } catch (err) {
-      lastError = err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return lastError ?? new Error('timed out');
-}
-
-let ensured: Promise<string> | null = null;
-
 /**
  * Resolves with {@link TEST_REDIS_URL} once Redis answers there, starting the local server if it
  * is down (only when `TEST_REDIS_URL` is not set); throws if it can't.
  */
 export function ensureRedis(): Promise<string> {
-  ensured ??= (async () => {
-    try {
-      await pingRedis(TEST_REDIS_URL);
-      return TEST_REDIS_URL;
-    } catch {
-      if (process.env.TEST_REDIS_URL === undefined) {
-        await promisify(execFile)('sh', ['-c', START_REDIS], { timeout: 10_000 }).catch(() => undefined);
-      }
-    }
-    const lastError = await waitForRedis(TEST_REDIS_URL, 5000);
-    if (lastError !== null) {
-      // Stays rejected: every test of the run fails at once with this message.
-      throw new Error(
-        `Redis is required by these tests but is not reachable at ${TEST_REDIS_URL}` +
-          (process.env.TEST_REDIS_URL === undefined ? `, even after running \`${START_REDIS}\`` : '') +
-          `. Start it or point TEST_REDIS_URL at one. Last error: ${String(lastError)}`,
-      );
-    }
-    return TEST_REDIS_URL;
-  })();
-  return ensured;
+  return sharedService({ name: 'Redis', envVar: 'TEST_REDIS_URL', url: TEST_REDIS_URL, ping: pingRedis, start: START_REDIS });
 }
 
 /** A private redis-server child process. */
@@ -120,7 +84,7 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
     children.add(started);
     started.once('exit', () => children.delete(started));
     child = started;
-    const failure = await Promise.race([waitForRedis(url, 5000), exited]);
+    const failure = await Promise.race([waitUntilAnswers(pingRedis, url, 5000), exited]);
     if (failure !== null) {
       started.kill('SIGKILL');
       throw new Error(`could not start a throwaway redis-server on port ${port}: ${String(failure)}`);

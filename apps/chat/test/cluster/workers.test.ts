@@ -1,8 +1,10 @@
 /**
  * One process per core (`WORKERS`): the chat's primary forks N workers on one port; they share
- * broadcasts and presence through Redis. Without `REDIS_URL` the server refuses to start rather
- * than run workers that cannot see each other. The primary fails fast: a worker that cannot start
- * stops it once with that worker's reason, and a crash loop stops it too.
+ * broadcasts, presence, the rooms' replay streams and LongPoll sessions through an engine — a
+ * standalone Redis, a Redis Cluster or NATS, one private engine per kind for the whole file.
+ * Without one the server refuses to start rather than run workers that cannot see each other, and
+ * two at once are refused too. The primary fails fast: a worker that cannot start stops it once
+ * with that worker's reason, and a crash loop stops it too.
  */
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -10,10 +12,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatProcess } from '../support/chat-process.ts';
 import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, inboxOf, joined, phoenix18Client, freePort } from '@starling/test-support/official-client';
+import { ENGINES, startThrowawayEngine, type ThrowawayEngine } from '@starling/test-support/engines';
 import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
 import { ChatApi } from '../support/chat.ts';
 
@@ -62,14 +65,19 @@ function directChildrenOf(pid: number): number[] {
 }
 
 describe('WORKERS', () => {
-  it('refuses WORKERS > 1 without REDIS_URL, saying why', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-      env: { ...process.env, WORKERS: '2', REDIS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: scratchDir() },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/WORKERS > 1 needs REDIS_URL/);
+  it('refuses WORKERS > 1 without an engine, and two engines at once, saying why', () => {
+    const start = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
+        env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', NATS_URL: '', PORT: '0', LOG_LEVEL: 'fatal', DATA_DIR: scratchDir(), ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const alone = start({ WORKERS: '2' });
+    expect(alone.status).toBe(1);
+    expect(alone.stdout).toMatch(/WORKERS > 1 needs REDIS_URL, REDIS_CLUSTER_NODES or NATS_URL/);
+    const both = start({ REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://127.0.0.1:4222' });
+    expect(both.status).toBe(1);
+    expect(both.stdout).toMatch(/chat not started: REDIS_URL and NATS_URL are exclusive/);
   });
 
   it('exits 1 once, with the worker’s reason, when a worker cannot start (PostgreSQL down): no respawn loop', () => {
@@ -103,9 +111,11 @@ describe('WORKERS', () => {
       ['LOG_LEVEL', 'verbose'],
       ['SHUTDOWN_TIMEOUT', 'soon'],
       ['REDIS_URL', 'nope:1'],
+      ['REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000'],
+      ['NATS_URL', 'redis://127.0.0.1:6379'],
     ] as const) {
       const result = spawnSync(process.execPath, ['--import', 'tsx', SERVER], {
-        env: { ...process.env, WORKERS: '', REDIS_URL: '', PORT: '0', DATA_DIR: scratchDir(), [name]: value },
+        env: { ...process.env, WORKERS: '', REDIS_URL: '', REDIS_CLUSTER_NODES: '', NATS_URL: '', PORT: '0', DATA_DIR: scratchDir(), [name]: value },
         encoding: 'utf8',
         timeout: 20_000,
       });
@@ -143,12 +153,21 @@ describe('WORKERS', () => {
     );
     expect(killed.size).toBe(5);
   });
+});
 
-  it('runs N workers on one port whose clients see each other through Redis', async () => {
-    redis = await startThrowawayRedis();
+describe.each(ENGINES.map(({ kind, label }) => [label, kind] as const))('WORKERS on %s', (_label, kind) => {
+  let engine: ThrowawayEngine;
+  beforeAll(async () => {
+    engine = await startThrowawayEngine(kind);
+  }, 60_000);
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  it('runs N workers on one port whose clients, on WebSocket and LongPoll, see each other through the engine', async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
     const port = await freePort();
-    chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, 30_000);
+    chat = await ChatProcess.start({ PORT: String(port), WORKERS: '2', ...engine.env, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, 30_000);
     await eventually(() => expect(childrenOf(chat!.pid)).toHaveLength(2), 10_000);
     // /health may answer from the first worker while the second still starts: wait for the primary's word that both are up.
     await eventually(() => expect(chat!.stdout).toMatch(/"workers":2,[^\n]*"msg":"chat listening"/), 20_000);
@@ -156,19 +175,24 @@ describe('WORKERS', () => {
     pool = new ClientPool(phoenix18Client);
     const endpoint = `ws://127.0.0.1:${port}/socket`;
     // Connections are spread over the workers round-robin: with 4 clients both workers serve some.
+    // The third is on LongPoll: its polls and posts reach either worker, and the one that does not
+    // hold its session forwards them to the one that does, through the engine.
     const api = new ChatApi(`http://127.0.0.1:${port}`);
     const users = await Promise.all([0, 1, 2, 3].map(() => api.newUser()));
-    const channels = users.map((user, i) => pool!.socket(endpoint, { params: { token: user.token } }).channel('rooms:lobby', { name: `user${i}` }));
+    const channels = users.map((user, i) =>
+      pool!.socket(endpoint, { params: { token: user.token }, longPoll: i === 2 }).channel('rooms:lobby', { name: `user${i}` }),
+    );
     const inboxes = channels.map((channel) => inboxOf(channel, 'new_msg'));
-    // A room is a history topic: its `phx_stream` push comes once the worker's Redis SUBSCRIBE is
-    // confirmed and the stream read (a join is answered before).
+    // A room is a history topic: its `phx_stream` push comes once the worker's subscription in the
+    // engine is confirmed and the stream read (a join is answered before).
     const streams = channels.map((channel) => inboxOf(channel, 'phx_stream'));
     await Promise.all(channels.map((channel) => joined(channel)));
     for (const stream of streams) await eventually(() => expect(stream.items).toHaveLength(1), 5000);
     channels[0]!.push('new_msg', { body: 'from 0' });
+    channels[2]!.push('new_msg', { body: 'from 2' });
     channels[3]!.push('new_msg', { body: 'from 3' });
     for (const inbox of inboxes) {
-      await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 3']), 5000);
+      await eventually(() => expect(inbox.items.map((m) => (m as { body: string }).body).sort()).toEqual(['from 0', 'from 2', 'from 3']), 5000);
     }
 
     // /metrics reaches one worker at random, but shows the whole cluster: the same sums every time.

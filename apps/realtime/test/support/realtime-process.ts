@@ -26,7 +26,7 @@ const byPort = new Map<number, { readonly child: ChildProcess; readonly output: 
 export async function startServer(env: Record<string, string> = {}): Promise<number> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, REDIS_URL: '', REALTIME_JWT_SECRET: SECRET, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', NATS_URL: '', REALTIME_JWT_SECRET: SECRET, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -31,10 +31,14 @@ export interface MetricsOptions {
 /** What the Postgres Changes metrics read: `createRealtime`'s result fits. */
 export interface ChangeMetricsSource {
   readonly changeStats: {
+    /** Channels with bindings now; absent in older counters. */
+    readonly channels?: number;
     readonly changes: number;
     readonly authorizationChecks: number;
     readonly delivered: number;
     readonly dropped: Readonly<Record<string, number>>;
+    /** Pushes made with `errors`, by error; absent in older counters. */
+    readonly errors?: Readonly<Record<string, number>>;
   } | null;
   readonly source: { readonly stats: { readonly changes: number }; lagBytes(): Promise<number | null> } | null;
 }
@@ -63,7 +67,10 @@ type MetricsSource = Pick<Endpoint, 'connectionCount' | 'channelCount' | 'stats'
  *   that consumes it), counters `postgres_changes_read_total` (read from the slot by this node),
  *   `postgres_changes_received_total`, `postgres_authorization_checks_total`,
  *   `postgres_changes_delivered_total` (pushes to channels), `postgres_changes_dropped_total{reason}`
- *   (`unauthorized`, `check_failed`, `duplicate`). Rates (`rate(…[1m])`) give changes/s and checks/s.
+ *   (`unauthorized`, `check_failed`, `duplicate`), `postgres_changes_errors_total{error}` (pushes
+ *   with `errors`: `unauthorized` for 401, `payload_too_large` for 413), and gauge
+ *   `postgres_changes_channels` (channels with bindings on this node). Rates (`rate(…[1m])`) give
+ *   changes/s and checks/s.
  */
 export function createMetrics(endpoint: MetricsSource, options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
@@ -161,6 +168,24 @@ export function createMetrics(endpoint: MetricsSource, options: MetricsOptions =
       () => changes.changeStats?.authorizationChecks ?? 0,
     );
     counter('postgres_changes_delivered_total', 'postgres_changes pushes to channels.', () => changes.changeStats?.delivered ?? 0);
+    new Gauge({
+      name: `${prefix}postgres_changes_channels`,
+      help: 'Channels with postgres_changes bindings on this node.',
+      registers,
+      collect() {
+        this.set(changes.changeStats?.channels ?? 0);
+      },
+    });
+    new Counter({
+      name: `${prefix}postgres_changes_errors_total`,
+      help: 'postgres_changes pushes made with errors, by error (unauthorized: 401, payload_too_large: 413).',
+      labelNames: ['error'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [error, count] of Object.entries(changes.changeStats?.errors ?? {})) this.inc({ error }, count);
+      },
+    });
     new Counter({
       name: `${prefix}postgres_changes_dropped_total`,
       help: 'postgres_changes pushes not made, by reason (unauthorized, check_failed, duplicate).',

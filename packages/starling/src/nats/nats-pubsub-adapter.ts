@@ -18,13 +18,14 @@
  */
 import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
-import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from '../redis/envelope.ts';
+import { envelopeHeader } from '../redis/envelope.ts';
+import { decodeInbound, deliverInbound, encodeAppend, encodeBroadcast, type Relay } from '../redis/relay.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
 import { NatsStreams } from './nats-streams.ts';
 import { Subjects } from './subjects.ts';
@@ -160,6 +161,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   #starting: Promise<void> | null = null;
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
+  #relay: Relay | null = null;
   #nc: NatsConnection | null = null;
   #streams: NatsStreams | null = null;
   #up = false;
@@ -191,6 +193,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `NatsPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
     this.#node = node;
+    this.#relay = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'NATS' };
     this.#state = 'starting';
     this.#starting = this.#connect();
     try {
@@ -221,14 +224,16 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   }
 
   publish(message: BroadcastMessage): void {
-    const header = this.#header;
+    const relay = this.#relay;
     const nc = this.#nc;
-    if (this.#state !== 'started' || header === null || nc === null || !this.#up) {
+    if (this.#state !== 'started' || relay === null || nc === null || !this.#up) {
       this.#stats.dropped++;
       return;
     }
+    const envelope = encodeBroadcast(relay, message);
+    if (envelope === null) return;
     try {
-      nc.publish(this.#subjects.topic(message.topic), encodeEnvelope(header, message));
+      nc.publish(this.#subjects.topic(message.topic), envelope);
       this.#stats.published++;
     } catch (err) {
       this.#stats.dropped++;
@@ -242,23 +247,15 @@ export class NatsPubSubAdapter implements HistoryAdapter {
    * unreachable (or too many are pending) it is dropped, counted and `lost` is called.
    */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const header = this.#header;
-    const node = this.#node;
+    const relay = this.#relay;
     const streams = this.#streams;
-    if (this.#state !== 'started' || header === null || node === null || streams === null || !this.#up || this.#pending >= this.#maxPending) {
+    if (this.#state !== 'started' || relay === null || streams === null || !this.#up || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId, message.topic);
+      this.#node?.lost(publishId, message.topic);
       return;
     }
-    let parts: { head: Buffer; body: Buffer };
-    try {
-      parts = historyEnvelope(header, publishId, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId, message.topic);
-      return;
-    }
+    const parts = encodeAppend(relay, message, publishId);
+    if (parts === null) return;
     this.#pending++;
     const topic = message.topic;
     const previous = this.#queues.get(topic) ?? Promise.resolve();
@@ -310,6 +307,7 @@ export class NatsPubSubAdapter implements HistoryAdapter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#node = null;
+    this.#relay = null;
     this.#interest.clear();
     const nc = this.#nc;
     this.#nc = null;
@@ -393,39 +391,15 @@ export class NatsPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(topic: string, msg: Msg): void {
-    const node = this.#node;
-    const header = this.#header;
-    if (node === null || header === null) return;
-    const bytes = msg.data;
-    // No echo: our own plain envelopes start with our header (noEcho already keeps them away).
-    if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
-    let message: BroadcastMessage;
-    let publishId: number | undefined;
-    try {
-      const envelope = decodeEnvelope(bytes);
-      message = envelope.message;
-      if (message.topic !== topic) throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its subject`);
-      // A history publication comes back to its own node too (from JetStream): delivered there in order.
-      if (envelope.origin === node.id) publishId = envelope.publishId;
-    } catch (err) {
-      const malformed = ++this.#stats.malformed;
-      // Log 1st, 2nd, 4th, 8th…: a mixed-version cluster must not flood the log at message rate.
-      if ((malformed & (malformed - 1)) === 0) this.#logger.warn({ err, subject: msg.subject, malformed }, 'dropped an undecodable message from NATS');
-      return;
-    }
-    if (message.position !== undefined) {
+    const relay = this.#relay;
+    if (relay === null) return;
+    const received = decodeInbound(relay, msg.data, msg.subject, (decoded) => decoded === topic);
+    if (received === null) return;
+    if (received.message.position !== undefined) {
       const seq = Number(msg.headers?.get('Nats-Sequence'));
-      if (Number.isSafeInteger(seq) && seq > 0) this.#streams?.learn(topic, seq, message.position);
+      if (Number.isSafeInteger(seq) && seq > 0) this.#streams?.learn(topic, seq, received.message.position);
     }
-    // In flight while we unsubscribed: no longer wanted.
-    if (!this.#interest.has(topic)) return;
-    this.#stats.received++;
-    try {
-      node.deliver(message, publishId);
-    } catch (err) {
-      // Subscribers must not throw; if one does, it must not break the connection's parser.
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');
-    }
+    deliverInbound(relay, received);
   }
 
   /** Follows the connection's status: up or down, logged once per outage. */

@@ -36,6 +36,12 @@ export interface RowChange {
   readonly seq: number;
   /** When its transaction committed (ISO 8601, millisecond precision). */
   readonly commitTimestamp: string;
+  /**
+   * Its transaction's id (32 bits, as pgoutput sends it). PostgreSQL writes a commit to the WAL —
+   * and may stream it — a moment before other sessions' snapshots see it: a consumer that reads
+   * the row back can tell whether its snapshot sees the transaction yet.
+   */
+  readonly xid: number;
   /** Every column of the table, in table order. */
   readonly columns: readonly ChangeColumn[];
   /** The new row (INSERT, UPDATE); null on DELETE. A TOASTed value that did not change is absent unless the old row has it. */
@@ -79,7 +85,8 @@ export interface ChangeSourceStats {
 
 interface OpenTransaction {
   readonly commitTime: bigint;
-  readonly changes: Omit<RowChange, 'commitLsn' | 'seq' | 'commitTimestamp'>[];
+  readonly xid: number;
+  readonly changes: Omit<RowChange, 'commitLsn' | 'seq' | 'commitTimestamp' | 'xid'>[];
 }
 
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
@@ -303,7 +310,7 @@ export class PostgresChangeSource {
         await this.#resolveTypes(message.columns.map((column) => column.typeOid));
         return;
       case 'begin':
-        this.#open = { commitTime: BigInt(message.commitTime as bigint), changes: [] };
+        this.#open = { commitTime: BigInt(message.commitTime as bigint), xid: message.xid, changes: [] };
         return;
       case 'insert':
         return this.#add(message.relation, 'INSERT', message.new, null);
@@ -351,7 +358,8 @@ export class PostgresChangeSource {
     }
     if (open !== null && open.changes.length > 0) {
       const commitTimestamp = new Date(Number(open.commitTime / 1000n)).toISOString();
-      const changes = open.changes.map((change, seq): RowChange => ({ ...change, commitLsn, seq, commitTimestamp }));
+      const { xid } = open;
+      const changes = open.changes.map((change, seq): RowChange => ({ ...change, commitLsn, seq, commitTimestamp, xid }));
       await this.#options.handle(changes);
       this.stats.changes += changes.length;
       this.stats.transactions++;

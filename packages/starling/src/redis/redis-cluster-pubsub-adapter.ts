@@ -16,13 +16,14 @@ import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
-import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
 import { slotTag, topicSlot } from './cluster-slots.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
+import { envelopeHeader } from './envelope.ts';
+import { decodeInbound, deliverInbound, encodeAppend, encodeBroadcast, type Relay } from './relay.ts';
 import type { RedisPubSubStats } from './redis-pubsub-adapter.ts';
 import { RedisClusterStreams } from './redis-cluster-streams.ts';
 
@@ -100,6 +101,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
   #state: State = 'idle';
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
+  #relay: Relay | null = null;
   #pending = 0;
   #lastWrite: Promise<void> = Promise.resolve();
   #down = false;
@@ -154,6 +156,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     if (this.#state !== 'idle') throw new StarlingError(ErrorCodes.adapter, `RedisClusterPubSubAdapter cannot start: it is ${this.#state}`);
     this.#header = envelopeHeader(node.id);
     this.#node = node;
+    this.#relay = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'Redis' };
     this.#state = 'starting';
     const connected = this.#redis.connect();
     const outcome = await settleWithin(connected, this.#connectTimeoutMs, this.#clock);
@@ -191,40 +194,26 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
   }
 
   publish(message: BroadcastMessage): void {
-    const header = this.#header;
-    if (!this.#writable() || header === null) {
+    const relay = this.#relay;
+    if (!this.#writable() || relay === null) {
       this.#stats.dropped++;
       return;
     }
-    let envelope: Buffer;
-    try {
-      envelope = encodeEnvelope(header, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'broadcast not sent to other nodes');
-      return;
-    }
+    const envelope = encodeBroadcast(relay, message);
+    if (envelope === null) return;
     this.#track(this.#redis.spublish(this.#channel(message.topic), envelope));
   }
 
   /** Appends to the topic's stream and SPUBLISHes, in one script on the topic's slot; drops (and calls `lost`) like a publish. */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const header = this.#header;
-    const node = this.#node;
-    if (!this.#writable() || header === null || node === null) {
+    const relay = this.#relay;
+    if (!this.#writable() || relay === null) {
       this.#stats.dropped++;
-      node?.lost(publishId, message.topic);
+      this.#node?.lost(publishId, message.topic);
       return;
     }
-    let parts: { head: Buffer; body: Buffer };
-    try {
-      parts = historyEnvelope(header, publishId, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId, message.topic);
-      return;
-    }
+    const parts = encodeAppend(relay, message, publishId);
+    if (parts === null) return;
     this.#track(this.#streams.append(message.topic, parts.head, parts.body, limits), () => this.#node?.lost(publishId, message.topic));
   }
 
@@ -249,6 +238,7 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#node = null;
+    this.#relay = null;
     this.#interest.clear();
     const ended = new Promise<void>((resolve) => this.#redis.once('end', () => resolve()));
     if (this.#redis.status === 'ready') this.#redis.quit().catch(() => this.#redis.disconnect());
@@ -283,33 +273,10 @@ export class RedisClusterPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(channel: Buffer, bytes: Buffer): void {
-    const node = this.#node;
-    const header = this.#header;
-    if (node === null || header === null) return;
-    if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
-    let message: BroadcastMessage;
-    let publishId: number | undefined;
-    try {
-      const envelope = decodeEnvelope(bytes);
-      message = envelope.message;
-      if (envelope.origin === node.id) publishId = envelope.publishId;
-      if (channel.toString('utf8') !== this.#channel(message.topic)) {
-        throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its channel`);
-      }
-    } catch (err) {
-      const malformed = ++this.#stats.malformed;
-      if ((malformed & (malformed - 1)) === 0) {
-        this.#logger.warn({ err, channel: channel.toString('utf8'), malformed }, 'dropped an undecodable message from Redis');
-      }
-      return;
-    }
-    if (!this.#interest.has(message.topic)) return;
-    this.#stats.received++;
-    try {
-      node.deliver(message, publishId);
-    } catch (err) {
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');
-    }
+    const relay = this.#relay;
+    if (relay === null) return;
+    const received = decodeInbound(relay, bytes, channel, (topic) => channel.toString('utf8') === this.#channel(topic));
+    if (received !== null) deliverInbound(relay, received);
   }
 
   /** Logs trouble once per outage (ioredis reports every attempt). */

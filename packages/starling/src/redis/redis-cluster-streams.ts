@@ -37,12 +37,10 @@
  * append, and then starts again at a new epoch.
  */
 import type { Cluster } from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import { ErrorCodes, StarlingError } from '../errors.ts';
-import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { StreamPosition } from '../protocol.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
 import { slotTag, topicSlot } from './cluster-slots.ts';
-import { decodeEnvelope } from './envelope.ts';
+import { LUA_TIME_AND_EXPIRY, parseRead, readArgs, readScript, StoreEpochs } from './stream-scripts.ts';
 
 /** How long an untouched stream lives at least (on top of `ttlMs`): the backstop of a lost index. */
 const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
@@ -58,22 +56,11 @@ local function storeEpoch()
   end
   return e
 end
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function dropHead()
   local entry = redis.call('LPOP', LIST)
   if entry then redis.call('HINCRBY', META, 'b', -#entry) end
 end
-local function expire(oldest)
-  while true do
-    local head = redis.call('LINDEX', LIST, 0)
-    if not head or tonumber(string.sub(head, 1, 13)) >= oldest then return end
-    dropHead()
-  end
-end
-`;
+${LUA_TIME_AND_EXPIRY}`;
 
 /**
  * ARGV (after the prelude's one): 2 = limits `size,ttlMs,maxBytes,expiryMs`, 3 = envelope head,
@@ -105,30 +92,8 @@ redis.call('SPUBLISH', ARGV[5], envelope)
 return {position, redis.call('HGET', META, 'b')}
 `;
 
-/**
- * ARGV (after the prelude's one): 2 = since epoch ('' for none), 3 = since offset, 4 = ttlMs,
- * 5 = maxReplayBytes. Returns {epoch, offset, recovered (0/1), bytes, entries…}, as standalone.
- */
-const READ = `${PRELUDE}
-local store = storeEpoch()
-local epoch = redis.call('HGET', META, 'e')
-if not epoch then
-  return {store .. '.' .. (tonumber(redis.call('HGET', STORE, 'g')) + 1), '0', '0', '0'}
-end
-local offset = tonumber(redis.call('HGET', META, 'o'))
-local since = tonumber(ARGV[3])
-if ARGV[2] ~= epoch or since > offset then return {epoch, tostring(offset), '0', '0'} end
-expire(nowMs() - tonumber(ARGV[4]))
-local first = offset - redis.call('LLEN', LIST) + 1
-if since < first - 1 then return {epoch, tostring(offset), '0', '0'} end
-local entries = redis.call('LRANGE', LIST, since - first + 1, -1)
-local bytes = 0
-for i = 1, #entries do bytes = bytes + #entries[i] end
-if bytes > tonumber(ARGV[5]) then return {epoch, tostring(offset), '0', tostring(bytes)} end
-local out = {epoch, tostring(offset), '1', tostring(bytes)}
-for i = 1, #entries do out[#out + 1] = entries[i] end
-return out
-`;
+/** ARGV (after the prelude's one): see {@link readScript}. */
+const READ = readScript(PRELUDE, 2);
 
 /**
  * KEYS: 1 = index sorted set, 2 = index bytes hash. ARGV: 1 = topic, 2 = its bytes now,
@@ -168,8 +133,7 @@ export class RedisClusterStreams {
   readonly #prefix: string;
   readonly #indexKeys: [string, string];
   readonly #channel: (topic: string) => string;
-  readonly #seed = randomBytes(6).toString('base64url');
-  #epochs = 0;
+  readonly #epochs = new StoreEpochs();
   /** The index steps and evictions in flight: what a read on this node waits for first. */
   #bookkeeping: Promise<void> = Promise.resolve();
 
@@ -186,11 +150,6 @@ export class RedisClusterStreams {
     this.#prefix = prefix;
     this.#indexKeys = [`${prefix}:h:{${prefix}:index}:z`, `${prefix}:h:{${prefix}:index}:b`];
     this.#channel = channel;
-  }
-
-  /** A store epoch for a slot that has none: never the same twice (see the standalone store). */
-  #newEpoch(): string {
-    return `${this.#seed}${(this.#epochs++).toString(36)}`;
   }
 
   /** The topic's meta, list and slot store keys, all in the topic's slot. */
@@ -213,7 +172,7 @@ export class RedisClusterStreams {
     try {
       const [position, bytes] = await this.#redis.starlingClusterAppend(
         ...this.#keys(topic),
-        this.#newEpoch(),
+        this.#epochs.next(),
         `${limits.size},${limits.ttlMs},${limits.maxBytes},${expiry}`,
         head,
         body,
@@ -240,20 +199,7 @@ export class RedisClusterStreams {
   /** See {@link StreamRead}. Waits for this node's bookkeeping in flight first. */
   async read(topic: string, since: StreamPosition | null, limits: StreamLimits): Promise<StreamRead> {
     await this.#bookkeeping;
-    const reply = await this.#redis.starlingClusterReadBuffer(
-      ...this.#keys(topic),
-      this.#newEpoch(),
-      since?.epoch ?? '',
-      since?.offset ?? 0,
-      limits.ttlMs,
-      limits.maxReplayBytes,
-    );
-    const [epoch, offset, recovered, bytes, ...entries] = reply;
-    if (epoch === undefined || offset === undefined || recovered === undefined || bytes === undefined) {
-      throw new StarlingError(ErrorCodes.adapter, `unexpected reply to a stream read of ${topic}`);
-    }
-    const position = { epoch: epoch.toString('utf8'), offset: Number(offset.toString('utf8')) };
-    const publications: BroadcastMessage[] = entries.map((entry) => decodeEnvelope(entry.subarray(13)).message);
-    return { position, recovered: since !== null && recovered.toString('utf8') === '1', publications, bytes: Number(bytes.toString('utf8')) };
+    const reply = await this.#redis.starlingClusterReadBuffer(...this.#keys(topic), this.#epochs.next(), ...readArgs(since, limits));
+    return parseRead(topic, since, reply);
   }
 }

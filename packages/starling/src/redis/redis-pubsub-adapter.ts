@@ -17,13 +17,14 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { consoleLogger, withFields, type Logger } from '../logger.ts';
 import { realClock, settleWithin } from '../runtime/clock.ts';
-import { ErrorCodes, MalformedFrameError, StarlingError } from '../errors.ts';
+import { ErrorCodes, StarlingError } from '../errors.ts';
 import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
 import type { PubSubNode } from '../pubsub/adapter.ts';
 import type { HistoryAdapter } from '../pubsub/history-adapter.ts';
 import { redacted, shutdown, whenReady } from './connection.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { decodeEnvelope, encodeEnvelope, envelopeHeader, historyEnvelope } from './envelope.ts';
+import { envelopeHeader } from './envelope.ts';
+import { decodeInbound, deliverInbound, encodeAppend, encodeBroadcast, type Relay } from './relay.ts';
 import { RedisStreams } from './redis-streams.ts';
 
 /** Options of {@link RedisPubSubAdapter}. */
@@ -132,6 +133,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   #starting: Promise<void> | null = null;
   #node: PubSubNode | null = null;
   #header: Buffer | null = null;
+  #relay: Relay | null = null;
   #pending = 0;
   /** The last publish or append sent (it never rejects): what `flush` waits for first. */
   #lastWrite: Promise<void> = Promise.resolve();
@@ -193,6 +195,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     this.#header = envelopeHeader(node.id);
     this.#flushChannel = Buffer.from(`${this.#channelPrefix.slice(0, -'t:'.length)}flush:${node.id}`, 'utf8');
     this.#node = node;
+    this.#relay = { node, header: this.#header, interest: this.#interest, stats: this.#stats, logger: this.#logger, broker: 'Redis' };
     this.#state = 'starting';
     this.#starting = this.#connect();
     try {
@@ -230,19 +233,13 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   }
 
   publish(message: BroadcastMessage): void {
-    const header = this.#header;
-    if (this.#state !== 'started' || header === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
+    const relay = this.#relay;
+    if (this.#state !== 'started' || relay === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
       return;
     }
-    let envelope: Buffer;
-    try {
-      envelope = encodeEnvelope(header, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'broadcast not sent to other nodes');
-      return;
-    }
+    const envelope = encodeBroadcast(relay, message);
+    if (envelope === null) return;
     this.#pending++;
     this.#lastWrite = this.#publisher.publish(this.#channel(message.topic), envelope).then(
       () => {
@@ -263,22 +260,14 @@ export class RedisPubSubAdapter implements HistoryAdapter {
    * and counted, like a publish, and `lost` is called.
    */
   append(message: BroadcastMessage, publishId: number, limits: StreamLimits): void {
-    const header = this.#header;
-    const node = this.#node;
-    if (this.#state !== 'started' || header === null || node === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
+    const relay = this.#relay;
+    if (this.#state !== 'started' || relay === null || this.#publisher.status !== 'ready' || this.#pending >= this.#maxPending) {
       this.#stats.dropped++;
-      node?.lost(publishId, message.topic);
+      this.#node?.lost(publishId, message.topic);
       return;
     }
-    let parts: { head: Buffer; body: Buffer };
-    try {
-      parts = historyEnvelope(header, publishId, message);
-    } catch (err) {
-      this.#stats.dropped++;
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'publication not appended');
-      node.lost(publishId, message.topic);
-      return;
-    }
+    const parts = encodeAppend(relay, message, publishId);
+    if (parts === null) return;
     this.#pending++;
     this.#lastWrite = this.#streams.append(message.topic, parts.head, parts.body, limits).then(
       () => {
@@ -343,6 +332,7 @@ export class RedisPubSubAdapter implements HistoryAdapter {
     for (const done of [...this.#markers.values()]) done();
     this.#state = 'closed';
     this.#node = null;
+    this.#relay = null;
     this.#interest.clear();
     await Promise.all([shutdown(this.#publisher, this.#clock), shutdown(this.#subscriber, this.#clock)]);
   }
@@ -385,43 +375,10 @@ export class RedisPubSubAdapter implements HistoryAdapter {
   }
 
   #receive(channel: Buffer, bytes: Buffer): void {
-    const node = this.#node;
-    const header = this.#header;
-    if (node === null || header === null) return;
-    if (this.#flushChannel?.equals(channel) === true) {
-      this.#markers.get(bytes.toString('utf8'))?.();
-      return;
-    }
-    // No echo: our own envelopes start with our header (version + origin); no decoding needed.
-    if (bytes.byteLength >= header.byteLength && header.compare(bytes, 0, header.byteLength) === 0) return;
-    let message: BroadcastMessage;
-    let publishId: number | undefined;
-    try {
-      const envelope = decodeEnvelope(bytes);
-      message = envelope.message;
-      // A publication on a history topic comes back to its own node too: that is how it is delivered there, in order.
-      if (envelope.origin === node.id) publishId = envelope.publishId;
-      const expected = this.#channel(message.topic);
-      if (channel.toString('utf8') !== expected) {
-        throw new MalformedFrameError(`envelope topic ${JSON.stringify(message.topic)} does not match its channel`);
-      }
-    } catch (err) {
-      const malformed = ++this.#stats.malformed;
-      // Log 1st, 2nd, 4th, 8th…: a mixed-version cluster must not flood the log at message rate.
-      if ((malformed & (malformed - 1)) === 0) {
-        this.#logger.warn({ err, channel: channel.toString('utf8'), malformed }, 'dropped an undecodable message from Redis');
-      }
-      return;
-    }
-    // In flight while we unsubscribed: no longer wanted.
-    if (!this.#interest.has(message.topic)) return;
-    this.#stats.received++;
-    try {
-      node.deliver(message, publishId);
-    } catch (err) {
-      // Subscribers must not throw; if one does, it must not break the Redis connection's parser.
-      this.#logger.error({ err, topic: message.topic, event: message.event }, 'delivering a remote broadcast threw');
-    }
+    const relay = this.#relay;
+    if (relay === null) return;
+    const received = decodeInbound(relay, bytes, channel, (topic) => channel.toString('utf8') === this.#channel(topic));
+    if (received !== null) deliverInbound(relay, received);
   }
 
   /**

@@ -31,11 +31,9 @@
  * byte counts stay exact and offsets never restart within an epoch.
  */
 import type { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import { ErrorCodes, StarlingError } from '../errors.ts';
-import type { BroadcastMessage, StreamPosition } from '../protocol.ts';
+import type { StreamPosition } from '../protocol.ts';
 import type { StreamLimits, StreamRead } from '../pubsub/stream.ts';
-import { decodeEnvelope } from './envelope.ts';
+import { LUA_TIME_AND_EXPIRY, parseRead, readArgs, readScript, StoreEpochs } from './stream-scripts.ts';
 
 /**
  * Shared by both scripts, which take ARGV[1] = a new store epoch, ARGV[2] = the key prefix
@@ -52,10 +50,6 @@ local function storeEpoch()
   end
   return e
 end
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function bytesOf(hash)
   return tonumber(redis.call('HGET', hash, 'b') or '0')
 end
@@ -67,14 +61,7 @@ local function dropHead()
     redis.call('HINCRBY', STORE, 'b', -#entry)
   end
 end
-local function expire(oldest)
-  while true do
-    local head = redis.call('LINDEX', LIST, 0)
-    if not head or tonumber(string.sub(head, 1, 13)) >= oldest then return end
-    dropHead()
-  end
-end
-`;
+${LUA_TIME_AND_EXPIRY}`;
 
 /**
  * ARGV (after the prelude's three): 4 = limits `size,ttlMs,maxTopics,maxBytes`, 5 = envelope head,
@@ -119,31 +106,8 @@ redis.call('PUBLISH', ARGV[7] .. topic, envelope)
 return position
 `;
 
-/**
- * ARGV (after the prelude's three): 4 = since epoch ('' for none), 5 = since offset, 6 = ttlMs,
- * 7 = maxReplayBytes. Returns {epoch, offset, recovered (0/1), bytes, entries…}: no entries when
- * they weigh more than maxReplayBytes, so an oversized replay never leaves Redis.
- */
-const READ = `${PRELUDE}
-local store = storeEpoch()
-local epoch = redis.call('HGET', META, 'e')
-if not epoch then
-  return {store .. '.' .. (tonumber(redis.call('HGET', STORE, 'g')) + 1), '0', '0', '0'}
-end
-local offset = tonumber(redis.call('HGET', META, 'o'))
-local since = tonumber(ARGV[5])
-if ARGV[4] ~= epoch or since > offset then return {epoch, tostring(offset), '0', '0'} end
-expire(nowMs() - tonumber(ARGV[6]))
-local first = offset - redis.call('LLEN', LIST) + 1
-if since < first - 1 then return {epoch, tostring(offset), '0', '0'} end
-local entries = redis.call('LRANGE', LIST, since - first + 1, -1)
-local bytes = 0
-for i = 1, #entries do bytes = bytes + #entries[i] end
-if bytes > tonumber(ARGV[7]) then return {epoch, tostring(offset), '0', tostring(bytes)} end
-local out = {epoch, tostring(offset), '1', tostring(bytes)}
-for i = 1, #entries do out[#out + 1] = entries[i] end
-return out
-`;
+/** ARGV (after the prelude's three): see {@link readScript}. */
+const READ = readScript(PRELUDE, 4);
 
 type Scripted = Redis & {
   starlingAppendBuffer(...args: Array<string | Buffer | number>): Promise<Buffer>;
@@ -155,16 +119,7 @@ export class RedisStreams {
   readonly #redis: Scripted;
   readonly #keys: string;
   readonly #channelPrefix: string;
-  readonly #seed = randomBytes(6).toString('base64url');
-  #epochs = 0;
-  /**
-   * A store epoch for Redis to take if it has none (first use, or after losing its data): never
-   * the same twice — after a data loss the new store epoch must differ from every earlier one —
-   * yet cheap, since every script call carries one.
-   */
-  #newEpoch(): string {
-    return `${this.#seed}${(this.#epochs++).toString(36)}`;
-  }
+  readonly #epochs = new StoreEpochs();
 
   /**
    * @param redis a connection in normal (not subscriber) mode; the scripts are defined on it
@@ -182,28 +137,14 @@ export class RedisStreams {
 
   /** Appends and publishes; resolves with the position Redis gave. */
   async append(topic: string, head: Buffer, body: Buffer, limits: StreamLimits): Promise<string> {
-    const position = await this.#redis.starlingAppendBuffer(this.#newEpoch(), this.#keys, topic, limitsArg(limits), head, body, this.#channelPrefix);
+    const position = await this.#redis.starlingAppendBuffer(this.#epochs.next(), this.#keys, topic, limitsArg(limits), head, body, this.#channelPrefix);
     return position.toString('utf8');
   }
 
   /** See {@link StreamRead}. Rejects with `ERR_PUBSUB_ADAPTER` if Redis fails or answers garbage. */
   async read(topic: string, since: StreamPosition | null, limits: StreamLimits): Promise<StreamRead> {
-    const reply = await this.#redis.starlingReadBuffer(
-      this.#newEpoch(),
-      this.#keys,
-      topic,
-      since?.epoch ?? '',
-      since?.offset ?? 0,
-      limits.ttlMs,
-      limits.maxReplayBytes,
-    );
-    const [epoch, offset, recovered, bytes, ...entries] = reply;
-    if (epoch === undefined || offset === undefined || recovered === undefined || bytes === undefined) {
-      throw new StarlingError(ErrorCodes.adapter, `unexpected reply to a stream read of ${topic}`);
-    }
-    const position = { epoch: epoch.toString('utf8'), offset: Number(offset.toString('utf8')) };
-    const publications: BroadcastMessage[] = entries.map((entry) => decodeEnvelope(entry.subarray(13)).message);
-    return { position, recovered: since !== null && recovered.toString('utf8') === '1', publications, bytes: Number(bytes.toString('utf8')) };
+    const reply = await this.#redis.starlingReadBuffer(this.#epochs.next(), this.#keys, topic, ...readArgs(since, limits));
+    return parseRead(topic, since, reply);
   }
 }
 

@@ -25,6 +25,7 @@ export interface ContextServer extends Subscriber {
   infoSources(): InfoSources | null;
   /** Sends `presence_state` first, unless sent already (see `Channel.syncPresence`). */
   beforeTrack(): void;
+  onExit(dispose: () => unknown): void;
 }
 
 /** The `socket` argument of channel callbacks: a view of one channel server. */
@@ -106,6 +107,9 @@ export class ChannelContext implements ChannelSocket {
   }
   listPresence(): PresenceList {
     return this.#server.services.presence.list(this.#server.pubsubTopic);
+  }
+  onExit(dispose: () => unknown): void {
+    this.#server.onExit(dispose);
   }
 }
 

@@ -16,7 +16,7 @@ import {
   type StopReason,
   type TerminateReason,
 } from '../channel.ts';
-import { CountedErrors, ErrorCodes, StarlingError } from '../errors.ts';
+import { CountedErrors } from '../errors.ts';
 import { Events, formatPosition, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
 import type { Frame } from '../serializer/frame.ts';
@@ -25,7 +25,8 @@ import { ChannelContext } from './channel-context.ts';
 import { settleWithin } from './clock.ts';
 import type { ChannelHost } from './channel-host.ts';
 import { assertOutPayload, callbackOutcome, channelKindOf, isPromise, joinDecision, type ChannelKind } from './callback-results.ts';
-import { validateInbound } from './inbound-validation.ts';
+import { callChannel, ExitHooks, runCleanup, type CallbackTarget, type CallbackTask } from './channel-callbacks.ts';
+import type { Logger } from '../logger.ts';
 import { InfoSources } from './info-sources.ts';
 import { Recovery, type RecoveringChannel, type RecoveryTask } from './recovery.ts';
 import type { Services } from './services.ts';
@@ -34,11 +35,7 @@ import type { Services } from './services.ts';
 export type JoinOutcome = 'ok' | 'error';
 
 /** One entry of the mailbox: `out` is an intercepted publication for `handleOut`; `step` a recovery step (recovery.ts). */
-type Task =
-  | { readonly kind: 'in'; readonly message: Message }
-  | { readonly kind: 'info'; readonly message: unknown }
-  | { readonly kind: 'leave'; readonly ref: Ref }
-  | RecoveryTask;
+type Task = CallbackTask | { readonly kind: 'leave'; readonly ref: Ref } | RecoveryTask;
 
 type State = 'joining' | 'joined' | 'closed';
 
@@ -51,8 +48,13 @@ const PRESENCE_STATE_SENT = 2;
 /** `#ref` is the position of the publication `handleOut` is handling, not a client push's ref. */
 const REF_IS_POSITION = 4;
 
-/** The runtime of one joined topic. */
-export class ChannelServer implements Subscriber, RecoveringChannel {
+/**
+ * The runtime of one joined topic. It is also what its channel's callbacks run with
+ * ({@link CallbackTarget}). Private methods are TypeScript `private`, not `#`: a class with `#`
+ * methods gives each instance a hidden brand field, and an idle server holds one channel server
+ * per joined socket.
+ */
+export class ChannelServer implements Subscriber, RecoveringChannel, CallbackTarget {
   readonly topic: string;
   readonly joinRef: Ref;
   /** The PubSub topic behind {@link topic}: the same unless the join chose another (`JoinOptions`). */
@@ -76,6 +78,8 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   #pendingPushes: Frame[] | null = null;
   /** Other topics subscribed to and delayed `sendInfo` timers, made on first use. */
   #info: InfoSources | null = null;
+  /** What the channel registered with `socket.onExit`, run last in first out when it ends; made on first use. */
+  #exitHooks: ExitHooks | null = null;
   readonly #socket: ChannelSocket;
 
   constructor(connection: ChannelHost<ChannelServer>, channel: Channel, topic: string, joinRef: Ref, assigns: Assigns) {
@@ -90,6 +94,21 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   /** The endpoint's services: the one route to them, for this channel and its recovery. */
   get services(): Services {
     return this.connection.services;
+  }
+
+  /** The channel definition (for {@link callChannel}). */
+  get channel(): Channel {
+    return this.#kind.channel;
+  }
+
+  /** The `socket` argument of the channel's callbacks. */
+  get socket(): ChannelSocket {
+    return this.#socket;
+  }
+
+  /** The endpoint's logger (for {@link callChannel}). */
+  get logger(): Logger {
+    return this.services.logger;
   }
 
   /** The PubSub topic this channel subscribes to, broadcasts on and tracks presence on. */
@@ -119,7 +138,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
       if (settled.kind === 'resolved') return this.decideJoin(settled.value, payload, ref, replyJoinRef);
       if (settled.kind === 'rejected') return this.joinCrashed(settled.error, ref, replyJoinRef);
       this.writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
-      this.close();
+      this.end(null);
       return 'error';
     });
   }
@@ -129,7 +148,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     if (decided.kind === 'invalid') return this.joinCrashed(decided.error, ref, replyJoinRef);
     if (decided.kind === 'error') {
       this.writeReply(replyJoinRef, ref, 'error', decided.response);
-      this.close();
+      this.end(null);
       return 'error';
     }
     this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
@@ -150,7 +169,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.services.stats.errors[CountedErrors.joinCrash]++;
     this.services.logger.error({ err, code: CountedErrors.joinCrash, socketId: this.connection.socketId, topic: this.topic }, 'join crashed');
     this.writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinCrashed });
-    this.close();
+    this.end(null);
     return 'error';
   }
 
@@ -194,8 +213,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
    */
   shutdown(reason: TerminateReason, runTerminate = true): void {
     if (this.#state === 'closed') return;
-    this.close();
-    if (runTerminate) this.terminate(reason);
+    this.end(runTerminate ? reason : null);
   }
 
   /** Writes this channel's `phx_close` (used after a duplicate join replaced it). */
@@ -300,58 +318,33 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
   }
 
   private run(task: Task): unknown {
-    this.clearPosition();
-    switch (task.kind) {
-      case 'in':
-        this.#ref = task.message.ref;
-        if (this.#kind.channel.handleIn === undefined) {
-          throw new StarlingError(ErrorCodes.invalidCallbackResult, `no handleIn for event ${task.message.event}`);
-        }
-        if (this.#kind.channel.schemas !== undefined) {
-          return validateInbound(this.#kind.channel.schemas, task.message, (event, value) => this.#kind.channel.handleIn!(event, value, this.#socket));
-        }
-        return this.#kind.channel.handleIn(task.message.event, task.message.payload, this.#socket);
-      case 'out': {
-        const { event, payload, position } = task.message;
-        this.#ref = position === undefined ? null : formatPosition(position);
-        if (position !== undefined) this.#flags |= REF_IS_POSITION;
-        if (this.#kind.channel.handleOut === undefined) {
-          // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-          this.push(event, payload as OutPayload);
-          return undefined;
-        }
-        return this.#kind.channel.handleOut(event, payload as OutPayload, this.#socket);
-      }
-      case 'info':
-        this.#ref = null;
-        if (this.#kind.channel.handleInfo === undefined) {
-          this.services.logger.warn({ topic: this.topic }, 'message for a channel without handleInfo dropped');
-          return undefined;
-        }
-        return this.#kind.channel.handleInfo(task.message, this.#socket);
-      case 'leave':
-        return undefined;
-      case 'step':
-        task.run();
-        return undefined;
+    const position = task.kind === 'out' ? task.message.position : undefined;
+    if (position !== undefined) {
+      this.#ref = formatPosition(position);
+      this.#flags |= REF_IS_POSITION;
+    } else {
+      this.#ref = task.kind === 'in' ? task.message.ref : null;
+      this.#flags &= ~REF_IS_POSITION;
     }
-  }
-
-  /** The publication `handleOut` was handling is done: its pushes carry no position any more. */
-  private clearPosition(): void {
-    if ((this.#flags & REF_IS_POSITION) === 0) return;
-    this.#flags &= ~REF_IS_POSITION;
-    this.#ref = null;
+    if (task.kind === 'leave') return undefined;
+    if (task.kind === 'step') {
+      task.run();
+      return undefined;
+    }
+    return callChannel(this, task);
   }
 
   private finish(task: Task, result: unknown): void {
-    this.clearPosition();
+    // The publication `handleOut` handled is done: pushes made later carry no position.
+    if (this.#flags & REF_IS_POSITION) {
+      this.#flags &= ~REF_IS_POSITION;
+      this.#ref = null;
+    }
     if (this.#state !== 'joined') return;
     if (task.kind === 'leave') {
       this.writeReply(this.joinRef, task.ref, 'ok', {});
       this.sendControl(Events.close, {});
-      this.close();
-      this.terminate({ shutdown: 'left' });
+      this.end({ shutdown: 'left' });
       return;
     }
     const outcome = callbackOutcome(result, task.kind === 'in');
@@ -365,9 +358,8 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     if (replyWith !== undefined) this.writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
     if (isGracefulStop(reason)) this.sendControl(Events.close, {});
     else this.sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.close();
     this.connection.channelEnded(this);
-    this.terminate(reason);
+    this.end(reason);
   }
 
   /** Ends the channel with `phx_error` (a callback threw, or the stream could not be read); the socket carries on. */
@@ -377,11 +369,34 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.services.stats.errors[CountedErrors.channelCrash]++;
     this.services.logger.error({ err, code: CountedErrors.channelCrash, socketId: this.connection.socketId, topic: this.topic }, 'channel crashed');
     this.sendControl(Events.error, { reason: Reasons.channelCrash });
-    this.close();
     this.connection.channelEnded(this);
+    // No terminate after a crash (Phoenix's rule), but what the channel holds is released.
+    this.end(null);
   }
 
-  /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. */
+  /**
+   * Runs `dispose` when this channel ends, whatever ends it (see `ChannelSocket.onExit`); at once
+   * when it has ended already.
+   */
+  onExit(dispose: () => unknown): void {
+    if (this.#state === 'closed') runCleanup(dispose, this.services.logger, this.topic, 'exit hook failed');
+    else (this.#exitHooks ??= new ExitHooks()).add(dispose);
+  }
+
+  /**
+   * The one way a channel ends: it stops receiving (subscriptions, presence, mailbox, timers),
+   * `terminate` runs when given a reason, then the exit hooks, last registered first.
+   */
+  private end(reason: TerminateReason | null): void {
+    this.close();
+    const { logger } = this.services;
+    const { channel } = this.#kind;
+    if (reason !== null && channel.terminate !== undefined) runCleanup(() => channel.terminate!(reason, this.#socket), logger, this.topic, 'terminate failed');
+    this.#exitHooks?.runAll(logger, this.topic);
+    this.#exitHooks = null;
+  }
+
+  /** Leaves every subscription and presence, drops the mailbox and timers. Sends nothing. Only through {@link end}. */
   private close(): void {
     this.#state = 'closed';
     this.#mailbox = null;
@@ -391,16 +406,6 @@ export class ChannelServer implements Subscriber, RecoveringChannel {
     this.#info?.close();
     this.#info = null;
     this.services.presence.untrackAll(this);
-  }
-
-  private terminate(reason: TerminateReason): void {
-    if (this.#kind.channel.terminate === undefined) return;
-    try {
-      const done = this.#kind.channel.terminate(reason, this.#socket);
-      if (isPromise(done)) done.catch((err: unknown) => this.services.logger.error({ err, topic: this.topic }, 'terminate failed'));
-    } catch (err) {
-      this.services.logger.error({ err, topic: this.topic }, 'terminate failed');
-    }
   }
 
   private writeReply(joinRef: Ref, ref: Ref, status: string, response: unknown): void {

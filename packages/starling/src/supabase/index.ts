@@ -11,6 +11,10 @@
  * and authorized row by row by PostgreSQL's row-level security under each subscriber's JWT
  * claims (needs `pg` and `pg-logical-replication`; call `start()`). Without it, a join that asks
  * for `postgres_changes` is refused with a reason.
+ * Private channels' `persist`ed broadcasts are kept for `broadcast.replay` in `realtime.messages`
+ * with a database, else in the PubSub's history when it keeps history for {@link PERSISTED_TOPICS}.
+ * Each connection is bounded as Supabase bounds a client: channels, broadcasts a second, payload
+ * size and presence calls ({@link DEFAULT_CONNECTION_LIMITS}, {@link DEFAULT_PRESENCE_LIMIT}).
  * The wire details are in the repository's docs/supabase.md.
  *
  * @example
@@ -37,10 +41,15 @@ import { realClock } from '../runtime/clock.ts';
 import type pg from 'pg';
 import type { ChangeSourceStats, PostgresChangeSource } from '../postgres/change-source.ts';
 import { PostgresChanges, SUPABASE_PUBLICATION, type PostgresChangesStats } from './postgres-changes.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from './change-payload.ts';
 import { realtimeMigration, databaseBroadcastOf, isMessagesTable } from './database-broadcast.ts';
 import { accessByHook, type AccessCheck, type Extension } from './channel-access.ts';
 import { ChannelPolicies } from './channel-policies.ts';
-import { BroadcastStore } from './broadcast-store.ts';
+import type { BroadcastStore } from './broadcast-store.ts';
+import { PostgresBroadcastStore } from './postgres-broadcast-store.ts';
+import { HistoryBroadcastStore, PERSISTED_TOPICS, persistedTopicOf } from './history-broadcast-store.ts';
+import type { ConnectionBudget, ConnectionLimits } from './connection-limits.ts';
+import { newConnectionBudget } from './connection-limits.ts';
 import { ErrorCodes, StarlingError } from '../errors.ts';
 
 export type {
@@ -49,6 +58,7 @@ export type {
   Authorize,
   Extension,
   RealtimeSocketAssigns,
+  ConnectionBudget,
   RestBudget,
   RestBudgetOptions,
   PostgresChangesStats,
@@ -56,7 +66,8 @@ export type {
 };
 export { DEFAULT_REST_BUDGETS };
 export { MIN_JWT_SECRET_BYTES } from './auth.ts';
-export { pubsubTopicOf };
+export { pubsubTopicOf, PERSISTED_TOPICS };
+export { MAX_REPLAY } from './broadcast-store.ts';
 export { databaseBroadcastMigration, realtimeMigration } from './database-broadcast.ts';
 
 /** Options of {@link createRealtime}. */
@@ -94,6 +105,28 @@ export interface RealtimeOptions extends JwtVerification {
    * {@link DEFAULT_PRESENCE_LIMIT}: Supabase's, 5 calls per 30 s.
    */
   presenceLimit?: { readonly calls: number; readonly windowMs: number } | undefined;
+  /**
+   * Channels one connection may have joined (or be joining) at once; one more is refused
+   * `{reason: "ChannelRateLimitReached: …"}`. Default 100 ({@link DEFAULT_CONNECTION_LIMITS}).
+   * The mount's `maxChannels` (default 100) bounds joins too, with its own reason: mount the
+   * socket with `maxChannels` above this one to have this answer.
+   */
+  maxChannelsPerConnection?: number | undefined;
+  /**
+   * Broadcasts one connection may send a second, all its channels together, in bursts of as many;
+   * the broadcast over it ends its channel as Supabase ends one: a `system` push
+   * `{extension: "system", status: "error", message: "Too many messages per second"}`, then
+   * `phx_close`. Default 100; `Infinity` turns it off. (The mount's `rateLimit` bounds every
+   * message of a socket besides.)
+   */
+  broadcastsPerSecond?: number | undefined;
+  /**
+   * Largest payload of a broadcast or a presence `track` — its JSON in UTF-8 bytes, or a binary
+   * payload's bytes — over the socket or REST. A larger one is answered an error reply
+   * `{reason: "Payload size exceeded: …"}` (REST: 413). Default 256 000 (Supabase's 256 KB).
+   * It cannot pass the transports' frame bound (`maxFrameSize`, 1 MiB) or `maxBodyBytes`.
+   */
+  maxPayloadBytes?: number | undefined;
   /** @deprecated Use {@link presenceLimit}: this is `{calls: n, windowMs: 1000}`. */
   presenceCallsPerSecond?: number | undefined;
   /** Refuse every public channel: joins must be `private` (Supabase's "private channels only"). Default false. */
@@ -117,6 +150,12 @@ export interface PostgresChangesOptions {
   checkTimeoutMs?: number | undefined;
   /** Sessions for authorization queries. Default 4. */
   poolSize?: number | undefined;
+  /**
+   * A row whose values (new and old, as JSON) are larger than this is pushed with only its values
+   * of at most 64 bytes and `errors: ["Error 413: Payload Too Large"]`, as Supabase does. Default
+   * 1 MiB (Supabase's).
+   */
+  maxRecordBytes?: number | undefined;
   /**
    * Broadcast from Database: `start()` installs `realtime.messages` and `realtime.send(payload,
    * event, topic, private)` (idempotently; the role needs CREATE on the database), and every row
@@ -163,6 +202,13 @@ const denyAll: Authorize = () => false;
 /** Supabase's presence rate limit per connection: 5 `track`/`untrack` calls per 30 s. */
 export const DEFAULT_PRESENCE_LIMIT = { calls: 5, windowMs: 30_000 } as const;
 
+/**
+ * The defaults of a connection's other limits, Supabase Realtime's documented ones: 100 channels
+ * per connection, 100 messages a second (Supabase counts them per project; here per connection),
+ * 256 KB payloads.
+ */
+export const DEFAULT_CONNECTION_LIMITS = { maxChannelsPerConnection: 100, broadcastsPerSecond: 100, maxPayloadBytes: 256_000 } as const;
+
 /** How long an access check may run before the join is refused, when not configured. */
 const DEFAULT_CHECK_TIMEOUT_MS = 5000;
 
@@ -196,6 +242,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       publication,
       sourceReady,
       checkTimeoutMs: database.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+      maxRecordBytes: database.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
       logger: endpoint.logger,
     });
     let started: Promise<void> | null = null;
@@ -254,16 +301,21 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     if (pool === null) throw new Error('realtime: the server has not been started');
     return pool;
   };
-  // Broadcasts are kept in realtime.messages: only where start() installs it.
+  // Broadcasts are kept in realtime.messages where start() installs it, else in the PubSub's history if it keeps any for them.
   const installsSchema = database !== undefined && (database.broadcastFromDatabase === true || options.authorize === 'policies');
-  const store = installsSchema ? new BroadcastStore(connected) : null;
+  const store: BroadcastStore | null = installsSchema
+    ? new PostgresBroadcastStore(connected)
+    : endpoint.pubsub.hasHistory(persistedTopicOf('x'))
+      ? new HistoryBroadcastStore(endpoint.pubsub)
+      : null;
+  const limits = limitsOf(options);
   const channel = createRealtimeChannel({
     verify,
     access,
-    limits: presenceLimitOf(options),
+    limits,
     privateOnly: options.privateOnly === true,
     changes,
-    filterBroadcasts: options.authorize === 'policies' || store !== null,
+    filterBroadcasts: options.authorize === 'policies',
     store,
     logger: endpoint.logger,
   });
@@ -272,8 +324,8 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
       framing,
       async connect(params, info) {
         const key = await verify(params.apikey);
-        // presenceBudget is one object: every channel of the connection spends from it.
-        return key.ok ? accept({ claims: key.claims, address: info.clientAddress, presenceBudget: { windowStart: 0, calls: 0 } }) : refuse(403);
+        // The budget is one object: every channel of the connection spends from it.
+        return key.ok ? accept({ claims: key.claims, address: info.clientAddress, budget: newConnectionBudget(limits, Date.now()) }) : refuse(403);
       },
     }).channel('realtime:*', channel);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
@@ -283,6 +335,7 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
     access,
     store,
     maxBodyBytes,
+    maxPayloadBytes: limits.maxPayloadBytes,
     budgets: new RestBudgets(resolveRestBudgets(options.restBudget, maxBodyBytes), maxBodyBytes, realClock, endpoint.stats),
     clientAddress: (req) => endpoint.clientAddress(req),
     publish: (topic, isPrivate, message) => endpoint.broadcast(pubsubTopicOf(topic, isPrivate), 'broadcast', message),
@@ -304,15 +357,26 @@ export function createRealtime(endpoint: Endpoint, options: RealtimeOptions): Re
 }
 
 /**
- * The presence limit of `options`.
- * @throws RangeError when it is not positive integers
+ * The connection limits of `options`.
+ * @throws RangeError when one is not a positive integer (`Infinity` allowed where it turns a limit off)
  */
-function presenceLimitOf(options: RealtimeOptions): { presenceCalls: number; presenceWindowMs: number } {
+function limitsOf(options: RealtimeOptions): ConnectionLimits {
   const limit =
     options.presenceLimit ??
     (options.presenceCallsPerSecond === undefined ? DEFAULT_PRESENCE_LIMIT : { calls: options.presenceCallsPerSecond, windowMs: 1000 });
   if (!Number.isSafeInteger(limit.calls) || limit.calls < 1 || !Number.isSafeInteger(limit.windowMs) || limit.windowMs < 1) {
     throw new RangeError(`presenceLimit must be positive integers, got ${JSON.stringify(limit)}`);
   }
-  return { presenceCalls: limit.calls, presenceWindowMs: limit.windowMs };
+  const positive = (name: keyof typeof DEFAULT_CONNECTION_LIMITS, infinite: boolean): number => {
+    const value = options[name] ?? DEFAULT_CONNECTION_LIMITS[name];
+    if ((infinite && value === Number.POSITIVE_INFINITY) || (Number.isSafeInteger(value) && value >= 1)) return value;
+    throw new RangeError(`${name} must be a positive integer${infinite ? ' or Infinity' : ''}, got ${String(value)}`);
+  };
+  return {
+    channels: positive('maxChannelsPerConnection', true),
+    broadcastsPerSecond: positive('broadcastsPerSecond', true),
+    maxPayloadBytes: positive('maxPayloadBytes', true),
+    presenceCalls: limit.calls,
+    presenceWindowMs: limit.windowMs,
+  };
 }

@@ -5,54 +5,42 @@
  * `starling/postgres`), drops re-sent changes by commit LSN, and serves its own channels:
  *
  * - a channel registers its bindings at join ({@link PostgresChanges.register}), checked against
- *   the publication and the table's columns;
+ *   the publication, the table's columns and what the claims' role may select (supabase/change-bindings);
  * - each change is matched against the bindings (event, schema, table, filter) as it arrives, and
  *   the matching channels are grouped by their JWT claims; each distinct claims has its own
  *   pipeline, which asks PostgreSQL once per change — batched: every change that queued while the
  *   previous check ran goes into one query — whether those claims may see the row
- *   ({@link RowSecurity}); columns the role may not select are left out;
+ *   ({@link RowSecurity}); columns the role may not select are left out (supabase/change-payload);
  * - one `postgres_changes` push per change per channel, with the ids of every binding it matched,
  *   in commit order.
  *
+ * `errors`, as Supabase fills it: a role that may not select the table's primary key gets, for
+ * every INSERT and UPDATE its bindings name (whatever their filters: the decision uses no row
+ * data), a notice `errors: ["Error 401: Unauthorized"]` without the row; a row over
+ * `maxRecordBytes` comes with `errors: ["Error 413: Payload Too Large"]` and only its small values.
+ * A row that row-level security hides is not pushed (counted `unauthorized`), as in Supabase.
+ *
  * A check that fails concerns only the claims it ran for: their channels miss that change (counted
- * as `check_failed` and logged), everyone else gets it. DELETEs are not checked (Supabase's
- * documented behaviour: the row is gone), and their `old_record` carries only the primary key
- * when the table has row-level security enabled, and only the columns the role may select.
+ * as `check_failed` and logged), everyone else gets it. No notice is pushed for it: it would tell a
+ * subscriber that a row matching its filter changed, which the failing policy may have hidden.
+ * DELETEs are not checked (Supabase's documented behaviour: the row is gone), and their
+ * `old_record` carries only the primary key when the table has row-level security enabled, and
+ * only the columns the role may select.
  */
 import type { Logger } from '../logger.ts';
 import type { PubSub } from '../pubsub/pubsub.ts';
 import { ChangeCursor } from '../postgres/change-cursor.ts';
 import type { RowChange } from '../postgres/change-source.ts';
-import type { JsonValue } from '../postgres/values.ts';
 import type { JwtClaims } from './auth.ts';
-import { matchesFilter, parseFilter, type Condition } from './filter.ts';
+import { changeData, recordBytes, unauthorizedNotice, type ChangeData, type ChangePayload } from './change-payload.ts';
+import { matchBinding, parseBindings, type Binding, type BindingRequest } from './change-bindings.ts';
 import { RowSecurity, type QueryPool } from './row-security.ts';
+import { TableCatalog } from './table-catalog.ts';
+
+export type { ChangePayload } from './change-payload.ts';
 
 /** Supabase's publication name. */
 export const SUPABASE_PUBLICATION = 'supabase_realtime';
-
-/** A binding as the client sends it in `config.postgres_changes`. */
-export interface BindingRequest {
-  readonly event: string;
-  readonly schema: string;
-  readonly table?: string | undefined;
-  readonly filter?: string | undefined;
-}
-
-/** The `postgres_changes` push payload. */
-export interface ChangePayload {
-  readonly ids: readonly number[];
-  readonly data: {
-    readonly schema: string;
-    readonly table: string;
-    readonly commit_timestamp: string;
-    readonly type: RowChange['type'];
-    readonly columns: readonly { readonly name: string; readonly type: string }[];
-    readonly record?: Readonly<Record<string, JsonValue>>;
-    readonly old_record?: Readonly<Record<string, JsonValue>>;
-    readonly errors: null | readonly string[];
-  };
-}
 
 /** A channel's registration: who it is, what it may see, where its pushes go. */
 export interface ChangeListener {
@@ -62,39 +50,40 @@ export interface ChangeListener {
 
 /** Counters of postgres_changes on this node. */
 export interface PostgresChangesStats {
+  /** Channels with postgres_changes bindings on this node now (a gauge). */
+  channels: number;
   /** Changes received from the PubSub (after dropping re-sent ones). */
   changes: number;
   /** Row-level-security queries run (one per batch per distinct claims and table). */
   authorizationChecks: number;
-  /** Changes pushed to channels. */
+  /** Pushes to channels, those with `errors` included. */
   delivered: number;
-  /** Pushes not made, by reason: `unauthorized` (RLS or grants hide the row), `check_failed` (the check raised or timed out), `duplicate` (re-sent by the source after a crash). */
+  /** Pushes not made, by reason: `unauthorized` (row-level security hides the row), `check_failed` (the check raised or timed out), `duplicate` (re-sent by the source after a crash). */
   dropped: { unauthorized: number; check_failed: number; duplicate: number };
-}
-
-interface Binding {
-  readonly id: number;
-  readonly event: string;
-  readonly schema: string;
-  readonly table: string | null;
-  readonly conditions: readonly Condition[];
-  readonly listener: ChangeListener;
-}
-
-interface TableInfo {
-  readonly types: ReadonlyMap<string, string>;
-  readonly primaryKey: readonly { readonly name: string; readonly type: string }[];
-  readonly rowSecurity: boolean;
+  /** Pushes made with `errors`, by error: `unauthorized` (401: the role may not select the primary key), `payload_too_large` (413). */
+  errors: { unauthorized: number; payload_too_large: number };
 }
 
 /** Why a change is not pushed to a listener. */
 type Refusal = 'unauthorized' | 'check_failed';
 
-/** One change for the listeners of one set of claims, and their matching binding ids. */
+/** How one set of claims gets one change: the row's data, an `Error 401` notice, or nothing (why). */
+type Outcome = { readonly kind: 'data'; readonly data: ChangeData } | { readonly kind: 'notice'; readonly data: ChangeData } | { readonly kind: Refusal };
+
+/** One listener's share of a change: the bindings whose filter it matched, and those to notify (filter aside). */
+interface Recipient {
+  readonly listener: ChangeListener;
+  readonly ids: readonly number[];
+  readonly noticeIds: readonly number[];
+}
+
+/** One change for the listeners of one set of claims. */
 interface Delivery {
   readonly change: RowChange;
   readonly claims: JwtClaims;
-  readonly to: { readonly listener: ChangeListener; readonly ids: readonly number[] }[];
+  /** The change's values are over `maxRecordBytes` (measured once per change). */
+  readonly oversized: boolean;
+  readonly to: Recipient[];
 }
 
 interface Pipeline {
@@ -114,21 +103,28 @@ export interface PostgresChangesOptions {
   readonly sourceReady: Promise<void>;
   /** `statement_timeout` of one authorization query. */
   readonly checkTimeoutMs: number;
+  /** Rows larger than this (their values as JSON) are pushed with only their small values and `Error 413`. */
+  readonly maxRecordBytes: number;
   readonly logger: Logger;
 }
 
-const EVENTS = new Set(['*', 'INSERT', 'UPDATE', 'DELETE']);
 const MAX_BATCH = 200;
-const TABLE_CACHE_MS = 10_000;
 
 /** postgres_changes for the channels of one node. */
 export class PostgresChanges {
-  readonly stats: PostgresChangesStats = { changes: 0, authorizationChecks: 0, delivered: 0, dropped: { unauthorized: 0, check_failed: 0, duplicate: 0 } };
+  readonly stats: PostgresChangesStats = {
+    channels: 0,
+    changes: 0,
+    authorizationChecks: 0,
+    delivered: 0,
+    dropped: { unauthorized: 0, check_failed: 0, duplicate: 0 },
+    errors: { unauthorized: 0, payload_too_large: 0 },
+  };
   readonly #options: PostgresChangesOptions;
   readonly #security: RowSecurity;
-  readonly #bindings = new Map<ChangeListener, Binding[]>();
+  readonly #bindings = new Map<ChangeListener, readonly Binding[]>();
   readonly #cursor = new ChangeCursor();
-  readonly #tables = new Map<string, { readonly at: number; readonly info: Promise<TableInfo | null> }>();
+  readonly #catalog: TableCatalog;
   /** Changes waiting for their check and delivery, per distinct claims. */
   readonly #pipelines = new Map<string, Pipeline>();
   #nextId = 1;
@@ -137,6 +133,7 @@ export class PostgresChanges {
   constructor(options: PostgresChangesOptions) {
     this.#options = options;
     this.#security = new RowSecurity(options.pool, options.checkTimeoutMs);
+    this.#catalog = new TableCatalog(options.pool);
     const subscribed = options.pubsub.subscribe(options.topic, {
       deliver: (message) => this.#receive(message.payload as RowChange),
     });
@@ -165,92 +162,24 @@ export class PostgresChanges {
       .query<{ member: boolean }>('SELECT pg_has_role(current_user, oid, $2) AS member FROM pg_roles WHERE rolname = $1', [role, 'MEMBER']);
     if (roles.length === 0) return { ok: false, reason: `postgres_changes: the token's role ${JSON.stringify(role)} does not exist in the database` };
     if (roles[0]?.member !== true) return { ok: false, reason: `postgres_changes: the server's database role may not SET ROLE ${JSON.stringify(role)}` };
-    const published = await this.#published();
-    const bindings: Binding[] = [];
-    const echoed: (BindingRequest & { id: number })[] = [];
-    for (const raw of requests) {
-      const request = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-      const event = request.event;
-      const schema = request.schema;
-      const table = request.table === undefined || request.table === null || request.table === '' ? null : request.table;
-      const filter = request.filter === undefined || request.filter === null ? '' : request.filter;
-      if (typeof event !== 'string' || !EVENTS.has(event)) return { ok: false, reason: `postgres_changes: event must be one of INSERT, UPDATE, DELETE, *` };
-      if (typeof schema !== 'string' || schema === '') return { ok: false, reason: 'postgres_changes: a schema is required ("*" for every schema)' };
-      if (table !== null && typeof table !== 'string') return { ok: false, reason: 'postgres_changes: table must be a string' };
-      if (typeof filter !== 'string') return { ok: false, reason: 'postgres_changes: filter must be a string' };
-      let conditions: readonly Condition[] = [];
-      if (table !== null) {
-        if (schema === '*') return { ok: false, reason: 'postgres_changes: a table needs its schema' };
-        if (!published.has(`${schema}.${table}`)) {
-          return { ok: false, reason: `postgres_changes: table ${schema}.${table} is not in the publication ${this.#options.publication}` };
-        }
-        const info = await this.#table(schema, table);
-        if (info === null) return { ok: false, reason: `postgres_changes: table ${schema}.${table} does not exist` };
-        if (info.primaryKey.length === 0)
-          return { ok: false, reason: `postgres_changes: table ${schema}.${table} has no primary key, so row-level security cannot be checked` };
-        const parsed = parseFilter(filter, info.types);
-        if (!parsed.ok) return { ok: false, reason: `postgres_changes: ${parsed.reason}` };
-        conditions = parsed.conditions;
-      } else if (filter.trim() !== '') {
-        return { ok: false, reason: 'postgres_changes: a filter needs a table' };
-      }
-      const id = this.#nextId++;
-      bindings.push({ id, event, schema, table, conditions, listener });
-      // Echoed as asked: realtime-js compares event, schema, table and filter with its own,
-      // exactly (an empty filter stays "", which it does not take for "no filter").
-      echoed.push({
-        id,
-        event,
-        schema,
-        ...(typeof request.table === 'string' ? { table: request.table } : {}),
-        ...(typeof request.filter === 'string' ? { filter: request.filter } : {}),
-      });
-    }
+    const parsed = await parseBindings(requests, {
+      role,
+      publication: this.#options.publication,
+      catalog: this.#catalog,
+      security: this.#security,
+      nextId: () => this.#nextId++,
+    });
+    if (!parsed.ok) return parsed;
+    const { bindings, echoed } = parsed;
     this.#bindings.set(listener, bindings);
+    this.stats.channels = this.#bindings.size;
     return { ok: true, bindings: echoed };
   }
 
-  /** Stops delivering to `listener`. */
+  /** Stops delivering to `listener`. Idempotent. */
   unregister(listener: ChangeListener): void {
     this.#bindings.delete(listener);
-  }
-
-  async #published(): Promise<ReadonlySet<string>> {
-    const { rows } = await this.#options
-      .pool()
-      .query<{ name: string }>("SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1", [this.#options.publication]);
-    return new Set(rows.map((row) => row.name));
-  }
-
-  #table(schema: string, table: string): Promise<TableInfo | null> {
-    const key = `${schema}.${table}`;
-    const now = Date.now();
-    const cached = this.#tables.get(key);
-    if (cached !== undefined && now - cached.at < TABLE_CACHE_MS) return cached.info;
-    const info = this.#options
-      .pool()
-      .query<{ name: string; type: string; pk: boolean; rls: boolean }>(
-        `SELECT a.attname AS name, t.typname AS type, coalesce(a.attnum = ANY(i.indkey), false) AS pk, c.relrowsecurity AS rls
-           FROM pg_class c
-           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-           JOIN pg_type t ON t.oid = a.atttypid
-           LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-          WHERE c.oid = to_regclass(format('%I.%I', $1::text, $2::text))
-          ORDER BY a.attnum`,
-        [schema, table],
-      )
-      .then(({ rows }): TableInfo | null =>
-        rows.length === 0
-          ? null
-          : {
-              types: new Map(rows.map((row) => [row.name, row.type])),
-              primaryKey: rows.filter((row) => row.pk).map((row) => ({ name: row.name, type: row.type })),
-              rowSecurity: rows[0]?.rls === true,
-            },
-      );
-    this.#tables.set(key, { at: now, info });
-    info.catch(() => this.#tables.delete(key));
-    return info;
+    this.stats.channels = this.#bindings.size;
   }
 
   #receive(change: RowChange): void {
@@ -261,14 +190,24 @@ export class PostgresChanges {
     this.stats.changes++;
     // Who wants it is decided now, in commit order: a binding registered later does not get it.
     const byClaims = new Map<string, Delivery>();
+    let oversized: boolean | undefined;
     for (const [listener, bindings] of this.#bindings) {
-      const ids: number[] = [];
-      for (const binding of bindings) if (this.#matches(binding, change)) ids.push(binding.id);
-      if (ids.length === 0) continue;
+      let ids: number[] | null = null;
+      let noticeIds: number[] | null = null;
+      for (const binding of bindings) {
+        const match = matchBinding(binding, change);
+        if (match === 'no') continue;
+        (noticeIds ??= []).push(binding.id);
+        if (match === 'yes') (ids ??= []).push(binding.id);
+      }
+      if (noticeIds === null) continue;
       const key = claimsKey(listener.claims);
       let delivery = byClaims.get(key);
-      if (delivery === undefined) byClaims.set(key, (delivery = { change, claims: listener.claims, to: [] }));
-      delivery.to.push({ listener, ids });
+      if (delivery === undefined) {
+        oversized ??= recordBytes(change) > this.#options.maxRecordBytes;
+        byClaims.set(key, (delivery = { change, claims: listener.claims, oversized, to: [] }));
+      }
+      delivery.to.push({ listener, ids: ids ?? [], noticeIds });
     }
     for (const [key, delivery] of byClaims) {
       let pipeline = this.#pipelines.get(key);
@@ -300,18 +239,11 @@ export class PostgresChanges {
     }
   }
 
-  #matches(binding: Binding, change: RowChange): boolean {
-    if (binding.event !== '*' && binding.event !== change.type) return false;
-    if (binding.schema !== '*' && binding.schema !== change.schema) return false;
-    if (binding.table !== null && binding.table !== change.table) return false;
-    const row = change.type === 'DELETE' ? change.oldRecord : change.record;
-    return matchesFilter(binding.conditions, row ?? {});
-  }
-
   /** Checks and delivers one batch of one claims' changes. */
   async #process(batch: readonly Delivery[]): Promise<void> {
     const claims = (batch[0] as Delivery).claims;
-    // The rows to check, per table (DELETEs are not checked).
+    const role = typeof claims.role === 'string' ? claims.role : '';
+    // The INSERTs and UPDATEs to decide, per table (DELETEs are not checked).
     const byTable = new Map<string, number[]>();
     batch.forEach(({ change }, index) => {
       if (change.type === 'DELETE') return;
@@ -320,87 +252,97 @@ export class PostgresChanges {
       indexes.push(index);
       byTable.set(table, indexes);
     });
-    const outcome = new Map<number, boolean | Error>();
+    const checked = new Map<number, boolean | 'key_hidden' | Error>();
     await Promise.all(
       [...byTable.values()].map(async (indexes) => {
         const first = (batch[indexes[0] as number] as Delivery).change;
         try {
-          const info = await this.#table(first.schema, first.table);
+          const info = await this.#catalog.table(first.schema, first.table);
           if (info === null) throw new Error(`table ${first.schema}.${first.table} no longer exists`);
-          if (!info.rowSecurity) {
-            // No policies: the grants alone decide, and they are the same for every row.
-            const columns = await this.#security.selectable(String(claims.role), first.schema, first.table);
-            for (const index of indexes) outcome.set(index, columns.size > 0);
+          const selectable = await this.#security.selectable(role, first.schema, first.table);
+          if (info.primaryKey.some((column) => !selectable.has(column.name))) {
+            // No row can be checked for a role that may not read its key: Supabase's 401.
+            for (const index of indexes) checked.set(index, 'key_hidden');
             return;
           }
+          // Only rows some filter selected are worth a check.
+          const wanted = indexes.filter((index) => (batch[index] as Delivery).to.some((recipient) => recipient.ids.length > 0));
+          if (!info.rowSecurity) {
+            // No policies: the grants alone decide, and they are the same for every row.
+            for (const index of wanted) checked.set(index, true);
+            return;
+          }
+          if (wanted.length === 0) return;
           this.stats.authorizationChecks++;
           const visible = await this.#security.visible(
             claims,
             { schema: first.schema, table: first.table, primaryKey: info.primaryKey },
-            indexes.map((index) => (batch[index] as Delivery).change.record ?? {}),
+            wanted.map((index) => {
+              const { change } = batch[index] as Delivery;
+              // Changes from an older node over the PubSub may come without their transaction's id.
+              return { key: change.record ?? {}, xid: typeof change.xid === 'number' ? change.xid : undefined };
+            }),
           );
-          indexes.forEach((index, i) => outcome.set(index, visible.has(i)));
+          wanted.forEach((index, i) => checked.set(index, visible.has(i)));
         } catch (err) {
           this.#options.logger.warn({ err, table: `${first.schema}.${first.table}`, role: claims.role }, 'postgres_changes: authorization check failed');
-          for (const index of indexes) outcome.set(index, err as Error);
+          for (const index of indexes) checked.set(index, err as Error);
         }
       }),
     );
-    for (const [index, { change, to }] of batch.entries()) {
-      let data: ChangePayload['data'] | Refusal;
+    for (const [index, delivery] of batch.entries()) {
+      let outcome: Outcome;
       try {
-        data = await this.#payload(change, claims, outcome.get(index));
+        outcome = await this.#outcome(delivery, role, checked.get(index));
       } catch (err) {
         this.#options.logger.warn({ err }, 'postgres_changes: column grants could not be read');
-        data = 'check_failed';
+        outcome = { kind: 'check_failed' };
       }
-      for (const { listener, ids } of to) {
+      for (const { listener, ids, noticeIds } of delivery.to) {
         if (!this.#bindings.has(listener)) continue;
-        if (typeof data === 'string') {
-          this.stats.dropped[data]++;
+        if (outcome.kind === 'notice') {
+          listener.deliver({ ids: noticeIds, data: outcome.data });
+          this.stats.delivered++;
+          this.stats.errors.unauthorized++;
           continue;
         }
-        listener.deliver({ ids, data });
+        // Filters decide everything else: a listener here only to be told of 401s gets nothing more.
+        if (ids.length === 0) continue;
+        if (outcome.kind !== 'data') {
+          this.stats.dropped[outcome.kind]++;
+          continue;
+        }
+        listener.deliver({ ids, data: outcome.data });
         this.stats.delivered++;
+        if (delivery.oversized) this.stats.errors.payload_too_large++;
       }
     }
   }
 
-  /** The push for the listeners of `claims`, or why they may not have it. */
-  async #payload(change: RowChange, claims: JwtClaims, outcome: boolean | Error | undefined): Promise<ChangePayload['data'] | Refusal> {
+  /** What the listeners of one claims get of `delivery`'s change, given its check. */
+  async #outcome({ change, oversized }: Delivery, role: string, checked: boolean | 'key_hidden' | Error | undefined): Promise<Outcome> {
     if (change.type !== 'DELETE') {
-      if (outcome instanceof Error || outcome === undefined) return 'check_failed';
-      if (!outcome) return 'unauthorized';
+      if (checked === 'key_hidden') return { kind: 'notice', data: unauthorizedNotice(change) };
+      if (checked instanceof Error) return { kind: 'check_failed' };
+      // Not checked (undefined): no filter selected it; its listeners are only there for notices.
+      if (checked !== true) return { kind: 'unauthorized' };
     }
-    const role = typeof claims.role === 'string' ? claims.role : '';
-    let allowed = await this.#security.selectable(role, change.schema, change.table);
+    const selectable = await this.#security.selectable(role, change.schema, change.table);
+    let deleteColumns: ReadonlySet<string> | null = null;
     if (change.type === 'DELETE') {
-      const info = await this.#table(change.schema, change.table);
-      if (info === null || info.rowSecurity) {
-        const key = new Set(info?.primaryKey.map((column) => column.name) ?? []);
-        allowed = new Set([...allowed].filter((name) => key.has(name)));
-      }
+      const info = await this.#catalog.table(change.schema, change.table);
+      if (info === null || info.rowSecurity) deleteColumns = new Set(info?.primaryKey.map((column) => column.name) ?? []);
     }
-    const pick = (row: Readonly<Record<string, JsonValue>> | null): Record<string, JsonValue> => {
-      const out: Record<string, JsonValue> = {};
-      if (row !== null) for (const name of Object.keys(row)) if (allowed.has(name)) out[name] = row[name] as JsonValue;
-      return out;
-    };
-    const data: { -readonly [K in keyof ChangePayload['data']]: ChangePayload['data'][K] } = {
-      schema: change.schema,
-      table: change.table,
-      commit_timestamp: change.commitTimestamp,
-      type: change.type,
-      columns: change.columns.filter((column) => allowed.has(column.name)),
-      errors: null,
-    };
-    if (change.type !== 'DELETE') data.record = pick(change.record);
-    if (change.type !== 'INSERT') data.old_record = pick(change.oldRecord);
-    return data;
+    return { kind: 'data', data: changeData(change, { selectable, deleteColumns, oversized }) };
   }
 }
 
+/** Each claims object's key, made once: a token's claims are read for every change it is matched to. */
+const claimsKeys = new WeakMap<JwtClaims, string>();
+
 /** Claims that are equal as JSON see the same rows: one check serves them all. */
 function claimsKey(claims: JwtClaims): string {
-  return JSON.stringify(claims);
+  let key = claimsKeys.get(claims);
+  if (key === undefined) claimsKeys.set(claims, (key = JSON.stringify(claims)));
+  return key;
 }

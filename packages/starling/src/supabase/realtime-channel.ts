@@ -12,9 +12,14 @@
  *   with `postgres_changes_options: {wait: true, timeout?}` the join reply waits for that;
  * - `broadcast` `{type: "broadcast", event, payload}` to everyone on the topic, the sender included
  *   only with `self`, answered `ok` only with `ack`; private topics need `write` of broadcast;
+ *   `persist` stores it and `broadcast.replay` at join replays stored ones (supabase/broadcast-store);
  * - client-driven presence: `presence` `{type: "presence", event: "track" | "untrack", payload}`,
  *   answered `ok` (private topics need `write` of presence); `presence_state` after every join
  *   when presence is enabled, then `presence_diff` (only to clients with presence enabled);
+ * - the connection's limits (supabase/connection-limits), told as Supabase tells them: a join past
+ *   the channels it may have is refused `ChannelRateLimitReached: …`; a broadcast past its rate
+ *   closes the channel with a `system` error `Too many messages per second`; a payload too large
+ *   is an error reply; presence calls past theirs an error reply `presence rate limited`;
  * - `access_token` `{access_token}` replaces the channel's token; a token that fails or expires,
  *   or that no longer grants a `read` the join was granted on a private channel, ends the channel
  *   with a `system` error push and `phx_close`; writes are asked again.
@@ -25,13 +30,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { error, noreply, ok, reply, stop, type Channel, type ChannelSocket, type JoinResult } from '../channel.ts';
-import { isBinaryPayload } from '../protocol.ts';
 import type { JwtClaims, Verified } from './auth.ts';
 import { msUntilExpiry } from './auth.ts';
-import type { ChangeListener, ChangePayload, PostgresChanges } from './postgres-changes.ts';
+import type { ChangeListener, PostgresChanges } from './postgres-changes.ts';
+import type { ChangePayload } from './change-payload.ts';
 import { EXTENSIONS, type AccessCheck, type Extension, type Permissions } from './channel-access.ts';
 import type { Logger } from '../logger.ts';
-import { MAX_REPLAY, type BroadcastStore, type StoredBroadcast } from './broadcast-store.ts';
+import { isSafePresenceKey } from '../presence/presence-state.ts';
+import type { BroadcastStore, StoredBroadcast } from './broadcast-store.ts';
+import { createPersistence } from './persistence.ts';
+import {
+  newConnectionBudget,
+  payloadTooLarge,
+  releaseChannel,
+  reserveChannel,
+  takeBroadcast,
+  takePresenceCall,
+  type ConnectionBudget,
+  type ConnectionLimits,
+} from './connection-limits.ts';
 
 export type { AuthorizationRequest, Authorize } from './channel-access.ts';
 
@@ -40,8 +57,8 @@ export interface RealtimeSocketAssigns extends Record<string, unknown> {
   claims: JwtClaims;
   /** The client's address (for the log of refused joins). */
   address?: string | undefined;
-  /** The connection's presence calls in the current window: one object, shared by its channels. */
-  presenceBudget?: { windowStart: number; calls: number } | undefined;
+  /** What the connection has spent of its limits: one object, shared by its channels. */
+  budget?: ConnectionBudget | undefined;
 }
 
 /** Per-channel state, from the join's config. */
@@ -65,24 +82,19 @@ interface RealtimeChannelAssigns extends RealtimeSocketAssigns {
   changes: ChangeListener | null;
 }
 
-/** Limits of the realtime channel. */
-export interface RealtimeLimits {
-  /** Presence `track`/`untrack` calls per connection per window; more are answered `{reason: "presence rate limited"}`. */
-  readonly presenceCalls: number;
-  readonly presenceWindowMs: number;
-}
-
 /** What the realtime channel is built on. */
 export interface RealtimeChannelOptions {
   readonly verify: (token: unknown) => Promise<Verified>;
   /** Who may read and write private channels. */
   readonly access: AccessCheck;
-  readonly limits: RealtimeLimits;
+  /** What each connection may spend, all its channels together. */
+  readonly limits: ConnectionLimits;
   readonly changes: PostgresChanges | null;
   /**
    * Whether every `broadcast` goes through `handleOut`: so that a private channel admitted without
-   * `read` of broadcast (presence only) does not get them, and so that a join's replayed
-   * broadcasts reach its client before live ones.
+   * `read` of broadcast (presence only) does not get them. (A join's replayed broadcasts need no
+   * such detour: they are pushed by the after-join message, which runs in the tick of the join
+   * reply, before any live broadcast can reach the channel.)
    */
   readonly filterBroadcasts: boolean;
   /** Where `persist: true` broadcasts are kept and `broadcast.replay` reads them (null: refused, saying why). */
@@ -91,9 +103,6 @@ export interface RealtimeChannelOptions {
   readonly privateOnly: boolean;
   readonly logger: Logger;
 }
-
-/** Why a join's `broadcast.replay` or a `persist` broadcast cannot be served without a database. */
-const NO_STORE = 'this server keeps no broadcasts: persist and replay need a database (DATABASE_URL)';
 
 type RealtimeSocket = ChannelSocket<RealtimeChannelAssigns>;
 
@@ -145,25 +154,9 @@ function record(value: unknown): Record<string, unknown> {
 
 /** Creates the realtime channel over a token verifier and the policy of private channels. */
 export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<RealtimeChannelAssigns> {
-  const { verify, access, limits, changes, logger, store } = options;
+  const { verify, access, limits, changes, logger } = options;
+  const persistence = createPersistence(options.store, logger, unauthorizedRead);
 
-  /** The stored broadcasts a join's `broadcast.replay` asks for, or why it cannot have them. */
-  async function replayOf(name: string, isPrivate: boolean, read: Permissions, replay: unknown): Promise<StoredBroadcast[] | string | null> {
-    if (replay === undefined) return null;
-    const { since, limit } = record(replay);
-    if (!isPrivate) return 'broadcast replay is only for private channels';
-    if (!Number.isSafeInteger(since) || (limit !== undefined && !Number.isSafeInteger(limit))) {
-      return 'broadcast.replay needs {since: <ms since the epoch>, limit?: <integer>}';
-    }
-    if (store === null) return NO_STORE;
-    if (read.broadcast !== true) return unauthorizedRead(name);
-    try {
-      return await store.replay(name, since as number, (limit as number | undefined) ?? MAX_REPLAY);
-    } catch (err) {
-      logger.warn({ err, topic: name }, 'realtime: stored broadcasts could not be read for a replay');
-      return 'Realtime was unable to replay messages';
-    }
-  }
   function scheduleExpiry(socket: RealtimeSocket): void {
     const ms = msUntilExpiry(socket.assigns.claims);
     if (ms === Number.POSITIVE_INFINITY) return;
@@ -172,22 +165,22 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
   }
 
   function endForToken(socket: RealtimeSocket, message: string): ReturnType<typeof stop> {
-    socket.push('system', { extension: 'system', status: 'error', message, channel: socket.topic.slice(TOPIC_PREFIX.length) });
-    return stop({ shutdown: 'token' });
+    return endWith(socket, message, 'token');
   }
 
-  /**
-   * Every track is a presence diff to every member: a client may not announce itself without
-   * bound. The budget is the connection's (Supabase's rule), whichever of its channels calls.
-   */
-  function withinPresenceBudget(assigns: RealtimeChannelAssigns): boolean {
-    const budget = (assigns.presenceBudget ??= { windowStart: 0, calls: 0 });
-    const now = Date.now();
-    if (now - budget.windowStart >= limits.presenceWindowMs) {
-      budget.windowStart = now;
-      budget.calls = 0;
-    }
-    return ++budget.calls <= limits.presenceCalls;
+  /** Ends the channel as Supabase ends one: a `system` error push, then `phx_close`. */
+  function endWith(socket: RealtimeSocket, message: string, shutdown: string): ReturnType<typeof stop> {
+    socket.push('system', { extension: 'system', status: 'error', message, channel: socket.topic.slice(TOPIC_PREFIX.length) });
+    return stop({ shutdown });
+  }
+
+  function payloadTooLargeReason(): string {
+    return `Payload size exceeded: at most ${limits.maxPayloadBytes} bytes`;
+  }
+
+  /** The connection's budget (made at connect; a socket made without one gets its own here). */
+  function budgetOf(assigns: RealtimeSocketAssigns): ConnectionBudget {
+    return (assigns.budget ??= newConnectionBudget(limits, Date.now()));
   }
 
   /** What `claims` may read of private channel `name`: a reason string when nothing, or when the check fails. */
@@ -222,21 +215,6 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     return allowed;
   }
 
-  /** Stores a broadcast to persist; null once stored, else why not. */
-  async function persisted(socket: RealtimeSocket, event: string, payload: unknown): Promise<string | null> {
-    if (!socket.assigns.private) return 'only broadcasts of private channels can be stored';
-    if (store === null) return NO_STORE;
-    if (isBinaryPayload(payload)) return 'binary broadcasts cannot be stored';
-    const name = socket.topic.slice(TOPIC_PREFIX.length);
-    try {
-      await store.persist(name, event, payload);
-      return null;
-    } catch (err) {
-      logger.warn({ err, topic: name }, 'realtime: a broadcast could not be stored');
-      return 'the broadcast could not be stored';
-    }
-  }
-
   /** The join itself; {@link Channel.join} below logs its refusals. */
   async function join(topic: string, params: unknown, socket: RealtimeSocket): Promise<JoinResult> {
     const name = topic.slice(TOPIC_PREFIX.length);
@@ -244,6 +222,10 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     if (options.privateOnly && config.private !== true) return error({ reason: 'PrivateOnly: This project only allows private channels' });
     const broadcast = record(config.broadcast);
     const presence = record(config.presence);
+    // Keys phoenix-style clients keep on plain objects; tracking one would throw (and crash the channel at every rejoin).
+    if (typeof presence.key === 'string' && presence.key !== '' && !isSafePresenceKey(presence.key)) {
+      return error({ reason: `presence key ${JSON.stringify(presence.key)} is not allowed` });
+    }
     const requested = Array.isArray(config.postgres_changes) ? (config.postgres_changes as unknown[]) : [];
     if (requested.length > 0 && changes === null) {
       return error({ reason: 'postgres_changes is not available on this server: no change source is configured' });
@@ -262,7 +244,7 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
       if (typeof answer === 'string') return error({ reason: answer });
       read = answer;
     }
-    const replay = await replayOf(name, isPrivate, read, broadcast.replay);
+    const replay = await persistence.replayFor(name, isPrivate, read.broadcast === true, broadcast.replay);
     if (typeof replay === 'string') return error({ reason: replay });
     let listener: ChangeListener | null = null;
     let response: Record<string, unknown> = {};
@@ -275,14 +257,15 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         return error({ reason: 'postgres_changes: the database is unavailable' });
       }
       if (!registered.ok) return error({ reason: registered.reason });
+      // Released however the channel ends — a refused join below, a leave, a crash — and at once
+      // if the join has outlived its timeout meanwhile.
+      const registration = listener;
+      socket.onExit(() => changes.unregister(registration));
       const options = record(config.postgres_changes_options);
       if (options.wait === true) {
         const ms = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : DEFAULT_WAIT_MS;
         const outcome = await Promise.race([changes.live.then(() => 'live' as const), timeout(ms)]).catch(() => 'failed' as const);
-        if (outcome !== 'live') {
-          changes.unregister(listener);
-          return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
-        }
+        if (outcome !== 'live') return error({ reason: `postgres_changes: not subscribed to PostgreSQL within ${ms} ms` });
       }
       response = { postgres_changes: registered.bindings };
     }
@@ -311,7 +294,16 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
     syncPresence: false,
 
     async join(topic, params, socket) {
-      const result = await join(topic, params, socket);
+      const budget = budgetOf(socket.assigns);
+      let result: JoinResult;
+      // Counted from the start, so that joins sent at once cannot all pass the count.
+      if (!reserveChannel(budget, limits, topic)) {
+        result = error({ reason: `ChannelRateLimitReached: Too many channels (at most ${limits.channels} on a connection)` });
+      } else {
+        // The place is given back however the channel ends: refused, left, closed, or crashed.
+        socket.onExit(() => releaseChannel(budget, topic));
+        result = await join(topic, params, socket);
+      }
       // Logged without the token: the reason, the topic, and whose join it was.
       if (result.kind === 'error') logger.info({ topic, reason: record(result.response).reason, client: socket.assigns.address }, 'realtime: join refused');
       return result;
@@ -323,11 +315,15 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
         case 'broadcast': {
           if (body.type !== 'broadcast' || typeof body.event !== 'string')
             return reply('error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
+          // Past its rate the channel ends, as Supabase ends it: realtime-js does not wait for a reply without ack.
+          if (!takeBroadcast(budgetOf(socket.assigns), limits, Date.now())) return endWith(socket, 'Too many messages per second', 'rate_limited');
+          if (payloadTooLarge(body.payload, limits.maxPayloadBytes)) return reply('error', { reason: payloadTooLargeReason() });
           if (!(await mayWrite(socket, 'broadcast'))) return reply('error', { reason: 'Unauthorized: you may not broadcast on this Channel topic' });
           // realtime-js marks a broadcast to keep as `meta.persist` (V2 binary frames) or `persist` (text).
-          const { persist, ...meta } = record(body.meta);
-          if ((persist ?? body.persist ?? false) !== false) {
-            const refused = await persisted(socket, body.event, body.payload);
+          const { persist: metaPersist, ...meta } = record(body.meta);
+          const persist = metaPersist ?? body.persist ?? false;
+          if (persist !== false) {
+            const refused = await persistence.persist(socket.topic.slice(TOPIC_PREFIX.length), socket.assigns.private, body.event, body.payload, persist);
             if (refused !== null) return reply('error', { reason: refused, error: refused });
           }
           const message =
@@ -339,7 +335,9 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
           return socket.assigns.ack ? reply('ok', {}) : noreply();
         }
         case 'presence': {
-          if (!withinPresenceBudget(socket.assigns)) return reply('error', { reason: 'presence rate limited' });
+          // Every track is a presence diff to every member: a client may not announce itself without bound.
+          if (!takePresenceCall(budgetOf(socket.assigns), limits, Date.now())) return reply('error', { reason: 'presence rate limited' });
+          if (payloadTooLarge(body.payload, limits.maxPayloadBytes)) return reply('error', { reason: payloadTooLargeReason() });
           if (!(await mayWrite(socket, 'presence'))) return reply('error', { reason: 'Unauthorized: you may not track presence on this Channel topic' });
           const key = socket.assigns.presenceKey;
           // Several channels may track one key (a user's two tabs, or anyone naming the same key):
@@ -384,10 +382,6 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
       }
     },
 
-    terminate(_reason, socket) {
-      if (socket.assigns.changes !== null) changes?.unregister(socket.assigns.changes);
-    },
-
     handleOut(event, payload, socket) {
       // broadcast is intercepted only where a private channel may be admitted for presence alone.
       if (event === 'broadcast') {
@@ -401,7 +395,8 @@ export function createRealtimeChannel(options: RealtimeChannelOptions): Channel<
 
     handleInfo(message, socket) {
       if (message === AFTER_JOIN) {
-        // Replayed broadcasts come first: live ones reach this channel only after this message.
+        // Replayed broadcasts come first: this message runs in the tick that wrote the join reply and
+        // subscribed the channel, so no live broadcast can be written before them.
         for (const stored of socket.assigns.replay ?? []) {
           socket.push('broadcast', { type: 'broadcast', event: stored.event, payload: stored.payload, meta: { replayed: true, id: stored.id } });
         }

@@ -11,8 +11,8 @@
  * `Authorization: Bearer <jwt>` token, when present, is whose claims `authorize` sees for private
  * topics (else the key's). A message reaches the private channel only when it asks for it
  * (`private: true`, `?private=true`) and `write` of broadcast is allowed (by `authorize` or the policies); otherwise it reaches
- * the public channel of that name, never the private one. Bodies are bounded; a malformed one is
- * a 400 with a JSON reason. Every request is charged to its client address's and its key's rate
+ * the public channel of that name, never the private one. Bodies are bounded, and each payload by
+ * `maxPayloadBytes` (413); a malformed body is a 400 with a JSON reason. Every request is charged to its client address's and its key's rate
  * and byte budgets first (`rest-budget.ts`): over either, it is answered 429 with `Retry-After`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +21,8 @@ import { isBinaryPayload } from '../protocol.ts';
 import type { Verified } from './auth.ts';
 import type { AccessCheck } from './channel-access.ts';
 import type { BroadcastStore } from './broadcast-store.ts';
+import { payloadTooLarge } from './connection-limits.ts';
+import { NO_STORE } from './persistence.ts';
 import { TooManyRequests, type RestBudgets, type RestCharge } from './rest-budget.ts';
 
 /**
@@ -69,6 +71,8 @@ export interface BroadcastApiOptions {
   readonly publish: PublishBroadcast;
   /** Largest accepted body. */
   readonly maxBodyBytes: number;
+  /** Largest payload of one message (its JSON in UTF-8 bytes; binary: its bytes). */
+  readonly maxPayloadBytes: number;
   /** The rate and byte budgets every request is charged to (429 with `Retry-After` when over). */
   readonly budgets: RestBudgets;
   /** The client's address of a request (behind a trusted proxy, the forwarded one). */
@@ -120,7 +124,7 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
   charge.key(keyOf(req.headers.apikey, user));
   const body = await readBody(req, options.maxBodyBytes);
   charge.body(body.length);
-  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean; persist?: boolean }> = [];
+  const messages: Array<{ topic: string; event: string; payload: unknown; private: boolean; persist?: boolean; ttlMs?: number | null }> = [];
   if (url.pathname === base) {
     const list = (parseJson(body) as { messages?: unknown } | null)?.messages;
     if (!Array.isArray(list) || list.length > MAX_MESSAGES) throw new HttpError(400, `messages must be an array of at most ${MAX_MESSAGES}`);
@@ -138,9 +142,15 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
       event: decodeURIComponent(match[2]!),
       payload: binary ? { binary: body } : parseJson(body),
       private: url.searchParams.get('private') === 'true',
-      // httpSend's `persist`: `persist=true`, or `persist[ttl]=<s>` (kept as long as the table keeps rows).
+      // httpSend's `persist`: `persist=true`, or `persist[ttl]=<seconds>`.
       persist: url.searchParams.get('persist') === 'true' || url.searchParams.has('persist[ttl]'),
+      ttlMs: ttlOf(url.searchParams.get('persist[ttl]')),
     });
+  }
+  for (const message of messages) {
+    if (payloadTooLarge(message.payload, options.maxPayloadBytes)) {
+      throw new HttpError(413, `Payload size exceeded: at most ${options.maxPayloadBytes} bytes`);
+    }
   }
   for (const message of messages) {
     if (!message.private) continue;
@@ -155,12 +165,18 @@ async function handle(req: IncomingMessage, url: URL, base: string, options: Bro
   for (const message of messages) {
     if (message.persist !== true) continue;
     if (!message.private) throw new HttpError(400, 'only broadcasts of private channels can be stored');
-    if (options.store === null) throw new HttpError(400, 'this server keeps no broadcasts: persist needs a database (DATABASE_URL)');
+    if (options.store === null) throw new HttpError(400, NO_STORE);
     if (isBinaryPayload(message.payload)) throw new HttpError(400, 'binary broadcasts cannot be stored');
-    await options.store.persist(message.topic, message.event, message.payload).catch((err: unknown) => {
-      void err; // the database's words stay in the server: they may name its schema
+    await options.store.persist(message.topic, message.event, message.payload, message.ttlMs ?? null).catch((err: unknown) => {
+      void err; // the store's words stay in the server: they may name its schema
       throw new HttpError(503, 'the broadcast could not be stored');
     });
   }
   for (const message of messages) options.publish(message.topic, message.private, { type: 'broadcast', event: message.event, payload: message.payload });
+}
+
+/** `persist[ttl]`'s seconds as ms, or null (none, or not a positive number). */
+function ttlOf(value: string | null): number | null {
+  const seconds = Number(value);
+  return value !== null && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : null;
 }

@@ -4,7 +4,8 @@
  * set of JWT claims and a batch of changed rows of one table, one transaction runs
  * `SET LOCAL ROLE <claims.role>` with `request.jwt.claims` set, and selects those rows by primary
  * key: the rows it returns are the ones the claims may see, under the table's row-level-security
- * policies and grants. Which columns the role may select (column grants) is asked once per role
+ * policies and grants — once its snapshot sees their transactions (a commit is streamed a moment
+ * before it is visible; a row not found then is asked again, not taken as hidden). Which columns the role may select (column grants) is asked once per role
  * and table, and kept for {@link COLUMN_CACHE_MS}.
  *
  * A check that fails (a policy that raises, `statement_timeout`, an unknown role) rejects for
@@ -62,6 +63,39 @@ export interface QueryClient {
   release(err?: Error): void;
 }
 
+/** A changed row to check: its values (the key columns at least), and its transaction's id when known. */
+export interface CheckedRow {
+  readonly key: Readonly<Record<string, JsonValue>>;
+  readonly xid?: number | undefined;
+}
+
+/** A `pg_snapshot`: transactions below `xmin` are finished, from `xmax` on not yet, `xip` in between are running. */
+export interface Snapshot {
+  readonly xmin: bigint;
+  readonly xmax: bigint;
+  readonly xip: ReadonlySet<bigint>;
+}
+
+/** Parses `pg_current_snapshot()`'s text, `xmin:xmax:xip,xip,…` (64-bit ids); null if it is not one. */
+export function parseSnapshot(text: string): Snapshot | null {
+  const match = /^(\d+):(\d+):([\d,]*)$/.exec(text);
+  if (match === null) return null;
+  return { xmin: BigInt(match[1]!), xmax: BigInt(match[2]!), xip: new Set(match[3] === '' ? [] : match[3]!.split(',').map(BigInt)) };
+}
+
+const EPOCH = 1n << 32n;
+
+/**
+ * Whether `snapshot` sees the committed transaction `xid` (32 bits, as pgoutput sends it: its
+ * epoch is taken as the one that puts it nearest `xmax`, which a live transaction id always is).
+ */
+export function snapshotSees(snapshot: Snapshot, xid: number): boolean {
+  let full = (snapshot.xmax & ~(EPOCH - 1n)) | BigInt(xid >>> 0);
+  if (full - snapshot.xmax >= EPOCH / 2n) full -= EPOCH;
+  else if (snapshot.xmax - full > EPOCH / 2n) full += EPOCH;
+  return full < snapshot.xmax && !snapshot.xip.has(full);
+}
+
 /** Batched row-level-security checks on a pool of sessions. */
 export class RowSecurity {
   readonly #pool: () => QueryPool;
@@ -74,14 +108,38 @@ export class RowSecurity {
   }
 
   /**
-   * The indexes of `rows` (each the changed row, with at least its key columns) that `claims` may
-   * select from `table`. One transaction, one query.
+   * The indexes of `rows` (each the changed row, with at least its key columns, and its
+   * transaction's id) that `claims` may select from `table`: one transaction, one query — and
+   * again for the rows whose transaction that query's snapshot did not see yet (PostgreSQL streams
+   * a commit a moment before it makes it visible), until it does, within the check's timeout.
    * @throws (rejects) the database's error when a policy raises, the check times out or the role does not exist
    */
-  async visible(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
+  async visible(claims: JwtClaims, table: CheckedTable, rows: readonly CheckedRow[]): Promise<ReadonlySet<number>> {
+    const visible = new Set<number>();
+    let pending = rows.map((_, index) => index);
+    const deadline = Date.now() + this.#timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#withRetries(() =>
+        this.#visibleOnce(
+          claims,
+          table,
+          pending.map((index) => rows[index] as CheckedRow),
+        ),
+      );
+      for (const i of outcome.found) visible.add(pending[i] as number);
+      const unseen = pending.filter((_, i) => outcome.unseen.has(i));
+      if (unseen.length === 0) return visible;
+      if (Date.now() >= deadline) throw new Error(`the transactions of ${unseen.length} changed rows were still not visible after ${this.#timeoutMs} ms`);
+      pending = unseen;
+      // The committing session is between its WAL flush and its snapshot update: a moment.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50)));
+    }
+  }
+
+  async #withRetries<T>(check: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#visibleOnce(claims, table, rows);
+        return await check();
       } catch (err) {
         // A lost session or a restarting server is not the policy's answer: try again, briefly,
         // before the change is given up for these claims.
@@ -91,33 +149,50 @@ export class RowSecurity {
     }
   }
 
-  async #visibleOnce(claims: JwtClaims, table: CheckedTable, rows: readonly Readonly<Record<string, JsonValue>>[]): Promise<ReadonlySet<number>> {
-    if (rows.length === 0 || table.primaryKey.length === 0) return new Set();
+  /**
+   * One check, in a REPEATABLE READ transaction so that the rows and `pg_current_snapshot()` are
+   * read with one snapshot: `found` are the rows it returned, `unseen` those it did not return
+   * and whose transaction that snapshot does not see (they must be asked again).
+   */
+  async #visibleOnce(
+    claims: JwtClaims,
+    table: CheckedTable,
+    rows: readonly CheckedRow[],
+  ): Promise<{ readonly found: ReadonlySet<number>; readonly unseen: ReadonlySet<number> }> {
+    if (rows.length === 0 || table.primaryKey.length === 0) return { found: new Set(), unseen: new Set() };
     const client = await this.#pool().connect();
     let broken: unknown = undefined;
     try {
-      await client.query('BEGIN READ ONLY');
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await actAs(client, claims, this.#timeoutMs);
       const keys = table.primaryKey;
       const params: (string | null)[] = [];
       const tuples = rows.map((row, index) => {
         params.push(String(index));
         const cells = keys.map((key) => {
-          params.push(keyText(row[key.name]));
+          params.push(keyText(row.key[key.name]));
           return `$${params.length}::${escapeIdentifier(key.type)}`;
         });
         return `($${params.length - keys.length}::int, ${cells.join(', ')})`;
       });
       const names = keys.map((_, i) => `k${i}`);
       const on = keys.map((key, i) => `t.${escapeIdentifier(key.name)} = v.k${i}`).join(' AND ');
-      const sql = `SELECT v.i FROM (VALUES ${tuples.join(', ')}) AS v(i, ${names.join(', ')}) JOIN ${escapeIdentifier(table.schema)}.${escapeIdentifier(table.table)} t ON ${on}`;
+      const sql = `SELECT pg_current_snapshot()::text AS snapshot, ARRAY(SELECT v.i FROM (VALUES ${tuples.join(', ')}) AS v(i, ${names.join(', ')}) JOIN ${escapeIdentifier(table.schema)}.${escapeIdentifier(table.table)} t ON ${on}) AS found`;
+      let answer: { snapshot: string; found: number[] };
       try {
-        const { rows: found } = await client.query<{ i: number }>(sql, params);
-        return new Set(found.map((row) => row.i));
+        const { rows: result } = await client.query<{ snapshot: string; found: number[] }>(sql, params);
+        answer = result[0] as { snapshot: string; found: number[] };
       } catch (err) {
-        if ((err as { code?: unknown }).code === INSUFFICIENT_PRIVILEGE) return new Set();
+        if ((err as { code?: unknown }).code === INSUFFICIENT_PRIVILEGE) return { found: new Set(), unseen: new Set() };
         throw err;
       }
+      const found = new Set(answer.found.map(Number));
+      const snapshot = parseSnapshot(answer.snapshot);
+      const unseen = new Set<number>();
+      rows.forEach((row, index) => {
+        if (!found.has(index) && row.xid !== undefined && snapshot !== null && !snapshotSees(snapshot, row.xid)) unseen.add(index);
+      });
+      return { found, unseen };
     } catch (err) {
       broken = err;
       throw err;

@@ -60,8 +60,11 @@ describe('PostgresChangeSource', () => {
       expect(insert.columns).toContainEqual({ name: 'tags', type: '_int4' });
       expect(insert.columns).toContainEqual({ name: 'at', type: 'timestamptz' });
       expect(insert.oldRecord).toBeNull();
-      // The same transaction: one commit LSN, places 0 and 1.
+      // The same transaction: one commit LSN and transaction id, places 0 and 1.
       expect([update.commitLsn, update.seq, inTransaction.seq]).toEqual([inTransaction.commitLsn, 0, 1]);
+      expect(update.xid).toBe(inTransaction.xid);
+      expect(new Set(seen.map((change) => change.xid)).size).toBe(4);
+      expect(Number.isSafeInteger(insert.xid)).toBe(true);
       expect(full.oldRecord).toEqual({ id: 7, a: 'x', b: 'y' });
       expect(remove.record).toBeNull();
       expect(remove.oldRecord).toEqual({ id: 1 }); // default replica identity: the key only

@@ -5,7 +5,9 @@
  * and ids, the "Subscribed to PostgreSQL" system message, `postgres_changes_options.wait`,
  * INSERT/UPDATE/DELETE as realtime-js turns them into `eventType/new/old`, every filter operator
  * and `not.`, refusals with reasons, and row-level security under each subscriber's JWT claims —
- * including a policy that raises for one subscriber while the others keep receiving.
+ * including a policy that raises for one subscriber while the others keep receiving — with
+ * `errors` as Supabase fills it (401 for a role that may not read the key, 413 for a huge row),
+ * and a crashed channel's bindings released.
  */
 import type { Server } from 'node:http';
 import { RealtimeClient, type RealtimeChannel, type RealtimePostgresChangesPayload } from '@supabase/realtime-js';
@@ -85,9 +87,15 @@ beforeAll(async () => {
     CREATE POLICY waits ON sluggish FOR SELECT TO authenticated USING (slow_check());
     GRANT SELECT ON sluggish TO authenticated;
 
+    -- Only the crash test listens here, so every check on it is that test's.
+    CREATE TABLE crashy (id int PRIMARY KEY, owner text);
+    ALTER TABLE crashy ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY everyone ON crashy FOR SELECT TO authenticated USING (true);
+    GRANT SELECT ON crashy TO authenticated;
+
     CREATE TABLE unpublished (id int PRIMARY KEY);
     CREATE TABLE keyless (id int);
-    CREATE PUBLICATION supabase_realtime FOR TABLE items, todos, fragile, sluggish, keyless;
+    CREATE PUBLICATION supabase_realtime FOR TABLE items, todos, fragile, sluggish, keyless, crashy;
   `);
   endpoint = new Endpoint({ logger: silentLogger });
   realtime = createRealtime(endpoint, {
@@ -163,7 +171,7 @@ for (const [version, VersionClient] of VERSIONS)
     beforeAll(async () => {
       Client = VersionClient;
       // Each version starts from empty tables (TRUNCATE is not a row change: nobody hears it).
-      await sql.query('TRUNCATE items, todos, fragile, sluggish');
+      await sql.query('TRUNCATE items, todos, fragile, sluggish, crashy');
     });
 
     it('answers the join with every binding, in order, with ids, then says "Subscribed to PostgreSQL"', async () => {
@@ -274,10 +282,11 @@ for (const [version, VersionClient] of VERSIONS)
       await eventually(() => expect(ids(seen)).toEqual([300]), 5000);
     });
 
-    it('authorizes each row by RLS under the JWT claims: own rows only, anon nothing, ungranted columns absent', async () => {
+    it('authorizes each row by RLS under the JWT claims: own rows only, anon none (a 401 notice each), ungranted columns absent', async () => {
       const alice = await listen(await client({ role: 'authenticated', sub: 'alice' }), 'todos');
       const bob = await listen(await client({ role: 'authenticated', sub: 'bob' }), 'todos');
       const anon = await listen(await client({ role: 'anon' }), 'todos', undefined, 'INSERT');
+      const unauthorizedBefore = realtime.changeStats?.errors.unauthorized ?? 0;
       await sql.query(`INSERT INTO todos VALUES (1, 'alice', 'a1', 's1'), (2, 'bob', 'b1', 's2'), (3, 'alice', 'a2', 's3')`);
       await sql.query(`UPDATE todos SET title = 'b1!' WHERE id = 2`);
       // Each set of claims has its own queue: wait for these two, then refute anon's.
@@ -286,10 +295,87 @@ for (const [version, VersionClient] of VERSIONS)
         expect(ids(bob)).toEqual([2, 2]);
       }, 5000);
       await settle();
-      expect(anon).toEqual([]);
+      // anon may not select the table's key: Supabase tells it of each INSERT, without the row.
+      expect(anon).toEqual(
+        Array.from({ length: 3 }, () => ({
+          schema: 'public',
+          table: 'todos',
+          commit_timestamp: null,
+          eventType: 'INSERT',
+          new: {},
+          old: {},
+          errors: ['Error 401: Unauthorized'],
+        })),
+      );
+      expect((realtime.changeStats?.errors.unauthorized ?? 0) - unauthorizedBefore).toBe(3);
+      expect(alice[0]).toMatchObject({ errors: null });
       expect(alice[0]?.new).toEqual({ id: 1, owner: 'alice', title: 'a1' }); // no "secret": not granted
       expect(bob[1]).toMatchObject({ eventType: 'UPDATE', new: { title: 'b1!' }, old: { id: 2, title: 'b1' } });
       expect(bob[1]?.old).not.toHaveProperty('secret');
+    });
+
+    it('tells a role that may not read the key of every INSERT and UPDATE, whatever its filter, with no row data', async () => {
+      // anon may select nothing of todos, so its filter on id is refused and it may only listen to it all.
+      const anon = await client({ role: 'anon' });
+      const filtered = anon.channel(`f-${Math.random()}`);
+      filtered.on('postgres_changes', { event: '*', schema: 'public', table: 'todos', filter: 'id=eq.1' }, () => {});
+      expect(await subscribed(filtered)).toEqual({
+        status: 'CHANNEL_ERROR',
+        error: 'postgres_changes: the role "anon" may not select column id of public.todos, so it cannot filter on it',
+      });
+      const all = await listen(anon, 'todos');
+      await sql.query(`INSERT INTO todos VALUES (40, 'alice', 'x', 'y')`);
+      await sql.query(`UPDATE todos SET title = 'z' WHERE id = 40`);
+      await sql.query(`DELETE FROM todos WHERE id = 40`);
+      await eventually(() => expect(all.map((change) => change.eventType)).toEqual(['INSERT', 'UPDATE', 'DELETE']), 5000);
+      expect(all[1]).toMatchObject({ new: {}, old: {}, errors: ['Error 401: Unauthorized'] });
+      // A DELETE is not checked (Supabase): it comes with what the role may select of the key, here nothing.
+      expect(all[2]).toMatchObject({ eventType: 'DELETE', old: {}, errors: null });
+    });
+
+    it('sends a row larger than maxRecordBytes with only its small values and "Error 413: Payload Too Large"', async () => {
+      const seen = await listen(await client({ role: 'anon' }), 'items', 'id=eq.700');
+      const tooLargeBefore = realtime.changeStats?.errors.payload_too_large ?? 0;
+      await sql.query(`INSERT INTO items (id, name, n) VALUES (700, repeat('x', 1100000), 7)`);
+      await eventually(() => expect(seen).toHaveLength(1), 10_000);
+      expect(seen[0]).toMatchObject({ eventType: 'INSERT', errors: ['Error 413: Payload Too Large'] });
+      // The 1.1 MB name is left out; the small values stay (NULLs included).
+      expect(seen[0]?.new).toMatchObject({ id: 700, n: 7, price: null });
+      expect(seen[0]?.new).not.toHaveProperty('name');
+      expect((realtime.changeStats?.errors.payload_too_large ?? 0) - tooLargeBefore).toBe(1);
+    });
+
+    it('releases the bindings of a channel that crashes: no more checks or pushes for it', async () => {
+      const raw = await RawClient.connect(`${url}/websocket?apikey=${await jwt({ role: 'authenticated', sub: 'crasher' })}&vsn=2.0.0`);
+      try {
+        const channels = realtime.changeStats?.channels ?? 0;
+        const checks = (): number => realtime.changeStats?.authorizationChecks ?? 0;
+        // A server-side fault: the presence store throws on this key's track, and the channel crashes.
+        const { presence } = endpoint;
+        const track = presence.track.bind(presence);
+        presence.track = (owner, topic, key, meta) => {
+          if (key === 'crash-me') throw new Error('injected fault');
+          return track(owner, topic, key, meta);
+        };
+        const config = { presence: { key: 'crash-me', enabled: true }, postgres_changes: [{ event: '*', schema: 'public', table: 'crashy' }] };
+        raw.send(['1', '1', 'realtime:crashy', 'phx_join', { config }]);
+        expect((await raw.reply('1'))[4]).toMatchObject({ status: 'ok' });
+        expect(realtime.changeStats?.channels).toBe(channels + 1);
+        let before = checks();
+        await sql.query(`INSERT INTO crashy VALUES (1, 'crasher')`);
+        await raw.nextJson((frame) => frame[3] === 'postgres_changes', 5000);
+        expect(checks() - before).toBe(1); // its row was checked for it while it lived
+        raw.send(['1', '2', 'realtime:crashy', 'presence', { type: 'presence', event: 'track', payload: {} }]);
+        expect((await raw.nextJson((frame) => frame[3] === 'phx_error'))[4]).toEqual({ reason: 'channel_crash' });
+        expect(realtime.changeStats?.channels).toBe(channels);
+        before = checks();
+        await sql.query(`INSERT INTO crashy VALUES (2, 'crasher')`);
+        await settle();
+        expect(checks() - before).toBe(0);
+        expect(raw.frames.some((frame) => !frame.binary && (frame.json as unknown[])[3] === 'postgres_changes')).toBe(false);
+      } finally {
+        raw.close();
+      }
     });
 
     it('sends a DELETE on a table with RLS to every subscriber, unchecked, with the primary key only (as Supabase documents)', async () => {
@@ -313,10 +399,13 @@ for (const [version, VersionClient] of VERSIONS)
       await eventually(() => expect(ids(bombItems)).toEqual([500]), 5000);
       // The bomb's own queue may still be failing the second change when the others have theirs.
       await eventually(() => expect(realtime.changeStats?.dropped.check_failed).toBeGreaterThanOrEqual(2), 5000);
+      // No notice either: it would say that a row matching its bindings changed, which the policy may hide.
       expect(bombFragile).toEqual([]);
-      // Operators see it: drops by reason, checks, and the slot's lag.
+      // Operators see it: drops by reason, checks, errors, channels, and the slot's lag.
       const text = await createMetrics(endpoint, { changes: realtime }).render();
       expect(text).toMatch(/starling_postgres_changes_dropped_total\{reason="check_failed"\} [2-9]/);
+      expect(text).toMatch(/starling_postgres_changes_errors_total\{error="unauthorized"\} [1-9]/);
+      expect(text).toMatch(/starling_postgres_changes_channels [1-9]/);
       expect(text).toMatch(/starling_postgres_authorization_checks_total [1-9]/);
       expect(text).toMatch(/starling_postgres_slot_lag_bytes \d+/);
       expect(text).toMatch(/starling_postgres_changes_read_total [1-9]/);

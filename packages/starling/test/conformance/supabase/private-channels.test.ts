@@ -265,8 +265,10 @@ describe('persisted broadcasts, replayed at join', () => {
     const reader = privateChannel(await client(CAROL), 'journal-2', { broadcast: { replay: { since } } });
     const seen = heardWithMeta(reader);
     expect(await subscribed(reader)).toEqual({ status: 'SUBSCRIBED' });
-    await sleep(200); // a refutation window: a replay would have arrived right after the join
-    expect(seen).toEqual([]);
+    // A replay comes before live traffic: once a live broadcast is heard, none came.
+    expect(await writer.send({ type: 'broadcast', event: 'new', payload: { live: true } })).toBe('ok');
+    await eventually(() => expect(seen).toHaveLength(1));
+    expect(seen).toEqual([{ event: 'new', payload: { live: true }, meta: undefined }]);
 
     // The lobby's policies let Carol read presence there, not broadcasts.
     const refused = await subscribed(privateChannel(await client(CAROL), 'lobby', { broadcast: { replay: { since: 0 } } }));

@@ -247,7 +247,7 @@ describe('keys, tokens and private channels', () => {
     const writer = realtime.channel('diary2', { config: { private: true, broadcast: { ack: true } } });
     expect(await subscribed(writer)).toEqual({ status: 'SUBSCRIBED' });
     expect(await writer.send({ type: 'broadcast', event: 'e', payload: {}, persist: true })).toMatch(/persist and replay need a database/);
-    await expect(writer.httpSend('e', {}, { persist: true })).rejects.toThrow(/persist needs a database/);
+    await expect(writer.httpSend('e', {}, { persist: true })).rejects.toThrow(/persist and replay need a database/);
   });
 
   it('refuses postgres_changes, which this server does not serve, saying why', async () => {

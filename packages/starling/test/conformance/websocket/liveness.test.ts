@@ -6,7 +6,8 @@
  */
 import type { Socket as NetSocket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { eventually, sleep } from '@starling/test-support/eventually';
+import { ManualClock } from '../../../src/testing/manual-clock.ts';
+import { eventually } from '@starling/test-support/eventually';
 import { replyPayload, useFixtures, V1, V2 } from '../../support/wire-client.ts';
 
 const { start, connect } = useFixtures();
@@ -14,16 +15,20 @@ const { start, connect } = useFixtures();
 const OK = replyPayload('ok');
 
 describe('idle timeout (§5.2, item 35)', () => {
-  const idle = { socket: { websocket: { idleTimeoutMs: 200 } } };
+  // The endpoint runs on a manual clock: the idle sweep's time moves only when the test advances
+  // it, while the frames still travel over a real WebSocket.
+  const idle = (clock: ManualClock) => ({ endpoint: { clock }, socket: { websocket: { idleTimeoutMs: 200 } } });
 
   it('closes a socket that sent nothing for idleTimeoutMs with 1002 (never 1000), ending its channels', async () => {
-    const fixture = await start(idle);
+    const clock = new ManualClock();
+    const fixture = await start(idle(clock));
     const client = await connect(fixture, V2);
     await client.join('test:room', '1');
-    const quietSince = Date.now();
+    await clock.advance(175);
+    expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
+    await clock.advance(50); // 225 ms: past the timeout and its sweep granularity (1/8 of it)
     const { code } = await client.closed;
     expect(code).toBe(1002);
-    expect(Date.now() - quietSince).toBeGreaterThanOrEqual(150);
     await eventually(() =>
       expect(fixture.calls.filter((c) => c.callback === 'terminate')).toEqual([{ callback: 'terminate', topic: 'test:room', reason: { shutdown: 'closed' } }]),
     );
@@ -31,29 +36,36 @@ describe('idle timeout (§5.2, item 35)', () => {
   });
 
   it('keeps a socket that heartbeats every 100 ms open, and closes it 1002 once the heartbeats stop', async () => {
-    const fixture = await start(idle);
+    const clock = new ManualClock();
+    const fixture = await start(idle(clock));
     const client = await connect(fixture, V2);
     for (let i = 1; i <= 6; i++) {
-      client.send([null, `${i}`, 'phoenix', 'heartbeat', {}]);
-      await sleep(100); // the client's heartbeat interval, half the idle timeout: real time must pass
+      // The reply proves the heartbeat's bytes were read before the clock moves on.
+      expect(await client.push([null, `${i}`, 'phoenix', 'heartbeat', {}])).toEqual([null, `${i}`, 'phoenix', 'phx_reply', OK]);
+      await clock.advance(100);
     }
     expect(client.raw.ws.readyState).toBe(client.raw.ws.OPEN);
-    for (let i = 1; i <= 6; i++) expect(await client.reply(`${i}`)).toEqual([null, `${i}`, 'phoenix', 'phx_reply', OK]);
+    await clock.advance(250);
     expect((await client.closed).code).toBe(1002);
   });
 
   it('counts any inbound frame, not only heartbeats: channel events and WebSocket pings keep the socket open', async () => {
-    const fixture = await start(idle);
+    const clock = new ManualClock();
+    const fixture = await start(idle(clock));
     const events = await connect(fixture, V1);
     await events.join('test:room', '1');
     const pings = await connect(fixture, V2);
     for (let i = 2; i <= 7; i++) {
       events.send(['1', `${i}`, 'test:room', 'noreply', {}]);
+      const pong = new Promise((resolve) => pings.raw.ws.once('pong', resolve));
       pings.raw.ws.ping();
-      await sleep(100); // the clients' pace, half the idle timeout: real time must pass
+      await pong;
+      await eventually(() => expect(fixture.calls.filter((c) => c.event === 'noreply')).toHaveLength(i - 1));
+      await clock.advance(100);
     }
     expect(events.raw.ws.readyState).toBe(events.raw.ws.OPEN);
     expect(pings.raw.ws.readyState).toBe(pings.raw.ws.OPEN);
+    await clock.advance(250);
     expect((await events.closed).code).toBe(1002);
     expect((await pings.closed).code).toBe(1002);
   });
