@@ -22,7 +22,20 @@ export type ToServer =
   /** Writes a V8 heap snapshot to `file` after a forced full GC (`bench/heap-diff.ts`). */
   | { readonly type: 'heap-snapshot'; readonly file: string }
   /** Asks for the server's own counters (the supabase peer: postgres_changes'). */
-  | { readonly type: 'stats' };
+  | { readonly type: 'stats' }
+  /** Memory by V8 heap space after a forced full GC (`bench/memory-breakdown.ts`). */
+  | { readonly type: 'heap-spaces' }
+  /** Starts V8's sampling heap profiler, counting objects later collected too: what is allocated, not what is kept. */
+  | { readonly type: 'alloc-start' }
+  /** Stops it and writes the `.heapprofile` to `file`. */
+  | { readonly type: 'alloc-stop'; readonly file: string };
+
+/** One V8 heap space after a forced full GC: bytes of its objects, and of its pages in memory. */
+export interface HeapSpace {
+  readonly name: string;
+  readonly used: number;
+  readonly physical: number;
+}
 
 /** Memory of a server after a forced full GC. */
 export interface ServerMemory {
@@ -44,7 +57,11 @@ export type FromServer =
   | { readonly type: 'cpu'; readonly micros: number }
   | { readonly type: 'heap-snapshot'; readonly file: string }
   /** The server's own counters, by name (empty when it keeps none). */
-  | { readonly type: 'stats'; readonly values: Readonly<Record<string, number>> };
+  | { readonly type: 'stats'; readonly values: Readonly<Record<string, number>> }
+  /** `process.memoryUsage()` and V8's spaces, after a forced full GC. */
+  | { readonly type: 'heap-spaces'; readonly heapUsed: number; readonly external: number; readonly spaces: readonly HeapSpace[] }
+  | { readonly type: 'alloc-started' }
+  | { readonly type: 'alloc-stopped'; readonly file: string };
 
 // --- harness ↔ worker ------------------------------------------------------------------------
 

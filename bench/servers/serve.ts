@@ -17,7 +17,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import type { FromServer, ToServer } from '../lib/messages.ts';
 
 /** A started peer server. */
@@ -47,6 +47,26 @@ async function startProfile(): Promise<void> {
   profiler.connect();
   await profiler.post('Profiler.enable');
   await profiler.post('Profiler.start');
+}
+
+let allocations: Session | null = null;
+
+async function startAllocations(): Promise<void> {
+  allocations = new Session();
+  allocations.connect();
+  await allocations.post('HeapProfiler.enable');
+  // Every 256 bytes on average, objects collected since included: the garbage counts too.
+  // (Node's typings lag V8's protocol on the two include flags.)
+  const params = { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+  await allocations.post('HeapProfiler.startSampling', params as { samplingInterval: number });
+}
+
+async function stopAllocations(file: string): Promise<void> {
+  if (allocations === null) throw new Error('alloc-stop before alloc-start');
+  const { profile } = await allocations.post('HeapProfiler.stopSampling');
+  allocations.disconnect();
+  allocations = null;
+  writeFileSync(file, JSON.stringify(profile));
 }
 
 async function stopProfile(file: string): Promise<string | null> {
@@ -103,6 +123,18 @@ export async function serve(start: () => Promise<PeerServer>): Promise<void> {
       collect();
       send({ type: 'heap-snapshot', file: writeHeapSnapshot(message.file) });
       return;
+    }
+    if (message.type === 'heap-spaces') {
+      collect();
+      const { heapUsed, external } = process.memoryUsage();
+      const spaces = getHeapSpaceStatistics().map((s) => ({ name: s.space_name, used: s.space_used_size, physical: s.physical_space_size }));
+      send({ type: 'heap-spaces', heapUsed, external, spaces });
+      return;
+    }
+    if (message.type === 'alloc-start') return void startAllocations().then(() => send({ type: 'alloc-started' }));
+    if (message.type === 'alloc-stop') {
+      const { file } = message;
+      return void stopAllocations(file).then(() => send({ type: 'alloc-stopped', file }));
     }
     if (message.type === 'gc') {
       collect();

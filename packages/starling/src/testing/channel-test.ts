@@ -241,7 +241,12 @@ export class ChannelTest {
 /** The WebSocket transport's idle sweeper over the harness's own test sockets (they are not WebSocket handles). */
 function sweeperOfOwn(timeoutMs: number, clock: Clock): IdleWatch {
   const watched = new Set<IdleWatched>();
-  const sweeper = new IdleSweeper(timeoutMs, () => watched, clock);
+  const sweeper = new IdleSweeper(
+    timeoutMs,
+    () => watched,
+    (c): c is IdleWatched => watched.has(c as IdleWatched),
+    clock,
+  );
   return {
     add(connection) {
       watched.add(connection);

@@ -37,15 +37,17 @@ export class IdleSweeper<T extends IdleWatched> {
 
   private readonly timeoutMs: number;
   private readonly clock: Clock;
-  private readonly candidates: () => Iterable<T>;
+  private readonly candidates: () => Iterable<unknown>;
+  private readonly watches: (candidate: unknown) => candidate is T;
   /**
-   * @param candidates every connection the sweeper may watch, added or not (it skips the others);
-   *   each watched one must be among them until it is deleted
+   * @param candidates every connection the sweeper may watch and others besides: it looks only at
+   *   those `watches` accepts and that were added; each added one must be among them until deleted
    * @param clock the endpoint's clock (`starling-channels/testing` runs the sweeper on its manual clock)
    */
-  constructor(timeoutMs: number, candidates: () => Iterable<T>, clock: Clock = realClock) {
+  constructor(timeoutMs: number, candidates: () => Iterable<unknown>, watches: (candidate: unknown) => candidate is T, clock: Clock = realClock) {
     this.timeoutMs = timeoutMs;
     this.candidates = candidates;
+    this.watches = watches;
     this.clock = clock;
   }
 
@@ -85,7 +87,7 @@ export class IdleSweeper<T extends IdleWatched> {
   #sweep(): void {
     const sweep = ++this.#sweeps;
     for (const connection of this.candidates()) {
-      if (connection.idleSweep < 0) continue;
+      if (!this.watches(connection) || connection.idleSweep < 0) continue;
       const bytes = connection.bytesRead();
       if (bytes !== connection.idleBytes) {
         // The bytes arrived after the previous sweep.

@@ -64,7 +64,9 @@ export class WebSocketTransport implements Transport, WebSocketShared {
     this.mount = mount;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 1024 * 1024;
     this.compress = compress;
-    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000, () => this.#handles(), mount.services.clock);
+    // It sweeps the endpoint's live connections: this transport's are the handles it made.
+    const mine = (live: unknown): live is WebSocketHandle => live instanceof WebSocketHandle && live.shared === this;
+    this.idle = new IdleSweeper(options.idleTimeoutMs ?? 60_000, () => mount.services.live, mine, mount.services.clock);
     this.#server = new WebSocketServer({
       noServer: true,
       WebSocket: StarlingWebSocket,
@@ -75,11 +77,6 @@ export class WebSocketTransport implements Transport, WebSocketShared {
       autoPong: false,
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
-  }
-
-  /** This transport's connections, among the endpoint's live ones: what its idle sweep looks at. */
-  *#handles(): Generator<WebSocketHandle> {
-    for (const live of this.mount.services.live) if (live instanceof WebSocketHandle && live.shared === this) yield live;
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {

@@ -19,7 +19,11 @@ function watched(): IdleWatched & { bytes: number; closedWith: number | null } {
 
 /** A sweeper over `candidates`, as the WebSocket transport's sweeps the endpoint's live connections. */
 function sweeperOf(timeoutMs: number, candidates: ReadonlySet<IdleWatched>): IdleSweeper<IdleWatched> {
-  return new IdleSweeper(timeoutMs, () => candidates);
+  return new IdleSweeper(
+    timeoutMs,
+    () => candidates,
+    (c): c is IdleWatched => candidates.has(c as IdleWatched),
+  );
 }
 
 describe('IdleSweeper', () => {
@@ -74,5 +78,34 @@ describe('IdleSweeper', () => {
     expect(added.closedWith).toBe(1002);
     expect(other.closedWith, 'never added').toBeNull();
     expect(vi.getTimerCount(), 'no sweep scheduled once nothing is watched').toBe(0);
+  });
+
+  it('leaves alone the candidates another sweeper watches (two mounts share the live connections)', () => {
+    vi.useFakeTimers();
+    const live = new Set<IdleWatched>();
+    const mineOf = new Map<IdleWatched, 'a' | 'b'>();
+    const sweeper = (mount: 'a' | 'b'): IdleSweeper<IdleWatched> =>
+      new IdleSweeper(
+        800,
+        () => live,
+        (c): c is IdleWatched => mineOf.get(c as IdleWatched) === mount,
+      );
+    const [a, b] = [sweeper('a'), sweeper('b')];
+    const ofA = watched();
+    const ofB = watched();
+    for (const [connection, mount] of [
+      [ofA, 'a'],
+      [ofB, 'b'],
+    ] as const) {
+      live.add(connection);
+      mineOf.set(connection, mount);
+    }
+    b.add(ofB);
+    a.add(ofA);
+    vi.advanceTimersByTime(700);
+    ofB.bytes += 6; // b's connection is active: a's sweeps must not close it either
+    vi.advanceTimersByTime(200);
+    expect(ofA.closedWith).toBe(1002);
+    expect(ofB.closedWith).toBeNull();
   });
 });
