@@ -20,18 +20,15 @@ export type CallbackTask =
   | { readonly kind: 'out'; readonly message: BroadcastMessage }
   | { readonly kind: 'info'; readonly message: unknown };
 
-/** What the callbacks run with: the channel, its socket argument, and the server's own push and log. */
-export interface CallbackTarget {
-  readonly channel: Channel;
-  readonly socket: ChannelSocket;
+/** What the callbacks run on: the channel server's topic, log and push. */
+export interface CallbackHost {
   readonly topic: string;
-  readonly logger: Logger;
+  readonly services: { readonly logger: Logger };
   push(event: string, payload: OutPayload): void;
 }
 
-/** Calls the callback `task` is for; returns what it returned (a promise for an async one). Throws what it throws. */
-export function callChannel(target: CallbackTarget, task: CallbackTask): unknown {
-  const { channel, socket } = target;
+/** Calls the callback of `channel` that `task` is for; returns what it returned (a promise for an async one). Throws what it throws. */
+export function callChannel(channel: Channel, socket: ChannelSocket, host: CallbackHost, task: CallbackTask): unknown {
   switch (task.kind) {
     case 'in': {
       const { handleIn } = channel;
@@ -43,12 +40,12 @@ export function callChannel(target: CallbackTarget, task: CallbackTask): unknown
       const { event, payload } = task.message;
       if (channel.handleOut !== undefined) return channel.handleOut(event, payload as OutPayload, socket);
       // Intercepting without handleOut: deliver as Phoenix's default would, as a push.
-      target.push(event, payload as OutPayload);
+      host.push(event, payload as OutPayload);
       return undefined;
     }
     case 'info':
       if (channel.handleInfo !== undefined) return channel.handleInfo(task.message, socket);
-      target.logger.warn({ topic: target.topic }, 'message for a channel without handleInfo dropped');
+      host.services.logger.warn({ topic: host.topic }, 'message for a channel without handleInfo dropped');
       return undefined;
   }
 }

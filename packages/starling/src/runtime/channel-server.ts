@@ -5,17 +5,7 @@
  * the mailbox until they settle — and turns their results into frames. A thrown error or rejected
  * promise ends this channel with `phx_error`; the socket and its other channels carry on.
  */
-import {
-  isGracefulStop,
-  type Assigns,
-  type Channel,
-  type ChannelSocket,
-  type OutPayload,
-  type Reply,
-  type SocketRef,
-  type StopReason,
-  type TerminateReason,
-} from '../channel.ts';
+import { isGracefulStop, type Assigns, type Channel, type ChannelSocket, type OutPayload, type SocketRef, type TerminateReason } from '../channel.ts';
 import { CountedErrors } from '../errors.ts';
 import { Events, formatPosition, Reasons, type BroadcastMessage, type Message, type Ref } from '../protocol.ts';
 import type { Subscriber } from '../pubsub/pubsub.ts';
@@ -25,8 +15,7 @@ import { ChannelContext } from './channel-context.ts';
 import { settleWithin } from './clock.ts';
 import type { ChannelHost } from './channel-host.ts';
 import { assertOutPayload, callbackOutcome, channelKindOf, isPromise, joinDecision, type ChannelKind } from './callback-results.ts';
-import { callChannel, ExitHooks, runCleanup, type CallbackTarget, type CallbackTask } from './channel-callbacks.ts';
-import type { Logger } from '../logger.ts';
+import { callChannel, ExitHooks, runCleanup, type CallbackHost, type CallbackTask } from './channel-callbacks.ts';
 import { InfoSources } from './info-sources.ts';
 import { Recovery, type RecoveringChannel, type RecoveryTask } from './recovery.ts';
 import type { Services } from './services.ts';
@@ -49,12 +38,11 @@ const PRESENCE_STATE_SENT = 2;
 const REF_IS_POSITION = 4;
 
 /**
- * The runtime of one joined topic. It is also what its channel's callbacks run with
- * ({@link CallbackTarget}). Private methods are TypeScript `private`, not `#`: a class with `#`
- * methods gives each instance a hidden brand field, and an idle server holds one channel server
- * per joined socket.
+ * The runtime of one joined topic. Private methods are TypeScript `private`, not `#`: a class with
+ * `#` methods gives each instance a hidden brand field, and an idle server holds one channel
+ * server per joined socket.
  */
-export class ChannelServer implements Subscriber, RecoveringChannel, CallbackTarget {
+export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHost {
   readonly topic: string;
   readonly joinRef: Ref;
   /** The PubSub topic behind {@link topic}: the same unless the join chose another (`JoinOptions`). */
@@ -94,21 +82,6 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackTar
   /** The endpoint's services: the one route to them, for this channel and its recovery. */
   get services(): Services {
     return this.connection.services;
-  }
-
-  /** The channel definition (for {@link callChannel}). */
-  get channel(): Channel {
-    return this.#kind.channel;
-  }
-
-  /** The `socket` argument of the channel's callbacks. */
-  get socket(): ChannelSocket {
-    return this.#socket;
-  }
-
-  /** The endpoint's logger (for {@link callChannel}). */
-  get logger(): Logger {
-    return this.services.logger;
   }
 
   /** The PubSub topic this channel subscribes to, broadcasts on and tracks presence on. */
@@ -331,7 +304,7 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackTar
       task.run();
       return undefined;
     }
-    return callChannel(this, task);
+    return callChannel(this.#kind.channel, this.#socket, this, task);
   }
 
   private finish(task: Task, result: unknown): void {
@@ -349,17 +322,15 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackTar
     }
     const outcome = callbackOutcome(result, task.kind === 'in');
     const ref = task.kind === 'in' ? task.message.ref : null;
-    if (outcome.kind === 'reply') this.writeReply(this.joinRef, ref, outcome.status, outcome.response);
-    else if (outcome.kind === 'stop') this.stop(outcome.reason, ref, outcome.reply);
-    else if (outcome.kind === 'invalid') this.crash(outcome.error);
-  }
-
-  private stop(reason: StopReason, ref: Ref, replyWith: Reply | undefined): void {
-    if (replyWith !== undefined) this.writeReply(this.joinRef, ref, replyWith.status, replyWith.response);
-    if (isGracefulStop(reason)) this.sendControl(Events.close, {});
+    if (outcome.kind === 'invalid') return this.crash(outcome.error);
+    const reply = outcome.kind === 'stop' ? outcome.reply : outcome.kind === 'reply' ? outcome : undefined;
+    if (reply !== undefined) this.writeReply(this.joinRef, ref, reply.status, reply.response);
+    if (outcome.kind !== 'stop') return;
+    // {stop, reason}: phx_close for a graceful reason, phx_error otherwise; then terminate(reason).
+    if (isGracefulStop(outcome.reason)) this.sendControl(Events.close, {});
     else this.sendControl(Events.error, { reason: Reasons.channelCrash });
     this.connection.channelEnded(this);
-    this.end(reason);
+    this.end(outcome.reason);
   }
 
   /** Ends the channel with `phx_error` (a callback threw, or the stream could not be read); the socket carries on. */
