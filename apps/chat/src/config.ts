@@ -9,7 +9,7 @@ import { TrustedProxies } from 'starling-channels';
 import { parseRate, type Rate } from './budget.ts';
 import type { ChatOptions } from './app.ts';
 import { parsePublicUrl } from './app.ts';
-import { parseNatsUrl } from './engine.ts';
+import { natsOptionsFromUrl } from 'starling-channels/nats';
 import type { ChatLimits } from './limits.ts';
 import { MIN_SECRET_LENGTH } from './secret.ts';
 
@@ -84,7 +84,7 @@ function nats(env: Env): string | undefined {
   const value = valueOf(env, 'NATS_URL');
   if (value === undefined) return undefined;
   try {
-    parseNatsUrl(value);
+    natsOptionsFromUrl(value, 'NATS_URL');
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { HistoryAdapter } from 'starling-channels';
-import { NatsPubSubAdapter, type NatsConnectionOptions } from 'starling-channels/nats';
+import { NatsPubSubAdapter, natsOptionsFromUrl } from 'starling-channels/nats';
 import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
 
 /** The chat's settings that pick the engine; at most one may be set. */
@@ -58,44 +58,8 @@ export function openEngine(options: EngineOptions, logger: Logger): Engine | nul
     return { name, dependency: 'redis', adapter: new RedisClusterPubSubAdapter({ nodes: options.redisClusterNodes ?? [], prefix: PREFIX, logger }) };
   if (name === 'redis') return { name, dependency: 'redis', adapter: new RedisPubSubAdapter({ url: options.redisUrl, prefix: PREFIX, logger }) };
   if (name === 'nats') {
-    const { servers, connectionOptions } = parseNatsUrl(options.natsUrl ?? '');
+    const { servers, connectionOptions } = natsOptionsFromUrl(options.natsUrl ?? '', 'NATS_URL');
     return { name, dependency: 'nats', adapter: new NatsPubSubAdapter({ servers, connectionOptions, prefix: PREFIX, logger }) };
   }
   return null;
-}
-
-/**
- * `nats://host:port`, or several separated by commas, into servers and credentials: the NATS
- * client ignores credentials written in a URL, so `user:pass@` becomes user and password and a
- * lone `token@` a token, as the `nats` command line reads them. The servers keep no credentials
- * (nothing secret reaches a log line). (`apps/realtime/src/nats-url.ts` reads the realtime server's
- * `NATS_URL` the same way.)
- * @throws Error saying what is accepted
- */
-export function parseNatsUrl(value: string): { servers: string[]; connectionOptions: NatsConnectionOptions } {
-  const accepts = 'nats://host:port (with user:password@ or token@ when the server wants them; several of one cluster separated by commas)';
-  const servers: string[] = [];
-  let credentials: NatsConnectionOptions | undefined;
-  for (const item of value.split(',').map((part) => part.trim())) {
-    let url: URL;
-    try {
-      url = new URL(item);
-    } catch {
-      throw new Error(`NATS_URL must be ${accepts} (got ${JSON.stringify(item)})`);
-    }
-    if (url.protocol !== 'nats:' || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
-      throw new Error(`NATS_URL must be ${accepts}`);
-    }
-    const user = decodeURIComponent(url.username);
-    const pass = decodeURIComponent(url.password);
-    const these = user === '' ? undefined : pass === '' ? { token: user } : { user, pass };
-    if (these !== undefined) {
-      if (credentials !== undefined && JSON.stringify(credentials) !== JSON.stringify(these)) {
-        throw new Error('NATS_URL gives different credentials to its servers: give the same to every one');
-      }
-      credentials = these;
-    }
-    servers.push(`nats://${url.host}`);
-  }
-  return { servers, connectionOptions: credentials ?? {} };
 }

@@ -34,10 +34,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Endpoint, PubSub, TrustedProxies, consoleLogger, type HistoryOptions, type LogLevel } from 'starling-channels';
 import { createMetrics } from 'starling-channels/metrics';
-import { NatsPubSubAdapter } from 'starling-channels/nats';
+import { NatsPubSubAdapter, natsOptionsFromUrl, type NatsUrlOptions } from 'starling-channels/nats';
 import { RedisClusterPubSubAdapter, RedisPubSubAdapter } from 'starling-channels/redis';
 import { DEFAULT_CONNECTION_LIMITS, MAX_REPLAY, PERSISTED_TOPICS, createRealtime } from 'starling-channels/supabase';
-import { parseNatsUrl } from './nats-url.ts';
 
 const secret = process.env.REALTIME_JWT_SECRET || undefined;
 const jwksUrl = process.env.REALTIME_JWKS_URL || undefined;
@@ -94,9 +93,9 @@ if (redisClusterNodes?.some((node) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(node))) {
   console.error('REDIS_CLUSTER_NODES must be host:port pairs separated by commas, such as 10.0.0.1:6379,10.0.0.2:6379');
   process.exit(1);
 }
-let nats: ReturnType<typeof parseNatsUrl> | undefined;
+let nats: NatsUrlOptions | undefined;
 try {
-  nats = natsUrl === undefined ? undefined : parseNatsUrl(natsUrl);
+  nats = natsUrl === undefined ? undefined : natsOptionsFromUrl(natsUrl, 'NATS_URL');
 } catch (err) {
   console.error((err as Error).message);
   process.exit(1);

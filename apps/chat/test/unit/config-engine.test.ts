@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, readConfig } from '../../src/config.ts';
-import { engineName, parseNatsUrl } from '../../src/engine.ts';
+import { engineName } from '../../src/engine.ts';
 
 describe('chat config: the engine', () => {
   it('takes REDIS_CLUSTER_NODES as a list of host:port, and WORKERS > 1 with it', () => {
@@ -70,13 +70,7 @@ describe('chat config: the engine', () => {
     }
   });
 
-  it('reads NATS credentials from the URL (the client ignores them there), and keeps them out of the servers', () => {
-    expect(parseNatsUrl('nats://app:s%40cret@10.0.0.1:4222, nats://app:s%40cret@10.0.0.2:4222')).toEqual({
-      servers: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'],
-      connectionOptions: { user: 'app', pass: 's@cret' },
-    });
-    expect(parseNatsUrl('nats://a-token@nats:4222')).toEqual({ servers: ['nats://nats:4222'], connectionOptions: { token: 'a-token' } });
-    expect(parseNatsUrl('nats://127.0.0.1:4222/')).toEqual({ servers: ['nats://127.0.0.1:4222'], connectionOptions: {} });
+  it('refuses a NATS_URL whose servers have different credentials', () => {
     expect(() => readConfig({ NATS_URL: 'nats://a:b@h1:4222,nats://c:d@h2:4222' })).toThrow(/^NATS_URL gives different credentials to its servers/);
   });
 });

@@ -16,3 +16,4 @@
  * const endpoint = new Endpoint({ pubsub });
  */
 export { NatsPubSubAdapter, type NatsConnectionOptions, type NatsPubSubAdapterOptions, type NatsPubSubStats } from './nats-pubsub-adapter.ts';
+export { natsOptionsFromUrl, type NatsUrlOptions } from './nats-url.ts';
