@@ -10,9 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pg from 'pg';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { startLogicalPostgres, type LogicalPostgres } from '@starling/test-support/logical-postgres';
 import { servePage, type PageServer } from './support/page-server.ts';
@@ -23,7 +23,7 @@ const BOB = '00000000-0000-4000-8000-0000000000b0';
 const EVE = '00000000-0000-4000-8000-0000000000e5';
 
 let database: LogicalPostgres;
-let browser: Browser;
+const browser = useChromium();
 let pages: PageServer;
 
 beforeAll(async () => {
@@ -42,12 +42,10 @@ beforeAll(async () => {
     await sql.end();
   }
   pages = await servePage('private-app.ts');
-  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   try {
-    await browser?.close();
     await pages?.close();
     await stopServers();
   } finally {

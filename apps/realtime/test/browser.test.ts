@@ -3,23 +3,21 @@
  * another origin (as a Supabase project's clients are) subscribe, see each other's presence and
  * each other's broadcasts.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { servePage, type PageServer } from './support/page-server.ts';
 import { key, startServer, stopServers } from './support/realtime-process.ts';
 
-let browser: Browser;
+const browser = useChromium();
 let pages: PageServer;
 
 beforeAll(async () => {
   pages = await servePage('app.ts');
-  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
   await pages?.close();
   await stopServers();
 });

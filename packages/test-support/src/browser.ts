@@ -4,6 +4,8 @@
  * (`.ci/run`); when it is missing, {@link launchChromium} fails with a message saying how to
  * install it — the tests never skip.
  *
+ * {@link useChromium} gives a test file one browser, launched before its tests and closed after.
+ *
  * @example
  * const browser = await launchChromium();
  * const page = await (await browser.newContext()).newPage();
@@ -12,6 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Where Debian's `chromium` package installs the browser. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -38,4 +41,30 @@ export async function launchChromium(): Promise<Browser> {
     );
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 15_000 });
+}
+
+/** What a test file does with the browser of {@link useChromium}: new contexts and pages. */
+export type TestBrowser = Pick<Browser, 'newContext' | 'newPage'>;
+
+/**
+ * One Chromium for the calling test file: launched in `beforeAll`, closed in `afterAll`. Call it at
+ * the file's top level; the browser it returns is usable inside tests and hooks that run after the
+ * launch.
+ */
+export function useChromium(): TestBrowser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  const launched = (): Browser => {
+    if (browser === undefined) throw new Error('useChromium: the browser is launched in beforeAll; use it inside a test');
+    return browser;
+  };
+  return {
+    newContext: (options) => launched().newContext(options),
+    newPage: (options) => launched().newPage(options),
+  };
 }

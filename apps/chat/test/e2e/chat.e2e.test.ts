@@ -7,7 +7,7 @@
  * with invite links, and use on a phone-sized screen and from the keyboard.
  *
  * Each test opens pages in fresh browser contexts (a context is one visitor: its own
- * localStorage, hence its own identity and name). Chromium comes from `test/support/browser.ts`;
+ * localStorage, hence its own identity and name). Chromium comes from `useChromium` (test-support);
  * without it the file fails and says how to install it.
  */
 import { mkdirSync } from 'node:fs';
@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { sendAll, tampered, useChats, type TestChat } from '../support/chat.ts';
 import { eventually, sleep } from '@starling/test-support/eventually';
 import { joined, joinOutcome } from '@starling/test-support/official-client';
@@ -26,20 +26,12 @@ import { TcpProxy } from '@starling/test-support/tcp-proxy';
 
 const chats = useChats();
 
-let browser: Browser;
+const browser = useChromium();
 const contexts: BrowserContext[] = [];
 const proxies: Array<{ close(): Promise<void> }> = [];
 /** Uncaught errors and dialogs (alert, confirm…) of every page a test opened. */
 let pageErrors: string[] = [];
 let dialogs: string[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((context) => context.close()));

@@ -5,22 +5,13 @@
  * while its publishes do. Before the fix every retry opened a session and retried at once (315
  * requests in 10 s from one tab); now the page backs off as for any refused connect.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { sleep } from '@starling/test-support/eventually';
 import { useChats } from '../support/chat.ts';
 
 const chats = useChats();
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 describe('a page whose origin the chat does not expect', () => {
   it('makes a bounded number of socket requests, at phoenix.js’s backoff, not a storm', async () => {

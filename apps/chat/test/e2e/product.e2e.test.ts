@@ -16,8 +16,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { TcpProxy } from '@starling/test-support/tcp-proxy';
 import { useChats, type TestChat } from '../support/chat.ts';
@@ -30,18 +30,10 @@ const PHONE = { viewport: { width: 375, height: 667 }, isMobile: true, hasTouch:
 const UNREAD_POLL_MS = 10_000;
 const TYPING_SHOW_MS = 5000;
 
-let browser: Browser;
+const browser = useChromium();
 const contexts: BrowserContext[] = [];
 const proxies: TcpProxy[] = [];
 let pageErrors: string[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((context) => context.close()));

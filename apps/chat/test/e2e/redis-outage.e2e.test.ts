@@ -6,24 +6,16 @@
  * told the same and shows it too. Nothing is shown twice.
  */
 import { randomBytes } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import type { Page } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { startThrowawayRedis, type ThrowawayRedis } from '@starling/test-support/redis';
 import { useChats } from '../support/chat.ts';
 
 const chats = useChats();
-let browser: Browser;
+const browser = useChromium();
 let redis: ThrowawayRedis | undefined;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
 
 afterEach(async () => {
   await redis?.stop();

@@ -5,22 +5,13 @@
  * `/api/identity` and `/api/rooms` are 503, as the chat gives them while PostgreSQL is down);
  * everything after goes to the real chat.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { useChats } from '../support/chat.ts';
 
 const chats = useChats();
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 describe('a page opened during a store outage', () => {
   it('retries with backoff and comes online by itself once the API answers again', async () => {

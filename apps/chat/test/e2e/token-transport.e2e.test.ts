@@ -5,23 +5,14 @@
  * token while the user is still recognised (posts under their own name) — and the official
  * client's LongPoll does the same with the header.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@starling/test-support/browser';
+import { describe, expect, it } from 'vitest';
+import { useChromium } from '@starling/test-support/browser';
 import { eventually } from '@starling/test-support/eventually';
 import { ClientPool, joined, phoenix18Client } from '@starling/test-support/official-client';
 import { sendAll, useChats } from '../support/chat.ts';
 
 const chats = useChats();
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 describe('the user token', () => {
   it('is not in the page’s WebSocket URL, and still identifies the user', async () => {
