@@ -11,13 +11,13 @@
  * await nats.restart();                // same port, same store: JetStream keeps its streams
  * await nats.restart({ empty: true }); // same port, a new store: every stream is lost
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
-import { sharedService, waitUntilAnswers } from './shared-service.ts';
+import { spawnServer, type ServerProcess } from './server-process.ts';
+import { sharedService } from './shared-service.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
@@ -80,11 +80,9 @@ export interface ThrowawayNats {
   restart(options?: { empty?: boolean }): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
 const stores = new Set<string>();
 process.once('exit', () => {
-  // A crashed test run must not leave servers or their stores behind.
-  for (const child of children) child.kill('SIGKILL');
+  // A crashed test run must not leave stores behind (server-process.ts kills the servers).
   for (const dir of stores) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -92,7 +90,7 @@ process.once('exit', () => {
 export async function startThrowawayNats(): Promise<ThrowawayNats> {
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
+  let server: ServerProcess | null = null;
   let store = '';
   const newStore = (): void => {
     if (store !== '') {
@@ -102,36 +100,17 @@ export async function startThrowawayNats(): Promise<ThrowawayNats> {
     store = mkdtempSync(join(tmpdir(), 'starling-nats-'));
     stores.add(store);
   };
-
-  const spawnServer = async (): Promise<void> => {
-    const started = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => (stderr = `${stderr}${chunk.toString()}`.slice(-4000)));
-    const exited = new Promise<Error>((resolve) => {
-      started.once('error', resolve);
-      started.once('exit', (code, signal) => resolve(new Error(`nats-server exited (${code ?? signal}): ${stderr}`)));
-    });
-    children.add(started);
-    started.once('exit', () => children.delete(started));
-    child = started;
-    const failure = await Promise.race([waitUntilAnswers(pingNats, url, 5000), exited]);
-    if (failure !== null) {
-      started.kill('SIGKILL');
-      throw new Error(`could not start a throwaway nats-server on port ${port}: ${String(failure)}`);
-    }
+  const start = async (): Promise<void> => {
+    server = await spawnServer(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], pingNats, url);
   };
-
   const stop = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (running === null || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGKILL');
-    await exited;
+    const running = server;
+    server = null;
+    await running?.kill();
   };
 
   newStore();
-  await spawnServer();
+  await start();
   return {
     url,
     port,
@@ -141,7 +120,7 @@ export async function startThrowawayNats(): Promise<ThrowawayNats> {
     async restart(options = {}) {
       await stop();
       if (options.empty === true) newStore();
-      await spawnServer();
+      await start();
     },
   };
 }

@@ -15,13 +15,14 @@
  * await cluster.restartMaster(0);
  * await cluster.stop();
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
 import { pingRedis } from './redis.ts';
+import { spawnServer, type ServerProcess } from './server-process.ts';
 
 /** A private Redis Cluster of three masters. */
 export interface ThrowawayRedisCluster {
@@ -42,11 +43,6 @@ export interface ThrowawayRedisCluster {
 }
 
 const run = promisify(execFile);
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   let last: unknown = null;
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
@@ -72,33 +68,19 @@ export async function startThrowawayRedisCluster(): Promise<ThrowawayRedisCluste
   // The bus port is a free port of its own, not Redis's default (the port + 10,000).
   const busPorts = new Map<number, number>();
   for (const port of ports) busPorts.set(port, await freePort());
-  const running = new Map<number, ChildProcess>();
+  const running = new Map<number, ServerProcess>();
 
   const spawnNode = async (port: number): Promise<void> => {
     const args = ['--port', String(port), '--cluster-port', String(busPorts.get(port)), '--bind', '127.0.0.1', '--cluster-enabled', 'yes'];
     args.push('--cluster-config-file', `nodes-${port}.conf`);
     args.push('--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no', '--save', '', '--appendonly', 'no', '--dir', dir);
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    running.set(port, child);
-    const exited = new Promise<Error>((resolve) =>
-      child.once('exit', (code, signal) => resolve(new Error(`redis-server exited (${code ?? signal}): ${stderr}`))),
-    );
-    const up = until(() => pingRedis(`redis://127.0.0.1:${port}`).then(() => true), `node ${port} answering`, 5000).then(() => null);
-    const failure = await Promise.race([up, exited]);
-    if (failure !== null) throw failure;
+    running.set(port, await spawnServer('redis-server', args, pingRedis, `redis://127.0.0.1:${port}`));
   };
 
   const kill = async (port: number): Promise<void> => {
-    const child = running.get(port);
+    const server = running.get(port);
     running.delete(port);
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
+    await server?.kill();
   };
 
   const allOk = (): Promise<void> =>

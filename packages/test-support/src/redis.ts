@@ -10,10 +10,10 @@
  * await redis.stop();    // SIGKILL: an outage
  * await redis.restart(); // same port, empty
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { freePort } from './free-port.ts';
-import { sharedService, waitUntilAnswers } from './shared-service.ts';
+import { spawnServer, type ServerProcess } from './server-process.ts';
+import { sharedService } from './shared-service.ts';
 import { Redis } from 'ioredis';
 
 /** The shared Redis the tests use. */
@@ -59,55 +59,29 @@ export interface ThrowawayRedis {
   restart(): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  // A crashed test run must not leave servers behind.
-  for (const child of children) child.kill('SIGKILL');
-});
-
 /** Spawns `redis-server` on a free port of 127.0.0.1 and resolves once it answers. */
 export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
-
-  const spawnServer = async (): Promise<void> => {
-    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<Error>((resolve) => {
-      started.once('error', resolve);
-      started.once('exit', (code, signal) => resolve(new Error(`redis-server exited (${code ?? signal}): ${stderr}`)));
-    });
-    children.add(started);
-    started.once('exit', () => children.delete(started));
-    child = started;
-    const failure = await Promise.race([waitUntilAnswers(pingRedis, url, 5000), exited]);
-    if (failure !== null) {
-      started.kill('SIGKILL');
-      throw new Error(`could not start a throwaway redis-server on port ${port}: ${String(failure)}`);
-    }
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir()];
+  let server: ServerProcess | null = null;
+  const start = async (): Promise<void> => {
+    server = await spawnServer('redis-server', args, pingRedis, url);
   };
-
   const stop = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (running === null || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGKILL');
-    await exited;
+    const running = server;
+    server = null;
+    await running?.kill();
   };
 
-  await spawnServer();
+  await start();
   return {
     url,
     port,
     stop,
     async restart() {
       await stop();
-      await spawnServer();
+      await start();
     },
   };
 }
