@@ -63,7 +63,10 @@ function machineLine(machine: MachineInfo): string {
 async function measure(scenario: Scenario, options: BenchOptions, pinned: boolean, profileDir: string): Promise<ScenarioResult | null> {
   const name = scenario.name;
   const tag = scenario.label ?? name;
-  const variantTag = tag.slice(name.length).trim().replace(/[^\w-]+/g, '-');
+  const variantTag = tag
+    .slice(name.length)
+    .trim()
+    .replace(/[^\w-]+/g, '-');
   const runs: PeerRound[] = [];
   if (!options.peers.some((peer) => scenario.supports?.(peer) !== false)) {
     log(`[${tag}] skipped: none of the peers ${options.peers.join(', ')} is one it measures (postgres-changes: supabase)`);

@@ -8,7 +8,7 @@
  * | --- | --- | --- |
  * | `redis` | the machine's Redis, `BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`) | `INFO cpu` |
  * | `redis-cluster` | a private 3-master Redis Cluster started from `redis-server` on free ports (the tests' helper), stopped by {@link closeEngines} | `INFO cpu` of every master, summed |
- * | `nats` | the machine's NATS with JetStream, `BENCH_NATS_URL` (default `nats://127.0.0.1:4222`) | `/proc/<pid>/stat` of the `nats-server` listening on that port (10 ms ticks) |
+ * | `nats` | the machine's NATS with JetStream, `BENCH_NATS_URL` (default `nats://127.0.0.1:4222`) | `/proc/<pid>/task/<tid>/schedstat` of the `nats-server` listening on that port (ns) |
  *
  * @example
  * const engine = await openEngine('redis-cluster');
@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { deleteNatsStreams, pingNats } from '../../packages/test-support/src/nats.ts';
 import { startThrowawayRedisCluster, type ThrowawayRedisCluster } from '../../packages/test-support/src/redis-cluster.ts';
 import type { EngineName } from './options.ts';
-import { cpuMicros } from './proc.ts';
+import { runMicros } from './proc.ts';
 import { RedisMeter, deleteKeys, redisUrl } from './redis.ts';
 
 /** A running engine's own CPU time. */
@@ -88,7 +88,7 @@ function natsServerPid(port: number): number | null {
   return null;
 }
 
-/** NATS's CPU from /proc (10 ms ticks: fine over a fan-out phase, averaged over K recoveries). */
+/** NATS's CPU from /proc: the scheduler's run time of its threads (ns; /proc/<pid>/stat's 10 ms ticks read 0 over a short phase). */
 function natsMeter(url: string): EngineMeter {
   const { hostname, port } = new URL(url);
   const local = ['127.0.0.1', 'localhost', '[::1]'].includes(hostname);
@@ -96,7 +96,7 @@ function natsMeter(url: string): EngineMeter {
   if (pid === null) process.stderr.write(`# no local nats-server process for ${url}: NATS CPU not measured\n`);
   return {
     local: pid !== null,
-    micros: () => Promise.resolve(pid === null ? Number.NaN : cpuMicros(pid)),
+    micros: () => Promise.resolve(pid === null ? Number.NaN : runMicros(pid)),
     close: () => undefined,
   };
 }

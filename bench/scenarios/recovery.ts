@@ -21,7 +21,7 @@
  * their median (rounds then take the median of those). Server CPU per recovery is the server's
  * own `process.cpuUsage()` (µs precision; /proc's 10 ms ticks are too coarse for one rejoin)
  * around step 4, every node summed, averaged over the K; the engine's CPU likewise (Redis's
- * `INFO cpu` in µs; NATS's /proc ticks of 10 ms, whose average over the K is coarse).
+ * `INFO cpu`, NATS's threads' scheduler time, both µs or finer).
  */
 import type { RecoveryDone } from '../lib/messages.ts';
 import { closeEngines, openEngine } from '../lib/engines.ts';
