@@ -291,7 +291,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     if (!ENGINES.includes(name as EngineName)) throw new Error(`unknown engine ${name}; one of ${ENGINES.join(', ')}`);
     return [name as EngineName];
   });
-  const nodes = listOption(raw('nodes') ?? '2,4', (text) => {
+  // A smoke run keeps to 2 nodes (every engine still), so that it stays short.
+  const nodes = listOption(raw('nodes') ?? (quick ? '2' : '2,4'), (text) => {
     const count = Number(text);
     if (!NODE_COUNTS.includes(count as (typeof NODE_COUNTS)[number])) throw new Error(`--nodes takes counts in [2, 8], got ${text}`);
     return [count];
@@ -332,7 +333,7 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
                        | postgres-changes (pg; not in all: the supabase peer on a private PostgreSQL, 1–1.5 min a round) (comma list)
   --peers LIST         starling,starling-history,supabase,socketio,bare-ws
   --engines LIST       fanout-cluster, recovery-cluster: redis,redis-cluster,nats (default all three)
-  --nodes LIST         fanout-cluster, recovery-cluster: node counts, 2–8 (default 2,4)
+  --nodes LIST         fanout-cluster, recovery-cluster: node counts, 2–8 (default 2,4; quick: 2)
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
   --subscribers C      fan-out sockets, publisher included (default ${FULL.subscribers})
