@@ -39,28 +39,26 @@ function fromOthers(node: Buffer, broadcastHere: (payload: Buffer) => void): (me
   };
 }
 
-async function redisRelay(channel: string, node: Buffer, receive: (message: Buffer) => void): Promise<Relay> {
-  const pub = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const sub = pub.duplicate();
-  await sub.subscribe(channel);
-  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => receive(message));
+/**
+ * A relay on two ioredis clients: PUBLISH / SUBSCRIBE on a Redis, or with `sharded` SPUBLISH /
+ * SSUBSCRIBE on a Redis Cluster (whose subscriber needs `shardedSubscribers`).
+ */
+async function ioredisRelay(
+  pub: Redis | Cluster,
+  sub: Redis | Cluster,
+  sharded: boolean,
+  channel: string,
+  node: Buffer,
+  receive: (message: Buffer) => void,
+): Promise<Relay> {
+  if (sharded) await sub.ssubscribe(channel);
+  else await sub.subscribe(channel);
+  sub.on(sharded ? 'smessageBuffer' : 'messageBuffer', (_channel: Buffer, message: Buffer) => receive(message));
   return {
-    publish: (payload) => void pub.publish(channel, Buffer.concat([node, payload])),
-    close: async () => {
-      pub.disconnect();
-      sub.disconnect();
+    publish: (payload) => {
+      const message = Buffer.concat([node, payload]);
+      void (sharded ? pub.spublish(channel, message) : pub.publish(channel, message));
     },
-  };
-}
-
-async function redisClusterRelay(channel: string, node: Buffer, receive: (message: Buffer) => void): Promise<Relay> {
-  const nodes = (process.env.BENCH_REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean);
-  const pub = new Cluster(nodes);
-  const sub = new Cluster(nodes, { shardedSubscribers: true });
-  await sub.ssubscribe(channel);
-  sub.on('smessageBuffer', (_channel: Buffer, message: Buffer) => receive(message));
-  return {
-    publish: (payload) => void pub.spublish(channel, Buffer.concat([node, payload])),
     close: async () => {
       pub.disconnect();
       sub.disconnect();
@@ -92,10 +90,14 @@ export async function openRelay(broadcastHere: (payload: Buffer) => void): Promi
   switch (kind) {
     case 'memory':
       return null;
-    case 'redis':
-      return redisRelay(`${prefix}:bare-ws`, node, receive);
-    case 'redis-cluster':
-      return redisClusterRelay(`${prefix}:bare-ws`, node, receive);
+    case 'redis': {
+      const pub = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
+      return ioredisRelay(pub, pub.duplicate(), false, `${prefix}:bare-ws`, node, receive);
+    }
+    case 'redis-cluster': {
+      const nodes = (process.env.BENCH_REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean);
+      return ioredisRelay(new Cluster(nodes), new Cluster(nodes, { shardedSubscribers: true }), true, `${prefix}:bare-ws`, node, receive);
+    }
     case 'nats':
       return natsRelay(`${prefix}.bare-ws`, node, receive);
     default:
