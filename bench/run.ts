@@ -59,6 +59,47 @@ function machineLine(machine: MachineInfo): string {
   ].join(' · ');
 }
 
+/** Every round of `scenario` against every peer it supports, interleaved; null when it supports none. */
+async function measure(scenario: Scenario, options: BenchOptions, pinned: boolean, profileDir: string): Promise<ScenarioResult | null> {
+  const name = scenario.name;
+  const tag = scenario.label ?? name;
+  const variantTag = tag
+    .slice(name.length)
+    .trim()
+    .replace(/[^\w-]+/g, '-');
+  const runs: PeerRound[] = [];
+  if (!options.peers.some((peer) => scenario.supports?.(peer) !== false)) {
+    log(`[${tag}] skipped: none of the peers ${options.peers.join(', ')} is one it measures (postgres-changes: supabase)`);
+    return null;
+  }
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const peer of options.peers) {
+      if (scenario.supports?.(peer) === false) continue;
+      const context = {
+        pin: pinned,
+        workers: options.workers,
+        concurrency: options.concurrency,
+        // A variant's profiles: `fanout-cluster-starling-r1-nats-4`, found by the summary's prefix.
+        profile: options.profile ? { dir: profileDir, name: `${name}-${peer}-r${round}${tag === name ? '' : `-${variantTag}`}` } : null,
+      };
+      if (options.quietWait > 0) {
+        const busy = await waitForQuiet(options.quietWait);
+        if (busy >= 0.25) log(`# box still busy (${busy.toFixed(2)} cores) after ${options.quietWait} s: running anyway`);
+      }
+      const t0 = Date.now();
+      try {
+        const sample = await scenario.run(peer, options, context);
+        runs.push({ peer, round, sample });
+        log(`[${tag}] round ${round}/${options.rounds} ${peer.padEnd(8)} ${((Date.now() - t0) / 1000).toFixed(1)} s  ${summary(sample)}`);
+      } catch (err) {
+        log(`[${tag}] round ${round}/${options.rounds} ${peer} FAILED: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  await scenario.close?.().catch((err: unknown) => log(`[${tag}] cleanup failed: ${err instanceof Error ? err.message : String(err)}`));
+  return { scenario: name, params: scenario.params(options), metrics: scenario.metrics, runs };
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -80,40 +121,15 @@ async function main(): Promise<void> {
   const started = Date.now();
   const results: ScenarioResult[] = [];
   for (const name of options.scenarios) {
-    const scenario = SCENARIOS[name];
-    const runs: PeerRound[] = [];
-    if (!options.peers.some((peer) => scenario.supports?.(peer) !== false)) {
-      log(`[${name}] skipped: none of the peers ${options.peers.join(', ')} is one it measures (postgres-changes: supabase)`);
-      continue;
+    const parent = SCENARIOS[name];
+    for (const scenario of parent.variants?.(options) ?? [parent]) {
+      const result = await measure(scenario, options, pinned, profileDir);
+      if (result === null) continue;
+      results.push(result);
+      emit(JSON.stringify(toJson(result, { machine, quick: options.quick, profiled: options.profile })), options);
+      process.stdout.write(`\n${toTable(result)}\n\n`);
     }
-    for (let round = 1; round <= options.rounds; round++) {
-      for (const peer of options.peers) {
-        if (scenario.supports?.(peer) === false) continue;
-        const context = {
-          pin: pinned,
-          workers: options.workers,
-          concurrency: options.concurrency,
-          profile: options.profile ? { dir: profileDir, name: `${name}-${peer}-r${round}` } : null,
-        };
-        if (options.quietWait > 0) {
-          const busy = await waitForQuiet(options.quietWait);
-          if (busy >= 0.25) log(`# box still busy (${busy.toFixed(2)} cores) after ${options.quietWait} s: running anyway`);
-        }
-        const t0 = Date.now();
-        try {
-          const sample = await scenario.run(peer, options, context);
-          runs.push({ peer, round, sample });
-          log(`[${name}] round ${round}/${options.rounds} ${peer.padEnd(8)} ${((Date.now() - t0) / 1000).toFixed(1)} s  ${summary(sample)}`);
-        } catch (err) {
-          log(`[${name}] round ${round}/${options.rounds} ${peer} FAILED: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
-    }
-    await scenario.close?.().catch((err: unknown) => log(`[${name}] cleanup failed: ${err instanceof Error ? err.message : String(err)}`));
-    const result: ScenarioResult = { scenario: name, params: scenario.params(options), metrics: scenario.metrics, runs };
-    results.push(result);
-    emit(JSON.stringify(toJson(result, { machine, quick: options.quick, profiled: options.profile })), options);
-    process.stdout.write(`\n${toTable(result)}\n\n`);
+    await parent.close?.().catch((err: unknown) => log(`[${name}] cleanup failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   const targets = checkTargets(results);
@@ -145,6 +161,8 @@ function summary(sample: Readonly<Record<string, number>>): string {
     'rssPerConnection',
     'recoveryMicros',
     'serverCpuPerRecovery',
+    'engineCores',
+    'engineCpuPerRecovery',
     'recoveryErrors',
     'rlsChangesPerSec',
     'rlsP99',

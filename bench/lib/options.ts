@@ -36,6 +36,16 @@ export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) =
 export const PEERS = ['starling', 'starling-history', 'supabase', 'socketio', 'bare-ws'] as const;
 export type PeerName = (typeof PEERS)[number];
 
+/**
+ * The engines a cross-node scenario joins its nodes through (bench/lib/engines.ts): the machine's
+ * standalone Redis, a private 3-master Redis Cluster the bench starts, the machine's NATS.
+ */
+export const ENGINES = ['redis', 'redis-cluster', 'nats'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+/** Node counts a cross-node scenario may run (the publisher on node A, subscribers on the others). */
+export const NODE_COUNTS = [2, 3, 4, 5, 6, 7, 8] as const;
+
 /** True for the peers that keep history on the benchmark topic. */
 export function keepsHistory(peer: PeerName): boolean {
   return peer === 'starling-history';
@@ -100,6 +110,10 @@ export interface BenchOptions {
   readonly changes: number;
   /** postgres-changes: rows per second of the fixed-rate phase (latency, authorization queries per change). */
   readonly changeRate: number;
+  /** fanout-cluster, recovery-cluster: the engines measured, each in turn (`--engines`). */
+  readonly engines: readonly EngineName[];
+  /** fanout-cluster, recovery-cluster: the node counts measured on each engine (`--nodes`). */
+  readonly nodes: readonly number[];
   /** Pin the server to core 0 and the clients to core 1 with `taskset`, when available. */
   readonly pin: boolean;
   /** CPU-profile every server's measured phase (V8 profiler) and summarise the hottest functions. */
@@ -246,7 +260,7 @@ function truthy(value: string | undefined): boolean | undefined {
 /** Reads the options from `argv` (without node and script) and `env`. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const flags = parseArgv(argv);
-  const known = new Set(['scenario', 'peers', 'quick', 'pin', 'no-pin', 'profile', 'out', 'help', ...Object.keys(FULL).map(kebab)]);
+  const known = new Set(['scenario', 'peers', 'engines', 'nodes', 'quick', 'pin', 'no-pin', 'profile', 'out', 'help', ...Object.keys(FULL).map(kebab)]);
   for (const flag of flags.keys()) if (!known.has(flag)) throw new Error(`unknown option --${flag} (see bench/README.md)`);
   const raw = (name: string): string | undefined => flags.get(kebab(name)) ?? env[envName(name)];
 
@@ -273,6 +287,16 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     if (!PEERS.includes(alias as PeerName)) throw new Error(`unknown peer ${name}; one of ${PEERS.join(', ')}`);
     return [alias as PeerName];
   });
+  const engines = listOption(raw('engines') ?? ENGINES.join(','), (name) => {
+    if (!ENGINES.includes(name as EngineName)) throw new Error(`unknown engine ${name}; one of ${ENGINES.join(', ')}`);
+    return [name as EngineName];
+  });
+  // A smoke run keeps to 2 nodes (every engine still), so that it stays short.
+  const nodes = listOption(raw('nodes') ?? (quick ? '2' : '2,4'), (text) => {
+    const count = Number(text);
+    if (!NODE_COUNTS.includes(count as (typeof NODE_COUNTS)[number])) throw new Error(`--nodes takes counts in [2, 8], got ${text}`);
+    return [count];
+  });
   const recovering = scenarios.some((s) => s === 'recovery' || s === 'recovery-cluster');
   if (recovering && numbers.recoverMessages > numbers.historySize) {
     throw new Error(
@@ -284,6 +308,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     ...numbers,
     scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
     peers: PEERS.filter((p) => peers.includes(p)),
+    engines: ENGINES.filter((e) => engines.includes(e)),
+    nodes: [...new Set(nodes)].sort((a, b) => a - b),
     pin: !(truthy(flags.get('no-pin')) ?? false) && (truthy(raw('pin')) ?? true),
     profile: truthy(raw('profile')) ?? false,
     out: raw('out') ?? null,
@@ -306,6 +332,8 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
                        | recovery | recovery-cluster | history (= fanout-burst,fanout-cluster,recovery,recovery-cluster)
                        | postgres-changes (pg; not in all: the supabase peer on a private PostgreSQL, 1–1.5 min a round) (comma list)
   --peers LIST         starling,starling-history,supabase,socketio,bare-ws
+  --engines LIST       fanout-cluster, recovery-cluster: redis,redis-cluster,nats (default all three)
+  --nodes LIST         fanout-cluster, recovery-cluster: node counts, 2–8 (default 2,4; quick: 2)
   --rounds N           rounds of A B C (default ${FULL.rounds})
   --quiet-wait S       before each run, wait up to S s for other load < 0.25 core (default ${FULL.quietWait})
   --subscribers C      fan-out sockets, publisher included (default ${FULL.subscribers})
@@ -329,5 +357,7 @@ export const USAGE = `npm run bench -- [options]   (every option also as BENCH_<
   --profile            CPU-profile each server's measured phase, print the hottest functions
   --out FILE           also append the JSON lines to FILE
   --quick              small sizes, one round (BENCH_QUICK=1)
-fanout-cluster and recovery-cluster run two servers per peer on the Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379).
+fanout-cluster and recovery-cluster run 2 or 4 (--nodes) servers per peer over each engine (--engines): the Redis at
+BENCH_REDIS_URL (default redis://127.0.0.1:6379), a private 3-master Redis Cluster started from redis-server, and the NATS
+with JetStream at BENCH_NATS_URL (default nats://127.0.0.1:4222).
 postgres-changes starts its own PostgreSQL with wal_level=logical (Debian's initdb and pg_ctl: apt-get install postgresql).`;

@@ -148,6 +148,16 @@ function find(results: readonly ScenarioResult[], name: ScenarioName): ScenarioR
   return results.find((r) => r.scenario === name);
 }
 
+/** Every result of `name`: the cross-node scenarios give one per engine and node count. */
+function findAll(results: readonly ScenarioResult[], name: ScenarioName): ScenarioResult[] {
+  return results.filter((r) => r.scenario === name);
+}
+
+/** `over nats × 4 nodes` for a cross-node result (its params), `` otherwise. */
+function across(result: ScenarioResult): string {
+  return result.params.engine === undefined ? '' : ` over ${result.params.engine} × ${result.params.nodes} nodes`;
+}
+
 function has(result: ScenarioResult | undefined, ...peers: PeerName[]): result is ScenarioResult {
   return result !== undefined && peers.every((p) => result.runs.some((r) => r.peer === p));
 }
@@ -221,16 +231,17 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
     });
   } else notMeasured(target5, 'needs connections with starling and bare-ws');
 
-  const cluster = find(results, 'fanout-cluster');
-  const target7 = 'cross-node fan-out (no number set): deliveries/s vs bare-ws over Redis';
-  if (has(cluster, 'starling', 'bare-ws')) {
+  const clusters = findAll(results, 'fanout-cluster');
+  for (const cluster of clusters) {
+    if (!has(cluster, 'starling', 'bare-ws')) continue;
     const ratio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'deliveriesPerSec');
     const cpuRatio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'serverCpuPerDelivery');
+    const engineRatio = pairedRatio(cluster, { of: 'starling', over: 'bare-ws' }, 'engineCpuPerPublication');
     out.push({
-      target: target7,
+      target: `cross-node fan-out${across(cluster)} (no number set): deliveries/s vs bare-ws on the same engine`,
       measured: `${format(ratio, 2)}×`,
       pass: null,
-      note: `fanout-cluster; server CPU/delivery (both nodes) ${format(cpuRatio, 2)}× bare-ws${disturbance(cluster)}`,
+      note: `fanout-cluster; server CPU/delivery (every node) ${format(cpuRatio, 2)}×, engine CPU/publication ${format(engineRatio, 2)}× bare-ws${disturbance(cluster)}`,
     });
   }
 
@@ -249,7 +260,7 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetResult[]
   }
 
   const target6 = 'no lost or reordered deliveries';
-  const fanoutRuns = [burst, rate, cluster].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling' || x.peer === 'starling-history') ?? []);
+  const fanoutRuns = [burst, rate, ...clusters].flatMap((r) => r?.runs.filter((x) => x.peer === 'starling' || x.peer === 'starling-history') ?? []);
   if (fanoutRuns.length > 0) {
     const lost = fanoutRuns.reduce((s, r) => s + (r.sample.lost ?? 0), 0);
     const reordered = fanoutRuns.reduce((s, r) => s + (r.sample.outOfOrder ?? 0), 0);
@@ -270,20 +281,18 @@ export const HISTORY_CPU_BOUND = 1.25;
 function historyTargets(results: readonly ScenarioResult[]): TargetResult[] {
   const out: TargetResult[] = [];
   const spec: RatioSpec = { of: 'starling-history', over: 'starling' };
-  for (const [name, where] of [
-    ['fanout-burst', 'in process'],
-    ['fanout-cluster', 'cross-node over Redis'],
-  ] as const) {
+  for (const result of [...findAll(results, 'fanout-burst'), ...findAll(results, 'fanout-cluster')]) {
+    const name = result.scenario;
+    const where = name === 'fanout-burst' ? 'in process' : `cross-node${across(result)}`;
     const target = `history: server CPU per delivery ≤ ${HISTORY_CPU_BOUND}× without (${where})`;
-    const result = find(results, name);
     if (!has(result, 'starling', 'starling-history')) {
-      if (result !== undefined) out.push({ target, measured: '–', pass: null, note: `needs ${name} with starling and starling-history` });
+      out.push({ target, measured: '–', pass: null, note: `needs ${name} with starling and starling-history` });
       continue;
     }
     const ratio = pairedRatio(result, spec, 'serverCpuPerDelivery');
     const cpu = `${format(peerMedian(result, 'starling-history', 'serverCpuPerDelivery'), 3)} vs ${format(peerMedian(result, 'starling', 'serverCpuPerDelivery'), 3)} µs`;
     const rate = pairedRatio(result, spec, 'deliveriesPerSec');
-    const redis = name === 'fanout-cluster' ? `; Redis CPU/publication ${format(pairedRatio(result, spec, 'redisCpuPerPublication'), 2)}×` : '';
+    const redis = name === 'fanout-cluster' ? `; engine CPU/publication ${format(pairedRatio(result, spec, 'engineCpuPerPublication'), 2)}×` : '';
     out.push({
       target,
       measured: `${format(ratio, 2)}×`,
@@ -291,10 +300,10 @@ function historyTargets(results: readonly ScenarioResult[]): TargetResult[] {
       note: `${name}, paired; medians ${cpu}; deliveries/s ${format(rate, 2)}×${redis}${disturbance(result)}`,
     });
   }
-  for (const name of ['recovery', 'recovery-cluster'] as const) {
-    const result = find(results, name);
+  for (const result of [...findAll(results, 'recovery'), ...findAll(results, 'recovery-cluster')]) {
+    const name = result.scenario;
     if (!has(result, 'starling-history')) continue;
-    const where = name === 'recovery' ? 'in process' : 'over Redis';
+    const where = name === 'recovery' ? 'in process' : across(result).trim();
     const messages = result.params.messages;
     const time = peerMedian(result, 'starling-history', 'recoveryMicros');
     const errors = result.runs.reduce((sum, r) => sum + (r.sample.recoveryErrors ?? 0), 0);

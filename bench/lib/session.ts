@@ -4,9 +4,10 @@
  * load-generator workers (pinned to the client core), torn down afterwards so that no run
  * inherits another's heap, JIT state or sockets.
  *
- * Cross-node: `openSession(peer, context, { nodes: 2 })` starts two servers of the peer on one
- * Redis (`BENCH_PUBSUB=redis`, `BENCH_REDIS_URL`), both pinned to the server core; `connect`
- * takes the node to connect to, and the server CPU counts every node.
+ * Cross-node: `openSession(peer, context, { nodes: 4, engine })` starts four servers of the peer
+ * joined by the engine (bench/lib/engines.ts: `BENCH_PUBSUB` and its address), all pinned to the
+ * server core, each session under its own key and subject prefix; `connect` takes the node to
+ * connect to, and the server CPU counts every node.
  *
  * @example
  * const session = await openSession('starling', context);
@@ -22,7 +23,7 @@ import type { ChangesJoin, FromServer, FromWorker, ServerMemory, ToServer, ToWor
 import { keepsHistory, type PeerName } from './options.ts';
 import { cpuMicros, machineBusyMicros } from './proc.ts';
 import { nowMicros } from './body.ts';
-import { deleteKeys } from './redis.ts';
+import type { Engine } from './engines.ts';
 
 /** Where and how children run. */
 export interface SessionContext {
@@ -78,8 +79,10 @@ export interface CpuUsage {
 
 /** How many servers a session runs. */
 export interface SessionShape {
-  /** Servers of the peer; more than one form a cluster over Redis. Default 1. */
+  /** Servers of the peer; more than one form a cluster over {@link engine}. Default 1. */
   readonly nodes?: number;
+  /** What joins the nodes of a cluster (required with more than one). */
+  readonly engine?: Engine;
   /** History peers: publications each history topic keeps (`BENCH_HISTORY_SIZE`). Default 1000. */
   readonly historySize?: number;
   /** More environment for the servers (e.g. `BENCH_DATABASE_URL`). */
@@ -92,8 +95,9 @@ export class Session {
   readonly servers: readonly ServerChild[];
   readonly workers: readonly WorkerChild[];
   readonly urls: readonly string[];
-  /** A cluster's Redis key prefix (its channels and streams), null for one node. */
-  readonly redisPrefix: string | null;
+  /** A cluster's key and subject prefix on its engine (its channels and streams), null for one node. */
+  readonly clusterPrefix: string | null;
+  readonly #engine: Engine | null;
   private readonly context: SessionContext;
   constructor(
     peer: PeerName,
@@ -101,14 +105,16 @@ export class Session {
     workers: readonly WorkerChild[],
     urls: readonly string[],
     context: SessionContext,
-    redisPrefix: string | null,
+    engine: Engine | null,
+    clusterPrefix: string | null,
   ) {
     this.peer = peer;
     this.servers = servers;
     this.workers = workers;
     this.urls = urls;
     this.context = context;
-    this.redisPrefix = redisPrefix;
+    this.#engine = engine;
+    this.clusterPrefix = clusterPrefix;
   }
 
   /** The first node: the one memory and profiles are taken from. */
@@ -185,11 +191,11 @@ export class Session {
     return this.server.next('mem', 10_000);
   }
 
-  /** Stops workers first (they close their sockets), then the servers; drops a cluster's Redis keys (streams). */
+  /** Stops workers first (they close their sockets), then the servers; drops a cluster's streams on its engine. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.stop({ type: 'close' })));
     await Promise.all(this.servers.map((server) => server.stop({ type: 'stop' }, 5_000)));
-    if (this.redisPrefix !== null) await deleteKeys(`${this.redisPrefix}:`);
+    if (this.#engine !== null && this.clusterPrefix !== null) await this.#engine.cleanup(this.clusterPrefix);
   }
 }
 
@@ -234,10 +240,12 @@ export async function openSession(peer: PeerName, context: SessionContext, shape
   if (context.profile !== null) mkdirSync(context.profile.dir, { recursive: true });
   const nodes = shape.nodes ?? 1;
   const env: NodeJS.ProcessEnv = { ...shape.env };
+  const engine = nodes > 1 ? shape.engine : undefined;
   if (nodes > 1) {
-    env.BENCH_PUBSUB = 'redis';
+    if (engine === undefined) throw new Error(`a session of ${nodes} nodes needs an engine`);
+    Object.assign(env, engine.env);
     // Each cluster its own channels and streams: no run sees another's (or anyone else's) past.
-    env.BENCH_REDIS_PREFIX = `bench-${process.pid}-${++sessions}`;
+    env.BENCH_PUBSUB_PREFIX = `bench-${process.pid}-${++sessions}`;
   }
   if (keepsHistory(peer)) env.BENCH_HISTORY_SIZE = String(shape.historySize ?? 1000);
   const servers: ServerChild[] = [];
@@ -259,7 +267,7 @@ export async function openSession(peer: PeerName, context: SessionContext, shape
   try {
     const [ready] = await Promise.all([Promise.all(servers.map((s) => s.next('ready', 30_000))), ...workers.map((w) => w.next('ready', 30_000))]);
     const urls = ready.map(({ port }) => `ws://127.0.0.1:${port}`);
-    return new Session(peer, servers, workers, urls, context, env.BENCH_REDIS_PREFIX ?? null);
+    return new Session(peer, servers, workers, urls, context, engine ?? null, env.BENCH_PUBSUB_PREFIX ?? null);
   } catch (err) {
     await Promise.all([...workers.map((w) => w.stop(null, 0)), ...servers.map((s) => s.stop(null, 0))]);
     throw err;

@@ -9,6 +9,8 @@ import type { SessionContext } from '../lib/session.ts';
 
 export interface Scenario {
   readonly name: ScenarioName;
+  /** How its lines are tagged in the log when it is one variant of {@link name} (e.g. `fanout-cluster nats×4`). */
+  readonly label?: string;
   readonly metrics: readonly Metric[];
   /** The parameters that matter to this scenario, printed with its results. */
   params(options: BenchOptions): Record<string, number | string>;
@@ -16,8 +18,13 @@ export interface Scenario {
   supports?(peer: PeerName): boolean;
   /** One run against `peer` in a fresh session; must close everything it started, but what {@link close} stops. */
   run(peer: PeerName, options: BenchOptions, context: SessionContext): Promise<Sample>;
-  /** After every round: stops what the runs shared (the postgres-changes scenario's PostgreSQL). */
+  /** After every round: stops what the runs shared (the postgres-changes scenario's PostgreSQL, a private Redis Cluster). */
   close?(): Promise<void>;
+  /**
+   * The scenarios measured in its place, one after the other, each with its own rounds, results and
+   * ratios (the cross-node scenarios: one per engine and node count); {@link close} runs after all.
+   */
+  variants?(options: BenchOptions): readonly Scenario[];
 }
 
 /** Latency percentiles, shared by the scenarios that measure latency (µs, shown in ms). */

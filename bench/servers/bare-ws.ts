@@ -13,15 +13,15 @@
  * is corked once per event-loop turn: every broadcast of the turn is a `write` into the corked
  * stream, and one `uncork` per socket in `setImmediate` sends them in a single `writev`.
  *
- * With `BENCH_PUBSUB=redis` (the cross-node ceiling) a publish also goes, as the raw body behind a
- * four-byte node id (the pid), to one Redis channel at `BENCH_REDIS_URL`; every node broadcasts what another
- * node published there (its own comes back too and is skipped: it was broadcast locally).
+ * With `BENCH_PUBSUB=redis|redis-cluster|nats` (the cross-node ceiling) a publish also goes, as the
+ * raw body behind a four-byte node id, to one channel of that engine (bench/servers/relays.ts);
+ * every node broadcasts what another node published there.
  */
 import { createServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import * as wsModule from 'ws';
-import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { openRelay } from './relays.ts';
 import { serve } from './serve.ts';
 
 interface FrameOptions {
@@ -43,27 +43,6 @@ const REQUEST = 'R'.charCodeAt(0);
 
 function rawSocket(ws: WebSocket): NetSocket {
   return (ws as unknown as { _socket: NetSocket })._socket;
-}
-
-const CHANNEL = 'bench:bare-ws';
-
-/** The cross-node relay: publishes local broadcasts, broadcasts the other nodes' ones. */
-async function redisRelay(broadcastHere: (payload: Buffer) => void): Promise<{ publish(payload: Buffer): void; close(): void }> {
-  const pub = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const sub = pub.duplicate();
-  const node = Buffer.alloc(4);
-  node.writeUInt32BE(process.pid);
-  await sub.subscribe(CHANNEL);
-  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    if (!message.subarray(0, 4).equals(node)) broadcastHere(message.subarray(4));
-  });
-  return {
-    publish: (payload) => void pub.publish(CHANNEL, Buffer.concat([node, payload])),
-    close: () => {
-      pub.disconnect();
-      sub.disconnect();
-    },
-  };
 }
 
 await serve(async () => {
@@ -90,7 +69,7 @@ await serve(async () => {
     for (const socket of subscribers) socket.write(bytes);
   };
 
-  const relay = process.env.BENCH_PUBSUB === 'redis' ? await redisRelay(broadcastHere) : null;
+  const relay = await openRelay(broadcastHere);
 
   wss.on('connection', (ws) => {
     const socket = rawSocket(ws);
@@ -118,7 +97,7 @@ await serve(async () => {
       new Promise<void>((resolve) => {
         for (const socket of subscribers) socket.destroy();
         wss.close();
-        relay?.close();
+        void relay?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

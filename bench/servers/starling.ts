@@ -4,8 +4,9 @@
  * `bench:fanout` routed to a channel where `publish` broadcasts the payload as `msg` to every
  * subscriber (the publisher included, no reply) and `ping` replies `ok` with the same payload.
  *
- * Cross-node: the PubSub comes from {@link createPubSub} (`BENCH_PUBSUB=memory|redis`); the
- * `fanout-cluster` scenario starts two of these servers on one Redis.
+ * Cross-node: the PubSub comes from `createPubSub` (bench/servers/pubsub.ts,
+ * `BENCH_PUBSUB=memory|redis|redis-cluster|nats`); the cross-node scenarios start 2 or 4 of these
+ * servers on one engine.
  *
  * History (the `starling-history` peer): with `BENCH_HISTORY_SIZE=N`, `bench:fanout` keeps its
  * last N publications (docs/recovery.md), so every broadcast is appended to the topic's stream and
@@ -13,25 +14,10 @@
  * Nothing else changes: the same channel, the same topic, the same client.
  */
 import { createServer } from 'node:http';
-import { pino, type Logger } from 'pino';
-import { Endpoint, PubSub, Socket, noreply, ok, reply, type Channel, type HistoryOptions, type OutPayload } from 'starling-channels';
+import { pino } from 'pino';
+import { Endpoint, Socket, noreply, ok, reply, type Channel, type HistoryOptions, type OutPayload } from 'starling-channels';
+import { createPubSub } from './pubsub.ts';
 import { serve } from './serve.ts';
-
-/**
- * The PubSub of this node — the cross-node hook. `memory` (default): in-process, one node.
- * `redis`: the Redis adapter at `BENCH_REDIS_URL`, so that two of these servers form a cluster.
- */
-async function createPubSub(logger: Logger, history: HistoryOptions | undefined): Promise<PubSub> {
-  const kind = process.env.BENCH_PUBSUB ?? 'memory';
-  if (kind === 'memory') return new PubSub({ history });
-  if (kind === 'redis') {
-    // Loaded only when asked for: the memory runs must not pay for the Redis client.
-    const { RedisPubSubAdapter } = await import('starling-channels/redis');
-    const adapter = new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, prefix: process.env.BENCH_REDIS_PREFIX, logger });
-    return new PubSub({ adapter, history });
-  }
-  throw new Error(`BENCH_PUBSUB=${kind}: expected memory or redis`);
-}
 
 /** `BENCH_HISTORY_SIZE=N`: `bench:fanout` keeps its last N publications; unset: no history. */
 function historyOptions(): HistoryOptions | undefined {

@@ -3,29 +3,24 @@
  * The benchmark app as a Supabase-Realtime-compatible service (`starling-channels/supabase`): clients speak
  * realtime-js's protocol at `/realtime/v1` and publish with `broadcast` on `realtime:bench`
  * (with `self`, so the publisher counts as a subscriber, as in the other peers). Same PubSub hook
- * as the Starling peer (`BENCH_PUBSUB=memory|redis`).
+ * as the Starling peer (bench/servers/pubsub.ts: `BENCH_PUBSUB=memory|redis|redis-cluster|nats`).
  *
  * With `BENCH_DATABASE_URL` (the postgres-changes scenario) it also serves `postgres_changes`
  * from that database, as `npm run realtime` does with `DATABASE_URL`, and answers `stats` with its
  * postgres_changes counters.
  */
 import { createServer } from 'node:http';
-import { Endpoint, PubSub, consoleLogger, silentLogger } from 'starling-channels';
+import { Endpoint, consoleLogger, silentLogger } from 'starling-channels';
 import { createRealtime } from 'starling-channels/supabase';
 import { SUPABASE_BENCH_SECRET } from '../lib/supabase-key.ts';
+import { createPubSub } from './pubsub.ts';
 import { serve, type PeerServer } from './serve.ts';
-
-async function createPubSub(): Promise<PubSub> {
-  if ((process.env.BENCH_PUBSUB ?? 'memory') === 'memory') return new PubSub();
-  const { RedisPubSubAdapter } = await import('starling-channels/redis');
-  return new PubSub({ adapter: new RedisPubSubAdapter({ url: process.env.BENCH_REDIS_URL, logger: silentLogger }) });
-}
 
 await serve(async (): Promise<PeerServer> => {
   // BENCH_SERVER_LOG=warn (or info, debug) shows what the server logs, e.g. a failing check.
   const level = process.env.BENCH_SERVER_LOG;
   const logger = level === 'warn' || level === 'info' || level === 'debug' || level === 'error' ? consoleLogger(level) : silentLogger;
-  const endpoint = new Endpoint({ logger, pubsub: await createPubSub() });
+  const endpoint = new Endpoint({ logger, pubsub: await createPubSub(silentLogger, undefined) });
   const database = process.env.BENCH_DATABASE_URL;
   const realtime = createRealtime(endpoint, {
     jwtSecret: SUPABASE_BENCH_SECRET,
