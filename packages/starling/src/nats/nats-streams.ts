@@ -37,9 +37,12 @@
  * stays stored until `size` or `maxBytes` push it out, so that the topic's last offset is never
  * lost and offsets never restart within an epoch — JetStream's `max_age` would drop it).
  *
- * **Reads** walk back from the topic's last message along `Starling-Prev`, one direct get per
- * missed publication, and stop as soon as what they read weighs more than `maxReplayBytes`: at
- * most that budget plus one publication crosses from NATS for a refused replay.
+ * **Reads** of a few missed publications (up to 16) walk back from the topic's last message along
+ * `Starling-Prev`, one direct get each. Longer ones read forward with one ordered consumer on the
+ * topic's subject from its epoch's first sequence: one fetch of at most `size` messages (those the
+ * subject keeps) instead of a round trip per publication. Both stop as soon as what they would
+ * replay weighs more than `maxReplayBytes`: at most that budget plus one publication crosses from
+ * NATS for a refused replay (and, read forward, the kept publications before `since`).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -66,6 +69,8 @@ import type { Subjects } from './subjects.ts';
 const WRONG_LAST_SEQUENCE = 10071;
 /** The header naming the stream sequence of the topic's previous message (0: none). */
 const PREV = 'Starling-Prev';
+/** Past this many missed publications a read goes forward with one consumer instead of walking back. */
+const WALK_LIMIT = 16;
 /** Topics whose last message this node remembers (an optimisation: a stale entry costs one retry). */
 const MAX_CACHED = 4096;
 
@@ -193,6 +198,7 @@ export class NatsStreams {
     if (since.offset === last.offset) return { position, recovered: true, publications: [], bytes: 0 };
     // Wall-clock time on purpose: it is compared with the timestamps NATS gave the messages.
     const oldest = Date.now() - limits.ttlMs;
+    if (last.offset - since.offset > WALK_LIMIT) return this.#readForward(topic, since, last, limits, oldest);
     const publications: BroadcastMessage[] = [];
     let bytes = 0;
     let entry: Entry | null = last;
@@ -205,6 +211,44 @@ export class NatsStreams {
       entry = await this.#at(entry.prev, topic, entry.epoch, entry.offset - 1);
     }
     return { position, recovered: true, publications: publications.reverse(), bytes };
+  }
+
+  /**
+   * The publications of `last`'s epoch after `since`, up to `last`, read forward from the epoch's
+   * first sequence by one ordered consumer on the topic's subject (the epoch `<id>.<L>`: its first
+   * message has a sequence above `L`). Refused if one is missing (trimmed), expired or over budget.
+   */
+  async #readForward(topic: string, since: StreamPosition, last: Entry, limits: StreamLimits, oldest: number): Promise<StreamRead> {
+    const position = { epoch: last.epoch, offset: last.offset };
+    const refused: StreamRead = { position, recovered: false, publications: [], bytes: 0 };
+    const start = Number(last.epoch.slice(last.epoch.lastIndexOf('.') + 1)) + 1;
+    const consumer = await this.#js.consumers.get(this.#subjects.historyStream, {
+      filter_subjects: this.#subjects.history(topic),
+      opt_start_seq: start,
+      inactive_threshold: this.#options.requestTimeoutMs * 5,
+    });
+    const publications: BroadcastMessage[] = [];
+    let bytes = 0;
+    let outcome: StreamRead | null = null;
+    try {
+      const messages = await consumer.fetch({ max_messages: limits.size, expires: this.#options.requestTimeoutMs });
+      for await (const stored of messages) {
+        const entry = this.#decode(stored.seq, stored.data, stored.headers?.get(PREV), stored.time, topic);
+        if (entry.epoch !== last.epoch || entry.offset <= since.offset) continue;
+        if (entry.offset !== since.offset + publications.length + 1 || entry.at < oldest) {
+          outcome = refused; // the one after `since` is trimmed, or expired
+        } else {
+          bytes += entry.bytes;
+          if (bytes > limits.maxReplayBytes) outcome = { position, recovered: false, publications: [], bytes };
+          else publications.push(entry.message);
+          if (entry.offset === last.offset) outcome ??= { position, recovered: true, publications, bytes };
+        }
+        if (outcome !== null) break; // ends the fetch (awaiting its close() would wait for `expires`)
+      }
+    } finally {
+      await consumer.delete().catch(() => false);
+    }
+    return outcome ?? refused;
   }
 
   /** A publication JetStream republished (sequence from its `Nats-Sequence` header): the topic's newest known. */
@@ -256,7 +300,7 @@ export class NatsStreams {
       this.#tails.delete(topic);
       return null;
     }
-    const entry = this.#decode(stored, topic);
+    const entry = this.#decodeStored(stored, topic);
     this.#remember(topic, entry);
     return entry;
   }
@@ -267,29 +311,33 @@ export class NatsStreams {
     const jsm = await this.#jsm;
     const stored = await jsm.direct.getMessage(this.#subjects.historyStream, { seq });
     if (stored === null || stored.subject !== this.#subjects.history(topic)) return null;
-    const entry = this.#decode(stored, topic);
+    const entry = this.#decodeStored(stored, topic);
     return entry.epoch === epoch && entry.offset === offset ? entry : null;
   }
 
-  #decode(stored: StoredMsg, topic: string): Entry {
+  #decodeStored(stored: StoredMsg, topic: string): Entry {
+    return this.#decode(stored.seq, stored.data, stored.header.get(PREV), stored.time, topic);
+  }
+
+  #decode(seq: number, data: Uint8Array, prev: string | undefined, time: Date, topic: string): Entry {
     let envelope;
     try {
-      envelope = decodeEnvelope(stored.data);
+      envelope = decodeEnvelope(data);
     } catch (cause) {
-      throw new StarlingError(ErrorCodes.adapter, `the stream of ${topic} holds an undecodable message at ${stored.seq}`, { cause });
+      throw new StarlingError(ErrorCodes.adapter, `the stream of ${topic} holds an undecodable message at ${seq}`, { cause });
     }
     const position = envelope.message.position;
     if (position === undefined || envelope.message.topic !== topic) {
-      throw new StarlingError(ErrorCodes.adapter, `the stream of ${topic} holds a foreign message at ${stored.seq}`);
+      throw new StarlingError(ErrorCodes.adapter, `the stream of ${topic} holds a foreign message at ${seq}`);
     }
     return {
-      seq: stored.seq,
+      seq,
       epoch: position.epoch,
       offset: position.offset,
       message: envelope.message,
-      prev: Number(stored.header.get(PREV) || '0'),
-      bytes: stored.data.byteLength,
-      at: stored.time.getTime(),
+      prev: Number(prev || '0'),
+      bytes: data.byteLength,
+      at: time.getTime(),
     };
   }
 

@@ -80,6 +80,25 @@ export function streamStoreSuite(name: string, factory: ClusterFactory): void {
       expect(await a!.readStream('room', null)).toEqual({ position: read.position, recovered: false, publications: [], bytes: 0 });
     });
 
+    it('reads long runs too (more than a store may fetch one by one), between another topic’s publications', async () => {
+      const [a, b] = await factory.start(2, { topics: ['room', 'other'], size: 40 });
+      const seen = new Recorder();
+      await b!.subscribe('room', seen);
+      for (let i = 1; i <= 60; i++) {
+        a!.broadcast('room', 'n', { i });
+        b!.broadcast('other', 'n', { i });
+      }
+      await eventually(() => expect(seen.received).toHaveLength(60), 5000);
+      const { epoch } = seen.received[0]!.position as StreamPosition;
+      const read = await a!.readStream('room', { epoch, offset: 25 });
+      expect(read.recovered).toBe(true);
+      expect(read.position).toEqual({ epoch, offset: 60 });
+      expect(values(read.publications)).toEqual(Array.from({ length: 35 }, (_, i) => ({ i: 26 + i })));
+      // The oldest kept publication is offset 21: a position before it is refused, whole.
+      expect(await b!.readStream('room', { epoch, offset: 19 })).toEqual({ position: read.position, recovered: false, publications: [], bytes: 0 });
+      expect(offsets((await b!.readStream('room', { epoch, offset: 20 })).publications)).toEqual(Array.from({ length: 40 }, (_, i) => 21 + i));
+    });
+
     it('refuses positions it cannot honour: another epoch, ahead of the stream', async () => {
       const [a] = await factory.start(1, { topics: ['room'] });
       a!.broadcast('room', 'n', {});
