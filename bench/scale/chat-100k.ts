@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startChild, type Child } from '../lib/children.ts';
 import { nowMicros } from '../lib/body.ts';
 import { cpuMicros, machineBusyMicros, machineInfo } from '../lib/proc.ts';
+import { RedisMeter } from '../lib/redis.ts';
 import { median } from '../lib/report.ts';
 import { summarizeProfile } from '../profile-summary.ts';
 import type { FromLoad, ToLoad, ScaleDialect } from './messages.ts';
@@ -42,6 +43,7 @@ interface RunResult {
   readonly connectSeconds: number;
   readonly connectServerCores: number;
   readonly connectLoadCores: number;
+  readonly connectRedisCores: number;
   readonly connectMachineCores: number;
   /** Each broadcast's send → last arrival, ms. */
   readonly reachMs: readonly number[];
@@ -51,6 +53,7 @@ interface RunResult {
   readonly dropped: number;
   readonly broadcastServerCores: number;
   readonly broadcastLoadCores: number;
+  readonly broadcastRedisCores: number;
   readonly broadcastMachineCores: number;
   readonly rssBaselineMiB: number;
   readonly rssJoinedMiB: number;
@@ -73,18 +76,25 @@ function watchProgress(loads: readonly Load[], total: number): () => void {
   return () => clearInterval(timer);
 }
 
-/** CPU of the server tree, the loads and the machine between two calls, in cores busy. */
-function cpuWindow(tree: ServerTree, loads: readonly Load[]): () => { server: number; load: number; machine: number; seconds: number } {
+/** CPU use between two calls, in cores busy. */
+interface CpuUse {
+  readonly server: number;
+  readonly load: number;
+  readonly redis: number;
+  readonly machine: number;
+  readonly seconds: number;
+}
+
+/** Starts a CPU window over the server tree, the loads, Redis and the machine; the call closes it. */
+async function cpuWindow(tree: ServerTree, loads: readonly Load[], redis: RedisMeter): Promise<() => Promise<CpuUse>> {
   const loadCpu = (): number => loads.reduce((sum, load) => sum + cpuMicros(load.pid), 0);
+  const redis0 = await redis.micros();
   const [server0, load0, machine0, at0] = [tree.cpuMicros(), loadCpu(), machineBusyMicros(), nowMicros()];
-  return () => {
+  return async () => {
     const seconds = (nowMicros() - at0) / 1e6;
-    return {
-      server: (tree.cpuMicros() - server0) / 1e6 / seconds,
-      load: (loadCpu() - load0) / 1e6 / seconds,
-      machine: (machineBusyMicros() - machine0) / 1e6 / seconds,
-      seconds,
-    };
+    const [server, load, machine] = [tree.cpuMicros() - server0, loadCpu() - load0, machineBusyMicros() - machine0];
+    const cores = (micros: number): number => micros / 1e6 / seconds;
+    return { server: cores(server), load: cores(load), machine: cores(machine), redis: cores((await redis.micros()) - redis0), seconds };
   };
 }
 
@@ -102,7 +112,7 @@ async function startServer(peer: ScalePeer, options: ScaleOptions, port: number,
   return ServerTree.start({
     name: peer,
     command: process.execPath,
-    args: [...(profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]), 'apps/chat/dist/server.js'],
+    args: [...(profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]), options.chatServer],
     env: {
       WORKERS: workers,
       PORT: String(port),
@@ -147,7 +157,7 @@ async function measureBroadcast(loads: readonly Load[], joined: readonly number[
   return { reachMs: (last - sentAt) / 1000, firstMs: (first - sentAt) / 1000, lost };
 }
 
-async function run(peer: ScalePeer, round: number, options: ScaleOptions, runIndex: number): Promise<RunResult> {
+async function run(peer: ScalePeer, round: number, options: ScaleOptions, runIndex: number, redis: RedisMeter): Promise<RunResult> {
   const dialect: ScaleDialect = peer === 'chat' ? 'chat' : 'bare';
   const port = 4300 + Math.floor(Math.random() * 600);
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-100k-'));
@@ -163,7 +173,7 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
     process.stderr.write(`[${peer} round ${round}] ${options.sockets} sockets, ${options.workersServer} server workers, ${options.workers} load processes\n`);
 
     // Connect: every load process from its own source address (a fresh /24 per run: no TIME_WAIT left over).
-    const connectCpu = cpuWindow(tree, loads);
+    const connectCpu = await cpuWindow(tree, loads, redis);
     const share = (i: number): number => Math.floor(options.sockets / options.workers) + (i < options.sockets % options.workers ? 1 : 0);
     for (const [i, load] of loads.entries()) {
       const localAddress = `127.${1 + (runIndex % 250)}.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`;
@@ -172,7 +182,7 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
     const stopProgress = watchProgress(loads, options.sockets);
     const connected = await Promise.all(loads.map((load) => load.next('connected', 600_000)));
     stopProgress();
-    const connectUse = connectCpu();
+    const connectUse = await connectCpu();
     const joined = connected.reduce((sum, c) => sum + c.joined, 0);
     const failed = connected.reduce((sum, c) => sum + c.failed, 0);
     const connectSeconds = (Math.max(...connected.map((c) => c.finishedAt)) - Math.min(...connected.map((c) => c.startedAt))) / 1e6;
@@ -183,13 +193,13 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
     const reach: number[] = [];
     const firsts: number[] = [];
     let lost = 0;
-    const broadcastUse = { server: 0, load: 0, machine: 0, seconds: 0 };
+    const broadcastUse = { server: 0, load: 0, redis: 0, machine: 0, seconds: 0 };
     for (let index = 0; index < options.broadcasts; index++) {
       await sleep(1000);
-      const window = cpuWindow(tree, loads);
+      const window = await cpuWindow(tree, loads, redis);
       const outcome = await measureBroadcast(loads, connected.map((c) => c.joined), index, (marker) => sender.publish(marker));
-      const use = window();
-      for (const key of ['server', 'load', 'machine'] as const) broadcastUse[key] += use[key] * use.seconds;
+      const use = await window();
+      for (const key of ['server', 'load', 'redis', 'machine'] as const) broadcastUse[key] += use[key] * use.seconds;
       broadcastUse.seconds += use.seconds;
       reach.push(round1(outcome.reachMs));
       firsts.push(round1(outcome.firstMs));
@@ -209,6 +219,7 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
       connectSeconds: round1(connectSeconds),
       connectServerCores: +connectUse.server.toFixed(2),
       connectLoadCores: +connectUse.load.toFixed(2),
+      connectRedisCores: +connectUse.redis.toFixed(2),
       connectMachineCores: +connectUse.machine.toFixed(2),
       reachMs: reach,
       firstMs: firsts,
@@ -216,6 +227,7 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
       dropped,
       broadcastServerCores: +(broadcastUse.server / broadcastUse.seconds).toFixed(2),
       broadcastLoadCores: +(broadcastUse.load / broadcastUse.seconds).toFixed(2),
+      broadcastRedisCores: +(broadcastUse.redis / broadcastUse.seconds).toFixed(2),
       broadcastMachineCores: +(broadcastUse.machine / broadcastUse.seconds).toFixed(2),
       rssBaselineMiB: mib(baseline),
       rssJoinedMiB: mib(joinedRss),
@@ -249,12 +261,14 @@ function report(results: readonly RunResult[], options: ScaleOptions): string {
     ['connect+join /s', (r) => r.connectPerSec],
     ['connect: server cores', (r) => r.connectServerCores],
     ['connect: load cores', (r) => r.connectLoadCores],
+    ['connect: Redis cores', (r) => r.connectRedisCores],
     ['connect: machine cores', (r) => r.connectMachineCores],
     ['broadcast → last socket, ms', (r) => median(r.reachMs)],
     ['broadcast → first socket, ms', (r) => median(r.firstMs)],
     ['lost', (r) => r.lost],
     ['broadcast: server cores', (r) => r.broadcastServerCores],
     ['broadcast: load cores', (r) => r.broadcastLoadCores],
+    ['broadcast: Redis cores', (r) => r.broadcastRedisCores],
     ['broadcast: machine cores', (r) => r.broadcastMachineCores],
     ['RSS per socket all-in, KiB', (r) => r.rssPerSocketKiB],
     ['RSS joined, MiB', (r) => r.rssJoinedMiB],
@@ -279,11 +293,13 @@ async function main(): Promise<void> {
   }
   const options = parseScaleOptions(process.argv.slice(2), process.env);
   const machine = machineInfo(false);
+  process.env.BENCH_REDIS_URL = options.redisUrl;
+  const redis = await RedisMeter.open();
   const results: RunResult[] = [];
   let runIndex = Math.floor(Math.random() * 250);
   for (let round = 1; round <= options.rounds; round++) {
     for (const peer of options.peers) {
-      const result = await run(peer, round, options, runIndex++);
+      const result = await run(peer, round, options, runIndex++, redis);
       results.push(result);
       const line = JSON.stringify({ scenario: 'chat-100k', ...result, machine });
       console.log(line);
@@ -292,6 +308,7 @@ async function main(): Promise<void> {
       await sleep(3000);
     }
   }
+  redis.close();
   console.log(`\n${report(results, options)}`);
 }
 

@@ -35,6 +35,8 @@ export interface ScaleOptions {
   readonly profile: boolean;
   /** Also append each JSON line to this file. */
   readonly out: string | null;
+  /** The chat's built server (another build, e.g. a copy of the one before a change, for before/after). */
+  readonly chatServer: string;
 }
 
 const NUMBERS = {
@@ -54,7 +56,7 @@ const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLo
 /** Reads the options from `argv` (without node and script) and `env`. */
 export function parseScaleOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ScaleOptions {
   const flags = parseArgv(argv);
-  const known = new Set(['peers', 'profile', 'out', 'help', 'redis-url', ...Object.keys(NUMBERS).map(kebab)]);
+  const known = new Set(['peers', 'profile', 'out', 'help', 'redis-url', 'chat-server', ...Object.keys(NUMBERS).map(kebab)]);
   for (const flag of flags.keys()) if (!known.has(flag)) throw new Error(`unknown option --${flag} (see bench/README.md, "100,000 sockets")`);
   const raw = (name: string): string | undefined => flags.get(kebab(name)) ?? env[`BENCH_${kebab(name).replace(/-/g, '_').toUpperCase()}`];
   const numbers = {} as Record<keyof typeof NUMBERS, number>;
@@ -82,6 +84,7 @@ export function parseScaleOptions(argv: readonly string[], env: NodeJS.ProcessEn
     redisUrl: raw('redisUrl') ?? env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
     profile: truthy(raw('profile')) ?? false,
     out: raw('out') ?? null,
+    chatServer: raw('chatServer') ?? 'apps/chat/dist/server.js',
   };
 }
 
@@ -97,4 +100,5 @@ export const SCALE_USAGE = `npm run bench:100k -- [options]   (every option also
   --redis-url URL      the Redis both servers relay over (default BENCH_REDIS_URL or redis://127.0.0.1:6379)
   --profile            run the chat with --cpu-prof, print each process's hottest functions
   --out FILE           also append the JSON lines to FILE
+  --chat-server FILE   the chat's built server (default apps/chat/dist/server.js; e.g. a saved copy of an earlier build)
 The chat runs on its built JavaScript (npm run build first).`;
