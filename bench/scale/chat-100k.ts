@@ -135,7 +135,12 @@ async function startServer(peer: ScalePeer, options: ScaleOptions, port: number,
 }
 
 /** Sends `index` through `send` once every load is armed; resolves with reach times and lost sockets. */
-async function measureBroadcast(loads: readonly Load[], joined: readonly number[], index: number, publish: (marker: string) => void): Promise<{ reachMs: number; firstMs: number; lost: number }> {
+async function measureBroadcast(
+  loads: readonly Load[],
+  joined: readonly number[],
+  index: number,
+  publish: (marker: string) => void,
+): Promise<{ reachMs: number; firstMs: number; lost: number }> {
   const marker = `bench-100k-${process.pid}-${Date.now()}-${index}`;
   for (const load of loads) load.send({ type: 'expect', index, marker });
   await Promise.all(loads.map((load) => load.next('armed', 10_000)));
@@ -203,7 +208,12 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
     for (let index = 0; index < options.broadcasts; index++) {
       await sleep(1000);
       const window = await cpuWindow(tree, loads, redis);
-      const outcome = await measureBroadcast(loads, connected.map((c) => c.joined), index, (marker) => sender.publish(marker));
+      const outcome = await measureBroadcast(
+        loads,
+        connected.map((c) => c.joined),
+        index,
+        (marker) => sender.publish(marker),
+      );
       const use = await window();
       for (const key of ['server', 'load', 'redis', 'machine'] as const) broadcastUse[key] += use[key] * use.seconds;
       broadcastUse.seconds += use.seconds;

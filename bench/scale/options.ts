@@ -67,7 +67,9 @@ export function parseScaleOptions(argv: readonly string[], env: NodeJS.ProcessEn
     numbers[key] = value;
   }
   if (numbers.sockets > numbers.workers * MAX_SOCKETS_PER_LOAD) {
-    throw new Error(`--sockets ${numbers.sockets} needs --workers ≥ ${Math.ceil(numbers.sockets / MAX_SOCKETS_PER_LOAD)} (≤ ${MAX_SOCKETS_PER_LOAD} sockets per load process)`);
+    throw new Error(
+      `--sockets ${numbers.sockets} needs --workers ≥ ${Math.ceil(numbers.sockets / MAX_SOCKETS_PER_LOAD)} (≤ ${MAX_SOCKETS_PER_LOAD} sockets per load process)`,
+    );
   }
   const peers = (raw('peers') ?? SCALE_PEERS.join(','))
     .split(',')

@@ -65,7 +65,10 @@ export class ServerTree {
     void tree.#exited.then(() => process.off('exit', killOnExit));
     const listening = new Promise<void>((resolve, reject) => {
       let buffered = '';
-      const timer = setTimeout(() => reject(new Error(`${spec.name}: not listening within ${spec.startTimeoutMs ?? 60_000} ms`)), spec.startTimeoutMs ?? 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${spec.name}: not listening within ${spec.startTimeoutMs ?? 60_000} ms`)),
+        spec.startTimeoutMs ?? 60_000,
+      );
       child.stdout?.on('data', (chunk: Buffer) => {
         buffered += chunk.toString('utf8');
         let newline = buffered.indexOf('\n');
