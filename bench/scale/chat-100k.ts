@@ -268,7 +268,7 @@ function report(results: readonly RunResult[], options: ScaleOptions): string {
     const ratios = [...new Set(results.map((r) => r.round))].flatMap((round) => {
       const chat = results.find((r) => r.round === round && r.peer === 'chat');
       const bare = results.find((r) => r.round === round && r.peer === 'bare-ws');
-      return chat && bare ? [key(chat) / key(bare)] : [];
+      return chat && bare && key(bare) !== 0 ? [key(chat) / key(bare)] : [];
     });
     return ratios.length === 0 ? '–' : `${median(ratios).toFixed(2)}×`;
   };

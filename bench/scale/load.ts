@@ -8,14 +8,15 @@
  * the machine shares — and reports the last and first arrival once every socket has it.
  *
  * It speaks two dialects: the chat's (what phoenix.js speaks: V2 JSON over WebSocket, a guest in
- * `rooms:lobby`, a heartbeat every 30 s) and the bare ceiling's (`J` → `J`). Frames are matched on
- * their bytes (`Buffer.indexOf` of the marker), never parsed, and UTF-8 validation is off: the
- * same cheap client for both servers.
+ * `rooms:lobby`, a heartbeat every 30 s) and the bare ceiling's (`J` → `J`), over the raw client
+ * of `raw-client.ts`: frames are matched on their bytes (`Buffer.indexOf` of the marker), never
+ * parsed — the same cheap client for both servers.
  */
-import { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
 import { nowMicros } from '../lib/body.ts';
 import { KEEP_ALIVE_MS } from '../client/dialects.ts';
 import type { FromLoad, ToLoad, LoadConnect } from './messages.ts';
+import { clientFrame, includesAcross, openRaw, tailOf } from './raw-client.ts';
 
 function send(message: FromLoad): void {
   process.send?.(message);
@@ -24,39 +25,31 @@ function send(message: FromLoad): void {
 /** How a dialect joins and keeps alive, as bytes. */
 interface Speech {
   readonly path: string;
-  readonly join: string;
-  /** True for the frame that says the join succeeded. */
-  joined(frame: Buffer): boolean;
-  /** True for a frame that says the join was refused. */
-  refused(frame: Buffer): boolean;
-  readonly heartbeat: string | null;
+  /** The join, as a client frame. */
+  readonly join: Buffer;
+  /** In the bytes received so far: the join's success. */
+  readonly joined: Buffer;
+  /** In the bytes received so far: the join's refusal. */
+  readonly refused: Buffer | null;
+  readonly heartbeat: Buffer | null;
 }
-
-const CHAT_REPLY = Buffer.from('"1","1","rooms:lobby","phx_reply",{"status":"ok"');
-const CHAT_REFUSED = Buffer.from('"phx_reply",{"status":"error"');
 
 /** The chat, as phoenix.js speaks it: a guest (no token) joins the lobby with ref "1". */
 const CHAT: Speech = {
   path: '/socket/websocket?vsn=2.0.0',
-  join: JSON.stringify(['1', '1', 'rooms:lobby', 'phx_join', {}]),
-  joined: (frame) => frame.indexOf(CHAT_REPLY) === 1,
-  refused: (frame) => frame.indexOf(CHAT_REFUSED) !== -1,
-  heartbeat: JSON.stringify([null, 'h', 'phoenix', 'heartbeat', {}]),
+  join: clientFrame(JSON.stringify(['1', '1', 'rooms:lobby', 'phx_join', {}])),
+  joined: Buffer.from('"1","1","rooms:lobby","phx_reply",{"status":"ok"'),
+  refused: Buffer.from('"phx_reply",{"status":"error"'),
+  heartbeat: clientFrame(JSON.stringify([null, 'h', 'phoenix', 'heartbeat', {}])),
 };
 
-const BARE_JOINED = 'J'.charCodeAt(0);
-
-/** The ceiling: `J` → `J`. */
-const BARE: Speech = {
-  path: '/',
-  join: 'J',
-  joined: (frame) => frame.length === 1 && frame[0] === BARE_JOINED,
-  refused: () => false,
-  heartbeat: null,
-};
+/** The ceiling: `J` → `J` (an unmasked one-byte text frame). */
+const BARE: Speech = { path: '/', join: clientFrame('J'), joined: Buffer.from([0x81, 0x01, 0x4a]), refused: null, heartbeat: null };
 
 /** By slot; a failed slot stays a hole. */
-const sockets: Array<WebSocket | undefined> = [];
+const sockets: Array<Socket | undefined> = [];
+/** By slot: the end of the last chunk, for a marker split between two chunks. */
+const tails: Array<Buffer | undefined> = [];
 let joinedCount = 0;
 /** Per slot: the index of the last broadcast it received (-1: none yet). */
 let seen = new Int32Array(0);
@@ -68,10 +61,15 @@ let firstError: string | null = null;
 /** The broadcast being waited for. */
 let expected: { readonly index: number; readonly marker: Buffer; arrived: number; first: number; last: number } | null = null;
 
-function onFrame(slot: number, frame: Buffer): void {
+function onData(slot: number, chunk: Buffer): void {
   const wanted = expected;
-  if (wanted === null || seen[slot] === wanted.index || frame.indexOf(wanted.marker) === -1) return;
+  if (wanted === null || seen[slot] === wanted.index) return;
+  if (!includesAcross(tails[slot], chunk, wanted.marker)) {
+    tails[slot] = tailOf(chunk, wanted.marker);
+    return;
+  }
   const at = nowMicros();
+  tails[slot] = undefined;
   seen[slot] = wanted.index;
   if (wanted.arrived === 0) wanted.first = at;
   wanted.last = at;
@@ -84,36 +82,41 @@ function onFrame(slot: number, frame: Buffer): void {
 
 function openOne(command: LoadConnect, speech: Speech, slot: number): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${command.port}${speech.path}`, {
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      localAddress: command.localAddress,
-      handshakeTimeout: 60_000,
-    });
+    let received = Buffer.alloc(0);
     let joined = false;
+    let settled = false;
     const fail = (reason: string): void => {
-      if (joined) return;
-      joined = true; // settled
+      if (settled) return;
+      settled = true;
       failed++;
       firstError ??= reason;
-      ws.terminate();
+      socket.destroy();
       resolve();
     };
-    ws.on('open', () => ws.send(speech.join));
-    ws.on('message', (data: Buffer) => {
-      if (joined) return onFrame(slot, data);
-      if (speech.joined(data)) {
-        joined = true;
-        sockets[slot] = ws;
+    const beforeJoin = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      if (received.indexOf(speech.joined) !== -1) {
+        joined = settled = true;
+        received = Buffer.alloc(0);
+        sockets[slot] = socket;
         joinedCount++;
         resolve();
-      } else if (speech.refused(data)) fail(`join refused: ${data.toString('utf8', 0, 200)}`);
-    });
-    ws.on('error', (err) => fail(err.message));
-    ws.on('close', (code) => {
-      if (!joined) return fail(`closed before joining (${code})`);
-      if (!closing) dropped++;
-    });
+      } else if (speech.refused !== null && received.indexOf(speech.refused) !== -1) fail(`join refused: ${received.toString('utf8', 0, 200)}`);
+    };
+    const socket = openRaw(
+      { port: command.port, path: speech.path, localAddress: command.localAddress },
+      {
+        open: (raw, rest) => {
+          raw.write(speech.join);
+          if (rest.length > 0) beforeJoin(rest);
+        },
+        data: (chunk) => (joined ? onData(slot, chunk) : beforeJoin(chunk)),
+        end: (reason) => {
+          if (!joined) return fail(reason);
+          if (!closing) dropped++;
+        },
+      },
+    );
   });
 }
 
@@ -135,7 +138,7 @@ async function connect(command: LoadConnect): Promise<void> {
   if (speech.heartbeat !== null) {
     const beat = speech.heartbeat;
     setInterval(() => {
-      for (const ws of sockets) if (ws?.readyState === WebSocket.OPEN) ws.send(beat);
+      for (const socket of sockets) if (socket?.writable) socket.write(beat);
     }, KEEP_ALIVE_MS).unref();
   }
   send({ type: 'connected', joined: joinedCount, failed, firstError, startedAt, finishedAt: nowMicros() });
@@ -155,7 +158,7 @@ process.on('message', (message: ToLoad) => {
       return;
     case 'stop':
       closing = true;
-      for (const ws of sockets) ws?.terminate();
+      for (const socket of sockets) socket?.destroy();
       process.exit(0);
   }
 });
