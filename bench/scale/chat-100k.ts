@@ -301,7 +301,33 @@ function report(results: readonly RunResult[], options: ScaleOptions): string {
     const cell = (peer: ScalePeer): string => (of(peer).length === 0 ? '–' : String(round1(median(of(peer).map(key)))));
     lines.push(`| ${name} | ${cell('bare-ws')} | ${cell('chat')} | ${perRound(key)} |`);
   }
-  return lines.join('\n');
+  return [...lines, '', ...targets(results)].join('\n');
+}
+
+/** Issue 21's targets, on the chat's medians (the reach ratio: median of per-round ratios). */
+function targets(results: readonly RunResult[]): string[] {
+  const chat = results.filter((r) => r.peer === 'chat');
+  if (chat.length === 0) return [];
+  const reach = (r: RunResult): number => median(r.reachMs);
+  const ratios = chat.flatMap((r) => {
+    const bare = results.find((b) => b.peer === 'bare-ws' && b.round === r.round);
+    return bare === undefined ? [] : [reach(r) / reach(bare)];
+  });
+  const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
+  const connect = median(chat.map((r) => r.connectPerSec));
+  const reachMs = median(chat.map(reach));
+  const ratio = ratios.length === 0 ? Number.NaN : median(ratios);
+  const rss = median(chat.map((r) => r.rssPerSocketKiB));
+  const lost = chat.reduce((sum, r) => sum + r.lost + r.failed, 0);
+  return [
+    '| target (issue 21) | chat | verdict |',
+    '| --- | --- | --- |',
+    `| connect+join ≥ 1,000/s | ${connect}/s | ${verdict(connect >= 1000)} |`,
+    `| broadcast → last socket ≤ 1.2× ceiling | ${Number.isNaN(ratio) ? '–' : `${ratio.toFixed(2)}×`} | ${Number.isNaN(ratio) ? '–' : verdict(ratio <= 1.2)} |`,
+    `| broadcast → last socket < 1 s | ${reachMs.toFixed(0)} ms | ${verdict(reachMs < 1000)} |`,
+    `| RSS per socket all-in ≤ 10 KB | ${rss.toFixed(1)} KiB | ${verdict(rss * 1024 <= 10_000)} |`,
+    `| 0 failed, 0 lost | ${lost} | ${verdict(lost === 0)} |`,
+  ];
 }
 
 async function main(): Promise<void> {
