@@ -179,12 +179,12 @@ async function run(peer: ScalePeer, round: number, options: ScaleOptions, runInd
     const sender = await openSender(dialect, port);
     process.stderr.write(`[${peer} round ${round}] ${options.sockets} sockets, ${options.workersServer} server workers, ${options.workers} load processes\n`);
 
-    // Connect: every load process from its own source address (a fresh /24 per run: no TIME_WAIT left over).
+    // Connect: every load process from 200 source addresses of its own (a fresh 127.R/16 per run: no TIME_WAIT left over).
     const connectCpu = await cpuWindow(tree, loads, redis);
     const share = (i: number): number => Math.floor(options.sockets / options.workers) + (i < options.sockets % options.workers ? 1 : 0);
     for (const [i, load] of loads.entries()) {
-      const localAddress = `127.${1 + (runIndex % 250)}.${1 + Math.floor(i / 250)}.${2 + (i % 250)}`;
-      load.send({ type: 'connect', dialect, port, sockets: share(i), localAddress, concurrency: options.concurrency });
+      const addressPrefix = `127.${1 + (runIndex % 250)}.${1 + i}.`;
+      load.send({ type: 'connect', dialect, port, sockets: share(i), addressPrefix, addresses: 200, concurrency: options.concurrency });
     }
     const stopProgress = watchProgress(loads, options.sockets);
     const connected = await Promise.all(loads.map((load) => load.next('connected', 600_000)));

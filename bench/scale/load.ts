@@ -1,8 +1,10 @@
 /**
  * @module bench/scale/load
  * One load process of the 100k scenario (`chat-100k.ts`). It opens its share of the sockets from
- * its own source address (`localAddress`, so that the 28k ephemeral ports of one address never
- * run out), with at most `concurrency` handshakes + joins in flight, and joins each to the room.
+ * its own source addresses (`localAddress`, spread over up to 250 addresses of its own: the kernel
+ * picks a free port per bind, which gets slow when one address holds thousands — and the 28k
+ * ephemeral ports of one address must not run out), with at most `concurrency` handshakes + joins
+ * in flight, and joins each to the room.
  * Then, for each broadcast the harness announces (`expect`), it stamps when the frame carrying
  * that marker reaches each socket — on CLOCK_MONOTONIC ({@link nowMicros}), which every process of
  * the machine shares — and reports the last and first arrival once every socket has it.
@@ -104,7 +106,7 @@ function openOne(command: LoadConnect, speech: Speech, slot: number): Promise<vo
       } else if (speech.refused !== null && received.indexOf(speech.refused) !== -1) fail(`join refused: ${received.toString('utf8', 0, 200)}`);
     };
     const socket = openRaw(
-      { port: command.port, path: speech.path, localAddress: command.localAddress },
+      { port: command.port, path: speech.path, localAddress: `${command.addressPrefix}${2 + (slot % command.addresses)}` },
       {
         open: (raw, rest) => {
           raw.write(speech.join);
@@ -126,6 +128,13 @@ async function connect(command: LoadConnect): Promise<void> {
   let next = 0;
   const startedAt = nowMicros();
   const progress = setInterval(() => send({ type: 'progress', joined: joinedCount, failed }), 1000);
+  // From the first join on: connecting 17,000 sockets takes longer than the server's idle timeout (60 s).
+  const beat = speech.heartbeat;
+  if (beat !== null) {
+    setInterval(() => {
+      for (const socket of sockets) if (socket?.writable) socket.write(beat);
+    }, KEEP_ALIVE_MS).unref();
+  }
   const lane = async (): Promise<void> => {
     // Bounded: each lane takes slots until all `sockets` are taken.
     while (next < command.sockets) {
@@ -135,12 +144,6 @@ async function connect(command: LoadConnect): Promise<void> {
   };
   await Promise.all(Array.from({ length: Math.min(command.concurrency, command.sockets) }, lane));
   clearInterval(progress);
-  if (speech.heartbeat !== null) {
-    const beat = speech.heartbeat;
-    setInterval(() => {
-      for (const socket of sockets) if (socket?.writable) socket.write(beat);
-    }, KEEP_ALIVE_MS).unref();
-  }
   send({ type: 'connected', joined: joinedCount, failed, firstError, startedAt, finishedAt: nowMicros() });
 }
 

@@ -8,13 +8,19 @@
 /** Which server the sockets speak to: the chat (phoenix.js's V2 JSON) or the bare ceiling. */
 export type ScaleDialect = 'chat' | 'bare';
 
-/** Open `sockets` sockets from `localAddress`, at most `concurrency` handshakes + joins in flight. */
+/**
+ * Open `sockets` sockets, socket k from source address `${addressPrefix}${2 + k % addresses}`, at
+ * most `concurrency` handshakes + joins in flight.
+ */
 export interface LoadConnect {
   readonly type: 'connect';
   readonly dialect: ScaleDialect;
   readonly port: number;
   readonly sockets: number;
-  readonly localAddress: string;
+  /** Three bytes of a 127/8 address and a dot, e.g. `127.12.1.`. */
+  readonly addressPrefix: string;
+  /** Source addresses to spread the sockets over (≤ 250). */
+  readonly addresses: number;
   readonly concurrency: number;
 }
 
