@@ -161,6 +161,8 @@ async function measureBroadcast(
     const { arrived } = await load.next('count', 10_000);
     lost += Math.max(0, joined[i]! - arrived);
   }
+  // Not every socket got it: no time to the last one.
+  if (lost > 0) return { reachMs: Number.NaN, firstMs: first === Number.POSITIVE_INFINITY ? Number.NaN : (first - sentAt) / 1000, lost };
   return { reachMs: (last - sentAt) / 1000, firstMs: (first - sentAt) / 1000, lost };
 }
 
@@ -323,8 +325,8 @@ function targets(results: readonly RunResult[]): string[] {
     '| target (issue 21) | chat | verdict |',
     '| --- | --- | --- |',
     `| connect+join ≥ 1,000/s | ${connect}/s | ${verdict(connect >= 1000)} |`,
-    `| broadcast → last socket ≤ 1.2× ceiling | ${Number.isNaN(ratio) ? '–' : `${ratio.toFixed(2)}×`} | ${Number.isNaN(ratio) ? '–' : verdict(ratio <= 1.2)} |`,
-    `| broadcast → last socket < 1 s | ${reachMs.toFixed(0)} ms | ${verdict(reachMs < 1000)} |`,
+    `| broadcast → last socket ≤ 1.2× ceiling | ${Number.isNaN(ratio) ? '–' : `${ratio.toFixed(2)}×`} | ${Number.isNaN(ratio) ? 'MISS (not measured)' : verdict(ratio <= 1.2)} |`,
+    `| broadcast → last socket < 1 s | ${reachMs.toFixed(0)} ms | ${Number.isNaN(reachMs) ? 'MISS (not measured)' : verdict(reachMs < 1000)} |`,
     `| RSS per socket all-in ≤ 10 KB | ${rss.toFixed(1)} KiB | ${verdict(rss * 1024 <= 10_000)} |`,
     `| 0 failed, 0 lost | ${lost} | ${verdict(lost === 0)} |`,
   ];

@@ -9,6 +9,7 @@
  * - **bare**: `J`, then `P<body>`.
  */
 import { WebSocket } from 'ws';
+import { KEEP_ALIVE_MS } from '../client/dialects.ts';
 import type { ScaleDialect } from './messages.ts';
 
 /** A joined socket that can send one broadcast into the room. */
@@ -62,8 +63,13 @@ export async function openSender(dialect: ScaleDialect, port: number): Promise<S
     return true;
   });
   let ref = 1;
+  // As phoenix.js: a heartbeat every 30 s, or the server's idle timeout (60 s) ends the socket while the load connects.
+  const heartbeat = setInterval(() => ws.send(JSON.stringify([null, String(++ref), 'phoenix', 'heartbeat', {}])), KEEP_ALIVE_MS);
   return {
     publish: (marker) => ws.send(JSON.stringify(['1', String(++ref), 'rooms:lobby', 'new_msg', { body: marker }])),
-    close: () => ws.terminate(),
+    close: () => {
+      clearInterval(heartbeat);
+      ws.terminate();
+    },
   };
 }
