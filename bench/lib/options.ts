@@ -231,7 +231,7 @@ function envName(name: string): string {
 }
 
 /** Parses `--name value`, `--name=value` and bare `--flag` into a map (last one wins). */
-function parseArgv(argv: readonly string[]): Map<string, string> {
+export function parseArgv(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -252,7 +252,8 @@ function parseArgv(argv: readonly string[]): Map<string, string> {
   return flags;
 }
 
-function truthy(value: string | undefined): boolean | undefined {
+/** A flag's value as a boolean: `0`, `false`, `no`, `off` and empty are false; unset is undefined. */
+export function truthy(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   return !['0', 'false', 'no', 'off', ''].includes(value.toLowerCase());
 }

@@ -275,13 +275,13 @@ export function createRoomChannel(store: ChatStore, budgets: Budgets, options: R
     },
 
     handleInfo(message, socket) {
-      const notice = typingNotice.safeParse(message);
-      if (notice.success) {
+      // After every join: checked first, so that no join pays for a failed parse (an error object) below.
+      if (message !== AFTER_JOIN) {
+        const notice = typingNotice.safeParse(message);
         // Everyone's notices come here, the sender's own too: only the others hear them.
-        if (notice.data.payload.user !== socket.assigns.user) socket.push('typing', notice.data.payload);
+        if (notice.success && notice.data.payload.user !== socket.assigns.user) socket.push('typing', notice.data.payload);
         return noreply();
       }
-      if (message !== AFTER_JOIN) return noreply();
       socket.subscribe(typingTopic(socket.topic.slice('rooms:'.length)));
       // State first, then our own join arrives as a diff; the client de-duplicates by phx_ref.
       socket.push('presence_state', socket.listPresence());

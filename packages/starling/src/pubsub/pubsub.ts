@@ -22,6 +22,7 @@ import { isBinaryPayload, type BroadcastMessage, type StreamPosition } from '../
 import type { PubSubAdapter } from './adapter.ts';
 import { isHistoryAdapter, type HistoryAdapter } from './history-adapter.ts';
 import { MemoryPubSubAdapter } from './memory-adapter.ts';
+import { PositionReads } from './position-reads.ts';
 import { StreamOrder } from './stream-order.ts';
 import { History, type HistoryOptions, type StreamLimits, type StreamRead } from './stream.ts';
 
@@ -105,6 +106,8 @@ export class PubSub {
   #announcer: ClockTimer | null = null;
   readonly #clock: Clock;
   #started: Promise<void> | null = null;
+  /** Position-only reads (joins without `recover`), one round trip per topic at a time. */
+  readonly #positions = new PositionReads((topic) => this.#read(topic, null, this.#history?.limits ?? null));
 
   /** With history (or none), on an adapter that keeps streams: the in-process one by default. */
   constructor(options?: PubSubOptions & { readonly adapter?: HistoryAdapter | undefined });
@@ -161,6 +164,7 @@ export class PubSub {
    */
   async readStream(topic: string, since: StreamPosition | null): Promise<StreamRead> {
     if (!this.hasHistory(topic)) throw new StarlingError(ErrorCodes.adapter, `${topic} keeps no history`);
+    if (since === null) return this.#positions.read(topic);
     return this.#read(topic, since, this.#history?.limits ?? null);
   }
 

@@ -214,7 +214,11 @@ export class Connection extends ChannelTable implements Subscriber, ChannelHost<
     const pending: PendingJoin = { held: [] };
     (this.#joining ??= new Map()).set(topic, pending);
     void outcome.then((decided) => {
-      if (this.#joining?.get(topic) === pending) this.#joining.delete(topic);
+      if (this.#joining?.get(topic) === pending) {
+        this.#joining.delete(topic);
+        // Most sockets join once: an empty Map kept for the rest of the connection is memory per socket.
+        if (this.#joining.size === 0) this.#joining = null;
+      }
       if (this.#closed) {
         server.shutdown({ shutdown: 'closed' });
         return;

@@ -13,7 +13,13 @@ export class InfoSources {
   readonly #pubsub: PubSub;
   readonly #clock: Clock;
   readonly #receive: (message: unknown) => void;
-  #subscriptions: Map<string, Subscriber> | null = null;
+  /**
+   * The first subscription in two fields (a chat's channel has one side topic, and thousands of
+   * channels would each carry a Map for it); any further ones in {@link #more}.
+   */
+  #topic: string | null = null;
+  #subscriber: Subscriber | null = null;
+  #more: Map<string, Subscriber> | null = null;
   #timers: Set<ClockTimer> | null = null;
 
   constructor(pubsub: PubSub, clock: Clock, receive: (message: unknown) => void) {
@@ -33,30 +39,41 @@ export class InfoSources {
 
   /** Subscribes to `topic`: each of its broadcasts is received as an {@link InfoBroadcast}. Idempotent. */
   subscribe(topic: string): void {
-    if (this.#subscriptions?.has(topic)) return;
+    if (this.#topic === topic || this.#more?.has(topic)) return;
     const subscriber: Subscriber = {
       deliver: (message) => {
         const info: InfoBroadcast = { kind: 'broadcast', ...message };
         this.#receive(info);
       },
     };
-    (this.#subscriptions ??= new Map()).set(topic, subscriber);
+    if (this.#topic === null) {
+      this.#topic = topic;
+      this.#subscriber = subscriber;
+    } else (this.#more ??= new Map()).set(topic, subscriber);
     void this.#pubsub.subscribe(topic, subscriber);
   }
 
   /** Undoes {@link subscribe}. */
   unsubscribe(topic: string): void {
-    const subscriber = this.#subscriptions?.get(topic);
+    if (this.#topic === topic) {
+      const subscriber = this.#subscriber!;
+      this.#topic = null;
+      this.#subscriber = null;
+      this.#pubsub.unsubscribe(topic, subscriber);
+      return;
+    }
+    const subscriber = this.#more?.get(topic);
     if (subscriber === undefined) return;
-    this.#subscriptions?.delete(topic);
+    this.#more?.delete(topic);
     this.#pubsub.unsubscribe(topic, subscriber);
   }
 
   /** Leaves every subscription and cancels every timer. */
   close(): void {
-    if (this.#subscriptions !== null) {
-      for (const [topic, subscriber] of this.#subscriptions) this.#pubsub.unsubscribe(topic, subscriber);
-      this.#subscriptions = null;
+    if (this.#topic !== null) this.unsubscribe(this.#topic);
+    if (this.#more !== null) {
+      for (const [topic, subscriber] of this.#more) this.#pubsub.unsubscribe(topic, subscriber);
+      this.#more = null;
     }
     if (this.#timers !== null) {
       for (const timer of this.#timers) this.#clock.clearTimeout(timer);
