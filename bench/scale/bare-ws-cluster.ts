@@ -21,20 +21,9 @@ import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import { Redis } from 'ioredis';
-import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { textFrame } from '../lib/ws-frame.ts';
 
-interface FrameOptions {
-  readonly fin: boolean;
-  readonly opcode: number;
-  readonly mask: boolean;
-  readonly readOnly: boolean;
-  readonly rsv1: boolean;
-}
-
-/** ws's framing function: public API (ws.md) but missing from @types/ws. */
-const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
-const TEXT: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
 const JOIN = 'J'.charCodeAt(0);
 const PUBLISH = 'P'.charCodeAt(0);
 const workers = Number(process.env.WORKERS ?? 1);
@@ -69,8 +58,7 @@ async function worker(): Promise<void> {
   const sub = pub.duplicate();
   await sub.subscribe(channel);
   sub.on('messageBuffer', (_channel: Buffer, body: Buffer) => {
-    const [header, data] = Sender.frame(body, TEXT);
-    const frame = data === undefined ? header! : Buffer.concat([header!, data]);
+    const frame = textFrame(body);
     for (const socket of room) socket.cork();
     for (const socket of room) socket.write(frame);
     setImmediate(() => {

@@ -19,24 +19,11 @@
  */
 import { createServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
-import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { textFrame } from '../lib/ws-frame.ts';
 import { openRelay } from './relays.ts';
 import { serve } from './serve.ts';
 
-interface FrameOptions {
-  readonly fin: boolean;
-  readonly opcode: number;
-  readonly mask: boolean;
-  readonly readOnly: boolean;
-  readonly rsv1: boolean;
-}
-
-/** ws's framing function: `Sender.frame` is public API (ws.md) but missing from @types/ws. */
-const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
-const buildFrame = (data: Buffer, options: FrameOptions): Buffer[] => Sender.frame(data, options);
-
-const TEXT_FRAME: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
 const JOINED = 'J'.charCodeAt(0);
 const PUBLISH = 'P'.charCodeAt(0);
 const REQUEST = 'R'.charCodeAt(0);
@@ -57,8 +44,7 @@ await serve(async () => {
   };
 
   const broadcastHere = (payload: Buffer): void => {
-    const [header, data] = buildFrame(payload, TEXT_FRAME);
-    const bytes = data === undefined ? header! : Buffer.concat([header!, data]);
+    const bytes = textFrame(payload);
     if (corked.length === 0) {
       for (const socket of subscribers) {
         socket.cork();
