@@ -13,13 +13,7 @@ export class InfoSources {
   readonly #pubsub: PubSub;
   readonly #clock: Clock;
   readonly #receive: (message: unknown) => void;
-  /**
-   * The first subscription in two fields (a chat's channel has one side topic, and thousands of
-   * channels would each carry a Map for it); any further ones in {@link #more}.
-   */
-  #topic: string | null = null;
-  #subscriber: Subscriber | null = null;
-  #more: Map<string, Subscriber> | null = null;
+  #subscriptions: Map<string, Subscriber> | null = null;
   #timers: Set<ClockTimer> | null = null;
 
   constructor(pubsub: PubSub, clock: Clock, receive: (message: unknown) => void) {
@@ -39,41 +33,30 @@ export class InfoSources {
 
   /** Subscribes to `topic`: each of its broadcasts is received as an {@link InfoBroadcast}. Idempotent. */
   subscribe(topic: string): void {
-    if (this.#topic === topic || this.#more?.has(topic)) return;
+    if (this.#subscriptions?.has(topic)) return;
     const subscriber: Subscriber = {
       deliver: (message) => {
         const info: InfoBroadcast = { kind: 'broadcast', ...message };
         this.#receive(info);
       },
     };
-    if (this.#topic === null) {
-      this.#topic = topic;
-      this.#subscriber = subscriber;
-    } else (this.#more ??= new Map()).set(topic, subscriber);
+    (this.#subscriptions ??= new Map()).set(topic, subscriber);
     void this.#pubsub.subscribe(topic, subscriber);
   }
 
   /** Undoes {@link subscribe}. */
   unsubscribe(topic: string): void {
-    if (this.#topic === topic) {
-      const subscriber = this.#subscriber!;
-      this.#topic = null;
-      this.#subscriber = null;
-      this.#pubsub.unsubscribe(topic, subscriber);
-      return;
-    }
-    const subscriber = this.#more?.get(topic);
+    const subscriber = this.#subscriptions?.get(topic);
     if (subscriber === undefined) return;
-    this.#more?.delete(topic);
+    this.#subscriptions?.delete(topic);
     this.#pubsub.unsubscribe(topic, subscriber);
   }
 
   /** Leaves every subscription and cancels every timer. */
   close(): void {
-    if (this.#topic !== null) this.unsubscribe(this.#topic);
-    if (this.#more !== null) {
-      for (const [topic, subscriber] of this.#more) this.#pubsub.unsubscribe(topic, subscriber);
-      this.#more = null;
+    if (this.#subscriptions !== null) {
+      for (const [topic, subscriber] of this.#subscriptions) this.#pubsub.unsubscribe(topic, subscriber);
+      this.#subscriptions = null;
     }
     if (this.#timers !== null) {
       for (const timer of this.#timers) this.#clock.clearTimeout(timer);
