@@ -20,7 +20,7 @@ const FollowChannel = {
     socket.push('heard', { kind: heard.kind, topic: heard.topic, event: heard.event });
     return noreply();
   },
-} satisfies Channel<object>;
+} satisfies Channel<Record<string, never>>;
 
 let endpoint: Endpoint;
 let test: ChannelTest;
