@@ -82,6 +82,30 @@ function onData(slot: number, chunk: Buffer): void {
   }
 }
 
+/** Joined sockets by heartbeat slot: one slot per second of the heartbeat interval. */
+const beatSlots: Socket[][] = [];
+let beatTick = 0;
+
+/**
+ * As phoenix.js does per socket: a heartbeat every `KEEP_ALIVE_MS` from its own join on — so the
+ * sockets' beats are spread over the interval by when they joined, not sent by the whole process
+ * at once (a burst of 17,000 heartbeats would stand in the way of whatever is measured then).
+ * Each second, the slot joined in that second of the interval beats.
+ */
+function startHeartbeats(beat: Buffer): void {
+  const slots = Math.max(1, Math.round(KEEP_ALIVE_MS / 1000));
+  for (let i = 0; i < slots; i++) beatSlots.push([]);
+  setInterval(() => {
+    beatTick = (beatTick + 1) % slots;
+    for (const socket of beatSlots[beatTick]!) if (socket.writable) socket.write(beat);
+  }, 1000).unref();
+}
+
+/** A joined socket beats from one interval after now (its slot has just beaten). */
+function keepAlive(socket: Socket): void {
+  beatSlots[beatTick]?.push(socket);
+}
+
 function openOne(command: LoadConnect, speech: Speech, slot: number): Promise<void> {
   return new Promise((resolve) => {
     let received = Buffer.alloc(0);
@@ -101,6 +125,7 @@ function openOne(command: LoadConnect, speech: Speech, slot: number): Promise<vo
         joined = settled = true;
         received = Buffer.alloc(0);
         sockets[slot] = socket;
+        keepAlive(socket);
         joinedCount++;
         resolve();
       } else if (speech.refused !== null && received.indexOf(speech.refused) !== -1) fail(`join refused: ${received.toString('utf8', 0, 200)}`);
@@ -129,12 +154,7 @@ async function connect(command: LoadConnect): Promise<void> {
   const startedAt = nowMicros();
   const progress = setInterval(() => send({ type: 'progress', joined: joinedCount, failed }), 1000);
   // From the first join on: connecting 17,000 sockets takes longer than the server's idle timeout (60 s).
-  const beat = speech.heartbeat;
-  if (beat !== null) {
-    setInterval(() => {
-      for (const socket of sockets) if (socket?.writable) socket.write(beat);
-    }, KEEP_ALIVE_MS).unref();
-  }
+  if (speech.heartbeat !== null) startHeartbeats(speech.heartbeat);
   const lane = async (): Promise<void> => {
     // Bounded: each lane takes slots until all `sockets` are taken.
     while (next < command.sockets) {

@@ -95,14 +95,22 @@ export class Recovery {
   /**
    * A live publication of the topic: held while the join reads the stream, queued behind the
    * publications waiting in the mailbox, handed to `handleOut` when intercepted, else written.
+   * One at or below the position the client already has (announced by `phx_stream`, or handed on)
+   * is dropped: a node may dispatch publications the client's read already covered (in flight
+   * during the read, or read back to fill the node's gap), and the client sees each once, in order.
    */
   deliver(message: BroadcastMessage): void {
     if (this.#held !== null) {
       this.#held.push(message);
       return;
     }
-    if (message.position !== undefined) this.#position = message.position;
-    const positioned = message.position !== undefined;
+    const at = message.position;
+    if (at !== undefined) {
+      const last = this.#position;
+      if (last !== null && at.epoch === last.epoch && at.offset <= last.offset) return;
+      this.#position = at;
+    }
+    const positioned = at !== undefined;
     if (this.#channel.intercepts(message.event) || (positioned && this.#queued > 0)) {
       for (const task of this.#tasksOf(message)) this.#channel.enqueue(task);
       return;

@@ -85,4 +85,40 @@ describe('StreamOrder', () => {
     expect(dispatched).toEqual([5, 1, 7]);
     expect(reads).toEqual([]);
   });
+
+  it("is the node's view: nothing at first, then the latest read observed, then the last publication dispatched", () => {
+    const { order } = harness([1, 2, 3]);
+    expect(order.position('t')).toBeNull();
+    order.observe('t', { epoch: 'e', offset: 1 });
+    order.observe('t', { epoch: 'e', offset: 2 });
+    expect(order.position('t')).toEqual({ epoch: 'e', offset: 2 });
+    order.receive(at(3), null);
+    expect(order.position('t')).toEqual({ epoch: 'e', offset: 3 });
+    order.observe('t', { epoch: 'e', offset: 9 }); // the order knows better now
+    expect(order.position('t')).toEqual({ epoch: 'e', offset: 3 });
+    order.forget('t');
+    expect(order.position('t')).toBeNull();
+  });
+
+  it('starts at the earliest read observed, reading back what falls before the first publication', () => {
+    const { order, dispatched, reads } = harness([1, 2, 3, 4, 5]);
+    order.observe('t', { epoch: 'e', offset: 3 });
+    order.observe('t', { epoch: 'e', offset: 2 });
+    order.receive(at(5), null);
+    expect(reads).toEqual([{ epoch: 'e', offset: 2 }]);
+    expect(dispatched).toEqual([3, 4, 5]);
+  });
+
+  it('starts at a first publication older than the reads observed, or of another epoch, as without them', () => {
+    const older = harness([1, 2, 3, 4, 5]);
+    older.order.observe('t', { epoch: 'e', offset: 4 });
+    older.order.receive(at(3), null);
+    older.order.receive(at(4), null);
+    expect(older.dispatched).toEqual([3, 4]);
+    const other = harness([1, 2]);
+    other.order.observe('t', { epoch: 'old', offset: 7 });
+    other.order.receive(at(2), null);
+    expect(other.dispatched).toEqual([2]);
+    expect([...older.reads, ...other.reads]).toEqual([]);
+  });
 });
