@@ -158,14 +158,14 @@ export class PubSub {
    * The publications of a history topic after `since`, and its latest position (`since` null:
    * the position only). Subscribe first and read after the subscription resolved: then every
    * publication is either in the read or delivered to the subscriber (some in both; skip those
-   * at or below the read's position).
+   * at or below the read's position). A client's replay: when they weigh more than
+   * `history.maxReplayBytes`, none is read and `recovered` is false (see {@link StreamRead.bytes}).
    *
    * A position-only read of a topic this node subscribes to is answered, while the adapter is
    * connected, from the node's own view of the stream when it has one — the last publication it
    * dispatched, or the latest position a read answered since it subscribed — without a round trip
    * to the store. That position may be behind the store's (publications on their way to this
-   * node), never ahead: everything after it is still delivered to the subscriber. A client's replay: when they weigh more than
-   * `history.maxReplayBytes`, none is read and `recovered` is false (see {@link StreamRead.bytes}).
+   * node), never ahead: everything after it is still delivered to the subscriber.
    * @throws StarlingError `ERR_PUBSUB_ADAPTER` (rejects) when `topic` keeps no history or the store is unreachable
    */
   async readStream(topic: string, since: StreamPosition | null): Promise<StreamRead> {
