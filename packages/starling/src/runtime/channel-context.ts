@@ -17,6 +17,8 @@ export interface ContextServer extends Subscriber {
   readonly topic: string;
   readonly pubsubTopic: string;
   readonly joinRef: Ref;
+  /** True once the join was accepted and until the channel ends. */
+  readonly joined: boolean;
   readonly connection: Pick<ChannelHost<never>, 'socketId' | 'transportName'>;
   readonly services: Services;
   push(event: string, payload: OutPayload): void;
@@ -77,7 +79,9 @@ export class ChannelContext implements ChannelSocket {
     this.#server.push(event, payload);
   }
   broadcast(event: string, payload: OutPayload): void {
-    broadcastOn(this.#server, event, payload, null);
+    // Made during `join`, it does not come back to the joining channel (as in Phoenix, where it
+    // is not subscribed yet; here a join window may already hold the topic's publications).
+    broadcastOn(this.#server, event, payload, this.#server.joined ? null : this.#server);
   }
   broadcastFrom(event: string, payload: OutPayload): void {
     broadcastOn(this.#server, event, payload, this.#server);

@@ -99,16 +99,17 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHos
    * @param replyJoinRef the join_ref exactly as the client sent it (the reply echoes it)
    */
   join(payload: unknown, ref: Ref, replyJoinRef: Ref, timeoutMs: number): JoinOutcome | Promise<JoinOutcome> {
+    const watched = this.watchJoin();
     let result;
     try {
       result = this.#kind.channel.join(this.topic, payload, this.#socket);
     } catch (err) {
       return this.joinCrashed(err, ref, replyJoinRef);
     }
-    if (!isPromise(result)) return this.decideJoin(result, payload, ref, replyJoinRef);
+    if (!isPromise(result)) return this.decideJoin(result, payload, ref, replyJoinRef, watched);
     return settleWithin(result, timeoutMs, this.services.clock).then((settled) => {
       if (this.#state !== 'joining') return 'error';
-      if (settled.kind === 'resolved') return this.decideJoin(settled.value, payload, ref, replyJoinRef);
+      if (settled.kind === 'resolved') return this.decideJoin(settled.value, payload, ref, replyJoinRef, watched);
       if (settled.kind === 'rejected') return this.joinCrashed(settled.error, ref, replyJoinRef);
       this.writeReply(replyJoinRef, ref, 'error', { reason: Reasons.joinTimeout });
       this.end(null);
@@ -116,7 +117,22 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHos
     });
   }
 
-  private decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref): JoinOutcome {
+  /**
+   * The join window (docs/recovery.md §2.2): on a history topic this node already subscribes to,
+   * the joining channel subscribes before its `join` runs, and its recovery holds what is
+   * published meanwhile. A `join` that reads the app's state (a page of history) then misses
+   * nothing published after that read: it follows `phx_stream` as live traffic. Only where the
+   * subscription costs nothing (no adapter subscription is started for a join that may be refused).
+   * @returns the subscription, or null when there is no window
+   */
+  private watchJoin(): Promise<void> | null {
+    const { pubsub } = this.services;
+    if (!pubsub.hasHistory(this.topic) || pubsub.subscriberCount(this.topic) === 0) return null;
+    this.#recovery = new Recovery(this);
+    return pubsub.subscribe(this.topic, this);
+  }
+
+  private decideJoin(result: unknown, params: unknown, ref: Ref, replyJoinRef: Ref, watched: Promise<void> | null): JoinOutcome {
     const decided = joinDecision(result);
     if (decided.kind === 'invalid') return this.joinCrashed(decided.error, ref, replyJoinRef);
     if (decided.kind === 'error') {
@@ -124,16 +140,22 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHos
       this.end(null);
       return 'error';
     }
+    const { pubsub } = this.services;
     this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
+    if (watched !== null && this.#pubsubTopic !== this.topic) {
+      // Wired to another PubSub topic: what the window held is not this channel's.
+      pubsub.unsubscribe(this.topic, this);
+      this.#recovery = null;
+      watched = null;
+    }
     // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
     this.#state = 'joined';
-    const { pubsub } = this.services;
-    const subscribed = pubsub.subscribe(this.#pubsubTopic, this);
+    const subscribed = watched ?? pubsub.subscribe(this.#pubsubTopic, this);
     this.writeReply(replyJoinRef, ref, 'ok', decided.response);
     const pushes = this.#pendingPushes;
     this.#pendingPushes = null;
     if (pushes) for (const frame of pushes) this.connection.send(frame);
-    if (pubsub.hasHistory(this.#pubsubTopic)) (this.#recovery = new Recovery(this)).start(params, subscribed);
+    if (pubsub.hasHistory(this.#pubsubTopic)) (this.#recovery ??= new Recovery(this)).start(params, subscribed);
     else this.drain();
     return 'ok';
   }
@@ -169,13 +191,14 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHos
 
   /** PubSub: publications of this history topic were lost (see `Subscriber.lost`). */
   lost(): void {
-    if (this.#state === 'joined') this.#recovery?.lost();
+    if (this.#state !== 'closed') this.#recovery?.lost();
   }
 
   /** Fastlane: called by PubSub for every broadcast on the topic. */
   deliver(message: BroadcastMessage): void {
-    if (this.#state !== 'joined') return;
+    // While joining, only the join window's recovery is there to hold it.
     if (this.#recovery !== null) this.#recovery.deliver(message);
+    else if (this.#state !== 'joined') return;
     else if (this.#kind.intercepts?.has(message.event)) this.enqueue({ kind: 'out', message });
     else this.write(message);
   }
