@@ -1,9 +1,11 @@
 /**
  * @module pubsub/position-reads
  * Internal: shares the position-only reads of a history topic (`readStream(topic, null)`: what a
- * join without `recover` asks, to announce its `phx_stream` position). On a store across the
- * network (Redis) every such read is a round trip; a crowd joining one room at once would make
- * one each. Here the reads of one topic share a round trip, keeping the guarantee each caller
+ * join without `recover` asks, to announce its `phx_stream` position) that PubSub cannot answer
+ * from the node's own view of the stream (`StreamOrder.position`): those made before the node has
+ * one — a crowd joining a room the node has just subscribed to. On a store across the network
+ * (Redis) every such read is a round trip; the crowd would make one each. Here the reads of one
+ * topic share a round trip, keeping the guarantee each caller
  * relies on: **the read a caller gets was issued after the caller asked** (so after its
  * subscription was in place, and no publication falls between the read and the live traffic).
  *

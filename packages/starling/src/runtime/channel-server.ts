@@ -142,15 +142,15 @@ export class ChannelServer implements Subscriber, RecoveringChannel, CallbackHos
     }
     const { pubsub } = this.services;
     this.#pubsubTopic = decided.pubsubTopic ?? this.topic;
-    if (watched !== null && this.#pubsubTopic !== this.topic) {
+    const rewired = watched !== null && this.#pubsubTopic !== this.topic;
+    if (rewired) {
       // Wired to another PubSub topic: what the window held is not this channel's.
       pubsub.unsubscribe(this.topic, this);
       this.#recovery = null;
-      watched = null;
     }
     // Subscribe and reply in the same tick: no broadcast can reach the client before the reply.
     this.#state = 'joined';
-    const subscribed = watched ?? pubsub.subscribe(this.#pubsubTopic, this);
+    const subscribed = watched !== null && !rewired ? watched : pubsub.subscribe(this.#pubsubTopic, this);
     this.writeReply(replyJoinRef, ref, 'ok', decided.response);
     const pushes = this.#pendingPushes;
     this.#pendingPushes = null;

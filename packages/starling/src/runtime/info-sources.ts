@@ -46,9 +46,10 @@ export class InfoSources {
 
   /** Undoes {@link subscribe}. */
   unsubscribe(topic: string): void {
-    const subscriber = this.#subscriptions?.get(topic);
-    if (subscriber === undefined) return;
-    this.#subscriptions?.delete(topic);
+    const subscriptions = this.#subscriptions;
+    const subscriber = subscriptions?.get(topic);
+    if (subscriptions === null || subscriber === undefined) return;
+    subscriptions.delete(topic);
     this.#pubsub.unsubscribe(topic, subscriber);
   }
 

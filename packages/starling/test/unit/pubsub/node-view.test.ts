@@ -7,22 +7,26 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../../src/protocol.ts';
+import type { PubSubNode } from '../../../src/pubsub/adapter.ts';
 import type { HistoryAdapter } from '../../../src/pubsub/history-adapter.ts';
 import { MemoryBus, MemoryPubSubAdapter } from '../../../src/pubsub/memory-adapter.ts';
 import { PubSub } from '../../../src/pubsub/pubsub.ts';
 import { settle } from '../../../src/testing/manual-clock.ts';
 import { ChannelTest } from '../../../src/testing/index.ts';
-import { Endpoint, Socket, accept, ok, silentLogger, type Channel } from '../../../src/index.ts';
+import { Endpoint, Socket, accept, ok, silentLogger, type Channel, type JoinResult } from '../../../src/index.ts';
 
 const history = { topics: ['rooms:*'] };
 
 /** Node A's adapter: the bus's, with its store reads counted, a connection switch and a delivery switch. */
 function watched(bus: MemoryBus) {
   const inner = new MemoryPubSubAdapter(bus);
-  const state = { reads: 0, connected: true, losing: false };
+  const state = { reads: 0, connected: true, losing: false, failing: false };
+  let local: PubSubNode | null = null;
   const adapter: HistoryAdapter = {
     start: (node) =>
       inner.start({
+        // Kept to report this node's appends as failed (the store refused them) while `failing`.
+        ...(local = node),
         id: node.id,
         deliver: (message, publishId) => {
           if (!state.losing) node.deliver(message, publishId);
@@ -33,7 +37,7 @@ function watched(bus: MemoryBus) {
     unsubscribe: (topic) => inner.unsubscribe(topic),
     publish: (message) => inner.publish(message),
     close: () => inner.close(),
-    append: (message, publishId, limits) => inner.append(message, publishId, limits),
+    append: (message, publishId, limits) => (state.failing ? local?.lost(publishId, message.topic) : inner.append(message, publishId, limits)),
     readStream: (topic, since, limits) => {
       state.reads++;
       return inner.readStream(topic, since, limits);
@@ -149,6 +153,32 @@ describe('a channel on a history topic', () => {
     const epoch = (early.received.find((frame) => frame.event === 'phx_stream')?.payload as { position: string }).position.split(':')[0];
     expect(refs(early)).toEqual([{ position: `${epoch}:0` }, `${epoch}:1`, `${epoch}:2`, `${epoch}:3`]);
     expect(refs(late)).toEqual([{ position: `${epoch}:2` }, `${epoch}:3`]);
+    await test.close();
+  });
+
+  it('is told recovered: false when a publication is lost while its join runs (the join window)', async () => {
+    const { a, state } = await twoNodes();
+    const gate: { open?: () => void } = {};
+    const RoomChannel = {
+      join: (_topic, params): JoinResult | Promise<JoinResult> =>
+        (params as { wait?: boolean }).wait === true ? new Promise((resolve) => (gate.open = () => resolve(ok()))) : ok(),
+    } satisfies Channel;
+    const socket = new Socket({ connect: () => accept({}) }).channel('rooms:*', RoomChannel);
+    const endpoint = new Endpoint({ logger: silentLogger, pubsub: a }).socket('/socket', socket, { websocket: false, longpoll: false });
+    const test = new ChannelTest(endpoint);
+    const early = await test.connect();
+    await early.join('rooms:lobby'); // node A serves the topic: later joins have a window
+    const late = await test.connect();
+    const joined = late.join('rooms:lobby', { wait: true });
+    await test.settle();
+    state.failing = true;
+    endpoint.broadcast('rooms:lobby', 'new_msg', { n: 1 }); // never reaches the stream
+    state.failing = false;
+    gate.open?.();
+    await joined;
+    await test.settle();
+    const stream = late.received.find((frame) => frame.event === 'phx_stream')?.payload;
+    expect(stream).toMatchObject({ recovered: false });
     await test.close();
   });
 });
